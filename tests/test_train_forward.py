@@ -1,0 +1,62 @@
+"""Training forward: numba kernel == numpy reference bit for bit; per-layer inputs kept."""
+import numba
+import numpy as np
+
+from sbs_model.network import LayerSpec as L, NetworkSpec
+from sbs_model.train.forward import network_forward, pool_forward, sbs_layer_ref
+from sbs_model.train.forward_nb import sbs_layer_nb
+
+
+def _net():
+    return NetworkSpec((1, 8, 8), (
+        L("sbs", 1, 6, (3, 3), spikes=40),
+        L("avgpool", 6, 6, (2, 2), (2, 2)),
+        L("sbs", 6, 5, (3, 3), spikes=30, padding=(1, 1), eps_schedule="constant", eps0=0.1),
+        L("sbspool", 5, 5, (1, 1), spikes=5),
+        L("sbs", 5, 3, (3, 3), spikes=25, cooldown_after=10),
+    ))
+
+
+def _weights(net, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i, s in net.weight_shapes().items():
+        w = rng.uniform(1.0, 1.1, s)
+        out[i] = w / w.sum(0)
+    return out
+
+
+def test_numba_forward_equals_reference_and_keeps_layer_inputs():
+    net = _net()
+    W = _weights(net)
+    x = np.random.default_rng(1).random((3, 1, 8, 8)) + 1e-20
+    x[0, 0, :4] = 1e-20
+    pats = np.array([7, 8, 100])
+    ins_a, outs_a = network_forward(net, W, x, 3, pats)
+    ins_b, outs_b = network_forward(net, W, x, 3, pats, sbs_layer=sbs_layer_nb)
+    for a, b in zip(outs_a, outs_b):
+        assert np.array_equal(a, b)
+    assert np.array_equal(ins_b[0], x)
+    assert np.array_equal(ins_b[2], pool_forward(outs_b[0], net.layers[1]))
+    for i in (0, 2, 3, 4):
+        np.testing.assert_allclose(outs_b[i].sum(axis=1), 1.0, atol=1e-12)
+    assert outs_b[-1].shape == (3, 3, 1, 1)
+
+
+def test_numba_forward_independent_of_threads_and_fresh_per_pattern_key():
+    net = _net()
+    W = _weights(net)
+    layer = net.layers[0]
+    x = np.random.default_rng(2).random((4, 1, 8, 8)) + 1e-20
+    n0 = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = sbs_layer_nb(x, W[0], layer, 0, 5, np.arange(4))
+    finally:
+        numba.set_num_threads(n0)
+    b = sbs_layer_nb(x, W[0], layer, 0, 5, np.arange(4))
+    assert np.array_equal(a, b)
+    same_img = np.repeat(x[:1], 2, axis=0)
+    c = sbs_layer_nb(same_img, W[0], layer, 0, 5, np.array([0, 60000]))
+    assert not np.array_equal(c[0], c[1])  # new epoch key -> new spike trains
+    assert np.array_equal(c[0], sbs_layer_ref(same_img[:1], W[0], layer, 0, 5, [0])[0])

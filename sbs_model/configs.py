@@ -22,7 +22,7 @@ def with_spikes(net: NetworkSpec, spikes) -> NetworkSpec:
     layers = list(net.layers)
     for i, t in zip(sbs, spikes):
         layers[i] = dataclasses.replace(layers[i], spikes=int(t))
-    return NetworkSpec(net.input_shape, tuple(layers), net.name)
+    return NetworkSpec(net.input_shape, tuple(layers), net.name, net.meta)
 
 
 def load_network(config, spikes=None) -> NetworkSpec:

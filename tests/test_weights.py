@@ -1,6 +1,4 @@
 """Weights: init, .npz save/load with metadata, pytorch-sbs import."""
-import json
-import shutil
 
 import numpy as np
 import pytest

@@ -140,12 +140,12 @@ def term_pieces_nb(P, E, frac_bits, width):
 @njit(cache=True)
 def finish_nb(q_sum, hi_sum, lo_sum, width, overflow):
     """Exact sum pieces -> (a_hi, a_lo, ovf) after wrap (overflow=1) or saturate (0)."""
-    hi_sum += lo_sum >> 32
-    lo_sum &= MASK32
     if width >= 32:
+        hi_sum += lo_sum >> 32
+        lo_sum &= MASK32
         carry = hi_sum >> (width - 32)
         hi_sum -= carry << (width - 32)
-    else:
+    else:  # every remainder piece is < 2**width < 2**32, so hi_sum == 0 and lo_sum < 2**56
         carry = lo_sum >> width
         lo_sum -= carry << width
     ovf = q_sum + carry

@@ -1,0 +1,158 @@
+"""``Model``: SbS float inference on the numba golden kernels (:mod:`sbs_model.kernels_cpu`).
+
+Inputs ``x`` are preprocessed images, float ``(n, C, H, W)`` equal to ``net.input_shape`` per
+image (:func:`sbs_model.data.preprocess` gives them), finite and non-negative.  ``dtype``
+``float32`` (fast mode) or ``float64`` (equal bit for bit to :mod:`sbs_model.float_ref`).
+Spike draws are keyed by ``(seed, pattern, layer, ip, spike)`` with ``pattern`` the global index
+of the image (``first_pattern + row``), so splitting a dataset into batches changes nothing.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from sbs_model import kernels_cpu
+from sbs_model.float_ref import layer_weights, resolve_dtype
+from sbs_model.network import NetworkSpec
+from sbs_model.unfold import pool
+
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
+
+
+def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``correct / n`` (both bounds in [0, 1])."""
+    if n <= 0:
+        raise ValueError(f"n must be >= 1, got {n}")
+    p = correct / n
+    d = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _check_uint(v, name, limit=2 ** 32):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < limit:
+        raise ValueError(f"{name} must be an integer in [0, {limit - 1}], got {v!r}")
+    return int(v)
+
+
+class Model:
+    """SbS network + weights ready for inference.
+
+    ``weights``: ``dict[layer_index, (S, N) array]`` for every ``sbs`` layer (``sbspool`` layers
+    use their fixed weights).  ``seed``: spike random key, integer in [0, 2**32)."""
+
+    def __init__(self, net: NetworkSpec, weights: dict, dtype="float32", seed: int = 0):
+        if not isinstance(net, NetworkSpec):
+            raise ValueError(f"net must be a NetworkSpec, got {type(net).__name__}")
+        if not isinstance(weights, dict):
+            raise ValueError("weights must be a dict {layer_index: (S, N) array}")
+        self.net = net
+        self.dtype = resolve_dtype(dtype)
+        self.seed = _check_uint(seed, "seed")
+        self.weights = {}
+        for li, layer in enumerate(net.layers):
+            if layer.kind == "sbs":
+                w = layer_weights(net, weights, li, np.float64)
+                if not np.all(np.isfinite(w)) or np.any(w < 0):
+                    raise ValueError(f"weights: layer {li} must be finite and non-negative")
+                self.weights[li] = np.asarray(weights[li])
+        self._wcache = {li: layer_weights(net, self.weights, li, self.dtype)
+                        for li, l in enumerate(net.layers) if l.is_sbs}
+
+    @classmethod
+    def load(cls, config="reference-mnist", weights_spec=None, spikes=None, dtype="float32", seed: int = 0):
+        """Network from a preset / JSON / pytorch-sbs directory, weights from an ``.npz`` file or a
+        pytorch-sbs directory (:func:`sbs_model.weights.load_any`)."""
+        from sbs_model.configs import load_network
+        from sbs_model.weights import load_any
+
+        net = load_network(config, spikes=spikes)
+        if weights_spec is None:
+            raise ValueError("weights_spec: required (an .npz weight file or a pytorch-sbs directory)")
+        weights, meta = load_any(weights_spec, net)
+        model = cls(net, weights, dtype=dtype, seed=seed)
+        model.meta = meta
+        return model
+
+    # ------------------------------------------------------------------ inference
+    def check_input(self, x, name: str = "x") -> np.ndarray:
+        """Validate preprocessed images and return them as a C-contiguous working-dtype array."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise ValueError(f"{name}: expected a real array, got dtype {x.dtype}")
+        exp = tuple(self.net.input_shape)
+        if x.ndim != 4 or tuple(x.shape[1:]) != exp or x.shape[0] < 1:
+            raise ValueError(f"{name}: expected shape (n >= 1, {', '.join(map(str, exp))}), got {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+        if np.any(x < 0):
+            raise ValueError(f"{name}: contains negative values (SbS inputs must be >= 0)")
+        return np.ascontiguousarray(x.astype(self.dtype))
+
+    def trace(self, x, first_pattern: int = 0) -> list[np.ndarray]:
+        """Every layer's output ``(n, N, H_out, W_out)`` (SbS layers: final h; pooling: pooled h)."""
+        x = self.check_input(x)
+        first_pattern = _check_uint(first_pattern, "first_pattern", 2 ** 32 - x.shape[0] + 1)
+        outs = []
+        for li, layer in enumerate(self.net.layers):
+            if layer.is_sbs:
+                x = kernels_cpu.run_sbs_layer(x, layer, self._wcache[li], li, self.seed, first_pattern)
+            else:
+                x = pool(x, layer)
+            outs.append(x)
+        return outs
+
+    def forward(self, x, first_pattern: int = 0) -> np.ndarray:
+        """Final h of the output layer, ``(n, N_out)`` in the working dtype."""
+        out = self.trace(x, first_pattern)[-1]
+        return out.reshape(out.shape[0], -1)
+
+    def predict(self, x, first_pattern: int = 0) -> np.ndarray:
+        """Classes: argmax of the final h (first maximum on ties), int64 ``(n,)``."""
+        return np.argmax(self.forward(x, first_pattern), axis=1)
+
+    def evaluate(self, images, labels, batch: int = 200, progress: bool = True, first_pattern: int = 0,
+                 crop: str = "center") -> dict:
+        """Accuracy on uint8 images ``(n, 28, 28)`` with integer labels ``(n,)``.
+
+        Returns ``accuracy`` (fraction), ``ci95`` (Wilson 95 % interval, fractions), ``n``,
+        ``correct``, ``seconds`` (wall clock, preprocessing included) and ``ms_per_pattern``."""
+        from sbs_model.data import preprocess
+
+        images = np.asarray(images)
+        labels = np.asarray(labels)
+        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[0] < 1:
+            raise ValueError(f"images: expected uint8 (n >= 1, H, W), got {images.dtype} {images.shape}")
+        if labels.ndim != 1 or labels.shape[0] != images.shape[0] or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels: expected {images.shape[0]} integers, got {labels.dtype} {labels.shape}")
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        c, size, _ = self.net.input_shape
+        n = images.shape[0]
+        correct = 0
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, unit="img", desc="eval", leave=False)
+        t0 = time.perf_counter()
+        try:
+            for start in range(0, n, batch):
+                stop = min(n, start + batch)
+                x = preprocess(images[start:stop], crop=crop, size=size, onoff=(c == 2))
+                pred = self.predict(x, first_pattern + start)
+                correct += int(np.sum(pred == labels[start:stop]))
+                if bar is not None:
+                    bar.update(stop - start)
+                    bar.set_postfix(acc=f"{100.0 * correct / stop:.2f}%")
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - t0
+        lo, hi = wilson_interval(correct, n)
+        return {"accuracy": correct / n, "ci95": [lo, hi], "n": n, "correct": correct, "seconds": seconds,
+                "ms_per_pattern": 1e3 * seconds / n, "dtype": np.dtype(self.dtype).name, "seed": self.seed,
+                "spikes": [l.spikes for l in self.net.layers if l.is_sbs]}

@@ -199,12 +199,12 @@ class Datapath:
         R = int(self.norm_bits)
         max_exp_h = math.frexp(H.max_value)[1]  # H.max_value < 2**max_exp_h
         if self.update == "float32":
+            if _sig_bits(H) > 24 or H.min_positive < 2.0 ** -126 or max_exp_h > 127:
+                raise ValueError(f"h_format {H}: not exactly representable in float32 (update 'float32')")
             if pw > 24:
                 raise ValueError(f"prod_bits: float32 update needs products of <= 24 bits, got {pw}")
             if R > 24:
                 raise ValueError(f"norm_bits {R} out of range 2..24 for update 'float32'")
-            if _sig_bits(H) > 24 or H.min_positive < 2.0 ** -126 or max_exp_h > 127:
-                raise ValueError(f"h_format {H}: not exactly representable in float32 (update 'float32')")
             if H.min_positive * W.min_positive < 2.0 ** -126:
                 raise ValueError(f"weight_format {W} x h_format {H}: products below float32 normal range")
         else:

@@ -518,7 +518,7 @@ def _encode_float_np(a, neg, exp, p, mode, ovf):
     carry = q >> (M + 1)
     e = e0 + carry
     mant = np.where(carry == 1, 0, q - (1 << M))
-    flag = np.where(e > emax, FLAG_OVERFLOW, np.where(e < 0, FLAG_UNDERFLOW, FLAG_OK))
+    flag = np.where(e > emax, FLAG_OVERFLOW, np.where(e0 < 0, FLAG_UNDERFLOW, FLAG_OK))  # below 2**-bias
     if ovf == SATURATE:
         mag = np.where(flag == FLAG_OVERFLOW, maxmag, np.where(flag == FLAG_UNDERFLOW, 0, (e << M) | mant))
     else:
@@ -668,7 +668,7 @@ def _encode_float_mag_nb(a, exp, p, mode, ovf):
     flag = FLAG_OK
     if e > emax:
         flag = FLAG_OVERFLOW
-    elif e < 0:
+    elif e0 < 0:                     # below min_positive = 2**-bias, even if it rounds up to it
         flag = FLAG_UNDERFLOW
     if flag != FLAG_OK and ovf == SATURATE:
         if flag == FLAG_OVERFLOW:

@@ -23,6 +23,8 @@ per image of the batch (training uses ``epoch * len(train) + index``).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fixedpoint.rng import sample_index_float, spike_random
@@ -55,8 +57,12 @@ def sbspool_weights(layer: LayerSpec) -> np.ndarray:
 
 def window_index(layer: LayerSpec, in_hw) -> tuple[np.ndarray, np.ndarray]:
     """Gather table of the receptive fields: ``idx`` int64 (IPs, S) into the flattened input
-    ``(C*H*W)``, and ``valid`` bool (IPs, S), False for zero padding."""
-    H, Wd = in_hw
+    ``(C*H*W)``, and ``valid`` bool (IPs, S), False for zero padding (cached, read-only)."""
+    return _window_index(layer, int(in_hw[0]), int(in_hw[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _window_index(layer: LayerSpec, H: int, Wd: int):
     Ho, Wo = layer.output_hw(H, Wd)
     kh, kw = layer.kernel
     c = np.arange(layer.in_channels)[:, None, None]
@@ -73,6 +79,8 @@ def window_index(layer: LayerSpec, in_hw) -> tuple[np.ndarray, np.ndarray]:
             ok = np.broadcast_to(ok, flat.shape)
             idx[oy * Wo + ox] = flat.reshape(-1)
             valid[oy * Wo + ox] = ok.reshape(-1)
+    idx.flags.writeable = False
+    valid.flags.writeable = False
     return idx, valid
 
 
@@ -137,8 +145,8 @@ def pool_forward(x: np.ndarray, layer: LayerSpec) -> np.ndarray:
 
 def pool_backward(x: np.ndarray, g: np.ndarray, layer: LayerSpec) -> np.ndarray:
     """Error w.r.t. the pooling input (B, C, H, W) from the error ``g`` (B, C, Ho, Wo) on its
-    output: average pooling spreads ``g/(kh*kw)`` over the window (overlaps add, in IP then
-    window order), max pooling routes ``g`` to the first maximum."""
+    output: average pooling spreads ``g/(kh*kw)`` over the window (overlaps add, in window
+    position then IP order), max pooling routes ``g`` to the first maximum."""
     B, C, H, Wd = x.shape
     kh, kw = layer.kernel
     idx, valid = window_index(LayerSpec("sbs", 1, 1, layer.kernel, layer.stride, layer.dilation,
@@ -148,10 +156,9 @@ def pool_backward(x: np.ndarray, g: np.ndarray, layer: LayerSpec) -> np.ndarray:
     dx = np.zeros((B * C, H * Wd))
     if layer.kind == "avgpool":
         share = gp / float(kh * kw)
-        for ip in range(nip):
-            for k in range(kh * kw):
-                if valid[ip, k]:
-                    dx[:, idx[ip, k]] += share[:, ip]
+        for k in range(kh * kw):  # for a fixed window position the targets of all IPs differ
+            ok = valid[:, k]
+            dx[:, idx[ok, k]] += share[:, ok]
     elif layer.kind == "maxpool":
         planes = x.reshape(B * C, H * Wd)
         win = np.where(valid[None], planes[:, idx], -np.inf)

@@ -466,3 +466,16 @@ def test_bad_arguments():
         f.encode_parts(2**62, 0)
     with pytest.raises(ValueError):
         parse_format(3)
+
+
+def test_paper_weight_codes():
+    """IEEE Access 2021 worked vector: float32 weights, truncating, exponent low bits kept (wrap)."""
+    w = np.array([0.1, 0.03, 0.2, 0.004, 0.0625], dtype=np.float32)
+    want = {"e4m4": [0xB9, 0x9E, 0xC9, 0x70, 0xB0], "e4m1": [0x17, 0x13, 0x19, 0x0E, 0x16],
+            "e4m0": [0xB, 0x9, 0xC, 0x7, 0xB]}
+    for text, codes in want.items():
+        f = parse_format(text)
+        assert f.encode(w, "trunc", "wrap").tolist() == codes
+        assert encode_array_nb(w.astype(np.float64), f.nb, TRUNC, 1)[0].tolist() == codes
+        # E4Mx keeps the top 4+x bits of the E4M4 code
+        assert (np.array(want["e4m4"]) >> (4 - f.man_bits)).tolist() == codes

@@ -1,0 +1,335 @@
+"""Build a design with Verilator (or Icarus) once, run cocotb test modules on it, return counts.
+
+``build_and_test(design, toplevel, test_module, data=..., seed=...)``:
+
+1. ``design`` is an Amaranth component (converted with :func:`rtl.emit.to_verilog`) or Verilog text.
+2. The build directory is ``<build root>/<toplevel>-<key>`` where ``key`` is the SHA-256 of the
+   Verilog text + simulator + its version + cocotb version + the waves flag.  A finished build
+   (marker file ``BUILD_OK``) is reused by every later call, in any process; a file lock
+   serialises concurrent builders (pytest-xdist).  Build root: ``$SBS_SIM_BUILD`` or
+   ``<repo>/build/sim``.
+3. Each run gets a fresh directory ``<build dir>/runs/<n>-<seed>`` holding ``tb_data.json`` (the
+   ``data`` dict; the testbench reads it with :func:`tb_data`), the JUnit ``results.xml``,
+   ``tb_out.json`` (whatever the testbench stores with :func:`tb_write_out`), ``rerun.sh`` (the
+   exact command that reproduces the run) and ``dump.fst`` when ``waves=True``.
+4. Returns a :class:`SimResult` with the test/failure counts parsed from the results XML; it does
+   not raise on failing cocotb tests (a fault-injection test asserts failures > 0).
+
+The seed (``COCOTB_RANDOM_SEED`` and ``data["seed"]``) is logged; pass ``seed=None`` to use
+``$SBS_SIM_SEED`` or a fresh random one.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import random
+import shlex
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sbs_model.atomic import write_json, write_text
+
+REPO = Path(__file__).resolve().parent.parent
+SIMULATORS = ("verilator", "icarus")
+DATA_ENV = "SBS_TB_DATA"
+OUT_ENV = "SBS_TB_OUT"
+SEED_ENV = "SBS_SIM_SEED"
+
+
+class SimulatorUnavailable(RuntimeError):
+    """The requested simulator cannot be used here (message says why); tests skip on it."""
+
+
+@dataclass
+class SimResult:
+    """Outcome of one cocotb run: counts from the JUnit XML plus where to look."""
+    tests: int
+    failures: int
+    seed: int
+    test_dir: Path
+    build_dir: Path
+    cached: bool
+    build_seconds: float
+    run_seconds: float
+    reproduce: str
+    failed_cases: list = field(default_factory=list)
+    out: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> int:
+        return self.tests - self.failures
+
+    @property
+    def ok(self) -> bool:
+        return self.tests > 0 and self.failures == 0
+
+    def summary(self) -> str:
+        lines = [f"{self.passed}/{self.tests} cocotb tests passed (seed {self.seed}); "
+                 f"logs in {self.test_dir}"]
+        for name, msg in self.failed_cases:
+            lines.append(f"  FAILED {name}: {msg}")
+        lines.append(f"reproduce: {self.reproduce}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ testbench-side helpers
+
+def tb_data() -> dict:
+    """Inside a cocotb test: the ``data`` dict passed to :func:`build_and_test`."""
+    path = os.environ.get(DATA_ENV)
+    if not path:
+        raise RuntimeError(f"{DATA_ENV} is not set: run this testbench through sim.runner")
+    return json.loads(Path(path).read_text())
+
+
+def tb_write_out(**values) -> None:
+    """Inside a cocotb test: merge ``values`` into ``tb_out.json`` (returned as ``SimResult.out``)."""
+    path = os.environ.get(OUT_ENV)
+    if not path:
+        return
+    p = Path(path)
+    cur = json.loads(p.read_text()) if p.exists() else {}
+    cur.update(values)
+    write_json(p, cur)
+
+
+# --------------------------------------------------------------------------------- host side
+
+def simulator_available(simulator: str) -> tuple[bool, str]:
+    """(True, description) or (False, reason) for ``simulator`` in :data:`SIMULATORS`."""
+    from sim.verilator_env import iverilog_available, verilator_available
+    if simulator == "verilator":
+        return verilator_available()
+    if simulator == "icarus":
+        return iverilog_available()
+    return False, f"simulator must be one of {SIMULATORS}, got {simulator!r}"
+
+
+def _simulator_version(simulator: str) -> str:
+    if simulator == "verilator":
+        from sim.verilator_env import ensure_verilator
+        return ensure_verilator().version_text
+    import subprocess
+    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True)
+    return (out.stdout.splitlines() or ["?"])[0]
+
+
+def build_root() -> Path:
+    return Path(os.environ.get("SBS_SIM_BUILD", REPO / "build" / "sim"))
+
+
+def build_key(verilog_text: str, simulator: str, waves: bool) -> str:
+    import cocotb
+    h = hashlib.sha256()
+    for part in (verilog_text, simulator, _simulator_version(simulator), cocotb.__version__,
+                 f"waves={int(bool(waves))}"):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _lib_cache_dir(simulator: str, waves: bool) -> Path | None:
+    """Directory of Verilator's compiled run-time library objects (``verilated*.o``), shared by
+    all designs: they do not depend on the design, only on Verilator, the compiler, the flags and
+    tracing; compiling them is most of a build's time (about 10 of 14 s here)."""
+    if simulator != "verilator":
+        return None
+    import subprocess
+
+    import cocotb
+    cxx = os.environ.get("CXX", "g++")
+    try:
+        cxx_version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    for part in (_simulator_version(simulator), cocotb.__version__, cxx, cxx_version,
+                 os.environ.get("CXXFLAGS", ""), f"waves={int(bool(waves))}"):
+        h.update(part.encode())
+        h.update(b"\0")
+    return build_root() / "_verilator_lib" / h.hexdigest()[:20]
+
+
+def _make_cached_lib_runner():
+    from cocotb_tools.runner import Verilator
+
+    class CachedLibVerilator(Verilator):
+        """cocotb's Verilator runner plus one step between ``verilator`` and ``make``: copy the
+        cached run-time objects in and touch them (they depend on the freshly generated
+        ``Vtop.mk``, so make would otherwise rebuild them)."""
+        lib_dir = None
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            lib = self.lib_dir
+            if lib is not None and any(Path(lib).glob("verilated*.o")):
+                b = shlex.quote(str(self.build_dir))
+                q = shlex.quote(str(lib))
+                cmds.insert(1, ["sh", "-c", f"cp -p {q}/verilated*.o {q}/verilated*.d {b}/ "
+                                            f"&& touch {b}/verilated*.o"])
+            return cmds
+
+    return CachedLibVerilator
+
+
+def _CachedLibVerilator():
+    return _make_cached_lib_runner()()
+
+
+def _copy_objs(src: Path, dst: Path) -> None:
+    """Copy ``verilated*.o`` and their ``.d`` dependency files (keeping mtimes, so make sees
+    them up to date); the destination is written atomically file by file."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(list(src.glob("verilated*.o")) + list(src.glob("verilated*.d"))):
+        tmp = dst / f".{f.name}.tmp{os.getpid()}"
+        shutil.copy2(f, tmp)
+        os.replace(tmp, dst / f.name)
+
+
+def _new_run_dir(build_dir: Path, seed: int) -> Path:
+    runs = build_dir / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for i in range(100000):
+        d = runs / f"{i:04d}-{seed}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"too many runs in {runs}")
+
+
+def parse_results(xml_path: Path) -> tuple[int, int, list]:
+    """(tests, failures + errors, [(test name, message)]) from a cocotb JUnit results file."""
+    if not xml_path.is_file():
+        return 0, 0, []
+    tests = failures = 0
+    failed = []
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        tests += 1
+        bad = [c for c in case if c.tag in ("failure", "error")]
+        if bad:
+            failures += 1
+            failed.append((case.get("name", "?"), (bad[0].get("message") or bad[0].text or "")
+                           .strip()[:500]))
+    return tests, failures, failed
+
+
+def build_and_test(design, toplevel: str, test_module: str, data: dict | None = None,
+                   seed: int | None = None, parameters: dict | None = None,
+                   env: dict | None = None, waves: bool = False,
+                   simulator: str = "verilator", testcase: str | None = None) -> SimResult:
+    """Build ``design`` (cached), run cocotb ``test_module`` (a dotted module name, e.g.
+    ``"sim.tb_rng"``) against top module ``toplevel``; see the module docstring."""
+    from cocotb_tools.runner import get_runner
+
+    from rtl.emit import to_verilog
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"build_and_test: simulator must be one of {SIMULATORS}, got {simulator!r}")
+    ok, why = simulator_available(simulator)
+    if not ok:
+        raise SimulatorUnavailable(why)
+    text = design if isinstance(design, str) else to_verilog(design, toplevel)
+    if seed is None:
+        seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(1 << 31))
+    seed = int(seed)
+    if not 0 <= seed < (1 << 31):
+        raise ValueError(f"build_and_test: seed must be in 0..{(1 << 31) - 1}, got {seed}")
+
+    key = build_key(text, simulator, waves)
+    build_dir = build_root() / f"{toplevel}-{key[:20]}"
+    runner = _CachedLibVerilator() if simulator == "verilator" else get_runner(simulator)
+    cached = True
+    build_seconds = 0.0
+    with _locked(build_root() / f".{toplevel}-{key[:20]}.lock"):
+        if not (build_dir / "BUILD_OK").exists():
+            cached = False
+            if build_dir.exists():
+                shutil.rmtree(build_dir)
+            build_dir.mkdir(parents=True)
+            src = build_dir / f"{toplevel}.v"
+            write_text(src, text)
+            build_args = []
+            if simulator == "verilator":
+                from rtl.lint import WAIVERS  # same waivers as lint: Amaranth's width idioms
+                build_args = [f"-Wno-{w}" for w in WAIVERS]
+                build_args += ["--trace-fst", "--trace-structs"] if waves else []
+            lib_dir = _lib_cache_dir(simulator, waves)
+            runner.lib_dir = lib_dir
+            t0 = time.perf_counter()
+            runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                         parameters=parameters or {}, build_args=build_args, waves=waves,
+                         log_file=build_dir / "build.log", timescale=("1ns", "1ps"))
+            build_seconds = time.perf_counter() - t0
+            if lib_dir is not None and not any(lib_dir.glob("*.o")):
+                _copy_objs(build_dir, lib_dir)
+            write_json(build_dir / "BUILD_OK", {"seconds": round(build_seconds, 3),
+                                                "key": key, "toplevel": toplevel})
+
+    test_dir = _new_run_dir(build_dir, seed)
+    data = dict(data or {})
+    data.setdefault("seed", seed)
+    write_json(test_dir / "tb_data.json", data)
+    results = test_dir / "results.xml"
+    extra_env = {DATA_ENV: str(test_dir / "tb_data.json"), OUT_ENV: str(test_dir / "tb_out.json")}
+    extra_env.update({k: str(v) for k, v in (env or {}).items()})
+    print(f"[sim.runner] {toplevel}: {test_module} seed={seed} build={'cached' if cached else f'{build_seconds:.1f}s'} "
+          f"dir={test_dir}", flush=True)
+    t0 = time.perf_counter()
+    sys_exit = None
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                    build_dir=build_dir, test_dir=test_dir, results_xml=str(results),
+                    seed=seed, extra_env=extra_env, waves=waves, testcase=testcase,
+                    parameters=parameters, log_file=test_dir / "sim.log")
+    except SystemExit as exc:  # cocotb's runner exits on failing tests under pytest
+        sys_exit = exc
+    except RuntimeError as exc:
+        sys_exit = exc
+    run_seconds = time.perf_counter() - t0
+    reproduce = _write_rerun(runner, test_dir)
+    tests, failures, failed = parse_results(results)
+    if tests == 0:
+        failed = [("<simulation>", f"no results ({sys_exit!r}); see {test_dir / 'sim.log'}")]
+        failures = 1
+    out_path = test_dir / "tb_out.json"
+    out = json.loads(out_path.read_text()) if out_path.exists() else {}
+    res = SimResult(tests=tests, failures=failures, seed=seed, test_dir=test_dir,
+                    build_dir=build_dir, cached=cached, build_seconds=build_seconds,
+                    run_seconds=run_seconds, reproduce=reproduce, failed_cases=failed, out=out)
+    print(f"[sim.runner] {res.summary()}", flush=True)
+    return res
+
+
+def _write_rerun(runner, test_dir: Path) -> str:
+    """Write ``rerun.sh`` (environment + simulator command of this run); return how to call it."""
+    lines = ["#!/bin/sh", "# reproduces one cocotb run exactly (same build, seed and data)",
+             f"cd {shlex.quote(str(test_dir))}"]
+    for k, v in sorted(runner.env.items()):
+        if os.environ.get(k) != v:
+            lines.append(f"export {k}={shlex.quote(v)}")
+    cmd = [str(c) for c in runner._test_command()[0]]  # the runner's own command for this run
+    lines.append("exec " + " ".join(shlex.quote(c) for c in cmd))
+    path = test_dir / "rerun.sh"
+    write_text(path, "\n".join(lines) + "\n")
+    path.chmod(0o755)
+    return f"sh {path}"

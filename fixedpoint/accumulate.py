@@ -13,7 +13,7 @@ Overflow count ``ovf = min(floor(S / 2**w), 2**31 - 1)``: 0 means no overflow; f
 the number of times the register wrapped.
 
 Limits: ``P_i < 2**62``; at most 2**24 terms per sum (the numba kernel keeps the exact sum as
-three int64 pieces: the count of ``2**w`` multiples, and two 32-bit limbs of the remainder).
+three int64 pieces ``top*2**64 + mid*2**32 + lo``, each term split branch-free).
 
 A is returned as uint64 by the numpy version; the numba version returns two int64 limbs
 ``(a_hi, a_lo)`` with ``A = a_hi * 2**32 + a_lo`` (``a_lo < 2**32``) so that numba never mixes
@@ -97,79 +97,75 @@ def split_limbs(A):
 
 
 @njit(cache=True)
-def term_pieces_nb(P, E, frac_bits, width):
-    """Aligned term ``T = floor(P*2**(E+F))`` split as ``T = q*2**width + hi*2**32 + lo``.
+def term_pieces_nb(P, E, frac_bits):
+    """Aligned term ``T = floor(P*2**(E+F))`` split as ``T = top*2**64 + mid*2**32 + lo``.
 
-    ``q`` capped at OVF_CAP, ``hi*2**32 + lo < 2**width``, ``lo < 2**32``.  P < 2**62, P >= 0.
+    ``lo, mid < 2**32``; ``top`` capped at OVF_CAP.  ``0 <= P < 2**62``.  Branch-free (selects
+    only), so the accumulate loop runs at a few cycles per element.
     """
-    zero = np.int64(0)
-    if P == 0:
-        return zero, zero, zero
-    sh = E + frac_bits
-    if sh <= 0:
-        t = rshift_round_nb(P, -sh, TRUNC)  # < 2**62
-        if width >= 62:
-            q = zero
-            r = t
-        else:
-            q = t >> width
-            r = t - (q << width)
-        return q, r >> 32, r & MASK32
-    L = sh
-    # q = floor(P * 2**L / 2**width)
-    if L >= width:
-        if bit_length_nb(P) + (L - width) > 31:
-            q = np.int64(OVF_CAP)
-        else:
-            q = P << (L - width)
-        return q, zero, zero
-    d = width - L  # 1..64
-    if d >= 62:
-        q = zero
-        x = P
-    else:
-        q = P >> d
-        x = P - (q << d)  # P mod 2**d, so x * 2**L < 2**width
-    if L >= 32:
-        return q, x << (L - 32), zero
-    lo = (x & ((np.int64(1) << (32 - L)) - 1)) << L
-    hi = x >> (32 - L)
-    return q, hi, lo
+    s = E + frac_bits
+    Pp = P >> min(max(-s, 0), 63)  # the truncating right shift (floor); P >= 0
+    b = max(s, 0)                  # left shift of Pp
+    bb = min(b, 32)
+    lo = (Pp & (MASK32 >> bb)) << bb
+    c = min(max(b - 32, 0), 32)
+    x = Pp >> max(32 - b, 0)
+    mid = (x & (MASK32 >> c)) << c
+    d = b - 64
+    dd = min(max(d, 0), 31)
+    t_right = Pp >> min(max(-d, 0), 63)
+    big = (d > 31) | (Pp > (OVF_CAP >> dd))
+    t_left = OVF_CAP if big else (Pp << dd)
+    top = t_left if (d > 0 and Pp > 0) else t_right
+    return top, mid, lo
 
 
 @njit(cache=True)
-def finish_nb(q_sum, hi_sum, lo_sum, width, overflow):
-    """Exact sum pieces -> (a_hi, a_lo, ovf) after wrap (overflow=1) or saturate (0)."""
+def finish_nb(top, mid, lo, width, overflow):
+    """Exact sum ``top*2**64 + mid*2**32 + lo`` (top capped) -> ``(a_hi, a_lo, ovf)`` after wrap
+    (overflow=1) or saturate (0) into a ``width``-bit register."""
+    mid += lo >> 32
+    lo &= MASK32
+    top += mid >> 32
+    mid &= MASK32
+    if top > OVF_CAP:
+        top = np.int64(OVF_CAP)
     if width >= 32:
-        hi_sum += lo_sum >> 32
-        lo_sum &= MASK32
-        carry = hi_sum >> (width - 32)
-        hi_sum -= carry << (width - 32)
-    else:  # every remainder piece is < 2**width < 2**32, so hi_sum == 0 and lo_sum < 2**56
-        carry = lo_sum >> width
-        lo_sum -= carry << width
-    ovf = q_sum + carry
+        k = width - 32  # 0..32 bits of mid belong to the register
+        a_hi = mid & ((np.int64(1) << k) - 1)
+        a_lo = lo
+        sh = 64 - width
+        if top > (OVF_CAP >> sh):
+            ovf = np.int64(OVF_CAP)
+        else:
+            ovf = (top << sh) + (mid >> k)
+    else:
+        a_hi = np.int64(0)
+        a_lo = lo & ((np.int64(1) << width) - 1)
+        if top > 0 or mid > (OVF_CAP >> (32 - width)):
+            ovf = np.int64(OVF_CAP)
+        else:
+            ovf = (mid << (32 - width)) + (lo >> width)
     if ovf > OVF_CAP:
         ovf = np.int64(OVF_CAP)
     if overflow == 0 and ovf > 0:
         if width >= 32:
-            hi_sum = (np.int64(1) << (width - 32)) - 1
-            lo_sum = np.int64(MASK32)
+            a_hi = (np.int64(1) << (width - 32)) - 1
+            a_lo = np.int64(MASK32)
         else:
-            hi_sum = np.int64(0)
-            lo_sum = (np.int64(1) << width) - 1
-    return hi_sum, lo_sum, ovf
+            a_lo = (np.int64(1) << width) - 1
+    return a_hi, a_lo, ovf
 
 
 @njit(cache=True)
 def accumulate_nb(P, E, frac_bits, width, overflow):
     """Numba twin of :func:`accumulate` for one 1-D row: returns ``(a_hi, a_lo, ovf)`` int64."""
-    q_sum = np.int64(0)
-    hi_sum = np.int64(0)
-    lo_sum = np.int64(0)
+    top = np.int64(0)
+    mid = np.int64(0)
+    lo = np.int64(0)
     for i in range(P.shape[0]):
-        q, hi, lo = term_pieces_nb(P[i], E[i], frac_bits, width)
-        q_sum = min(q_sum + q, np.int64(OVF_CAP))
-        hi_sum += hi
-        lo_sum += lo
-    return finish_nb(q_sum, hi_sum, lo_sum, width, overflow)
+        t, m, l = term_pieces_nb(P[i], E[i], frac_bits)
+        top = min(top + t, np.int64(OVF_CAP))
+        mid += m
+        lo += l
+    return finish_nb(top, mid, lo, width, overflow)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from numba import njit
 
-from fixedpoint.accumulate import MAX_TERMS, accumulate, finish_nb, overflow_code, split_limbs, term_pieces_nb
+from fixedpoint.accumulate import MAX_TERMS, OVF_CAP, accumulate, finish_nb, overflow_code, term_pieces_nb
 from fixedpoint.formats import decode_parts_nb, encode_parts_nb, parse_format
 from fixedpoint.normalise import normalise, normalise_nb
 from fixedpoint.product import product, product_nb
@@ -314,7 +314,10 @@ class Datapath:
         """The int64 tuple used by :func:`step_nb` (layout ``D_*``)."""
         I, F = self.acc
         v = [0] * NB_LEN
-        v[D_PROD_BITS] = self.prod_bits or 0
+        W, H = self.formats()
+        # prod_bits >= the exact product width never rounds: 0 (exact) selects the fast loop
+        exact = self.prod_bits is None or self.prod_bits >= _sig_bits(W) + _sig_bits(H)
+        v[D_PROD_BITS] = 0 if exact else self.prod_bits
         v[D_PROD_ROUND] = rounding_code(self.prod_rounding)
         v[D_ACC_FRAC] = F
         v[D_ACC_WIDTH] = I + F
@@ -407,20 +410,27 @@ def dot_nb(h_codes, w_codes, dp, h_p, w_p):
     width = dp[D_ACC_WIDTH]
     pb = dp[D_PROD_BITS]
     pr = dp[D_PROD_ROUND]
-    q_sum = np.int64(0)
-    hi_sum = np.int64(0)
-    lo_sum = np.int64(0)
-    for i in range(h_codes.shape[0]):
-        sh, eh = decode_parts_nb(h_codes[i], h_p)
-        if sh == 0:
-            continue
-        sw, ew = decode_parts_nb(w_codes[i], w_p)
-        P, E = product_nb(sh, eh, sw, ew, pb, pr)
-        q, hi, lo = term_pieces_nb(P, E, F, width)
-        q_sum = min(q_sum + q, np.int64(2147483647))
-        hi_sum += hi
-        lo_sum += lo
-    a_hi, a_lo, ovf = finish_nb(q_sum, hi_sum, lo_sum, width, dp[D_ACC_OVF])
+    top = np.int64(0)
+    mid = np.int64(0)
+    lo = np.int64(0)
+    if pb == 0:  # exact products: the multiply inline (the common case)
+        for i in range(h_codes.shape[0]):
+            sh, eh = decode_parts_nb(h_codes[i], h_p)
+            sw, ew = decode_parts_nb(w_codes[i], w_p)
+            t, m, l = term_pieces_nb(sh * sw, eh + ew, F)
+            top = min(top + t, np.int64(OVF_CAP))
+            mid += m
+            lo += l
+    else:
+        for i in range(h_codes.shape[0]):
+            sh, eh = decode_parts_nb(h_codes[i], h_p)
+            sw, ew = decode_parts_nb(w_codes[i], w_p)
+            P, E = product_nb(sh, eh, sw, ew, pb, pr)
+            t, m, l = term_pieces_nb(P, E, F)
+            top = min(top + t, np.int64(OVF_CAP))
+            mid += m
+            lo += l
+    a_hi, a_lo, ovf = finish_nb(top, mid, lo, width, dp[D_ACC_OVF])
     sig_r, exp_r = normalise_nb(a_hi, a_lo, F, dp[D_NORM_BITS])
     return a_hi, a_lo, ovf, sig_r, exp_r
 

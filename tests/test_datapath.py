@@ -276,7 +276,10 @@ def test_int_weights_with_scaling():
     Wf = Wf / Wf.sum(axis=0)
     codes, fmt = dp.encode_weights(Wf)
     vals = fmt.decode(codes)
-    assert 1.0 <= vals.max() < 2.0 * fmt.max_value  # max moved into the top octave of the format
+    assert fmt != parse_format(dp.weight_format)  # range moved (bias changed) ...
+    assert fmt.max_value / 2 <= vals.max() <= fmt.max_value  # ... so the largest weight is in the top octave
+    big = Wf >= 4 * fmt.min_positive
+    assert np.all(np.abs(vals[big] - Wf[big]) <= Wf[big] * 0.25)  # rne, 1 mantissa bit: half a step
     h = dp.initial_h(32)
     tables = dp.tables(10)
     h_np, rec = dp.step(h, codes[3], 0, tables, w_format=fmt)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from numba import njit
 
-from fixedpoint.accumulate import MAX_TERMS, OVF_CAP, accumulate, finish_nb, overflow_code, term_pieces_nb
+from fixedpoint.accumulate import MAX_TERMS, accumulate, finish_nb, overflow_code, term_pieces_nb
 from fixedpoint.formats import decode_parts_nb, encode_parts_nb, parse_format
 from fixedpoint.normalise import normalise, normalise_nb
 from fixedpoint.product import product, product_nb
@@ -418,7 +418,7 @@ def dot_nb(h_codes, w_codes, dp, h_p, w_p):
             sh, eh = decode_parts_nb(h_codes[i], h_p)
             sw, ew = decode_parts_nb(w_codes[i], w_p)
             t, m, l = term_pieces_nb(sh * sw, eh + ew, F)
-            top = min(top + t, np.int64(OVF_CAP))
+            top += t
             mid += m
             lo += l
     else:
@@ -427,7 +427,7 @@ def dot_nb(h_codes, w_codes, dp, h_p, w_p):
             sw, ew = decode_parts_nb(w_codes[i], w_p)
             P, E = product_nb(sh, eh, sw, ew, pb, pr)
             t, m, l = term_pieces_nb(P, E, F)
-            top = min(top + t, np.int64(OVF_CAP))
+            top += t
             mid += m
             lo += l
     a_hi, a_lo, ovf = finish_nb(top, mid, lo, width, dp[D_ACC_OVF])

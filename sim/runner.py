@@ -11,7 +11,8 @@
 3. Each run gets a fresh directory ``<build dir>/runs/<n>-<seed>`` holding ``tb_data.json`` (the
    ``data`` dict; the testbench reads it with :func:`tb_data`), the JUnit ``results.xml``,
    ``tb_out.json`` (whatever the testbench stores with :func:`tb_write_out`), ``rerun.sh`` (the
-   exact command that reproduces the run) and ``dump.fst`` when ``waves=True``.
+   exact command that reproduces the run) and, with ``waves``, ``dump.fst`` (``"fst"``; needs the
+   lz4 headers) or ``dump.vcd`` (``"vcd"``; ``True`` picks FST when possible).
 4. Returns a :class:`SimResult` with the test/failure counts parsed from the results XML; it does
    not raise on failing cocotb tests (a fault-injection test asserts failures > 0).
 
@@ -125,11 +126,43 @@ def build_root() -> Path:
     return Path(os.environ.get("SBS_SIM_BUILD", REPO / "build" / "sim"))
 
 
-def build_key(verilog_text: str, simulator: str, waves: bool) -> str:
+def fst_available() -> tuple[bool, str]:
+    """The wheel's FST writer needs the lz4 headers (Debian: liblz4-dev); (ok, reason)."""
+    import subprocess
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        r = subprocess.run([cxx, "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True)
+    except OSError as exc:
+        return False, f"C++ compiler {cxx!r} not runnable: {exc}"
+    if r.returncode != 0:
+        return False, "FST waves need the lz4 headers (apt-get install liblz4-dev)"
+    return True, "lz4 found"
+
+
+def resolve_waves(waves) -> str | None:
+    """``False``/``None`` -> None; ``"fst"`` (needs lz4); ``"vcd"``; ``True`` -> FST when possible,
+    else VCD (with a message)."""
+    if waves in (False, None):
+        return None
+    if waves not in (True, "fst", "vcd"):
+        raise ValueError(f"build_and_test: waves must be False, True, 'fst' or 'vcd', got {waves!r}")
+    if waves == "vcd":
+        return "vcd"
+    ok, why = fst_available()
+    if ok:
+        return "fst"
+    if waves == "fst":
+        raise SimulatorUnavailable(why)
+    print(f"[sim.runner] {why}; writing VCD instead", flush=True)
+    return "vcd"
+
+
+def build_key(verilog_text: str, simulator: str, waves) -> str:
     import cocotb
     h = hashlib.sha256()
     for part in (verilog_text, simulator, _simulator_version(simulator), cocotb.__version__,
-                 f"waves={int(bool(waves))}"):
+                 f"waves={waves}"):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -146,7 +179,7 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _lib_cache_dir(simulator: str, waves: bool) -> Path | None:
+def _lib_cache_dir(simulator: str, waves) -> Path | None:
     """Directory of Verilator's compiled run-time library objects (``verilated*.o``), shared by
     all designs: they do not depend on the design, only on Verilator, the compiler, the flags and
     tracing; compiling them is most of a build's time (about 10 of 14 s here)."""
@@ -162,7 +195,7 @@ def _lib_cache_dir(simulator: str, waves: bool) -> Path | None:
         return None
     h = hashlib.sha256()
     for part in (_simulator_version(simulator), cocotb.__version__, cxx, cxx_version,
-                 os.environ.get("CXXFLAGS", ""), f"waves={int(bool(waves))}"):
+                 os.environ.get("CXXFLAGS", ""), f"waves={waves}"):
         h.update(part.encode())
         h.update(b"\0")
     return build_root() / "_verilator_lib" / h.hexdigest()[:20]
@@ -235,7 +268,7 @@ def parse_results(xml_path: Path) -> tuple[int, int, list]:
 
 def build_and_test(design, toplevel: str, test_module: str, data: dict | None = None,
                    seed: int | None = None, parameters: dict | None = None,
-                   env: dict | None = None, waves: bool = False,
+                   env: dict | None = None, waves: bool | str = False,
                    simulator: str = "verilator", testcase: str | None = None) -> SimResult:
     """Build ``design`` (cached), run cocotb ``test_module`` (a dotted module name, e.g.
     ``"sim.tb_rng"``) against top module ``toplevel``; see the module docstring."""
@@ -245,16 +278,17 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
 
     if simulator not in SIMULATORS:
         raise ValueError(f"build_and_test: simulator must be one of {SIMULATORS}, got {simulator!r}")
+    text = design if isinstance(design, str) else to_verilog(design, toplevel)
     ok, why = simulator_available(simulator)
     if not ok:
         raise SimulatorUnavailable(why)
-    text = design if isinstance(design, str) else to_verilog(design, toplevel)
     if seed is None:
         seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(1 << 31))
     seed = int(seed)
     if not 0 <= seed < (1 << 31):
         raise ValueError(f"build_and_test: seed must be in 0..{(1 << 31) - 1}, got {seed}")
 
+    waves = resolve_waves(waves) if simulator == "verilator" else (waves or None)
     key = build_key(text, simulator, waves)
     build_dir = build_root() / f"{toplevel}-{key[:20]}"
     runner = _CachedLibVerilator() if simulator == "verilator" else get_runner(simulator)
@@ -272,13 +306,20 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
             if simulator == "verilator":
                 from rtl.lint import WAIVERS  # same waivers as lint: Amaranth's width idioms
                 build_args = [f"-Wno-{w}" for w in WAIVERS]
-                build_args += ["--trace-fst", "--trace-structs"] if waves else []
+                build_args += ["--trace-fst"] if waves == "fst" else []
             lib_dir = _lib_cache_dir(simulator, waves)
             runner.lib_dir = lib_dir
             t0 = time.perf_counter()
-            runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
-                         parameters=parameters or {}, build_args=build_args, waves=waves,
-                         log_file=build_dir / "build.log", timescale=("1ns", "1ps"))
+            log = build_dir / "build.log"
+            try:
+                runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                             parameters=parameters or {}, build_args=build_args,
+                             waves=bool(waves), log_file=log, timescale=("1ns", "1ps"))
+            except (RuntimeError, SystemExit) as exc:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
+                    if log.exists() else ""
+                raise RuntimeError(f"{simulator} build of {toplevel} failed ({exc}); "
+                                   f"log {log}:\n{tail}") from None
             build_seconds = time.perf_counter() - t0
             if lib_dir is not None and not any(lib_dir.glob("*.o")):
                 _copy_objs(build_dir, lib_dir)
@@ -299,7 +340,7 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                     build_dir=build_dir, test_dir=test_dir, results_xml=str(results),
-                    seed=seed, extra_env=extra_env, waves=waves, testcase=testcase,
+                    seed=seed, extra_env=extra_env, waves=bool(waves), testcase=testcase,
                     parameters=parameters, log_file=test_dir / "sim.log")
     except SystemExit as exc:  # cocotb's runner exits on failing tests under pytest
         sys_exit = exc

@@ -46,3 +46,35 @@ def test_fault_injection_fails_regression():
                          seed=SEED, testcase="random_stream_vs_model")
     assert res.tests == 1 and res.failures == 1, res.summary()
     assert "first at index" in res.failed_cases[0][1]
+
+
+def test_build_is_reused_for_the_same_verilog():
+    dut = SpikeRandom("pipelined")
+    data = tb_inputs(40, 1, dut)
+    first = build_and_test(dut, "spike_random", "sim.tb_rng", data=data, seed=1,
+                           testcase="back_to_back_one_per_cycle")
+    again = build_and_test(SpikeRandom("pipelined"), "spike_random", "sim.tb_rng", data=data,
+                           seed=2, testcase="back_to_back_one_per_cycle")
+    assert first.ok and again.ok, again.summary()
+    assert again.cached and again.build_dir == first.build_dir
+    assert again.test_dir != first.test_dir and (again.test_dir / "rerun.sh").is_file()
+
+
+@pytest.mark.slow  # compiles Verilator's run-time library with tracing once (~15 s)
+def test_waves_are_dumped():
+    dut = SpikeRandom("iterative")
+    res = build_and_test(dut, "spike_random_it", "sim.tb_rng", data=tb_inputs(8, 3, dut),
+                         seed=3, waves=True, testcase="random_stream_vs_model")
+    assert res.ok, res.summary()
+    dumps = [p for p in res.test_dir.iterdir() if p.name in ("dump.fst", "dump.vcd")]
+    assert dumps and dumps[0].stat().st_size > 1000
+
+
+def test_icarus_is_optional():
+    from sim.runner import SimulatorUnavailable
+    ok_iv, why_iv = simulator_available("icarus")
+    if ok_iv:
+        pytest.skip("iverilog present: nothing to check about its absence")
+    with pytest.raises(SimulatorUnavailable, match="iverilog"):
+        build_and_test(SpikeRandom("iterative"), "spike_random_it", "sim.tb_rng",
+                       data={}, simulator="icarus")

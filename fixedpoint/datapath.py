@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from numba import njit
 
-from fixedpoint.accumulate import MAX_TERMS, accumulate, finish_nb, overflow_code, term_pieces_nb
-from fixedpoint.formats import decode_parts_nb, encode_parts_nb, parse_format
+from fixedpoint.accumulate import MASK32, MAX_TERMS, accumulate, finish_nb, overflow_code, term_pieces_nb
+from fixedpoint.formats import (KIND_FIXED, P_BIAS, P_EXP_BITS, P_FRAC_BITS, P_KIND, P_WIDTH, decode_parts_nb,
+                                encode_parts_nb, parse_format)
 from fixedpoint.normalise import normalise, normalise_nb
 from fixedpoint.product import product, product_nb
 from fixedpoint.reciprocal import METHODS, check_params, nr_table, reciprocal, reciprocal_nb
@@ -404,6 +405,14 @@ class Datapath:
 
 # ---------------------------------------------------------------------- numba twins
 @njit(cache=True)
+def value_bits_nb(p):
+    """Every value of the unsigned format ``p`` (a ``fmt.nb`` tuple) is below ``2**value_bits``."""
+    if p[P_KIND] == KIND_FIXED:
+        return p[P_WIDTH] - p[P_FRAC_BITS]
+    return (np.int64(1) << p[P_EXP_BITS]) - p[P_BIAS]
+
+
+@njit(cache=True)
 def dot_nb(h_codes, w_codes, dp, h_p, w_p):
     """Numba approximate dot product: ``(a_hi, a_lo, acc_overflow, sig_r, exp_r)``."""
     F = dp[D_ACC_FRAC]
@@ -413,7 +422,16 @@ def dot_nb(h_codes, w_codes, dp, h_p, w_p):
     top = np.int64(0)
     mid = np.int64(0)
     lo = np.int64(0)
-    if pb == 0:  # exact products: the multiply inline (the common case)
+    if pb == 0 and value_bits_nb(h_p) + value_bits_nb(w_p) + F <= 62:
+        # every aligned term is < 2**62: one truncating right shift, one left shift (no top piece)
+        for i in range(h_codes.shape[0]):
+            sh, eh = decode_parts_nb(h_codes[i], h_p)
+            sw, ew = decode_parts_nb(w_codes[i], w_p)
+            s = eh + ew + F
+            t = ((sh * sw) >> min(max(-s, 0), 63)) << max(s, 0)
+            mid += t >> 32
+            lo += t & MASK32
+    elif pb == 0:  # exact products: the multiply inline
         for i in range(h_codes.shape[0]):
             sh, eh = decode_parts_nb(h_codes[i], h_p)
             sw, ew = decode_parts_nb(w_codes[i], w_p)

@@ -65,6 +65,10 @@ VARIANTS = {
                                  recip_rounding="trunc"),
     "int-tiny-acc-sat": replace(PRESETS["int-e4m1"], acc_format="uq0.12", acc_overflow="saturate"),
     "paper-e4m1-acc-sat": replace(PRESETS["paper-e4m1"], acc_format="uq0.20", acc_overflow="saturate"),
+    # value bits + F > 62: the numba dot takes its general (three-piece) loop
+    "paper-e4m4-acc-uq2.62": replace(PRESETS["paper-e4m4"], acc_format="uq2.62", acc_overflow="saturate"),
+    "int-e4m1-acc-uq0.64": replace(PRESETS["int-e4m1"], acc_format="uq0.64", acc_overflow="wrap", norm_bits=30,
+                                   recip_bits=24),
 }
 
 

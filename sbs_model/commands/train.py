@@ -32,6 +32,8 @@ def add_arguments(p):
     p.add_argument("--scheduler", default="plateau", choices=sorted(SCHEDULERS))
     p.add_argument("--rule", default="backprop", help="'backprop', 'local' or per layer '0:local,2:backprop'")
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--adam-eps", type=float, default=1e-20,
+                   help="Adam epsilon (default 1e-20; the spec's 1e-8 stalls the lower layers, see README)")
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--update-every", type=int, default=480, help="patterns per optimiser step (default 480)")
     p.add_argument("--seed", type=int, default=0)
@@ -71,7 +73,7 @@ def run(args) -> int:
         from sbs_model.weights import load_any
         weights = load_any(args.weights, net)[0]
     s = TrainSettings(epochs=args.epochs, batch=args.batch, update_every=args.update_every, lr=args.lr,
-                      optimizer=args.optimizer, loss=args.loss, scheduler=args.scheduler, seed=args.seed,
+                      optimizer=args.optimizer, adam_eps=args.adam_eps, loss=args.loss, scheduler=args.scheduler, seed=args.seed,
                       device=args.device, rules=args.rule, qat=args.qat, qat_rounding=args.qat_rounding,
                       crop="center" if args.no_crop else "random", eval_n=_opt_int(args.eval_n),
                       eval_every=args.eval_every, eval_spikes=args.eval_spikes,

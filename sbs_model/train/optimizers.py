@@ -26,7 +26,7 @@ def project(W: np.ndarray, floor: float) -> np.ndarray:
 class _Base:
     name = "base"
 
-    def __init__(self, floors: dict, lr: float = 0.01, threshold: float = 0.001):
+    def __init__(self, floors: dict, lr: float = 0.01, threshold: float = 0.001, **_):
         if not (lr > 0 and np.isfinite(lr)):
             raise ValueError(f"optimizer: lr must be a positive finite number, got {lr}")
         self.lr = float(lr)
@@ -100,8 +100,12 @@ class MultiplicativeAdam(Adam):
 OPTIMIZERS = {"madam": MultiplicativeAdam, "adam": Adam, "sgd": SGD}
 
 
-def make_optimizer(name: str, floors: dict, lr: float = 0.01, threshold: float = 0.001):
-    """``floors``: layer -> 1/C_in; the clamp is ``threshold * floors[layer]``."""
+def make_optimizer(name: str, floors: dict, lr: float = 0.01, threshold: float = 0.001, eps: float = 1e-8):
+    """``floors``: layer -> 1/C_in; the clamp is ``threshold * floors[layer]``; ``eps`` is Adam's
+    epsilon (the spec's 1e-8; see the README: SbS gradients of the lower layers start near 1e-12,
+    far below it, so a smaller eps lets those layers learn from the first step)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: unknown name {name!r}; allowed: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name](floors, lr=lr, threshold=threshold)
+    if not (eps > 0 and eps < 1):
+        raise ValueError(f"optimizer: eps must be in (0, 1), got {eps}")
+    return OPTIMIZERS[name](floors, lr=lr, threshold=threshold, eps=eps)

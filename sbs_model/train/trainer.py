@@ -63,6 +63,7 @@ class TrainSettings:
     device: str = "cpu"
     rules: str = "backprop"
     threshold: float = 0.001        # weight clamp = threshold / C_in
+    adam_eps: float = 1e-20         # Adam epsilon (spec: 1e-8; see README "Training")
     qat: str | None = None          # fixedpoint format text, e.g. "e4m1"
     qat_rounding: str = "rne"
     crop: str = "random"
@@ -75,7 +76,7 @@ class TrainSettings:
     chaos_beta: float = 0.99
     chaos_i0: float = 0.65
 
-    RUN_FIELDS = ("batch", "update_every", "optimizer", "loss", "seed", "rules", "threshold", "qat",
+    RUN_FIELDS = ("batch", "update_every", "optimizer", "loss", "seed", "rules", "threshold", "adam_eps", "qat",
                   "qat_rounding", "crop", "chaos_layer", "chaos_z0", "chaos_beta", "chaos_i0")
 
     def validate(self, net: NetworkSpec):
@@ -132,7 +133,8 @@ class Trainer:
         self.rules = parse_rules(settings.rules, net)
         self.loss_fn = get_loss(settings.loss)
         floors = {i: 1.0 / net.layers[i].in_channels for i in self.rules}
-        self.opt = make_optimizer(settings.optimizer, floors, lr=settings.lr, threshold=settings.threshold)
+        self.opt = make_optimizer(settings.optimizer, floors, lr=settings.lr, threshold=settings.threshold,
+                                  eps=settings.adam_eps)
         self.sched = make_scheduler(settings.scheduler, settings.lr, t_max=settings.epochs)
         self.chaos = (ChaoticLoss(settings.chaos_layer, settings.chaos_z0, settings.chaos_beta, settings.chaos_i0)
                       if settings.chaos_layer is not None else None)

@@ -188,7 +188,7 @@ def test_sum_of_h_stays_one_within_bound_and_float64(name):
         assert bound < N * 2.0 ** -H.frac_bits + 2e-4  # a useful bound: ~ N/2 ulps + 1e-4
         ideal = c * hv + g * p / r_true  # float64 evaluation of the definition
         worst_ulps = max(worst_ulps, np.abs(H.decode(h_new) - ideal).max() / 2.0 ** -H.frac_bits)
-    assert worst_ulps <= 2.0, worst_ulps  # per element: 1/2 ulp rounding + table/coefficient errors
+    assert worst_ulps <= 1.0, worst_ulps  # per element: 1/2 ulp rounding + table/coefficient errors (~0.6 seen)
 
 
 def test_float32_update_close_to_float64():

@@ -289,3 +289,19 @@ def test_int_weights_with_scaling():
     h_np, rec = dp.step(h, codes[3], 0, tables, w_format=fmt)
     h_nb, rec_nb = step_nb_call(dp, h, codes[3], 0, tables, w_format=fmt)
     assert np.array_equal(h_np, h_nb) and rec == rec_nb and not rec.ignored
+
+
+def test_step_nb_on_narrow_code_arrays_in_place():
+    """Kernels may keep codes in uint8/uint16 arrays and update h in place."""
+    from fixedpoint.datapath import REC_LEN, StepRecord, step_nb
+    for name in ("paper-e4m1", "int-e4m1"):
+        dp = Datapath.preset(name)
+        W, H = dp.formats()
+        tables = dp.tables(30)
+        h, w = _random_case(dp, 40)
+        want, rec_want = dp.step(h, w, 7, tables)
+        h16 = h.astype(np.uint16)
+        rec = np.zeros(REC_LEN, dtype=np.int64)
+        step_nb(h16, w.astype(np.uint8), 7, dp.nb, H.nb, W.nb, tables.C, tables.G, tables.eps32, tables.c32,
+                dp.lut(), h16, rec)
+        assert np.array_equal(h16.astype(np.int64), want) and StepRecord.from_array(rec) == rec_want

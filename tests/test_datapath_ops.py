@@ -63,6 +63,10 @@ def test_product_rne_carry_renormalises():
     P, E = product(511, 0, 1, 0, prod_bits=8, rounding="rne")  # 511 -> 255.5 -> 256 -> 128 * 2^2
     assert (int(P), int(E)) == (128, 2)
     assert product_nb(511, 0, 1, 0, 8, RNE) == (128, 2)
+    # exact ties at 3 bits: 704 = 5.5 * 2^7 -> 6 (even), 576 = 4.5 * 2^7 -> 4 (even); rna -> 6 and 5
+    for v, rne, rna in ((704, 6, 6), (576, 4, 5)):
+        assert tuple(map(int, product(v, 0, 1, 0, 3, "rne"))) == (rne, 7) == product_nb(v, 0, 1, 0, 3, RNE)
+        assert tuple(map(int, product(v, 0, 1, 0, 3, "rna"))) == (rna, 7) == product_nb(v, 0, 1, 0, 3, 2)
 
 
 # ------------------------------------------------------------------ accumulate

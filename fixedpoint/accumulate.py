@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fixedpoint.rounding import TRUNC, bit_length_nb, rshift_round, rshift_round_nb
+from fixedpoint.rounding import TRUNC, rshift_round
 
 OVF_CAP = (1 << 31) - 1
 MAX_TERMS = 1 << 24

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fixedpoint.accumulate import MASK32, split_limbs
+from fixedpoint.accumulate import split_limbs
 from fixedpoint.rounding import TRUNC, bit_length, bit_length_nb, rshift_round, rshift_round_nb
 
 NORM_BITS_MIN, NORM_BITS_MAX = 2, 61
@@ -60,4 +60,4 @@ def normalise_nb(a_hi, a_lo, frac_bits, norm_bits):
     return sig, sh - frac_bits
 
 
-__all__ = ["normalise", "normalise_nb", "MASK32"]
+__all__ = ["normalise", "normalise_nb"]

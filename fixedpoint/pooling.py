@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from fixedpoint.formats import decode_parts_nb, encode_parts_nb, parse_format
-from fixedpoint.rounding import TRUNC, bit_length_nb, rounding_code, rshift_round_nb
+from fixedpoint.rounding import TRUNC, bit_length_nb, rshift_round_nb
 
 SUM_LIMIT_BITS = 58
 
@@ -121,4 +121,4 @@ def window_from_pixels(pixels) -> np.ndarray:
 
 
 __all__ = ["pool_avg", "pool_avg_nb", "pool_max", "pool_max_nb", "window_from_h", "window_value_nb",
-           "window_from_pixels", "rounding_code"]
+           "window_from_pixels"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from fixedpoint.rounding import TRUNC, bit_length, bit_length_nb, rounding_code, rshift_round, rshift_round_nb
+from fixedpoint.rounding import bit_length, bit_length_nb, rounding_code, rshift_round, rshift_round_nb
 
 PROD_LIMIT_BITS = 62
 
@@ -72,4 +72,4 @@ def product_nb(sig_h, exp_h, sig_w, exp_w, prod_bits, mode):
     return P, E
 
 
-__all__ = ["product", "product_nb", "PROD_LIMIT_BITS", "TRUNC"]
+__all__ = ["product", "product_nb", "PROD_LIMIT_BITS"]

@@ -52,7 +52,7 @@ class Schedule:
         return e
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ScheduleTables:
     """Per-spike tables: float64 eps/c/g, integer C (uq0.Fc) and G (uq0.Fg), float32 eps and c."""
 
@@ -65,9 +65,6 @@ class ScheduleTables:
     g_bits: int
     eps32: np.ndarray
     c32: np.ndarray
-
-    def __hash__(self):
-        return id(self)
 
 
 def make_tables(T: int, schedule: Schedule | None = None, c_bits: int = 16, g_bits: int = 16) -> ScheduleTables:

@@ -30,6 +30,9 @@ def add_arguments(p):
     p.add_argument("--optimizer", default="madam", choices=sorted(OPTIMIZERS))
     p.add_argument("--loss", default="mixed", choices=sorted(LOSSES))
     p.add_argument("--scheduler", default="plateau", choices=sorted(SCHEDULERS))
+    p.add_argument("--patience", type=int, default=10, help="plateau scheduler patience in epochs (default 10)")
+    p.add_argument("--factor", type=float, default=0.1, help="plateau/step scheduler lr factor (default 0.1)")
+    p.add_argument("--step-size", type=int, default=30, help="step scheduler: epochs between reductions")
     p.add_argument("--rule", default="backprop", help="'backprop', 'local' or per layer '0:local,2:backprop'")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--adam-eps", type=float, default=1e-20,
@@ -73,7 +76,8 @@ def run(args) -> int:
         from sbs_model.weights import load_any
         weights = load_any(args.weights, net)[0]
     s = TrainSettings(epochs=args.epochs, batch=args.batch, update_every=args.update_every, lr=args.lr,
-                      optimizer=args.optimizer, adam_eps=args.adam_eps, loss=args.loss, scheduler=args.scheduler, seed=args.seed,
+                      optimizer=args.optimizer, adam_eps=args.adam_eps, loss=args.loss, scheduler=args.scheduler,
+                      sched_patience=args.patience, sched_factor=args.factor, sched_step=args.step_size, seed=args.seed,
                       device=args.device, rules=args.rule, qat=args.qat, qat_rounding=args.qat_rounding,
                       crop="center" if args.no_crop else "random", eval_n=_opt_int(args.eval_n),
                       eval_every=args.eval_every, eval_spikes=args.eval_spikes,

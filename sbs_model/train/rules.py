@@ -3,7 +3,9 @@
 * learning rules (per SbS layer): ``backprop`` (spec section 6) and ``local`` (the reconstruction
   rule ``dW_si ~ -(p_s - R_s) h_i``, online NNMF/EM; uses no error from above);
 * losses (:mod:`losses`), optimisers (:mod:`optimizers`), schedulers (:mod:`schedulers`);
-* compute backends: ``numpy`` (reference), ``cpu`` (numba), ``cuda`` (numba.cuda).
+* compute backends: ``numpy`` (reference), ``cpu`` (numba float64), ``cpu-golden32`` (forward by
+  the float32 golden inference kernels of :mod:`sbs_model.kernels_cpu`, backward numba float64),
+  ``cuda`` (numba.cuda).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from sbs_model.train.optimizers import OPTIMIZERS  # noqa: F401
 from sbs_model.train.schedulers import SCHEDULERS  # noqa: F401
 
 RULES = {"backprop": RULE_BACKPROP, "local": RULE_LOCAL}
-DEVICES = ("numpy", "cpu", "cuda")
+DEVICES = ("numpy", "cpu", "cpu-golden32", "cuda")
 
 
 def parse_rules(text, net: NetworkSpec) -> dict[int, int]:
@@ -51,6 +53,10 @@ def backend(device: str):
         from sbs_model.train.backward_nb import sbs_layer_backward_nb
         from sbs_model.train.forward_nb import sbs_layer_nb
         return sbs_layer_nb, sbs_layer_backward_nb
+    if device == "cpu-golden32":
+        from sbs_model.train.backward_nb import sbs_layer_backward_nb
+        from sbs_model.train.golden import make_golden_forward
+        return make_golden_forward("float32"), sbs_layer_backward_nb
     if device == "cuda":
         from sbs_model.train import cuda
         cuda.require()

@@ -59,6 +59,9 @@ class TrainSettings:
     optimizer: str = "madam"
     loss: str = "mixed"
     scheduler: str = "plateau"
+    sched_patience: int = 10        # plateau: epochs without improvement before a reduction
+    sched_factor: float = 0.1       # plateau / step: lr multiplier
+    sched_step: int = 30            # step: epochs between reductions
     seed: int = 0
     device: str = "cpu"
     rules: str = "backprop"
@@ -135,7 +138,9 @@ class Trainer:
         floors = {i: 1.0 / net.layers[i].in_channels for i in self.rules}
         self.opt = make_optimizer(settings.optimizer, floors, lr=settings.lr, threshold=settings.threshold,
                                   eps=settings.adam_eps)
-        self.sched = make_scheduler(settings.scheduler, settings.lr, t_max=settings.epochs)
+        self.sched = make_scheduler(settings.scheduler, settings.lr, t_max=settings.epochs,
+                                    patience=settings.sched_patience, factor=settings.sched_factor,
+                                    gamma=settings.sched_factor, step_size=settings.sched_step)
         self.chaos = (ChaoticLoss(settings.chaos_layer, settings.chaos_z0, settings.chaos_beta, settings.chaos_i0)
                       if settings.chaos_layer is not None else None)
         self.quant = None
@@ -153,6 +158,7 @@ class Trainer:
         self.run_correct = 0
         self.run_seen = 0
         self.train_seconds = 0.0
+        self.cpu_seconds = 0.0
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ state
@@ -165,7 +171,7 @@ class Trainer:
         state = {"settings": self.s.to_dict(), "config_hash": self.net.config_hash(), "network": self.net.to_dict(),
                  "epoch": self.epoch, "pos": self.pos, "updates": self.updates, "run_loss": self.run_loss,
                  "run_correct": self.run_correct, "run_seen": self.run_seen, "train_seconds": self.train_seconds,
-                 "optimizer": opt, "scheduler": self.sched.state(),
+                 "cpu_seconds": self.cpu_seconds, "optimizer": opt, "scheduler": self.sched.state(),
                  "chaos": self.chaos.state() if self.chaos else None, "history": self.history,
                  "rng": {"kind": "counter-based", "seed": self.s.seed, "epoch": self.epoch, "pos": self.pos}}
         return arrays, state
@@ -190,7 +196,7 @@ class Trainer:
         self.sched.load_state(st["scheduler"])
         if self.chaos:
             self.chaos.z = st["chaos"]["z"]
-        for k in ("epoch", "pos", "updates", "run_loss", "run_correct", "run_seen", "train_seconds", "history"):
+        for k in ("epoch", "pos", "updates", "run_loss", "run_correct", "run_seen", "train_seconds", "cpu_seconds", "history"):
             setattr(self, k, st[k])
 
     # ------------------------------------------------------------------ steps
@@ -287,6 +293,7 @@ class Trainer:
             seen_epoch = 0
             while self.pos < n_train:
                 t0 = time.perf_counter()
+                c0 = time.process_time()
                 take = min(self.s.batch, n_train - self.pos, self.s.update_every - pending)
                 sel = order[self.pos:self.pos + take]
                 crop_rng = np.random.default_rng([self.s.seed, self.epoch, self.pos])
@@ -303,11 +310,17 @@ class Trainer:
                     pending = 0
                     if self.pos < n_train and self.updates % self.s.checkpoint_every == 0:
                         self.save()
+                        if not self.progress:
+                            rate = seen_epoch / max(time.perf_counter() - t_epoch, 1e-9)
+                            self.log(f"epoch {self.epoch + 1} pos {self.pos}/{n_train} updates {self.updates} "
+                                     f"loss {self.run_loss / self.run_seen:.4f} "
+                                     f"acc {self.run_correct / self.run_seen:.4f} {rate:.1f} patterns/s")
                     if self.stop_after_updates is not None and self.updates >= self.stop_after_updates:
                         if bar:
                             bar.close()
                         return self.history
                 self.train_seconds += time.perf_counter() - t0
+                self.cpu_seconds += time.process_time() - c0
                 if bar:
                     rate = seen_epoch / max(time.perf_counter() - t_epoch, 1e-9)
                     bar.set_postfix(loss=f"{self.run_loss / self.run_seen:.4f}",
@@ -322,7 +335,8 @@ class Trainer:
         mean_loss = self.run_loss / max(self.run_seen, 1)
         row = {"epoch": self.epoch + 1, "train_loss": mean_loss,
                "train_accuracy": self.run_correct / max(self.run_seen, 1), "lr": self.opt.lr,
-               "updates": self.updates, "train_seconds": round(self.train_seconds, 3)}
+               "updates": self.updates, "train_seconds": round(self.train_seconds, 3),
+               "cpu_seconds": round(self.cpu_seconds, 3)}
         last = self.epoch + 1 == self.s.epochs
         if (self.epoch + 1) % self.s.eval_every == 0 or last:
             t0 = time.perf_counter()

@@ -82,6 +82,7 @@ class SpikeRandom(wiring.Component):
     """Threefry-2x32-20 spike draw unit (see module docstring for ports, latency, resources)."""
 
     def __init__(self, mode: str = "pipelined", fault: str | None = None):
+        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
         if mode not in MODES:
             raise ValueError(f"SpikeRandom: mode must be one of {MODES}, got {mode!r}")
         if fault not in FAULTS:
@@ -89,6 +90,7 @@ class SpikeRandom(wiring.Component):
         self.mode = mode
         self.fault = fault
         self.latency = ROUNDS if mode == "pipelined" else ROUNDS + 1
+        self._MustUse__silence = False
         super().__init__({
             "i": In(stream.Signature(REQUEST_LAYOUT)),
             "o": Out(stream.Signature(32)),

@@ -54,6 +54,7 @@ class SpikeSampler(wiring.Component):
     """Integer spike sampler over a window of S values (see module docstring)."""
 
     def __init__(self, S: int, value_width: int, fault: str | None = None):
+        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
         if not isinstance(S, int) or not 1 <= S <= S_MAX:
             raise ValueError(f"SpikeSampler: S must be an int in 1..{S_MAX}, got {S!r}")
         max_vw = 31 - clog2(S)
@@ -69,6 +70,7 @@ class SpikeSampler(wiring.Component):
         self.cum_width = value_width + self.steps
         self.index_width = max(1, self.steps)
         self.latency = max(1, self.steps) + 1
+        self._MustUse__silence = False
         super().__init__({
             "load": In(stream.Signature(value_width)),
             "draw": In(stream.Signature(32)),

@@ -309,20 +309,25 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
                 build_args += ["--trace-fst"] if waves == "fst" else []
             lib_dir = _lib_cache_dir(simulator, waves)
             runner.lib_dir = lib_dir
-            t0 = time.perf_counter()
-            log = build_dir / "build.log"
-            try:
-                runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
-                             parameters=parameters or {}, build_args=build_args,
-                             waves=bool(waves), log_file=log, timescale=("1ns", "1ps"))
-            except (RuntimeError, SystemExit) as exc:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
-                    if log.exists() else ""
-                raise RuntimeError(f"{simulator} build of {toplevel} failed ({exc}); "
-                                   f"log {log}:\n{tail}") from None
-            build_seconds = time.perf_counter() - t0
-            if lib_dir is not None and not any(lib_dir.glob("*.o")):
-                _copy_objs(build_dir, lib_dir)
+            with contextlib.ExitStack() as stack:
+                if lib_dir is not None and not any(lib_dir.glob("verilated*.o")):
+                    # the first build with these flags compiles the run-time library; concurrent
+                    # builders wait here, then copy it (the copy step is decided inside build())
+                    stack.enter_context(_locked(lib_dir.parent / f".{lib_dir.name}.lock"))
+                t0 = time.perf_counter()
+                log = build_dir / "build.log"
+                try:
+                    runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir,
+                                 parameters=parameters or {}, build_args=build_args,
+                                 waves=bool(waves), log_file=log, timescale=("1ns", "1ps"))
+                except (RuntimeError, SystemExit) as exc:
+                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
+                        if log.exists() else ""
+                    raise RuntimeError(f"{simulator} build of {toplevel} failed ({exc}); "
+                                       f"log {log}:\n{tail}") from None
+                build_seconds = time.perf_counter() - t0
+                if lib_dir is not None and not any(lib_dir.glob("verilated*.o")):
+                    _copy_objs(build_dir, lib_dir)
             write_json(build_dir / "BUILD_OK", {"seconds": round(build_seconds, 3),
                                                 "key": key, "toplevel": toplevel})
 

@@ -29,7 +29,6 @@ import os
 import random
 import shlex
 import shutil
-import sys
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field

@@ -2,48 +2,38 @@
 
 They compute exactly the operations of :mod:`sbs_model.float_ref` in exactly its order (see that
 module's docstring), so float64 and float32 results equal the numpy reference bit for bit
-(``np.array_equal``).  No ``fastmath``: LLVM may not reassociate or contract, so the 8-lane dot
-product is vectorised only because the reference defines it with 8 independent lanes.
+(``np.array_equal``).  No ``fastmath``: nothing is reassociated or contracted.
 
 Work split: ``prange`` over chunks of (pattern x IP) jobs; each job is independent and writes
-only its own output column, so results do not depend on the thread count.  Per job: gather the
-window, cumulative sum, then per spike the Threefry draw, the sample (linear count for short
-windows, binary search otherwise), the 8-lane dot product and the in-place h update.
-Buffers are allocated once per chunk, never inside the spike loop.
+only its own output column, so results do not depend on the thread count.  Per IP:
+
+1. gather the window and its cumulative sum (working dtype);
+2. all T Threefry draws at once (:func:`spike_draws`, vectorised across spikes);
+3. all T spike indices at once: each window entry ``j`` gets the exact integer draw threshold
+   ``R_j`` at which the float sampler passes it (:func:`draw_thresholds`), then the spike is
+   ``#{j : r >= R_j}`` -- counted (vectorised) for short windows, via a bucket table for long ones;
+4. the h dynamics: per spike the 8-lane dot product and the in-place update as explicit
+   ``<8 x float/double>`` LLVM vector code (:func:`_dot8_simd`, :func:`_update8_simd`), with
+   ``GROUP`` IPs interleaved spike by spike so their dependency chains overlap.
+
+Buffers are allocated once per chunk, never inside the spike loop.  N is zero-padded to a
+multiple of 8 (padded h entries stay exactly 0 and add +0.0 to every lane).
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from fixedpoint.rng import spike_random_nb
 
 GROUP = 4  # IPs whose spike loops are interleaved
-LINEAR_SEARCH_MAX = 64  # windows up to this length are searched by counting
+LINEAR_SEARCH_MAX = 64  # windows up to this length: count thresholds passed (vectorised)
+BUCKET_BITS = 10  # longer windows: 2**10-entry bucket table over the draw's top bits
 
-
-
-@njit(cache=True, inline="always")
-def _sample(cum, n, r32):
-    """First s with cum[s] >= (r32/2**32)*cum[n-1] (float64 compare), n-1 if none.
-
-    Counts the entries of the non-decreasing ``cum[0:n-1]`` below the target: by a vectorisable
-    linear count for short windows, else by a binary search whose branch pattern depends only
-    on ``n``."""
-    target = (np.float64(r32) * (1.0 / 4294967296.0)) * np.float64(cum[n - 1])
-    if n <= LINEAR_SEARCH_MAX:
-        cnt = 0
-        for j in range(n - 1):
-            cnt += np.float64(cum[j]) < target
-        return cnt
-    base = 0
-    m = n - 1
-    while m > 1:
-        half = m >> 1
-        base = base + half if np.float64(cum[base + half]) < target else base
-        m -= half
-    return base + (1 if np.float64(cum[base]) < target else 0)
 
 
 @njit(cache=True, inline="always")
@@ -62,6 +52,85 @@ def _dot8(h, k, w, s, nb):
         a6 += h[k, j + 6] * w[s, j + 6]
         a7 += h[k, j + 7] * w[s, j + 7]
     return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
+
+
+# ----------------------------------------------------------------------------- explicit SIMD
+# numba leaves LLVM's SLP vectoriser off, so the 8-lane dot product and the h update are written
+# as LLVM vector instructions (llvmlite IR through ``numba.extending.intrinsic``).  They are plain
+# IEEE fmul/fadd on <8 x T> (no fast-math flags, no FMA): lane l of the vector holds exactly the
+# reference's partial sum a[l], and the final tree is ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
+
+def _row_ptr(context, builder, aryty, ary_v, row):
+    """Pointer to ``ary[row, 0]`` of a 2-D array (no wraparound)."""
+    ary = context.make_array(aryty)(context, builder, ary_v)
+    shape = cgutils.unpack_tuple(builder, ary.shape)
+    strides = cgutils.unpack_tuple(builder, ary.strides)
+    zero = context.get_constant(types.intp, 0)
+    return cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout,
+                                     [row, zero], wraparound=False)
+
+@intrinsic
+def _dot8_simd(typingctx, h, k, w, s, nb):
+    """LLVM <8 x float/double> version of :func:`_dot8` (same operations, same order)."""
+    dt = h.dtype
+    sig = dt(h, k, w, s, nb)
+    def codegen(context, builder, signature, args):
+        h_v, k_v, w_v, s_v, nb_v = args
+        fty = context.get_value_type(dt)
+        vty = ir.VectorType(fty, 8)
+        size = context.get_abi_sizeof(fty)
+        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
+        s_i = context.cast(builder, s_v, signature.args[3], types.intp)
+        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
+        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vty, [ir.Constant(fty, 0.0)] * 8))
+        with cgutils.for_range(builder, nb_i) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, 8))
+            hv = builder.load(builder.bitcast(builder.gep(hp, [j]), vty.as_pointer()), align=size, typ=vty)
+            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=size, typ=vty)
+            builder.store(builder.fadd(builder.load(acc, typ=vty), builder.fmul(hv, wv)), acc)
+        a = builder.load(acc, typ=vty)
+        i32 = ir.IntType(32)
+        def shuf(v, idx):
+            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, len(idx)), idx))
+        b = builder.fadd(shuf(a, [0, 1, 2, 3]), shuf(a, [4, 5, 6, 7]))
+        c = builder.fadd(shuf(b, [0, 1]), shuf(b, [2, 3]))
+        return builder.fadd(builder.extract_element(c, ir.Constant(i32, 0)),
+                            builder.extract_element(c, ir.Constant(i32, 1)))
+    return sig, codegen
+
+@intrinsic
+def _update8_simd(typingctx, h, k, w, s, nb, ct, g):
+    """``h[k, i] = ct*h[k, i] + g*(h[k, i]*w[s, i])`` for ``i < 8*nb``, 8 lanes at a time."""
+    dt = h.dtype
+    sig = types.void(h, k, w, s, nb, ct, g)
+    def codegen(context, builder, signature, args):
+        h_v, k_v, w_v, s_v, nb_v, ct_v, g_v = args
+        fty = context.get_value_type(dt)
+        vty = ir.VectorType(fty, 8)
+        size = context.get_abi_sizeof(fty)
+        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
+        s_i = context.cast(builder, s_v, signature.args[3], types.intp)
+        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
+        ct_s = context.cast(builder, ct_v, signature.args[5], dt)
+        g_s = context.cast(builder, g_v, signature.args[6], dt)
+        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        i32 = ir.IntType(32)
+        def splat(x):
+            v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), [0] * 8))
+        ctv = splat(ct_s); gv = splat(g_s)
+        with cgutils.for_range(builder, nb_i) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, 8))
+            hptr = builder.bitcast(builder.gep(hp, [j]), vty.as_pointer())
+            hv = builder.load(hptr, align=size, typ=vty)
+            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=size, typ=vty)
+            new = builder.fadd(builder.fmul(ctv, hv), builder.fmul(gv, builder.fmul(hv, wv)))
+            builder.store(new, hptr, align=size)
+        return context.get_dummy_value()
+    return sig, codegen
 
 
 @njit(cache=True, inline="always")
@@ -114,7 +183,74 @@ def spike_draws(seed, pattern, layer_index, ip, n_t, out):
 
 
 @njit(cache=True, inline="always")
-def _prepare_ip(x, idx, b, ip, cum, seed, pattern, layer_index, r32, spk):
+def _draw_ok(r, total, cj):
+    """True iff cum value ``cj`` < (r/2**32)*total (float64), i.e. draw r goes past entry j."""
+    return cj < (np.float64(r) * (1.0 / 4294967296.0)) * total
+
+
+@njit(cache=True)
+def draw_thresholds(cum, n, out):
+    """``out[j]`` (j < n-1) = the smallest draw ``r`` in [0, 2**32] with
+    ``cum[j] < (r/2**32)*cum[n-1]`` (float64), ``2**32`` if none.
+
+    The float target is non-decreasing in ``r`` (``r/2**32`` is exact, rounding is monotone), so
+    the sampler's spike ``s(r) = #{j < n-1 : cum[j] < target(r)} = #{j : r >= out[j]}``: the same
+    index as :func:`_sample`, found by integer compares.  A float64 estimate is corrected by exact
+    steps (one or two) until it is the boundary."""
+    total = np.float64(cum[n - 1])
+    top = np.int64(4294967296)
+    for j in range(n - 1):
+        cj = np.float64(cum[j])
+        if not total > 0.0:
+            out[j] = top  # target is 0: never > cum[j] >= 0
+            continue
+        est = cj / total * 4294967296.0
+        g = top if est >= 4294967296.0 else np.int64(est)
+        if g < 0:
+            g = 0
+        while g > 0 and _draw_ok(g - 1, total, cj):
+            g -= 1
+        while g < top and not _draw_ok(g, total, cj):
+            g += 1
+        out[j] = g
+
+
+@njit(cache=True, inline="always")
+def spikes_from_draws(cum, s_len, r32, rth, bucket, spk):
+    """``spk[t]`` = the float sampler's spike for draw ``r32[t]`` on window ``cum[:s_len]`` (equal to
+    :func:`fixedpoint.rng.sample_index_float`).  ``rth`` (>= s_len int64) and ``bucket``
+    (2**BUCKET_BITS int64) are work buffers."""
+    n_t = r32.shape[0]
+    if s_len <= LINEAR_SEARCH_MAX:
+        draw_thresholds(cum, s_len, rth)
+        for t in range(n_t):
+            spk[t] = 0
+        for j in range(s_len - 1):
+            if rth[j] < 4294967296:  # else no draw passes entry j
+                rj = np.uint32(rth[j])
+                for t in range(n_t):
+                    spk[t] += r32[t] >= rj
+    else:
+        # long windows: bucket table over the top BUCKET_BITS of r -> first candidate index,
+        # then step over the (on average < 1) thresholds inside the bucket.
+        draw_thresholds(cum, s_len, rth)
+        shift = 32 - BUCKET_BITS
+        j = 0
+        for bk in range(1 << BUCKET_BITS):
+            lo = np.int64(bk) << shift
+            while j < s_len - 1 and rth[j] <= lo:
+                j += 1
+            bucket[bk] = j
+        for t in range(n_t):
+            r = np.int64(r32[t])
+            k = bucket[r >> shift]
+            while k < s_len - 1 and rth[k] <= r:
+                k += 1
+            spk[t] = k
+
+
+@njit(cache=True, inline="always")
+def _prepare_ip(x, idx, b, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
     """Window cumulative sum, all T draws and all T spike indices of one IP."""
     s_len = idx.shape[1]
     z = x[b, 0] - x[b, 0]
@@ -128,8 +264,7 @@ def _prepare_ip(x, idx, b, ip, cum, seed, pattern, layer_index, r32, spk):
         cum[s] = acc
     n_t = r32.shape[0]
     spike_draws(seed, pattern, layer_index, ip, n_t, r32)
-    for t in range(n_t):
-        spk[t] = _sample(cum, s_len, r32[t])
+    spikes_from_draws(cum, s_len, r32, rth, bucket, spk)
 
 
 @njit(cache=True, parallel=True)
@@ -160,6 +295,8 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
         cum = np.empty(s_len, dtype=w.dtype)
         h = np.empty((GROUP, n_pad), dtype=w.dtype)
         r32 = np.empty(n_t, dtype=np.uint32)
+        rth = np.empty(s_len, dtype=np.int64)
+        bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
         spk = np.empty((GROUP, n_t), dtype=np.int32)
         start = ck * chunk
         stop = min(jobs, start + chunk)
@@ -168,7 +305,7 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
             for k in range(m):
                 b = (g0 + k) // n_ip
                 ip = (g0 + k) - b * n_ip
-                _prepare_ip(x, idx, b, ip, cum, seed, first_pattern + b, layer_index, r32, spk[k])
+                _prepare_ip(x, idx, b, ip, cum, seed, first_pattern + b, layer_index, r32, rth, bucket, spk[k])
                 for i in range(n_pad):
                     h[k, i] = h0 if i < n_out else h0 - h0
             for t in range(n_t):
@@ -176,12 +313,9 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
                 et = eps[t]
                 for k in range(m):
                     s = spk[k, t]
-                    r = _dot8(h, k, w, s, nb)
+                    r = _dot8_simd(h, k, w, s, nb)
                     if r > thr:
-                        g = ct * (et / r)
-                        for i in range(n_pad):
-                            hi = h[k, i]
-                            h[k, i] = ct * hi + g * (hi * w[s, i])
+                        _update8_simd(h, k, w, s, nb, ct, ct * (et / r))
             for k in range(m):
                 b = (g0 + k) // n_ip
                 ip = (g0 + k) - b * n_ip

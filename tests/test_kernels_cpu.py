@@ -116,18 +116,35 @@ def test_kernel_sampler_equals_sample_index_float(s_len):
 
     @njit
     def run(cum, r):
-        out = np.empty(r.shape[0], dtype=np.int64)
-        for j in range(r.shape[0]):
-            out[j] = kernels_cpu._sample(cum, cum.shape[0], r[j])
-        return out
+        rth = np.empty(cum.shape[0], dtype=np.int64)
+        bucket = np.empty(1 << kernels_cpu.BUCKET_BITS, dtype=np.int64)
+        spk = np.empty(r.shape[0], dtype=np.int32)
+        kernels_cpu.spikes_from_draws(cum, cum.shape[0], r, rth, bucket, spk)
+        return spk
 
     g = np.random.default_rng(s_len)
-    r = np.concatenate([[0, 1, 2 ** 32 - 1], g.integers(0, 2 ** 32, 2000, dtype=np.uint64)]).astype(np.uint32)
-    for u in (g.random(s_len) * (g.random(s_len) > 0.4), np.zeros(s_len), np.ones(s_len)):
+    r = np.concatenate([[0, 1, 2 ** 31, 2 ** 32 - 1], g.integers(0, 2 ** 32, 3000, dtype=np.uint64)])
+    r = r.astype(np.uint32)
+    windows = [g.random(s_len) * (g.random(s_len) > 0.4), np.zeros(s_len), np.ones(s_len),
+               np.full(s_len, 1e-20), g.random(s_len) * 10.0 ** g.integers(-20, 3, s_len)]
+    if s_len > 2:
+        trailing = g.random(s_len)
+        trailing[s_len // 2:] = 0.0  # cum[j] == total for the upper half: never passed
+        windows.append(trailing)
+    for u in windows:
         for dt in (np.float64, np.float32):
             cum = np.cumsum(u.astype(dt), dtype=dt)
-            expect = [int(sample_index_float(cum.astype(np.float64), v)) for v in r]
-            assert run(cum, r).tolist() == expect
+            expect = sample_index_float(cum.astype(np.float64), r)
+            got = run(cum, r)
+            assert np.array_equal(got, expect)
+            # the draws exactly at each threshold flip the sample (thresholds are exact)
+            rth = np.empty(s_len, dtype=np.int64)
+            kernels_cpu.draw_thresholds(cum, s_len, rth)
+            for j in range(s_len - 1):
+                t = int(rth[j])
+                if 0 < t < 2 ** 32:
+                    lo, hi = (int(v) for v in sample_index_float(cum.astype(np.float64), np.array([t - 1, t])))
+                    assert lo <= j < hi
 
 
 def test_float32_mode_close_to_float64():

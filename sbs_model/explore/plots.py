@@ -109,7 +109,8 @@ def plot_bits(rows, out: Path) -> list[Path]:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
     n = q[0].get("n")
     fig.suptitle(f"accuracy vs weight width / memory / logic (n = {n} images, mean over seeds, 95 % interval)")
     paths = _save(fig, out, "accuracy_vs_bits")

@@ -110,3 +110,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(setup, tmp_path):
     w, st = _master_weights(tmp_path)
     assert st["updates"] == 4 and st["pos"] == 32
     assert all(np.all(np.isfinite(v)) for v in w.values())
+
+
+def test_bad_input_is_one_error_line_and_exit_2(setup, tmp_path, capsys):
+    data, cfg = setup
+    base = ["train", "--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "x"), "--no-progress"]
+    assert main(base + ["--epochs", "0"]) == 2
+    assert "epochs: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert main(base + ["--epochs", "1", "--rule", "2:hebb"]) == 2
+    assert "rule: unknown name 'hebb'; allowed: backprop, local" in capsys.readouterr().err
+    assert main(base + ["--epochs", "1", "--data", str(tmp_path)]) == 2
+    assert "missing train-images-idx3-ubyte" in capsys.readouterr().err

@@ -28,7 +28,7 @@ from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from fixedpoint.rng import spike_random_nb
+from fixedpoint.rng import KS_PARITY, ROTATIONS
 
 GROUP = 4  # IPs whose spike loops are interleaved
 LINEAR_SEARCH_MAX = 64  # windows up to this length: count thresholds passed (vectorised)
@@ -133,53 +133,43 @@ def _update8_simd(typingctx, h, k, w, s, nb, ct, g):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
-def _rotl32(x, r):
-    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+@intrinsic
+def _threefry_x0(typingctx, c0, c1, k0, k1):
+    """First output word of Threefry-2x32-20(counter (c0, c1), key (k0, k1)) as i32 IR (adds,
+    rotates, xors on 32 bits, so LLVM vectorises a loop of them 16 lanes wide)."""
+    sig = types.uint32(c0, c1, k0, k1)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        c0v, c1v, k0v, k1v = (context.cast(builder, a, t, types.uint32) for a, t in zip(args, signature.args))
+
+        def rotl(v, n):
+            return builder.or_(builder.shl(v, ir.Constant(i32, n)), builder.lshr(v, ir.Constant(i32, 32 - n)))
+
+        ks = [k0v, k1v, builder.xor(builder.xor(ir.Constant(i32, KS_PARITY), k0v), k1v)]
+        x0 = builder.add(c0v, ks[0])
+        x1 = builder.add(c1v, ks[1])
+        for r in range(20):
+            x0 = builder.add(x0, x1)
+            x1 = builder.xor(rotl(x1, ROTATIONS[r % 8]), x0)
+            if r % 4 == 3:
+                s = (r + 1) // 4
+                x0 = builder.add(x0, ks[s % 3])
+                x1 = builder.add(builder.add(x1, ks[(s + 1) % 3]), ir.Constant(i32, s))
+        return x0
+
+    return sig, codegen
 
 
 @njit(cache=True)
 def spike_draws(seed, pattern, layer_index, ip, n_t, out):
-    """``out[t] = spike_random(seed, pattern, layer_index, ip, t)`` for ``t < n_t`` (uint32).
-
-    Threefry-2x32-20 unrolled on uint32 so that LLVM vectorises it across ``t``; equal to
-    :func:`fixedpoint.rng.spike_random_nb` (tested)."""
+    """``out[t] = spike_random(seed, pattern, layer_index, ip, t)`` for ``t < n_t`` (uint32),
+    vectorised across ``t``; equal to :func:`fixedpoint.rng.spike_random_nb` (tested)."""
+    c0 = np.uint32((np.uint64(layer_index) << np.uint64(24)) | np.uint64(ip))
     k0 = np.uint32(seed)
     k1 = np.uint32(pattern)
-    k2 = np.uint32(0x1BD11BDA) ^ k0 ^ k1
-    x0i = np.uint32(np.uint32((np.uint64(layer_index) << np.uint64(24)) | np.uint64(ip)) + k0)
-    one = np.uint32(1)
-    two = np.uint32(2)
-    three = np.uint32(3)
-    four = np.uint32(4)
     for t in range(n_t):
-        x0 = x0i
-        x1 = np.uint32(np.uint32(t) + k1)
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 13) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 15) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 26) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 6) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + k1); x1 = np.uint32(x1 + k2 + one)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 17) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 29) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 16) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 24) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + k2); x1 = np.uint32(x1 + k0 + two)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 13) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 15) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 26) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 6) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + k0); x1 = np.uint32(x1 + k1 + three)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 17) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 29) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 16) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 24) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + k1); x1 = np.uint32(x1 + k2 + four)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 13) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 15) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 26) ^ x0)  # noqa: E702
-        x0 = np.uint32(x0 + x1); x1 = np.uint32(_rotl32(x1, 6) ^ x0)  # noqa: E702
-        out[t] = np.uint32(x0 + k2)
+        out[t] = _threefry_x0(c0, np.uint32(t), k0, k1)
 
 
 @njit(cache=True, inline="always")

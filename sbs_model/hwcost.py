@@ -1,34 +1,42 @@
-"""Analytic hardware cost and latency of one SbS engine built from a :class:`fixedpoint.datapath.Datapath`.
+"""Analytic hardware cost and latency of SbS engines built from a :class:`fixedpoint.datapath.Datapath`.
 
-An *engine* processes one IP at a time with ``L`` lanes: per spike a dot pass (``ceil(N/L)`` cycles,
-``L`` products per cycle into an adder tree), one normalisation, one reciprocal, then an update pass
-(``ceil(N/L)`` cycles).  Several engines work on different IPs in parallel.
+Organisation (as :class:`rtl.engine.IPEngine`): an *engine* holds one SbS layer (its weight ROM) and
+processes one IP at a time with ``L`` lanes: per spike a dot pass (``B = ceil(N/L)`` beats of L
+products into an adder tree and the accumulator), the normaliser, the reciprocal and coefficient,
+then an update pass (``B`` beats).  Every SbS layer has ``engines`` engines working on different IPs.
 
 Everything here is a formula on bit widths (no synthesis).  Units: LUTs of the target's size K
-(LUT6 for ``xc7``, LUT4 for ``ecp5``), flip-flops (FF), DSP blocks, memory in bits, latency in clock
-cycles.  The formulas and their assumptions are listed in the README section "Hardware cost model";
-the building blocks are:
+(LUT6 for ``xc7``, LUT4 for ``ecp5``), flip-flops (FF), DSP blocks, memory bits and block RAMs,
+latency in clock cycles.  Building blocks (README, "Hardware cost model", lists every unit):
 
 * ``adder_luts(w) = w``: one LUT per bit on the carry chain (CARRY4 / CCU2C); subtractors and
   comparators likewise.
-* ``logic_luts(n)``: a single-output function of ``n`` inputs as a LUT tree, ``ceil((n-1)/(K-1))``.
-* ``shifter_luts(w, v)``: a barrel shifter with ``v`` distinct shift amounts producing ``w`` bits,
-  ``s = ceil(log2 v)`` mux stages, ``j`` stages per LUT (``j = 2``: a 4:1 mux per LUT6; ``j = 1``:
-  a 2:1 mux per LUT4): ``w * ceil(s / j)``.
-* ``multiplier(a, b)``: ``a`` x ``b`` bits.  On a DSP when both operands have at least
-  ``target.dsp_min`` bits (``ceil(a/A)*ceil(b/B)`` blocks of ``A`` x ``B`` unsigned bits, best
-  orientation); otherwise ``a - 1`` carry-chain adders of ``b + 1`` bits (each adder's LUTs also form
-  the AND terms of its partial products); an ``a``-bit operand with a hidden leading one (a float
-  significand ``1.m``) needs ``m = a - 1`` adders, so ``e4m0`` weights need no multiplier at all
-  (the product is a shift, done by the aligner) and ``e4m1`` one adder.
+* ``logic_luts(n) = ceil((n-1)/(K-1))``: a single-output function of ``n`` inputs as a LUT tree.
+* ``shifter_luts(w, v) = w * ceil(ceil(log2 v) / j)``: a barrel shifter with ``v`` distinct shift
+  amounts producing ``w`` bits, ``j`` mux stages per LUT (a 4:1 mux per LUT6, ``j = 2``; a 2:1 mux per
+  LUT4, ``j = 1``).
+* ``multiplier(a, b)``: on DSPs when both operands have at least ``target.dsp_min`` bits
+  (``ceil(a/A)*ceil(b/B)`` blocks of ``A`` x ``B`` unsigned bits, best orientation); otherwise
+  ``a - 1`` carry-chain adders of ``b + 1`` bits (each adder's LUTs also form the AND terms of its
+  partial products); an operand ``1.m`` with a hidden one needs ``m`` adders, so ``e4m0`` weights need
+  no multiplier (the product is a shift, done by the aligner) and ``e4m1`` one adder.
+* memories: block RAMs ``max(ceil(bits / bram_bits), ceil(word_bits / bram_width))``; memories of at
+  most ``lutram_max_bits`` bits go to LUT RAM (``ceil(bits / 2**K)`` LUTs).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from fixedpoint.datapath import Datapath, _sig_bits
+from fixedpoint.formats import parse_format
 
 RNG_ROUNDS = 20
+RNG_PERIOD = RNG_ROUNDS + 2        # iterative RNG: accept, 20 rounds, result taken (rtl.engine.RNG_PERIOD)
+NORMALISER_LATENCY = 2              # rtl.normaliser.Normaliser.latency
+UPDATE_LATENCY = 3                  # rtl.update.UpdateUnit.latency
+FLOAT32_DIV_CYCLES = 26             # model-only float32 update: eps/r, one quotient bit per cycle
 
 
 def clog2(n: int) -> int:
@@ -38,8 +46,8 @@ def clog2(n: int) -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """FPGA family parameters: LUT inputs K, unsigned DSP multiplier ports A x B bits, the minimum
-    operand width that goes to a DSP, bits of one block RAM."""
+    """FPGA family: LUT inputs K, unsigned DSP multiplier ports A x B bits, the minimum operand width
+    that goes to a DSP, bits and widest word of one block RAM, largest memory kept in LUT RAM."""
 
     name: str
     lut_inputs: int
@@ -47,6 +55,8 @@ class Target:
     dsp_b: int
     dsp_min: int
     bram_bits: int
+    bram_width: int
+    lutram_max_bits: int
 
     @property
     def mux_stages_per_lut(self) -> int:
@@ -58,10 +68,10 @@ class Target:
 
 
 TARGETS = {
-    # 7-series: LUT6, DSP48E1 25x18 signed = 24x17 unsigned, BRAM36 (36 kbit incl. parity)
-    "xc7": Target("xc7", 6, 24, 17, 10, 36864),
-    # ECP5: LUT4, MULT18X18D (unsigned mode 18x18), EBR 18 kbit
-    "ecp5": Target("ecp5", 4, 18, 18, 10, 18432),
+    # 7-series: LUT6, DSP48E1 25x18 signed = 24x17 unsigned, BRAM36 (36 kbit with parity, up to 72 bits wide)
+    "xc7": Target("xc7", 6, 24, 17, 10, 36864, 72, 1024),
+    # ECP5: LUT4, MULT18X18D (18x18 unsigned), EBR 18 kbit (up to 36 bits wide)
+    "ecp5": Target("ecp5", 4, 18, 18, 10, 18432, 36, 512),
 }
 
 
@@ -75,18 +85,19 @@ def get_target(target) -> Target:
 
 @dataclass(frozen=True)
 class Cost:
-    """LUTs, flip-flops, DSP blocks and memory bits of one unit (or a sum of units)."""
+    """LUTs, flip-flops, DSP blocks, memory bits and block RAMs of one unit (or a sum of units)."""
 
     lut: int = 0
     ff: int = 0
     dsp: int = 0
     mem_bits: int = 0
+    bram: int = 0
 
     def __add__(self, o: "Cost") -> "Cost":
-        return Cost(self.lut + o.lut, self.ff + o.ff, self.dsp + o.dsp, self.mem_bits + o.mem_bits)
+        return Cost(*(a + b for a, b in zip(asdict(self).values(), asdict(o).values())))
 
     def __mul__(self, k: int) -> "Cost":
-        return Cost(self.lut * k, self.ff * k, self.dsp * k, self.mem_bits * k)
+        return Cost(*(a * int(k) for a in asdict(self).values()))
 
     __rmul__ = __mul__
 
@@ -105,24 +116,35 @@ def logic_luts(n_inputs: int, t: Target) -> int:
 
 def shifter_luts(width: int, shift_values: int, t: Target) -> int:
     """Barrel shifter, ``width`` output bits, ``shift_values`` distinct shift amounts."""
-    s = clog2(shift_values)
+    s = clog2(max(int(shift_values), 1))
     return int(width) * -(-s // t.mux_stages_per_lut)
 
 
 def multiplier(a: int, b: int, t: Target, hidden_a: bool = False) -> Cost:
     """Unsigned ``a`` x ``b`` multiplier (``hidden_a``: a's top bit is a constant 1); output registered."""
     a, b = int(a), int(b)
+    if hidden_a and a == 1:
+        return Cost()                                   # 1 x b: a wire
     out = a + b
-    if min(a, b) >= t.dsp_min and not (hidden_a and a == 1):
+    if min(a, b) >= t.dsp_min:
         n = min(-(-a // t.dsp_a) * -(-b // t.dsp_b), -(-a // t.dsp_b) * -(-b // t.dsp_a))
         return Cost(0, out, n)
     if hidden_a:
-        return Cost((a - 1) * (b + 1), out if a > 1 else 0, 0)
-    if a > b:
-        a, b = b, a
+        return Cost((a - 1) * (b + 1), out)
+    a, b = min(a, b), max(a, b)
     if a == 1:
-        return Cost(b, out, 0)  # AND gates
-    return Cost((a - 1) * (b + 1), out, 0)
+        return Cost(b, out)                             # AND gates
+    return Cost((a - 1) * (b + 1), out)
+
+
+def memory(bits: int, word_bits: int, t: Target) -> Cost:
+    """A RAM/ROM of ``bits`` bits read ``word_bits`` at a time: LUT RAM when small, else block RAMs."""
+    bits, word_bits = int(bits), int(word_bits)
+    if bits <= 0:
+        return Cost()
+    if bits <= t.lutram_max_bits:
+        return Cost(-(-bits // (1 << t.lut_inputs)), 0, 0, bits, 0)
+    return Cost(0, 0, 0, bits, max(-(-bits // t.bram_bits), -(-word_bits // t.bram_width)))
 
 
 def _exp_span(fmt) -> int:
@@ -135,240 +157,271 @@ def _decoder(fmt, t: Target) -> Cost:
     exponent field when there is a zero code (``z``/``d``); subnormals add an exponent fix-up adder."""
     if fmt.kind != "float":
         return Cost()
-    lut = 0
-    if fmt.zero or fmt.subnormal:
-        lut += logic_luts(fmt.exp_bits, t)
+    lut = logic_luts(fmt.exp_bits, t) if (fmt.zero or fmt.subnormal) else 0
     if fmt.subnormal:
         lut += adder_luts(fmt.exp_bits)
-    return Cost(lut, 0, 0)
+    return Cost(lut)
 
 
 def _value_bits(fmt) -> int:
-    """Every value of ``fmt`` is below 2**value_bits (as in ``fixedpoint.datapath.value_bits_nb``)."""
+    """Every value of ``fmt`` is below 2**value_bits (``fixedpoint.datapath.value_bits_nb``)."""
     if fmt.kind == "float":
         bias = fmt.bias if fmt.bias is not None else fmt.default_bias
         return (1 << fmt.exp_bits) - bias
     return fmt.width - fmt.frac_bits
 
 
-# fp32 building blocks of the paper's float32 update (IEEE single, no subnormals)
+def window_value_bits(dp: Datapath, layer_index: int) -> int:
+    """Bits of one sampler-window value (``rtl.engine.window_value_width``): 8 for layer 0 (pixels),
+    else those of ``floor(max h * 2**sampler_frac_bits)``."""
+    if layer_index == 0:
+        return 8
+    H = parse_format(dp.h_format)
+    top = int(H.to_fixed(np.array([H.n_codes - 1]), dp.sampler_frac_bits)[0])
+    return max(1, top.bit_length())
+
+
+# fp32 building blocks of the paper's float32 update (model-only; IEEE single, no subnormals)
 def _fp32_mul(t: Target) -> Cost:
-    """float32 multiply: 24x24 significand multiply, 8-bit exponent adder, 1-bit normalise mux, round adder."""
-    return multiplier(24, 24, t) + Cost(adder_luts(9) + 24 + adder_luts(24), 32, 0)
+    """float32 multiply: 24x24 significand multiply, 9-bit exponent adder, normalise mux, round adder."""
+    return multiplier(24, 24, t) + Cost(adder_luts(9) + 24 + adder_luts(24), 32)
 
 
 def _fp32_add(t: Target) -> Cost:
-    """float32 add: exponent compare, align shifter, 25-bit adder, leading-one detector + normalise
+    """float32 add: exponent compare, align shifter, 25-bit adder, leading-one detector, normalise
     shifter, round adder."""
-    lut = (adder_luts(8) + shifter_luts(24, 25, t) + adder_luts(25) + 25 + shifter_luts(24, 25, t)
-           + adder_luts(24))
-    return Cost(lut, 64, 0)
+    return Cost(adder_luts(8) + shifter_luts(24, 25, t) + adder_luts(25) + 25 + shifter_luts(24, 25, t)
+                + adder_luts(24), 64)
 
 
 @dataclass(frozen=True)
 class HwConfig:
-    """Engine organisation: ``lanes`` L (1..4096), ``engines`` in parallel (1..65536), ``clock_mhz``,
-    ``target`` family, RNG ``rng_mode`` (``pipelined``: 20 unrolled rounds, one draw per cycle;
-    ``iterative``: one round per cycle)."""
+    """Organisation: ``lanes`` L (1..4096), ``engines`` per SbS layer (1..65536), ``clock_mhz``,
+    ``target`` family, RNG ``rng_mode`` (``iterative``: one round per cycle, one draw per
+    ``RNG_PERIOD`` cycles, as :class:`rtl.engine.IPEngine`; ``pipelined``: 20 unrolled rounds)."""
 
     lanes: int = 8
     engines: int = 1
     clock_mhz: float = 100.0
     target: str = "xc7"
-    rng_mode: str = "pipelined"
+    rng_mode: str = "iterative"
 
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 4096), ("engines", 1, 65536)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ValueError(f"{name} {v!r} out of range {lo}..{hi}")
-        if not (isinstance(self.clock_mhz, (int, float)) and 0 < self.clock_mhz <= 2000):
+        if isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float)) \
+                or not 0 < self.clock_mhz <= 2000:
             raise ValueError(f"clock_mhz {self.clock_mhz!r} out of range (0, 2000]")
         get_target(self.target)
         if self.rng_mode not in ("pipelined", "iterative"):
             raise ValueError(f"rng_mode {self.rng_mode!r}; allowed: pipelined, iterative")
 
 
-# ---------------------------------------------------------------------------- units
-def unit_costs(dp: Datapath, hw: HwConfig = HwConfig(), S_max: int = 1024, T_max: int = 1600) -> dict[str, Cost]:
-    """Cost of every unit of one engine (lane units already multiplied by L).
-
-    ``S_max``: the largest receptive field (sampler memory depth); ``T_max``: schedule table length.
-    """
+# ---------------------------------------------------------------------------- units of one engine
+def unit_costs(dp: Datapath, hw: HwConfig = HwConfig(), S: int = 1024, N: int = 64, T: int = 1600,
+               layer_index: int = 1) -> dict[str, Cost]:
+    """Cost of every unit of one engine for a layer with window ``S``, ``N`` outputs, ``T`` spikes
+    (lane units already multiplied by L).  Memories: weight ROM ``S*B`` words of ``L*w`` bits, h RAM
+    ``B`` words of ``L*wh`` bits, schedule ROM ``T`` words, sampler ``S`` cumulative sums."""
+    if not isinstance(dp, Datapath):
+        raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
+    for name, v in (("S", S), ("N", N), ("T", T)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     t = get_target(hw.target)
     L = hw.lanes
+    B = -(-N // L)
     W, H = dp.formats()
     I, F = dp.acc
     wacc = I + F
-    a = _sig_bits(W)                       # weight significand bits (float: m + 1 with hidden bit)
-    b = _sig_bits(H)                       # h significand bits
+    a, b = _sig_bits(W), _sig_bits(H)                   # significand bits (float: m + 1, hidden one)
     hidden_w = W.kind == "float"
     pw = a + b if dp.prod_bits is None else min(a + b, int(dp.prod_bits))
     R = int(dp.norm_bits)
+    Qb = int(dp.recip_bits)
     u = {}
 
-    # 1. decoders (weights and h), per lane
-    u["decoder"] = (_decoder(W, t) + _decoder(H, t)) * L
-    # 2. multiplier sig_w x sig_h, per lane (+ product rounding adder when prod_bits < exact and not trunc)
-    mul = multiplier(a, b, t, hidden_a=hidden_w) if not (hidden_w and a == 1) else Cost()
+    # decode + multiply (shared by the dot and the update pass: the RTL has one of each per pass)
+    dec = _decoder(W, t) + _decoder(H, t)
+    mul = multiplier(a, b, t, hidden_a=hidden_w)
     if pw < a + b and dp.prod_rounding != "trunc":
-        mul = mul + Cost(adder_luts(pw), 0, 0)
+        mul = mul + Cost(adder_luts(pw))
+    # 1.-2. decoders and multipliers of the dot pass, per lane
+    u["decoder"] = dec * L
     u["multiplier"] = mul * L
-    # 3. aligner: product shifted by exp_w + exp_h into the accumulator grid, per lane
-    shifts = _exp_span(W) + _exp_span(H) - 1
+    # 3. aligner: P shifted by exp_w + exp_h onto the accumulator grid (clamped span), per lane
+    shifts = min(_exp_span(W) + _exp_span(H) - 1, wacc + pw + 1)
     out_w = min(wacc, pw + shifts - 1)
-    exp_add = adder_luts(max(W.exp_bits if W.kind == "float" else 0, H.exp_bits if H.kind == "float" else 0) + 1) \
-        if (W.kind == "float" and H.kind == "float") else 0
-    u["aligner"] = Cost(shifter_luts(out_w, shifts, t) + exp_add, out_w, 0) * L
-    # 4. adder tree (L-1 adders of accumulator width, registered) + accumulator (+ saturation)
+    both_float = W.kind == "float" and H.kind == "float"
+    exp_add = adder_luts(max(W.exp_bits, H.exp_bits) + 1) if both_float else 0
+    u["aligner"] = Cost(shifter_luts(out_w, shifts, t) + exp_add, out_w + 1) * L
+    # 4. adder tree (L-1 registered adders of accumulator width) + accumulator (+ saturation)
     sat = wacc if dp.acc_overflow == "saturate" else 0
-    u["adder_tree"] = Cost(adder_luts(wacc) * (L - 1), wacc * (L - 1), 0) + Cost(adder_luts(wacc) + sat, wacc, 0)
-    # 5. normaliser: leading-one detector over wacc bits + shifter to R bits
+    u["adder_tree"] = Cost(adder_luts(wacc) * (L - 1), (wacc + 1) * (L - 1)) + \
+        Cost(adder_luts(wacc) + sat, 2 * wacc + 1)
+    # 5. normaliser: leading-one detector (tree of priority merges) + shifter to R bits, 2 stages
     lod = wacc + clog2(wacc) * logic_luts(max(wacc // 2, 1), t)
-    u["normaliser"] = Cost(lod + shifter_luts(R, max(wacc - R + 1, 1), t), R + clog2(wacc + 1), 0)
-    # 6. reciprocal / coefficient and 7. update unit
-    Qb = int(dp.recip_bits)
+    u["normaliser"] = Cost(lod + shifter_luts(R, wacc + 1, t), wacc + clog2(wacc + 1) + R + 8)
     if dp.update == "int":
+        # 6. reciprocal: div = restoring divider, one (R+1)-bit subtractor (restore mux merged on LUT6),
+        #    quotient and remainder registers, rounding adder; nr = ROM + one Newton step per cycle
         if dp.recip_method == "div":
-            per_bit = 1 if t.lut_inputs >= 6 else 2          # restore mux merged into the subtractor LUT6
-            u["reciprocal"] = Cost(adder_luts(R + 2) * per_bit + adder_luts(Qb + 1) + adder_luts(clog2(Qb + 3)),
-                                   (R + 2) + (Qb + 2) + clog2(Qb + 3), 0)
+            per_bit = 1 if t.lut_inputs >= 6 else 2
+            u["reciprocal"] = Cost(adder_luts(R + 1) * per_bit + adder_luts(Qb + 1) + adder_luts(clog2(Qb + 3)),
+                                   (R + 1) + (Qb + 2) + (Qb + 1) + clog2(Qb + 3))
         else:
-            rom = (Qb + 1) * max(1, 1 << max(int(dp.lut_bits) - t.lut_inputs, 0))
-            it = int(dp.nr_iters)
-            c = Cost(rom, Qb + 1, 0)
-            for _ in range(it):
-                c = c + multiplier(R, Qb + 1, t) + multiplier(Qb + 1, Qb + 1, t) + Cost(adder_luts(R + Qb + 1), 0, 0)
-            u["reciprocal"] = c
-        # coefficient K = G_t * Y (per engine)
-        u["reciprocal"] = u["reciprocal"] + multiplier(int(dp.g_bits), Qb + 1, t)
-        # per lane: C_t*h, K*P, alignment of K*P onto the 2**-Fu grid, sum, rounding into H (+ saturation)
-        upd_w = int(dp.upd_frac_bits) + max(_value_bits(H), 1)
-        lane = multiplier(int(dp.c_bits), b, t) + multiplier(int(dp.coef_bits), pw, t)
-        lane = lane + Cost(shifter_luts(upd_w, shifts, t) + adder_luts(upd_w) + adder_luts(H.width) + H.width,
-                           upd_w + H.width, 0)
+            u["reciprocal"] = (memory((1 << int(dp.lut_bits)) * (Qb + 1), Qb + 1, t) + multiplier(R, Qb + 1, t)
+                               + multiplier(Qb + 1, Qb + 2, t) + Cost(adder_luts(R + Qb + 1), Qb + 1 + R))
+        # 7. coefficient K = G_t * Y truncated to coef_bits (multiplier, leading-one, shifter), per engine
+        gy = int(dp.g_bits) + Qb + 1
+        u["coefficient"] = multiplier(int(dp.g_bits), Qb + 1, t) + Cost(
+            gy + shifter_luts(int(dp.coef_bits), gy, t), int(dp.coef_bits) + int(dp.c_bits) + 8)
+        # 8. update unit, per lane: decode + multiply again, C_t*h, K*P, K*P barrel shifter onto 2**-Fu,
+        #    term clamps, sum, rounding into H with saturation; 3 register stages
+        upd_w = int(dp.upd_frac_bits) + max(_value_bits(H), 1) + 1
+        kp = int(dp.coef_bits) + pw
+        lane = dec + mul + multiplier(int(dp.c_bits), b, t) + multiplier(int(dp.coef_bits), pw, t)
+        lane = lane + Cost(shifter_luts(upd_w, min(shifts + Qb + R, kp + upd_w), t) + 2 * upd_w
+                           + adder_luts(upd_w) + adder_luts(H.width) + H.width, 2 * upd_w + H.width)
         u["update"] = lane * L
         table_bits = int(dp.c_bits) + int(dp.g_bits)
     else:
-        # paper: one float32 divide eps/r per spike (iterative, 1 bit per cycle) and float32 c*(eps/r);
-        # per lane: two float32 multiplies and one float32 add, then conversion into H
-        u["reciprocal"] = Cost(adder_luts(26) * (1 if t.lut_inputs >= 6 else 2) + adder_luts(8), 26 + 26 + 8, 0) \
-            + _fp32_mul(t)
-        u["update"] = (_fp32_mul(t) * 2 + _fp32_add(t) + Cost(adder_luts(H.width) + H.width, H.width, 0)) * L
+        # paper (model-only): one float32 divide eps/r per spike (one quotient bit per cycle) and one
+        # float32 multiply c*(eps/r); per lane two float32 multiplies, one float32 add, conversion into H
+        u["reciprocal"] = Cost(adder_luts(26) * (1 if t.lut_inputs >= 6 else 2) + adder_luts(8), 26 + 26 + 8)
+        u["coefficient"] = _fp32_mul(t)
+        u["update"] = (dec + mul + _fp32_mul(t) * 2 + _fp32_add(t)
+                       + Cost(shifter_luts(H.width, 1 << H.exp_bits if H.kind == "float" else 1, t)
+                              + adder_luts(H.width) + H.width, H.width)) * L
         table_bits = 64
-    # 8. schedule table ROM (T x (Fc + Fg) bits; float32 mode: eps32 and c32)
-    u["schedule_rom"] = Cost(0, 0, 0, int(T_max) * table_bits)
-    # 9. sampler: cumulative-sum memory, cumsum adder, 32 x total multiplier, comparator, search address
-    vw = int(dp.sampler_frac_bits) + max(_value_bits(H), 0)
-    vw = max(vw, 1)
-    cw = vw + clog2(S_max)
-    u["sampler"] = (multiplier(32, cw, t) + Cost(adder_luts(cw) * 2 + adder_luts(clog2(S_max) + 1),
-                                               2 * cw + 32 + 2 * max(1, clog2(S_max)), 0, S_max * cw))
-    # 10. RNG: Threefry-2x32-20 (add, rotate = wiring, xor); key injection every 4 rounds (2 adds)
+    # 9. memories: weight ROM (L codes per word), h RAM, schedule ROM (T x (Fc + Fg) bits)
+    u["weight_rom"] = memory(S * B * L * W.width, L * W.width, t)
+    u["h_ram"] = memory(B * L * H.width, L * H.width, t)
+    u["schedule_rom"] = memory(T * table_bits, table_bits, t)
+    # 10. sampler: cumulative sums (memory + adder), 32 x total multiplier, binary search compare/address
+    vw = window_value_bits(dp, layer_index)
+    cw = vw + clog2(S)
+    steps = max(1, clog2(S))
+    u["sampler"] = multiplier(32, cw, t) + memory(S * cw, cw, t) + Cost(
+        adder_luts(cw) * 2 + adder_luts(steps + 1) * 2, 2 * cw + 32 + 3 * steps)
+    # 11. RNG: Threefry-2x32-20 (add, rotate = wiring, xor); key injection every 4 rounds (2 adds)
     inj = RNG_ROUNDS // 4 + 1
     if hw.rng_mode == "pipelined":
-        u["rng"] = Cost(RNG_ROUNDS * (adder_luts(32) + 32) + inj * 2 * adder_luts(32), RNG_ROUNDS * 64 + 64 * 2, 0)
+        u["rng"] = Cost(RNG_ROUNDS * (adder_luts(32) + 32) + inj * 2 * adder_luts(32), RNG_ROUNDS * 64 + 128)
     else:
-        rot = 32 * (-(-clog2(8) // t.mux_stages_per_lut))   # 8 rotation constants: a 32-bit 8:1 mux
-        u["rng"] = Cost(adder_luts(32) + 32 + rot + 2 * adder_luts(32) + 64, 64 + 64 + clog2(RNG_ROUNDS + 1), 0)
+        rot = 32 * -(-clog2(8) // t.mux_stages_per_lut)   # 8 rotation constants: a 32-bit 8:1 mux per word
+        u["rng"] = Cost(adder_luts(32) + 32 + 2 * rot + 2 * adder_luts(32) + 64,
+                        64 + 64 + 32 + clog2(RNG_ROUNDS + 1))
     return u
 
 
-def memory_bits(dp: Datapath, net, lanes: int = 8) -> dict:
-    """Weight and h memories of a network (every SbS layer's weights on chip, sbspool weights are fixed).
-
-    ``weight_bits = sum S*N*w`` (w = weight format width); ``weight_bits_per_lane = sum S*ceil(N/L)*w``;
-    ``h_bits_per_lane = ceil(N_max/L)*wh`` (the IP being updated); ``act_bits = sum N*X*Y*wh`` (every
-    layer's output, the next layer's input)."""
-    W, H = dp.formats()
-    w, wh = W.width, H.width
-    wb = lane = 0
-    nmax = 0
-    for li, (S, N) in net.weight_shapes().items():
-        wb += S * N * w
-        lane += S * -(-N // lanes) * w
-        nmax = max(nmax, N)
-    act = sum(c * x * y for c, x, y in net.shapes()) * wh
-    return {"weight_bits": wb, "weight_bits_per_lane": lane, "h_bits_per_lane": -(-nmax // lanes) * wh,
-            "act_bits": act, "n_weights": sum(S * N for S, N in net.weight_shapes().values())}
-
-
-def spike_cycles(dp: Datapath, N: int, lanes: int) -> int:
-    """Clock cycles of one spike at one IP (no overlap between consecutive spikes: the next dot product
-    needs the updated h):
-
-    dot pass ``ceil(N/L)`` + dot pipeline (decode 1, multiply 1, align 1, adder tree ``ceil(log2 L)``,
-    accumulate 1) + normalise 2 + reciprocal (``div``: Qb + 2; ``nr``: 1 + 2*iters; float32: 26) +
-    coefficient 1 + update pass ``ceil(N/L)`` + update pipeline 3."""
-    L = int(lanes)
-    p = -(-int(N) // L)
-    dot_pipe = 4 + clog2(L)
+# ---------------------------------------------------------------------------- latency
+def _phases(dp: Datapath, N: int, S: int, L: int) -> dict:
+    """Cycles of one spike (as ``rtl.engine._parts``): ``ignored = 1 + B + (3 + ceil(log2 L)) + 2`` and
+    ``accepted = ignored + recip latency + 1 + B + 3`` with recip latency ``Qb + 2`` (div),
+    ``nr_iters + 1`` (nr) or 26 (model-only float32 update)."""
+    B = -(-int(N) // int(L))
+    dot_lat = 3 + clog2(L)
     if dp.update == "int":
-        recip = int(dp.recip_bits) + 2 if dp.recip_method == "div" else 1 + 2 * int(dp.nr_iters)
+        recip = int(dp.recip_bits) + 2 if dp.recip_method == "div" else int(dp.nr_iters) + 1
     else:
-        recip = 26
-    return p + dot_pipe + 2 + recip + 1 + p + 3
+        recip = FLOAT32_DIV_CYCLES
+    ignored = 1 + B + dot_lat + NORMALISER_LATENCY
+    return {"B": B, "ignored": ignored, "accepted": ignored + recip + 1 + B + UPDATE_LATENCY,
+            "sampler": max(1, clog2(S)) + 1}
 
 
-def ip_cycles(dp: Datapath, N: int, S: int, T: int, lanes: int) -> int:
-    """Cycles of one IP: cumulative-sum load (S), first draw (sampler ``ceil(log2 S)`` + 1; later draws
-    are computed ahead, they do not depend on h), h initialisation and write-back (2 ceil(N/L)), T spikes."""
-    L = int(lanes)
-    return int(S) + max(1, clog2(S)) + 1 + 2 * -(-int(N) // L) + int(T) * spike_cycles(dp, N, L)
+def spike_cycles(dp: Datapath, N: int, S: int, L: int) -> int:
+    """Cycles of one accepted spike at one IP (no overlap: the next dot product needs the new h)."""
+    return _phases(dp, N, S, L)["accepted"]
+
+
+def ip_cycles(dp: Datapath, N: int, S: int, T: int, L: int, rng_mode: str = "iterative") -> int:
+    """Cycles of one IP from the job to the last h code out, every spike accepted (equal to
+    ``rtl.engine.engine_latency`` for the iterative RNG): window ``S + 1``, first draw ``21`` +
+    sampler latency, ``T`` spikes, ``N`` output cycles.  A spike waits for its draw when the RNG
+    (one draw per ``RNG_PERIOD`` cycles) is slower than the spike loop; the pipelined RNG never holds
+    it back."""
+    p = _phases(dp, N, S, L)
+    per = p["accepted"]
+    if rng_mode == "pipelined" or per >= RNG_PERIOD + p["sampler"] - 1:
+        return S + 1 + (RNG_ROUNDS + 1) + p["sampler"] + T * per + N
+    # the rtl.engine.engine_cycles recurrence (draw-bound spikes)
+    req = S + 1
+    end = S + 1
+    a_prev = c_prev = None
+    for _ in range(int(T)):
+        ready = req + RNG_ROUNDS + 1
+        a = ready if c_prev is None else max(ready, c_prev + 1)
+        c = max(end, a + p["sampler"])
+        end = c + per
+        req, a_prev, c_prev = a + 1, a, c
+    return end + N
 
 
 def latency(dp: Datapath, net, hw: HwConfig = HwConfig()) -> dict:
-    """Cycles and seconds per image: layers one after another; the IPs of a layer spread over
-    ``hw.engines`` engines (``ceil(IPs/engines)`` rounds); pooling layers stream their output through
-    the lanes (``ceil(N*X*Y/L)`` cycles)."""
-    layers = []
-    total = 0
+    """Cycles and milliseconds per image.  SbS layers one after another (each needs the previous
+    layer's whole output); a layer's IPs spread over its ``engines`` (``ceil(IPs/engines)`` rounds);
+    pooling layers stream their ``N*X*Y`` outputs through L lanes.  ``cycles_per_image`` is the
+    latency of one image; ``interval_cycles`` the slowest layer (the image interval when layers run as a
+    pipeline on their own engines, as they do: one engine holds one layer)."""
+    per_layer = []
+    shapes = net.shapes()
     for li, layer in enumerate(net.layers):
-        N, X, Y = net.shapes()[li]
+        N, X, Y = shapes[li]
         if layer.is_sbs:
-            c = -(-(X * Y) // hw.engines) * ip_cycles(dp, N, layer.window, layer.spikes, hw.lanes)
+            c = -(-(X * Y) // hw.engines) * ip_cycles(dp, N, layer.window, layer.spikes, hw.lanes, hw.rng_mode)
         else:
             c = -(-(N * X * Y) // hw.lanes)
-        layers.append(c)
-        total += c
-    return {"cycles_per_image": total, "cycles_per_layer": layers,
-            "ms_per_image": total / (hw.clock_mhz * 1e3)}
+        per_layer.append(c)
+    total = sum(per_layer)
+    f = hw.clock_mhz * 1e3  # cycles per ms
+    return {"cycles_per_image": total, "cycles_per_layer": per_layer, "ms_per_image": total / f,
+            "interval_cycles": max(per_layer), "interval_ms": max(per_layer) / f}
 
 
-def hw_cost(dp: Datapath, net=None, hw: HwConfig = HwConfig(), S_max: int | None = None,
-            T_max: int | None = None) -> dict:
-    """Totals for ``hw.engines`` engines of ``hw.lanes`` lanes: ``lut``, ``ff``, ``dsp``, ``bram``
-    (block RAMs: every lane its own weight memory, plus activations), memory bits, per-unit breakdown
-    of one engine, and (with ``net``) latency.  Without ``net``: S_max = 1024, T_max = 1600."""
+# ---------------------------------------------------------------------------- the whole network
+def memory_bits(dp: Datapath, net) -> dict:
+    """Weight memory of the network: ``weight_bits = sum S*N*w`` (w the weight format's width; sbspool
+    weights are fixed and not stored), ``h_bits = sum N*wh`` (one IP's h per layer)."""
+    W, H = dp.formats()
+    shapes = net.weight_shapes()
+    return {"weight_bits": sum(S * N for S, N in shapes.values()) * W.width,
+            "h_bits": sum(N for _, N in shapes.values()) * H.width,
+            "n_weights": sum(S * N for S, N in shapes.values())}
+
+
+def hw_cost(dp: Datapath, net=None, hw: HwConfig = HwConfig()) -> dict:
+    """Totals for ``hw.engines`` engines per SbS layer of ``net`` (default: one engine for a layer with
+    S = 1024, N = 64, T = 1600): ``lut``, ``ff``, ``dsp``, ``bram``, ``mem_bits``, the per-unit breakdown
+    summed over layers (``units``), the memories, and with ``net`` the latency (:func:`latency`)."""
     if not isinstance(dp, Datapath):
         raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
-    t = get_target(hw.target)
-    if net is not None:
-        S_max = S_max or max(l.window for l in net.layers if l.is_sbs)
-        T_max = T_max or max(l.spikes for l in net.layers if l.is_sbs)
-    S_max, T_max = S_max or 1024, T_max or 1600
-    units = unit_costs(dp, hw, S_max, T_max)
-    engine = Cost()
+    layers = []
+    if net is None:
+        layers.append(unit_costs(dp, hw))
+    else:
+        for li, layer in enumerate(net.layers):
+            if layer.kind == "sbs":
+                layers.append(unit_costs(dp, hw, layer.window, layer.out_channels, layer.spikes, li))
+    units: dict[str, Cost] = {}
+    for lu in layers:
+        for k, c in lu.items():
+            units[k] = units.get(k, Cost()) + c * hw.engines
+    total = Cost()
     for c in units.values():
-        engine = engine + c
-    total = engine * hw.engines
-    out = {"target": t.name, "lanes": hw.lanes, "engines": hw.engines, "lut": total.lut, "ff": total.ff,
-           "dsp": total.dsp, "logic_mem_bits": total.mem_bits,
-           "units": {k: asdict(v) for k, v in units.items()}}
+        total = total + c
+    out = {"target": get_target(hw.target).name, "lanes": hw.lanes, "engines": hw.engines,
+           "clock_mhz": hw.clock_mhz, "lut": total.lut, "ff": total.ff, "dsp": total.dsp, "bram": total.bram,
+           "mem_bits": total.mem_bits, "units": {k: asdict(v) for k, v in units.items()}}
     if net is not None:
-        mem = memory_bits(dp, net, hw.lanes)
-        out.update(mem)
-        per_lane = mem["weight_bits_per_lane"] + mem["h_bits_per_lane"]
-        out["bram"] = hw.engines * (hw.lanes * -(-per_lane // t.bram_bits)) + -(-mem["act_bits"] // t.bram_bits)
+        out.update(memory_bits(dp, net))
         out.update(latency(dp, net, hw))
     return out
 
 
-def float32_reference_weight_bits(net) -> int:
-    """Weight memory of float32 weights (32 bits each)."""
-    return 32 * sum(S * N for S, N in net.weight_shapes().values())
-
-
 __all__ = ["Target", "TARGETS", "Cost", "HwConfig", "unit_costs", "memory_bits", "spike_cycles", "ip_cycles",
-           "latency", "hw_cost", "multiplier", "shifter_luts", "logic_luts", "adder_luts", "clog2",
-           "float32_reference_weight_bits", "get_target"]
+           "latency", "hw_cost", "multiplier", "memory", "shifter_luts", "logic_luts", "adder_luts", "clog2",
+           "get_target", "window_value_bits"]

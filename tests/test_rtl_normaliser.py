@@ -49,7 +49,7 @@ def random_acc(width, n, seed):
 def test_presets_random(preset):
     dp = PRESETS[preset]
     dut = Normaliser(dp)
-    values = random_acc(dut.acc_width, 3000, 17)
+    values = random_acc(dut.acc_width, 1500, 17)
     got = run(dut, values, 9, idle=0.3, bp=0.3)
     check(got, reference(dp, values), out_width(dut), preset)
 

@@ -168,8 +168,8 @@ class QuantizedModel:
 
     def trace_ip(self, images, layer: int, pattern: int, ip: int, first_pattern: int = 0, backend=None):
         """Per-spike record of one IP of quantized layer ``layer`` (``pattern`` = row of ``images``):
-        ``dict(hist (T+1, N) codes, records (T, REC_LEN), spikes (T,), counters)``.  Runs the
-        layers before it with the model's backend."""
+        ``dict(hist (T+1, N) codes, records (T, REC_LEN), spikes (T,), counters)``.  ``backend``
+        selects the kernel of this IP; the layers before it run on the model's default backend."""
         if layer not in self.qlayers:
             raise ValueError(f"layer {layer}: not a quantized SbS layer; allowed: {sorted(self.qlayers)}")
         images = np.asarray(images)
@@ -180,7 +180,7 @@ class QuantizedModel:
             act = quant_ref.Act("pixels", quant_ref.crop_pixels(images, self.net), None,
                                 quant_ref.float_input(images, self.net))
         else:
-            tr = self.trace(images, first_pattern, backend=backend)
+            tr = self.trace(images, first_pattern)
             prev = layer - 1
             act = quant_ref.Act("codes" if tr.kinds[prev] == "codes" else "float", tr.outputs[prev], tr.formats[prev])
         xw = quant_ref.window_values(act, ql)

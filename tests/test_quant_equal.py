@@ -1,0 +1,156 @@
+"""Quantized inference: numba kernels (quant_nb) == numpy reference (quant_ref), bit for bit."""
+import numba
+import numpy as np
+import pytest
+
+from fixedpoint.datapath import PRESETS, Datapath
+from sbs_model import quant_ref as qr
+from sbs_model.network import LayerSpec, NetworkSpec, reference_mnist
+from sbs_model.quant import QuantizedModel
+
+L = LayerSpec
+# accumulator of 7 bits (uq1.6, values < 2) that wraps; the test scales the weights by 8 (r up to 8)
+TINY_WRAP = Datapath(acc_format="uq1.6", acc_overflow="wrap", norm_bits=6)
+DATAPATHS = {"paper": PRESETS["paper"], "int-e4m1": PRESETS["int-e4m1"], "int-uq0.8": PRESETS["int-uq0.8"],
+             "tiny-wrap": TINY_WRAP}
+
+
+def small_net(pool="avgpool", T=10):
+    return NetworkSpec((1, 8, 8), (
+        L("sbs", 1, 6, (3, 3), spikes=T),
+        L(pool, 6, 6, (2, 2), (2, 2)),
+        L("sbs", 6, 5, (2, 2), padding=(1, 1), spikes=T, eps0=0.5, eps_schedule="constant"),
+        L("sbs", 5, 3, (4, 4), spikes=T, cooldown_after=4),
+    ))
+
+
+def rand_weights(net, seed=0):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for li, shape in net.weight_shapes().items():
+        w = rng.random(shape) ** 3 + 1e-3
+        out[li] = (w / w.sum(axis=0)).astype(np.float32)
+    return out
+
+
+def rand_images(n, seed=1):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    img[0, :, :14] = 0  # a black region: all-zero windows take the uniform sampler
+    return img
+
+
+def assert_traces_equal(a, b):
+    assert a.kinds == b.kinds
+    for li, (x, y) in enumerate(zip(a.outputs, b.outputs)):
+        assert x.dtype == y.dtype and x.shape == y.shape, li
+        assert np.array_equal(x, y), f"layer {li} differs"
+    assert a.counters == b.counters
+
+
+@pytest.mark.parametrize("name", sorted(DATAPATHS))
+def test_whole_network_numba_equals_numpy(name):
+    net = small_net()
+    w = rand_weights(net)
+    if name == "tiny-wrap":
+        w = {k: v * 8 for k, v in w.items()}
+    m = QuantizedModel(net, w, DATAPATHS[name], seed=7)
+    img = rand_images(2)
+    ref = m.trace(img, first_pattern=3, backend="numpy")
+    fast = m.trace(img, first_pattern=3, backend="numba")
+    assert_traces_equal(ref, fast)
+    assert all(k == "codes" for k in fast.kinds)
+    assert fast.counters[0]["spikes"] == 2 * 36 * 10
+    if name == "tiny-wrap":
+        assert fast.counters[0]["acc_overflow_spikes"] > 0  # the wrap case really wraps
+
+
+def test_maxpool_and_per_spike_trace_equal():
+    net = small_net("maxpool", T=16)
+    m = QuantizedModel(net, rand_weights(net, 3), PRESETS["int-e4m1"], seed=2)
+    img = rand_images(2, seed=5)
+    fast = m.trace(img, backend="numba")
+    assert_traces_equal(m.trace(img, backend="numpy"), fast)
+    for layer, pattern, ip in ((0, 0, 0), (0, 1, 29), (2, 1, 5), (3, 0, 0)):
+        a = m.trace_ip(img, layer, pattern, ip, backend="numpy")
+        b = m.trace_ip(img, layer, pattern, ip, backend="numba")
+        assert np.array_equal(a["spikes"], b["spikes"])
+        assert np.array_equal(a["hist"], b["hist"]), (layer, pattern, ip)  # h after every spike
+        assert np.array_equal(a["records"], b["records"])
+        assert a["counters"] == b["counters"]
+        # the recorded final h is the layer's output for that IP
+        out = fast.outputs[layer]
+        assert np.array_equal(b["hist"][-1], out[pattern].reshape(out.shape[1], -1)[:, ip])
+
+
+def test_thread_count_does_not_change_results():
+    net = small_net(T=16)
+    m = QuantizedModel(net, rand_weights(net, 4), PRESETS["paper"], seed=1)
+    img = rand_images(3, seed=9)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = m.trace(img)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = m.trace(img)
+    finally:
+        numba.set_num_threads(old)
+    assert_traces_equal(one, two)
+
+
+@pytest.mark.parametrize("dp", [{0: None, 2: PRESETS["int-e4m1"]}, {0: PRESETS["paper"], 3: None},
+                                {2: PRESETS["int-uq0.8"]}])
+def test_float_quantized_boundaries_equal(dp):
+    net = small_net()
+    m = QuantizedModel(net, rand_weights(net, 5), dp, seed=4)
+    img = rand_images(2, seed=2)
+    a = m.trace(img, backend="numpy")
+    b = m.trace(img, backend="numba")
+    assert_traces_equal(a, b)
+    for li in (0, 2, 3):
+        quant = (dp.get(li) if isinstance(dp, dict) else dp) is not None
+        assert a.kinds[li] == ("codes" if quant else "float")
+
+
+def test_all_float_equals_float_golden_model():
+    from sbs_model.data import preprocess
+    from sbs_model.model import Model
+
+    net = small_net()
+    w = rand_weights(net, 6)
+    img = rand_images(2, seed=3)
+    q = QuantizedModel(net, w, {}, seed=5).trace(img)
+    f = Model(net, w, seed=5).trace(preprocess(img, size=8))
+    for x, y in zip(q.outputs, f):
+        assert np.array_equal(x, y)
+
+
+def test_layer0_window_is_raw_pixels_of_the_centre_crop():
+    net = small_net()
+    img = rand_images(1)
+    xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), None)
+    assert xw.dtype == np.int64 and np.array_equal(xw[0, 0], img[0, 10:18, 10:18])
+    win = qr.ip_window(xw, net.layers[0], 0, 6 * 2 + 3)  # oy = 2, ox = 3
+    assert np.array_equal(win, img[0, 12:15, 13:16].ravel())
+
+
+def test_ignored_spikes_are_counted():
+    # 2x2 kernel, N = 2; weight row 3 is ~1e-9 -> code 0 in uq0.8: spikes on it give A == 0
+    net = NetworkSpec((1, 2, 2), (L("sbs", 1, 2, (2, 2), spikes=30),))
+    w = np.array([[0.3, 0.2], [0.3, 0.4], [0.4, 0.4], [1e-9, 1e-9]], dtype=np.float64)
+    m = QuantizedModel(net, {0: w}, PRESETS["int-uq0.8"])
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 14, 14] = 200  # crop rows/cols 13..14: only window position s = 3 is nonzero
+    for backend in ("numpy", "numba"):
+        tr = m.trace(img, backend=backend)
+        assert tr.counters[0]["ignored"] == 30 == tr.counters[0]["spikes"]
+        assert np.array_equal(tr.outputs[0][0, :, 0, 0], PRESETS["int-uq0.8"].initial_h(2))
+
+
+@pytest.mark.parametrize("name", ["int-e4m1", "paper"])
+def test_reference_network_small_T(name):
+    net = reference_mnist(spikes=3)
+    w = rand_weights(net, 8)
+    m = QuantizedModel(net, w, PRESETS[name])
+    img = rand_images(1, seed=4)
+    assert_traces_equal(m.trace(img, first_pattern=11, backend="numpy"), m.trace(img, first_pattern=11))

@@ -3,7 +3,7 @@ import numba
 import numpy as np
 
 from sbs_model.network import LayerSpec as L, NetworkSpec
-from sbs_model.train.forward import network_forward, pool_forward, sbs_layer_ref
+from sbs_model.train.forward import layer_weights, network_forward, pool_forward, sbs_layer_ref
 from sbs_model.train.forward_nb import sbs_layer_nb
 
 
@@ -60,3 +60,30 @@ def test_numba_forward_independent_of_threads_and_fresh_per_pattern_key():
     c = sbs_layer_nb(same_img, W[0], layer, 0, 5, np.array([0, 60000]))
     assert not np.array_equal(c[0], c[1])  # new epoch key -> new spike trains
     assert np.array_equal(c[0], sbs_layer_ref(same_img[:1], W[0], layer, 0, 5, [0])[0])
+
+
+def test_golden_adapter_uses_the_inference_kernels_with_consecutive_keys():
+    import pytest
+
+    kernels_cpu = pytest.importorskip("sbs_model.kernels_cpu")
+    from sbs_model.train.golden import make_golden_forward
+
+    net = _net()
+    W = _weights(net)
+    x = np.random.default_rng(4).random((3, 1, 8, 8)) + 1e-20
+    f = make_golden_forward("float32")
+    _, outs = network_forward(net, W, x, 2, np.array([10, 11, 12]), sbs_layer=f)
+    ref = kernels_cpu.forward_trace(net, {k: v.astype(np.float32) for k, v in W.items()}, x, seed=2,
+                                    first_pattern=10, dtype="float32")
+    assert np.array_equal(outs[0], ref[0].astype(np.float64))
+    for i in (2, 3, 4):  # each SbS layer, given the same input, is exactly the inference kernel
+        h = f(ref[i - 1].astype(np.float64), W.get(i, None) if i != 3 else layer_weights(net, W, 3),
+              net.layers[i], i, 2, np.array([10, 11, 12]))
+        assert np.array_equal(h, ref[i].astype(np.float64))
+    for a, b in zip(outs, ref):  # pooling runs in float64 here, float32 there: 1-ulp inputs
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # same spike semantics as the float64 training kernel: h agree to float32 precision on most IPs
+    _, own = network_forward(net, W, x, 2, np.array([10, 11, 12]), sbs_layer=sbs_layer_nb)
+    assert np.mean(np.abs(outs[0] - own[0]) < 1e-4) > 0.9
+    with pytest.raises(ValueError, match="consecutive pattern keys"):
+        f(x, W[0], net.layers[0], 0, 2, np.array([1, 5, 6]))

@@ -5,7 +5,9 @@ Their kernel keys spike trains by ``first_pattern + b``; the trainer's pattern k
 batch are consecutive (``epoch * n_train + pos + b``), which this adapter checks.  ``dtype``
 float32 is their fast mode; h is returned as float64 for the backward.  With this forward the
 network is trained with exactly the spike dynamics ``sbs eval`` uses (their 8-lane operation
-order) instead of :mod:`forward_nb`'s float64 order.
+order) instead of :mod:`forward_nb`'s float64 order.  (Pooling between SbS layers stays the
+float64 :func:`sbs_model.train.forward.pool_forward`; its result is rounded to float32 at the
+next SbS layer, which can differ from float32 pooling by one unit in the last place.)
 """
 from __future__ import annotations
 

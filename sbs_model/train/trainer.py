@@ -183,8 +183,13 @@ class Trainer:
     def restore(self, path):
         arrays, st = load_checkpoint(path)
         if st["config_hash"] != self.net.config_hash():
-            raise ValueError(f"resume: checkpoint {path} belongs to another network (config hash "
-                             f"{st['config_hash']} != {self.net.config_hash()})")
+            from sbs_model.weights import structure_mismatch
+
+            diff = structure_mismatch(NetworkSpec.from_dict(st["network"]), self.net)
+            if diff:
+                raise ValueError(f"resume: checkpoint {path} belongs to another network ({diff})")
+            self.log("resume: same structure, different spike/eps settings than the checkpoint's network; "
+                     "continuing with the new ones")
         for f in TrainSettings.RUN_FIELDS:
             if st["settings"].get(f) != getattr(self.s, f):
                 raise ValueError(f"resume: setting '{f}' is {getattr(self.s, f)!r} but the checkpoint has "

@@ -196,3 +196,31 @@ def test_parallel_jobs_give_the_same_results(weights_file, tmp_path):
         sorted(p.name for p in (tmp_path / "two" / "runs").iterdir())
     with pytest.raises(ValueError, match="--jobs 0 out of range"):
         run(g, tmp_path / "three", jobs=0)
+
+
+def test_seeds_override_then_resume_with_all_seeds(weights_file, tmp_path):
+    g = make_grid(weights_file, seeds="[0, 1, 2]")
+    CALLS.clear()
+    doc = run(g, tmp_path / "o", seeds=[0])
+    assert len(CALLS) == 3 and all(r["seeds"] == [0] for r in doc["points"])
+    CALLS.clear()
+    doc = run(g, tmp_path / "o", resume=True)
+    assert len(CALLS) == 6 and {c[1] for c in CALLS} == {1, 2}
+    assert all(r["seeds"] == [0, 1, 2] and r["status"] == "ok" for r in doc["points"])
+    with pytest.raises(ValueError, match="--seeds: repeated"):
+        run(g, tmp_path / "p", seeds=[1, 1])
+
+
+def test_results_are_written_after_every_run(weights_file, tmp_path):
+    g = make_grid(weights_file, seeds="[0]")
+    seen = []
+
+    def watching(*a, **kw):
+        p = tmp_path / "o" / "results.json"
+        if p.exists():
+            seen.append([r["status"] for r in json.loads(p.read_text())["points"]])
+        return fake_evaluator(*a, **kw)
+
+    watching.tag = fake_evaluator.tag
+    run(g, tmp_path / "o", evaluator=watching)
+    assert seen == [["ok", "pending", "pending"], ["ok", "ok", "pending"]]

@@ -13,6 +13,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep in --out: finished runs are kept, only missing ones are computed")
     p.add_argument("-n", type=int, default=None, help="evaluate the first N images (default: the grid's base.n)")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help="comma-separated seeds replacing every point's seeds (e.g. 0 for a first pass; a later "
+                        "--resume with the grid's seeds reuses those runs)")
     p.add_argument("--jobs", "-j", type=int, default=1,
                    help="worker processes (default 1: points one after another, each on all cores)")
     p.add_argument("--weights", default=None, help="override base.weights (.npz or pytorch-sbs directory)")
@@ -28,10 +31,16 @@ def run(args) -> int:
     from sbs_model.explore.runner import run_grid
 
     grid = load_grid(args.grid)
+    seeds = None
+    if args.seeds is not None:
+        try:
+            seeds = [int(v) for v in args.seeds.split(",")]
+        except ValueError:
+            raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated integers 0..{2 ** 32 - 1}") from None
     out = Path(args.out) if args.out else Path(f"explore-{grid.name}")
     try:
         doc = run_grid(grid, out, resume=args.resume, n=args.n, jobs=args.jobs, progress=not args.no_progress,
-                       plots=not args.no_plots, weights=args.weights, data=args.data)
+                       plots=not args.no_plots, weights=args.weights, data=args.data, seeds=seeds)
     except KeyboardInterrupt:
         print(f"interrupted: finished runs are kept in {out}/runs; continue with "
               f"sbs explore --grid {args.grid} --out {out} --resume")

@@ -213,10 +213,13 @@ def load_runs(runs_dir: Path) -> dict:
 
 def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jobs: int = 1, evaluator=None,
              progress: bool = True, plots: bool = True, weights: str | None = None, data: str | None = None,
-             log=print) -> dict:
+             seeds=None, log=print) -> dict:
     """Run every pending run of ``grid`` into ``out_dir``; write results.json/.csv (and plots).
 
-    Without ``resume`` the directory must not hold finished runs.  Returns the results document."""
+    Without ``resume`` the directory must not hold finished runs.  ``seeds`` (a list) replaces every
+    point's seeds (run ids do not change: a later run with more seeds resumes).  results.json/.csv are
+    rewritten after every finished run (unfinished points have status ``pending``).  Returns the
+    results document."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
         raise ValueError(f"--jobs {jobs!r} out of range 1..64")
     evaluator = evaluator or default_evaluator
@@ -227,6 +230,13 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
     if done and not resume:
         raise ValueError(f"--out {out} already holds {len(done)} finished runs; pass --resume to continue that "
                          "sweep, or choose another --out")
+    if seeds is not None:
+        from dataclasses import replace
+
+        from sbs_model.explore.grid import _seed_list
+
+        seeds = tuple(_seed_list("--seeds", list(seeds)))
+        grid = replace(grid, points=tuple(replace(p, seeds=seeds) for p in grid.points))
     ctx = prepare(grid, n=n, weights=weights, data=data)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "grid.toml", grid.text)
@@ -262,6 +272,7 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
                 rec = evaluate_run(ctx, p, s, evaluator, progress)
                 write_json(runs_dir / f"{rid}.json", rec)
                 done[rid] = rec
+                _write_results(out, aggregate(grid, ctx, done, tag))
                 if bar is not None:
                     bar.update(1)
         elif todo:
@@ -276,6 +287,7 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
                 futs = {pool.submit(_worker_run, p, s, str(runs_dir / f"{rid}.json")): rid for p, s, rid in todo}
                 for f in as_completed(futs):
                     done[futs[f]] = f.result()
+                    _write_results(out, aggregate(grid, ctx, done, tag))
                     if bar is not None:
                         bar.update(1)
     finally:
@@ -283,8 +295,7 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
             bar.close()
 
     doc = aggregate(grid, ctx, done, tag)
-    write_json(out / "results.json", doc)
-    write_text(out / "results.csv", to_csv(doc["points"]))
+    _write_results(out, doc)
     if plots:
         from sbs_model.explore.plots import make_plots
 
@@ -293,6 +304,11 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
 
 
 # ---------------------------------------------------------------------------- aggregation
+def _write_results(out: Path, doc: dict) -> None:
+    write_json(out / "results.json", doc)
+    write_text(out / "results.csv", to_csv(doc["points"]))
+
+
 def point_label(p: Point) -> str:
     """A point's own label (explicit or preset-based), else ``float`` or its weight format."""
     if p.label:

@@ -110,18 +110,18 @@ def test_spike_draws_equal_spike_random():
         assert np.array_equal(out, spike_random(seed, pattern, layer, ip, np.arange(300)))
 
 
+@numba.njit
+def run_sampler(cum, r):
+    """The kernels' sampling path (thresholds + count or bucket table) on one window."""
+    rth = np.empty(cum.shape[0], dtype=np.int64)
+    bucket = np.empty(1 << kernels_cpu.BUCKET_BITS, dtype=np.int64)
+    spk = np.empty(r.shape[0], dtype=np.int32)
+    kernels_cpu.spikes_from_draws(cum, cum.shape[0], r, rth, bucket, spk)
+    return spk
+
+
 @pytest.mark.parametrize("s_len", [1, 2, 25, 64, 65, 800])
 def test_kernel_sampler_equals_sample_index_float(s_len):
-    from numba import njit
-
-    @njit
-    def run(cum, r):
-        rth = np.empty(cum.shape[0], dtype=np.int64)
-        bucket = np.empty(1 << kernels_cpu.BUCKET_BITS, dtype=np.int64)
-        spk = np.empty(r.shape[0], dtype=np.int32)
-        kernels_cpu.spikes_from_draws(cum, cum.shape[0], r, rth, bucket, spk)
-        return spk
-
     g = np.random.default_rng(s_len)
     r = np.concatenate([[0, 1, 2 ** 31, 2 ** 32 - 1], g.integers(0, 2 ** 32, 3000, dtype=np.uint64)])
     r = r.astype(np.uint32)
@@ -135,7 +135,7 @@ def test_kernel_sampler_equals_sample_index_float(s_len):
         for dt in (np.float64, np.float32):
             cum = np.cumsum(u.astype(dt), dtype=dt)
             expect = sample_index_float(cum.astype(np.float64), r)
-            got = run(cum, r)
+            got = run_sampler(cum, r)
             assert np.array_equal(got, expect)
             # the draws exactly at each threshold flip the sample (thresholds are exact)
             rth = np.empty(s_len, dtype=np.int64)

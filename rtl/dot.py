@@ -116,10 +116,12 @@ class DotProduct(wiring.Component):
             d = Mux(d < 0, 0, d)
         if d_max > span:
             d = Mux(d > span, span, d)
-        dd = Signal(range(span + 1), name=f"shift{j}")
-        m.d.comb += dd.eq(d)
         X = Signal(pw + span, name=f"x{j}")
-        m.d.comb += X.eq(P << dd)
+        if span:
+            dd = Signal(range(span + 1), name=f"shift{j}")
+            m.d.comb += [dd.eq(d), X.eq(P << dd)]
+        else:  # one possible shift (e.g. fixed-point h and w): wires only
+            m.d.comb += X.eq(P)
         if s_lo >= 0:
             full = Cat(Const(0, s_lo), X) if s_lo else X
         elif -s_lo >= len(X):

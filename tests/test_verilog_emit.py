@@ -5,7 +5,12 @@ import sys
 
 import pytest
 
+from fixedpoint.datapath import PRESETS, Datapath
+from rtl.decoder import WeightDecoder
+from rtl.dot import DotProduct
 from rtl.emit import design_hash, to_verilog, write_design
+from rtl.multiplier import ApproxMultiplier
+from rtl.normaliser import Normaliser
 from rtl.rng import SpikeRandom
 from rtl.sampler import SpikeSampler
 from sim.verilator_env import verilator_available
@@ -19,6 +24,20 @@ DESIGNS = {
     "sampler_12x10": lambda: SpikeSampler(12, 10),
     "sampler_100x16": lambda: SpikeSampler(100, 16),
     "sampler_fault": lambda: SpikeSampler(8, 8, fault="flip_bit0"),
+    "decoder_e5m11z": lambda: WeightDecoder("e5m11z"),
+    "decoder_e3m2d": lambda: WeightDecoder("e3m2d"),
+    "decoder_uq0_8": lambda: WeightDecoder("uq0.8"),
+    "multiplier_paper": lambda: ApproxMultiplier.from_datapath(PRESETS["paper"]),
+    "multiplier_e4m0": lambda: ApproxMultiplier.from_datapath(PRESETS["int-e4m0"]),
+    "multiplier_rne3": lambda: ApproxMultiplier("e3m2d", "e2m3", 3, "rne"),
+    "dot_paper_l1": lambda: DotProduct(PRESETS["paper"], 27, 1),
+    "dot_paper_l4": lambda: DotProduct(PRESETS["paper"], 27, 4),
+    "dot_int_e4m1_l16": lambda: DotProduct(PRESETS["int-e4m1"], 100, 16),
+    "dot_int_uq0_8_l8": lambda: DotProduct(PRESETS["int-uq0.8"], 30, 8),
+    "dot_clamped_shift": lambda: DotProduct(Datapath(weight_format="e3m0b-2", weight_scaling="none",
+                                                     h_format="uq4.0", acc_format="uq6.2"), 3, 2),
+    "normaliser_paper": lambda: Normaliser(PRESETS["paper"]),
+    "normaliser_int": lambda: Normaliser(PRESETS["int-e4m1"]),
 }
 
 _CHILD = """

@@ -12,12 +12,13 @@ only its own output column, so results do not depend on the thread count.  Per I
 3. all T spike indices at once: each window entry ``j`` gets the exact integer draw threshold
    ``R_j`` at which the float sampler passes it (:func:`draw_thresholds`), then the spike is
    ``#{j : r >= R_j}`` -- counted (vectorised) for short windows, via a bucket table for long ones;
-4. the h dynamics: per spike the 8-lane dot product and the in-place update as explicit
-   ``<8 x float/double>`` LLVM vector code (:func:`_dot8_simd`, :func:`_update8_simd`), with
+4. the h dynamics: per spike the 8-lane dot product (``<8 x float/double>``) and the in-place
+   element-wise update (64-byte vectors) as explicit LLVM vector code (:func:`_dot8_simd`,
+   :func:`_update_simd`), with
    ``GROUP`` IPs interleaved spike by spike so their dependency chains overlap.
 
 Buffers are allocated once per chunk, never inside the spike loop.  N is zero-padded to a
-multiple of 8 (padded h entries stay exactly 0 and add +0.0 to every lane).
+multiple of 16 (padded h entries stay exactly 0 and add +0.0 to every lane).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from fixedpoint.rng import KS_PARITY, ROTATIONS
 
 GROUP = 4  # IPs whose spike loops are interleaved
 LINEAR_SEARCH_MAX = 64  # windows up to this length: count thresholds passed (vectorised)
+PAD = 16  # N is zero-padded to a multiple of this (one 64-byte vector of float32)
 BUCKET_BITS = 10  # longer windows: 2**10-entry bucket table over the draw's top bits
 
 
@@ -101,35 +103,43 @@ def _dot8_simd(typingctx, h, k, w, s, nb):
     return sig, codegen
 
 @intrinsic
-def _update8_simd(typingctx, h, k, w, s, nb, ct, g):
-    """``h[k, i] = ct*h[k, i] + g*(h[k, i]*w[s, i])`` for ``i < 8*nb``, 8 lanes at a time."""
+def _update_simd(typingctx, h, k, w, s, n_pad, ct, g):
+    """``h[k, i] = ct*h[k, i] + g*(h[k, i]*w[s, i])`` for ``i < n_pad``, one 64-byte vector
+    (16 float32 or 8 float64 lanes) at a time; ``n_pad`` must be a multiple of 16."""
     dt = h.dtype
-    sig = types.void(h, k, w, s, nb, ct, g)
+    sig = types.void(h, k, w, s, n_pad, ct, g)
+
     def codegen(context, builder, signature, args):
-        h_v, k_v, w_v, s_v, nb_v, ct_v, g_v = args
+        h_v, k_v, w_v, s_v, n_v, ct_v, g_v = args
         fty = context.get_value_type(dt)
-        vty = ir.VectorType(fty, 8)
         size = context.get_abi_sizeof(fty)
+        lanes = 64 // size
+        vty = ir.VectorType(fty, lanes)
         k_i = context.cast(builder, k_v, signature.args[1], types.intp)
         s_i = context.cast(builder, s_v, signature.args[3], types.intp)
-        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
+        n_i = context.cast(builder, n_v, signature.args[4], types.intp)
+        nv = builder.udiv(n_i, context.get_constant(types.intp, lanes))
         ct_s = context.cast(builder, ct_v, signature.args[5], dt)
         g_s = context.cast(builder, g_v, signature.args[6], dt)
         hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
         wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
         i32 = ir.IntType(32)
+
         def splat(x):
             v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
-            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, 8), [0] * 8))
-        ctv = splat(ct_s); gv = splat(g_s)
-        with cgutils.for_range(builder, nb_i) as loop:
-            j = builder.mul(loop.index, context.get_constant(types.intp, 8))
+            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+
+        ctv = splat(ct_s)
+        gv = splat(g_s)
+        with cgutils.for_range(builder, nv) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, lanes))
             hptr = builder.bitcast(builder.gep(hp, [j]), vty.as_pointer())
             hv = builder.load(hptr, align=size, typ=vty)
             wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=size, typ=vty)
             new = builder.fadd(builder.fmul(ctv, hv), builder.fmul(gv, builder.fmul(hv, wv)))
             builder.store(new, hptr, align=size)
         return context.get_dummy_value()
+
     return sig, codegen
 
 
@@ -263,7 +273,7 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
 
     x      (n, C*H*W) input, working dtype (float32 or float64)
     idx    (n_ip, S) int64 flat input index per window position, -1 = zero padding
-    w      (S, N_pad) weights, working dtype, C-contiguous, N zero-padded to a multiple of 8
+    w      (S, N_pad) weights, working dtype, C-contiguous, N zero-padded to a multiple of PAD
            (zero columns keep h_i = 0 and add +0.0 to the dot product: results unchanged)
     eps, c (T,) eps_t and c_t = 1/(1+eps_t) tables, working dtype
     h0     1/N in the working dtype; thr = 1e-10 in the working dtype
@@ -305,7 +315,7 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
                     s = spk[k, t]
                     r = _dot8_simd(h, k, w, s, nb)
                     if r > thr:
-                        _update8_simd(h, k, w, s, nb, ct, ct * (et / r))
+                        _update_simd(h, k, w, s, n_pad, ct, ct * (et / r))
             for k in range(m):
                 b = (g0 + k) // n_ip
                 ip = (g0 + k) - b * n_ip
@@ -331,7 +341,7 @@ def run_sbs_layer(x: np.ndarray, layer, w: np.ndarray, layer_index: int, seed: i
     out = np.empty((n, w.shape[1], ho * wo), dtype=dt)
     xf = np.ascontiguousarray(x.reshape(n, -1))
     jobs = n * idx.shape[0]
-    n_pad = -(-w.shape[1] // 8) * 8
+    n_pad = -(-w.shape[1] // PAD) * PAD
     wp = np.zeros((w.shape[0], n_pad), dtype=dt)
     wp[:, :w.shape[1]] = w
     sbs_layer(xf, idx, wp, eps, c, dt(1.0 / w.shape[1]), dt(R_MIN),

@@ -141,5 +141,194 @@ def _register_sampler() -> None:
                                 "fixedpoint.rng.sample_index_int"))
 
 
+# ------------------------------------------------------------------------------ WeightDecoder
+
+def _ident(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+#: max |W| of the layer whose scaled weight format the entries use (``dp.weight_format_for``):
+#: e4m1 -> e4m1b20 for the int presets (per-layer ``max`` scaling); the paper's is unscaled
+W_MAX = 1 / 32
+
+
+def _w_format(dpname: str) -> str:
+    """The weight format of a layer with max |W| = :data:`W_MAX` under ``dpname``."""
+    import numpy as np
+    return _dp(dpname).weight_format_for(np.array([W_MAX])).text
+
+
+def _decoder_fmt(dpname: str, which: str) -> str:
+    return _dp(dpname).h_format if which == "h" else _w_format(dpname)
+
+
+def _decoder_vectors(dpname: str, which: str):
+    def vectors(mode: str, seed: int):
+        from rtl.decoder import WeightDecoder, reference
+        fmt = _decoder_fmt(dpname, which)
+        dut = WeightDecoder(fmt)
+        dut._MustUse__silence = True
+        n_codes = dut.fmt.n_codes
+        if mode == "full" or n_codes <= 4096:
+            codes = list(range(n_codes))
+        else:  # quick: the first and last 256 codes plus random ones, shuffled
+            rng = random.Random(seed)
+            codes = list(range(256)) + list(range(n_codes - 256, n_codes))
+            codes += rng.sample(range(256, n_codes - 256), 1500)
+        random.Random(seed).shuffle(codes)
+        sig, exp = reference(dut.fmt, codes)
+        eb = dut.exp_shape.width
+        data = {"codes": codes, "sig_bits": dut.sig_bits, "exp_bits": eb,
+                "expected": [a | ((b & ((1 << eb) - 1)) << dut.sig_bits) for a, b in zip(sig, exp)]}
+        return data, len(codes)
+    return vectors
+
+
+def _decoder_design(dpname: str, which: str):
+    def design(fault):
+        from rtl.decoder import WeightDecoder
+        return WeightDecoder(_decoder_fmt(dpname, which), fault=fault)
+    return design
+
+
+def _register_decoder() -> None:
+    for dpname in DATAPATHS:
+        for which in ("w", "h"):
+            fmt = _decoder_fmt(dpname, which)
+            for fault in (None, "flip_sig0") if (dpname, which) == ("int-e4m1", "w") else (None,):
+                register(Entry(unit=f"decoder-{which}", datapath=dpname, lanes=1,
+                               toplevel=f"weight_decoder_{_ident(fmt)}" if not fault
+                               else "weight_decoder_fault",
+                               testbench="sim.tb_decoder", design=_decoder_design(dpname, which),
+                               vectors=_decoder_vectors(dpname, which), fault=fault,
+                               note=f"WeightDecoder({fmt!r}) vs decode_parts (full: every code)"))
+
+
+# ------------------------------------------------------------------------------ DotProduct
+
+DOT_N = 27  # not a multiple of 4: the last beat of a row has masked lanes
+
+
+def _dot_dut(dpname: str, lanes: int, fault=None):
+    from rtl.dot import DotProduct
+    return DotProduct(_dp(dpname), DOT_N, lanes, w_format=_w_format(dpname), fault=fault)
+
+
+def _dot_vectors(dpname: str, lanes: int):
+    def vectors(mode: str, seed: int):
+        import numpy as np
+
+        from rtl.dot import beats_of, pack_codes, reference
+        dut = _dot_dut(dpname, lanes)
+        dut._MustUse__silence = True
+        dp, H, W, N = dut.dp, dut.h_fmt, dut.w_fmt, DOT_N
+        rows = {"quick": 60, "full": 2000}[mode]
+        rng = np.random.default_rng(seed)
+        prng = random.Random(seed)
+        hr = [[0] * N, [H.n_codes - 1] * N, [0] * (N - 1) + [H.n_codes - 1], list(dp.initial_h(N))]
+        wr = [[W.n_codes - 1] * N] * 3 + [rng.integers(0, W.n_codes, N).tolist()]
+        while len(hr) < rows:
+            if len(hr) % 2:   # any codes: overflow, wrap/saturate, extreme exponents
+                h = rng.integers(0, H.n_codes, N)
+            else:             # h-like: a random distribution over N, as the update produces
+                p = rng.dirichlet(np.full(N, 0.3))
+                h = H.encode(p, dp.h_rounding, "saturate")
+            hr.append([int(c) for c in h])
+            wr.append(rng.integers(0, W.n_codes, N).tolist())
+
+        def beats(rs, fmt):
+            return [pack_codes(b, fmt.width) for r in rs
+                    for b in beats_of(r, lanes, lambda: prng.randrange(fmt.n_codes))]
+        data = {"h_beats": beats(hr, H), "w_beats": beats(wr, W),
+                "expected": reference(dp, hr, wr, W),
+                "acc_width": dut.acc_width, "beats": dut.beats, "latency": dut.latency,
+                **_stalls(mode)}
+        return data, rows * N
+    return vectors
+
+
+def _dot_design(dpname: str, lanes: int):
+    def design(fault):
+        return _dot_dut(dpname, lanes, fault)
+    return design
+
+
+def _register_dot() -> None:
+    for dpname in DATAPATHS:
+        for lanes in LANES:
+            faults = (None, "flip_acc0") if (dpname, lanes) == ("int-e4m1", 4) else (None,)
+            for fault in faults:
+                register(Entry(unit="dot", datapath=dpname, lanes=lanes,
+                               toplevel=f"dot_{_ident(dpname)}_l{lanes}" if not fault else "dot_fault",
+                               testbench="sim.tb_dot", design=_dot_design(dpname, lanes),
+                               vectors=_dot_vectors(dpname, lanes), fault=fault,
+                               testcase="random_rows_vs_model" if fault else None,
+                               note=f"DotProduct(N={DOT_N}, w {_w_format(dpname)}) decode, multiply, "
+                                    "align, accumulate vs Datapath.dot; vectors = products"))
+
+
+# ------------------------------------------------------------------------------ Normaliser
+
+#: a small accumulator for the exhaustive normaliser entry (every one of its 2**12 inputs)
+SMALL_NORM = ("uq2.10", 8)
+
+
+def _norm_dp(dpname: str):
+    if dpname == "small":
+        from fixedpoint.datapath import Datapath
+        return Datapath(acc_format=SMALL_NORM[0], norm_bits=SMALL_NORM[1])
+    return _dp(dpname)
+
+
+def _norm_vectors(dpname: str):
+    def vectors(mode: str, seed: int):
+        from rtl.normaliser import Normaliser, reference
+        dut = Normaliser(_norm_dp(dpname))
+        dut._MustUse__silence = True
+        w = dut.acc_width
+        rng = random.Random(seed)
+        if dpname == "small":
+            values = list(range(1 << w))
+            rng.shuffle(values)
+        else:  # 0, 1, all ones, each single bit, then random values of random bit length
+            n = {"quick": 2000, "full": 50000}[mode]
+            values = [0, 1, (1 << w) - 1] + [1 << k for k in range(w)]
+            while len(values) < n:
+                b = rng.randint(1, w)
+                values.append(rng.getrandbits(b) | (1 << (b - 1)))
+        data = {"values": values, "expected": reference(dut.dp, values),
+                "out_width": dut.norm_bits + dut.exp_shape.width + 1, "latency": dut.latency,
+                **_stalls(mode)}
+        return data, len(values)
+    return vectors
+
+
+def _norm_design(dpname: str):
+    def design(fault):
+        from rtl.normaliser import Normaliser
+        return Normaliser(_norm_dp(dpname), fault=fault)
+    return design
+
+
+def _register_normaliser() -> None:
+    for dpname in DATAPATHS + ("small",):
+        for fault in (None, "flip_sig0") if dpname == "int-e4m1" else (None,):
+            register(Entry(unit="normaliser",
+                           datapath=dpname if dpname != "small" else f"{SMALL_NORM[0]}-R{SMALL_NORM[1]}",
+                           lanes=1,
+                           toplevel=f"normaliser_{_ident(dpname)}" if not fault else "normaliser_fault",
+                           testbench="sim.tb_normaliser", design=_norm_design(dpname),
+                           vectors=_norm_vectors(dpname), fault=fault,
+                           testcase="random_values_vs_model" if fault else None,
+                           note="Normaliser vs fixedpoint.normalise" +
+                                (" (every input)" if dpname == "small" else "")))
+
+
 _register_rng()
 _register_sampler()
+if _has("sim.tb_decoder"):
+    _register_decoder()
+if _has("sim.tb_dot"):
+    _register_dot()
+if _has("sim.tb_normaliser"):
+    _register_normaliser()

@@ -1,0 +1,395 @@
+"""``IPEngine``: all T spikes of one SbS inference population (IP) in RTL, bit-exact to the model.
+
+One engine holds one layer: its encoded weights ``W`` (S x N codes of the layer's scaled weight
+format, :meth:`fixedpoint.datapath.Datapath.encode_weights`) in a ROM and the IP's h (N codes of H)
+in a RAM, both ``lib.memory.Memory`` of L codes per word (``B = ceil(N/L)`` words per row; the h
+RAM starts as ``dp.initial_h(N)``).  Per IP the host sends a job (seed, pattern, layer, ip) and the
+S integer sampler-window values; the engine runs ``t = 0..T-1``:
+
+1. draw ``r = spike_random(seed, pattern, layer, ip, t)`` (:class:`rtl.rng.SpikeRandom`, iterative)
+   and sample ``s`` (:class:`rtl.sampler.SpikeSampler`); both run ahead of the spike loop (the draw
+   and index of spike t+1 are computed while spike t is processed: stream back-pressure);
+2. dot pass over ``W[s, :]`` and h (:class:`rtl.dot.DotProduct`, L lanes) -> A;
+3. :class:`rtl.normaliser.Normaliser` -> ``(sig_r, exp_r)``; ``A == 0``: the spike is ignored;
+4. :class:`rtl.reciprocal.Reciprocal` -> Y; the schedule ROM (:class:`rtl.schedule.ScheduleTable`)
+   gives ``C_t, G_t``; :class:`rtl.update.UpdateUnit` (L lanes) rewrites h beat by beat;
+
+then streams the final h out (N codes, element order) and re-initialises the h RAM to
+``initial_h`` while reading it (so the next IP starts at once).  ``int`` update with a fixed-point
+H only (the paper's float32 update is model-only).
+
+Ports (``lib.stream``):
+
+* ``job``: :data:`JOB_LAYOUT` (96 bits, first field in the LSBs): ``seed`` u32, ``pattern`` u32,
+  ``layer`` u8, ``ip`` u24; :func:`pack_job`.
+* ``window``: S values of ``value_width`` bits (layer 0: raw pixels, 8 bits; later layers
+  ``floor(h * 2**sampler_frac_bits)``), sent after the job.
+* ``h_out``: N codes of H (``H.width`` bits), element 0 first.
+
+Cycle counts: :func:`engine_latency` (closed form, every spike accepted) and :func:`engine_cycles`
+(the exact cycle model for any pattern of ignored spikes); both count from the cycle in which the
+job transfers to the cycle in which the last h code transfers, with the window sent back to back
+and ``h_out`` always ready.  The tests check both against the simulated cycle count.
+
+``reference_ip`` is the model of one IP built from ``fixedpoint`` functions only.
+
+``fault`` is for tests only: ``"update"`` (the update unit's ``flip_bit0``) or ``"sampler"`` (the
+sampler's ``flip_bit0``: a wrong spike index on 1/16 of the draws).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Module, Mux, Shape, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.formats import parse_format
+from fixedpoint.rng import ROUNDS, sample_index_int, spike_random
+from fixedpoint.schedule import Schedule
+from rtl.dot import DotProduct
+from rtl.normaliser import Normaliser
+from rtl.reciprocal import Reciprocal
+from rtl.rng import SpikeRandom
+from rtl.sampler import SpikeSampler, clog2
+from rtl.schedule import ScheduleTable
+from rtl.update import UpdateUnit, check_rtl_datapath
+
+JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32, "layer": 8, "ip": 24})
+FAULTS = (None, "update", "sampler")
+RNG_PERIOD = ROUNDS + 2  # iterative SpikeRandom: accept, 20 rounds, result taken -> next accept
+
+
+def pack_job(seed: int, pattern: int, layer: int, ip: int) -> int:
+    """The ``job__payload`` integer; fields must fit their widths."""
+    out = 0
+    for name, value in (("seed", seed), ("pattern", pattern), ("layer", layer), ("ip", ip)):
+        f = JOB_LAYOUT[name]
+        width = Shape.cast(f.shape).width
+        if not 0 <= int(value) < (1 << width):
+            raise ValueError(f"pack_job: {name} must be in 0..{(1 << width) - 1}, got {value}")
+        out |= int(value) << f.offset
+    return out
+
+
+def window_value_width(dp, layer_index: int) -> int:
+    """Bits of one sampler-window value: 8 for layer 0 (pixels), else those of
+    ``floor(max h * 2**sampler_frac_bits)``."""
+    if layer_index == 0:
+        return 8
+    H = parse_format(dp.h_format)
+    top = int(H.to_fixed(np.array([H.n_codes - 1]), dp.sampler_frac_bits)[0])
+    return max(1, top.bit_length())
+
+
+def reference_ip(dp, w_codes, window, seed: int, pattern: int, layer: int, ip: int, T: int,
+                 w_format=None, schedule: Schedule | None = None, record: bool = False):
+    """The model of one IP (``fixedpoint`` only): ``h = dp.initial_h(N)``; for t < T:
+    ``r = spike_random(...)``, ``s = sample_index_int(cumsum(window), r)``,
+    ``h = dp.step(h, w_codes[s], t, tables)``.  Returns the final h codes (list of ints), with
+    ``record`` also the list of ignored flags per spike."""
+    w_codes = np.asarray(w_codes, dtype=np.int64)
+    S, N = w_codes.shape
+    window = np.asarray(window, dtype=np.int64)
+    if window.shape != (S,):
+        raise ValueError(f"reference_ip: window must have S = {S} values, got shape {window.shape}")
+    tables = dp.tables(T, schedule or Schedule())
+    cum = np.cumsum(window)
+    r = spike_random(seed, pattern, layer, ip, np.arange(T, dtype=np.int64))
+    spikes = sample_index_int(cum, r)
+    h = dp.initial_h(N)
+    ignored = []
+    for t in range(T):
+        h, rec = dp.step(h, w_codes[int(spikes[t])], t, tables, w_format=w_format)
+        ignored.append(rec.ignored)
+    out = [int(v) for v in h]
+    return (out, ignored) if record else out
+
+
+# ------------------------------------------------------------------------------------ timing
+def _parts(dp, N: int, S: int, L: int) -> dict:
+    """Fixed cycle counts of the engine's phases (see :func:`engine_cycles`)."""
+    B = -(-N // L)
+    dot_lat = 3 + clog2(L)
+    recip_lat = int(dp.recip_bits) + 2 if dp.recip_method == "div" else int(dp.nr_iters) + 1
+    samp_lat = max(1, clog2(S)) + 1
+    # index taken (1) + read latency (1) + B beats + dot latency + normaliser (2) + result taken (1)
+    ignored = B + dot_lat + Normaliser.latency + 2
+    # + reciprocal issue (1) + its latency + coefficient (1) + read latency (1) + B beats
+    #   + update latency + last write (1)
+    accepted = ignored + 1 + recip_lat + 1 + 1 + B + UpdateUnit.latency
+    return {"B": B, "ignored": ignored, "accepted": accepted, "sampler": samp_lat}
+
+
+def engine_cycles(dp, N: int, S: int, L: int, ignored) -> int:
+    """Exact cycles from the job transfer to the last ``h_out`` transfer, for a given sequence of
+    ignored flags (one per spike, T = its length).
+
+    Model (cycle numbers of one IP, job transferred in cycle 0):
+
+    * window: S values back to back, cycles 1..S; the RNG takes request 0 at ``S + 1`` and
+      request k+1 one cycle after the sampler accepted draw k; a draw is ready ``RNG_PERIOD - 1``
+      cycles after its request (``ROUNDS + 1``);
+    * the sampler accepts draw k at ``a_k = max(draw k ready, c_{k-1} + 1)`` (``c_k``: cycle the
+      engine takes index k) and shows index k at ``a_k + sampler latency``;
+    * spike k starts at ``c_k = max(end of spike k-1, index k shown)`` and lasts
+      ``accepted`` or ``ignored`` cycles (:func:`_parts`);
+    * output: B beats of L codes, one code per cycle (N cycles) plus one cycle to read the first
+      beat.
+    """
+    p = _parts(dp, N, S, L)
+    free = S + 1                   # the cycle in which the spike loop may take index 0
+    req = S + 1                    # RNG request 0
+    c_prev = None
+    end = free
+    for flag in ignored:
+        ready = req + ROUNDS + 1   # the draw's o.valid
+        a = ready if c_prev is None else max(ready, c_prev + 1)
+        shown = a + p["sampler"]
+        c = max(end, shown)
+        end = c + (p["ignored"] if flag else p["accepted"])
+        req = a + 1
+        c_prev = c
+    return end + 1 + N - 1
+
+
+def engine_latency(dp, N: int, S: int, T: int, L: int) -> int:
+    """Cycles per IP (job transfer to last ``h_out`` transfer) when no spike is ignored.
+
+    Closed form, valid when a spike takes at least ``RNG_PERIOD`` (22) cycles and at least the
+    sampler latency + 1 (always true for the int presets: the reciprocal alone takes Qb + 2)::
+
+        S + 1 + (ROUNDS + 1) + (ceil(log2 S) + 1) + T * accepted + N
+        accepted = 2*B + (3 + ceil(log2 L)) + recip_latency + 10,  B = ceil(N/L)
+
+    (window, first draw, first index, spikes, output); ``recip_latency`` is ``Qb + 2`` (``div``)
+    or ``nr_iters + 1`` (``nr``).  Otherwise the exact model :func:`engine_cycles`.
+    """
+    p = _parts(dp, N, S, L)
+    per_spike = p["accepted"]
+    if per_spike >= max(RNG_PERIOD, p["sampler"] + 1):  # the draws never hold the spike loop back
+        return S + 1 + (ROUNDS + 1) + p["sampler"] + T * per_spike + N
+    return engine_cycles(dp, N, S, L, [False] * T)
+
+
+def spike_cycles(dp, N: int, S: int, L: int) -> dict:
+    """Cycles of one accepted / ignored spike (when the sampler keeps up)."""
+    p = _parts(dp, N, S, L)
+    return {"accepted": p["accepted"], "ignored": p["ignored"]}
+
+
+# ------------------------------------------------------------------------------------ engine
+class IPEngine(wiring.Component):
+    """One SbS layer's IP engine (see module docstring)."""
+
+    def __init__(self, dp, w_codes, T: int, lanes: int = 1, w_format=None, schedule: Schedule | None = None,
+                 value_width: int | None = None, layer_index: int = 1, fault: str | None = None):
+        self._MustUse__silence = True
+        check_rtl_datapath(dp, "IPEngine")
+        w_codes = np.asarray(w_codes, dtype=np.int64)
+        if w_codes.ndim != 2 or w_codes.shape[0] < 1 or w_codes.shape[1] < 1:
+            raise ValueError(f"IPEngine: w_codes must be a 2-D (S, N) array, got shape {w_codes.shape}")
+        if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= (1 << 24):
+            raise ValueError(f"IPEngine: T must be an int in 1..{1 << 24}, got {T!r}")
+        if fault not in FAULTS:
+            raise ValueError(f"IPEngine: fault must be one of {FAULTS}, got {fault!r}")
+        self.dp = dp
+        self.S, self.N = (int(v) for v in w_codes.shape)
+        self.T = T
+        self.lanes = lanes
+        self.H = parse_format(dp.h_format)
+        self.W = parse_format(w_format if w_format is not None else dp.weight_format)
+        if w_codes.min() < 0 or w_codes.max() >= self.W.n_codes:
+            raise ValueError(f"IPEngine: w_codes must be codes of {self.W} (0..{self.W.n_codes - 1})")
+        self.w_codes = w_codes
+        self.schedule = schedule or Schedule()
+        self.value_width = value_width if value_width is not None else window_value_width(dp, layer_index)
+        self.fault = fault
+        # sub-units (built here so their validation errors surface in the constructor)
+        self.dot = DotProduct(dp, self.N, lanes, self.W)
+        self.norm = Normaliser(dp)
+        self.recip = Reciprocal(dp)
+        self.sched = ScheduleTable(dp, T, self.schedule)
+        self.upd = UpdateUnit(dp, self.W, lanes, fault="flip_bit0" if fault == "update" else None)
+        self.rng = SpikeRandom("iterative")
+        self.sampler = SpikeSampler(self.S, self.value_width, fault="flip_bit0" if fault == "sampler" else None)
+        self.B = -(-self.N // lanes)
+        self.latency = engine_latency(dp, self.N, self.S, T, lanes)
+        self._MustUse__silence = False
+        super().__init__({
+            "job": In(stream.Signature(JOB_LAYOUT)),
+            "window": In(stream.Signature(self.value_width)),
+            "h_out": Out(stream.Signature(self.H.width)),
+        })
+
+    # ------------------------------------------------------------------ memory images
+    def weight_words(self) -> list[int]:
+        """Weight ROM words: row s, beat b at address ``s*B + b``, lane j = element ``b*L + j``
+        (``j*w_width`` bits up), lanes past N hold code 0."""
+        L, B, ww = self.lanes, self.B, self.W.width
+        out = []
+        for s in range(self.S):
+            row = [int(c) for c in self.w_codes[s]] + [0] * (B * L - self.N)
+            for b in range(B):
+                out.append(sum(c << (j * ww) for j, c in enumerate(row[b * L:(b + 1) * L])))
+        return out
+
+    def h_words(self) -> list[int]:
+        """h RAM initial words (``dp.initial_h(N)``, lanes past N hold 0), depth ``max(B, 2)``."""
+        L, B, hw = self.lanes, self.B, self.H.width
+        row = [int(c) for c in self.dp.initial_h(self.N)] + [0] * (B * L - self.N)
+        words = [sum(c << (j * hw) for j, c in enumerate(row[b * L:(b + 1) * L])) for b in range(B)]
+        return words + [0] * (max(B, 2) - B)
+
+    def memories(self) -> dict[str, tuple[int, list[int]]]:
+        """``{name: (word width, words)}`` of every initialised memory (for hex files)."""
+        return {"weights": (self.lanes * self.W.width, self.weight_words()),
+                "h_init": (self.lanes * self.H.width, self.h_words()),
+                "schedule": (self.sched.c_bits + self.sched.g_bits, self.sched.words())}
+
+    # ------------------------------------------------------------------ hardware
+    def elaborate(self, platform):
+        m = Module()
+        S, N, T, L, B = self.S, self.N, self.T, self.lanes, self.B
+        hw, ww = self.H.width, self.W.width
+        dot, norm, recip, sched, upd = self.dot, self.norm, self.recip, self.sched, self.upd
+        rng, sampler = self.rng, self.sampler
+        for name, unit in (("dot", dot), ("norm", norm), ("recip", recip), ("sched", sched), ("upd", upd),
+                           ("rng", rng), ("sampler", sampler)):
+            m.submodules[name] = unit
+
+        m.submodules.wmem = wmem = memory.Memory(shape=L * ww, depth=S * B, init=self.weight_words())
+        m.submodules.hmem = hmem = memory.Memory(shape=L * hw, depth=max(B, 2), init=self.h_words())
+        wrd = wmem.read_port(domain="sync")
+        hrd = hmem.read_port(domain="sync")
+        hwr = hmem.write_port()
+        h_init_word = Signal(L * hw)
+        init_words = self.h_words()
+
+        # ---- job registers
+        seed, pattern = Signal(32), Signal(32)
+        layer, ip = Signal(8), Signal(24)
+
+        # ---- RNG requests run ahead of the spike loop
+        rq_t = Signal(range(T + 1))
+        rq_on = Signal()
+        rp = rng.i.payload
+        m.d.comb += [rng.i.valid.eq(rq_on), rp.seed.eq(seed), rp.pattern.eq(pattern), rp.layer.eq(layer),
+                     rp.ip.eq(ip), rp.spike.eq(rq_t)]
+        with m.If(rng.i.valid & rng.i.ready):
+            m.d.sync += rq_t.eq(rq_t + 1)
+            with m.If(rq_t == T - 1):
+                m.d.sync += rq_on.eq(0)
+        wiring.connect(m, rng.o, sampler.draw)
+
+        # ---- beat reader shared by the dot, update and output passes
+        rb = Signal(range(B + 1))        # next beat to read
+        dv = Signal()                    # read data valid
+        db = Signal(range(max(B, 2)))    # beat on the read port
+        reading = Signal()
+        take = Signal()
+        s_base = Signal(range(S * B + 1))
+        adv = ~dv | take
+        m.d.comb += [hrd.en.eq(adv), wrd.en.eq(adv), hrd.addr.eq(rb), wrd.addr.eq(s_base + rb)]
+        with m.If(adv):
+            with m.If(reading & (rb < B)):
+                m.d.sync += [rb.eq(rb + 1), dv.eq(1), db.eq(rb)]
+            with m.Else():
+                m.d.sync += dv.eq(0)
+
+        # ---- datapath wiring
+        m.d.comb += [dot.h.payload.eq(hrd.data), dot.w.payload.eq(wrd.data),
+                     norm.i.valid.eq(dot.o.valid), norm.i.payload.eq(dot.o.payload.acc),
+                     dot.o.ready.eq(norm.i.ready),
+                     upd.i.payload.eq(Cat(hrd.data, wrd.data))]
+        t = Signal(range(T))
+        m.d.comb += sched.addr.eq(t)
+        sig_r = Signal(norm.norm_bits)
+        exp_r = Signal(norm.exp_shape)
+        Y = Signal(recip.y_width)
+        m.d.comb += [recip.i.payload.eq(sig_r), upd.coef.payload.C.eq(sched.C), upd.coef.payload.G.eq(sched.G),
+                     upd.coef.payload.Y.eq(Y), upd.coef.payload.exp_r.eq(exp_r)]
+        wb = Signal(range(max(B, 2)))
+        oj = Signal(range(max(L, 2)))
+        last_beat = db == B - 1
+        last_lane = Mux(last_beat, N - (B - 1) * L - 1, L - 1)
+        m.d.comb += self.h_out.payload.eq(hrd.data.word_select(oj, hw))
+        with m.Switch(db):
+            for b, word in enumerate(init_words):
+                with m.Case(b):
+                    m.d.comb += h_init_word.eq(word)
+            with m.Default():
+                m.d.comb += h_init_word.eq(0)
+
+        def next_spike():
+            with m.If(t == T - 1):
+                m.d.sync += [rb.eq(0), oj.eq(0)]
+                m.next = "OUT"
+            with m.Else():
+                m.d.sync += t.eq(t + 1)
+                m.next = "SPIKE"
+
+        with m.FSM(init="IDLE"):
+            with m.State("IDLE"):
+                m.d.comb += self.job.ready.eq(1)
+                with m.If(self.job.valid):
+                    jp = self.job.payload
+                    m.d.sync += [seed.eq(jp.seed), pattern.eq(jp.pattern), layer.eq(jp.layer), ip.eq(jp.ip),
+                                 t.eq(0)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                lc = Signal(range(S + 1))
+                m.d.comb += [sampler.load.valid.eq(self.window.valid), sampler.load.payload.eq(self.window.payload),
+                             self.window.ready.eq(sampler.load.ready)]
+                with m.If(self.window.valid & self.window.ready):
+                    with m.If(lc == S - 1):
+                        m.d.sync += [lc.eq(0), rq_t.eq(0), rq_on.eq(1)]
+                        m.next = "SPIKE"
+                    with m.Else():
+                        m.d.sync += lc.eq(lc + 1)
+            with m.State("SPIKE"):
+                m.d.comb += sampler.index.ready.eq(1)
+                with m.If(sampler.index.valid):
+                    m.d.sync += [s_base.eq(sampler.index.payload * B), rb.eq(0)]
+                    m.next = "DOT"
+            with m.State("DOT"):
+                m.d.comb += [reading.eq(1), dot.h.valid.eq(dv), dot.w.valid.eq(dv), take.eq(dot.h.ready)]
+                with m.If(take & last_beat):
+                    m.next = "NORM"
+            with m.State("NORM"):
+                m.d.comb += norm.o.ready.eq(1)
+                with m.If(norm.o.valid):
+                    m.d.sync += [sig_r.eq(norm.o.payload.sig), exp_r.eq(norm.o.payload.exp)]
+                    with m.If(norm.o.payload.zero):
+                        next_spike()
+                    with m.Else():
+                        m.next = "RECIP"
+            with m.State("RECIP"):
+                m.d.comb += recip.i.valid.eq(1)
+                with m.If(recip.i.ready):
+                    m.next = "WAIT_Y"
+            with m.State("WAIT_Y"):
+                m.d.comb += recip.o.ready.eq(1)
+                with m.If(recip.o.valid):
+                    m.d.sync += Y.eq(recip.o.payload)
+                    m.next = "COEF"
+            with m.State("COEF"):
+                m.d.comb += upd.coef.valid.eq(1)
+                with m.If(upd.coef.ready):
+                    m.d.sync += [rb.eq(0), wb.eq(0)]
+                    m.next = "UPDATE"
+            with m.State("UPDATE"):
+                m.d.comb += [reading.eq(1), upd.i.valid.eq(dv), take.eq(upd.i.ready), upd.o.ready.eq(1),
+                             hwr.addr.eq(wb), hwr.data.eq(upd.o.payload), hwr.en.eq(upd.o.valid)]
+                with m.If(upd.o.valid):
+                    m.d.sync += wb.eq(wb + 1)
+                    with m.If(wb == B - 1):
+                        next_spike()
+            with m.State("OUT"):
+                m.d.comb += [reading.eq(1), self.h_out.valid.eq(dv),
+                             take.eq(dv & self.h_out.ready & (oj == last_lane)),
+                             hwr.addr.eq(db), hwr.data.eq(h_init_word), hwr.en.eq(take)]
+                with m.If(self.h_out.valid & self.h_out.ready):
+                    m.d.sync += oj.eq(Mux(oj == last_lane, 0, oj + 1))
+                    with m.If((oj == last_lane) & last_beat):
+                        m.next = "IDLE"
+        return m

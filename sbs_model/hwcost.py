@@ -34,8 +34,6 @@ from fixedpoint.formats import parse_format
 
 RNG_ROUNDS = 20
 RNG_PERIOD = RNG_ROUNDS + 2        # iterative RNG: accept, 20 rounds, result taken (rtl.engine.RNG_PERIOD)
-NORMALISER_LATENCY = 2              # rtl.normaliser.Normaliser.latency
-UPDATE_LATENCY = 3                  # rtl.update.UpdateUnit.latency
 FLOAT32_DIV_CYCLES = 26             # model-only float32 update: eps/r, one quotient bit per cycle
 
 
@@ -318,47 +316,36 @@ def unit_costs(dp: Datapath, hw: HwConfig = HwConfig(), S: int = 1024, N: int = 
 
 
 # ---------------------------------------------------------------------------- latency
-def _phases(dp: Datapath, N: int, S: int, L: int) -> dict:
-    """Cycles of one spike (as ``rtl.engine._parts``): ``ignored = 1 + B + (3 + ceil(log2 L)) + 2`` and
-    ``accepted = ignored + recip latency + 1 + B + 3`` with recip latency ``Qb + 2`` (div),
-    ``nr_iters + 1`` (nr) or 26 (model-only float32 update)."""
-    B = -(-int(N) // int(L))
-    dot_lat = 3 + clog2(L)
+def _rtl_view(dp: Datapath) -> Datapath:
+    """The datapath whose engine timing stands for ``dp``: itself for the ``int`` update; the paper's
+    model-only float32 update as an ``int`` engine whose reciprocal takes FLOAT32_DIV_CYCLES (a
+    restoring divider, one quotient bit per cycle)."""
     if dp.update == "int":
-        recip = int(dp.recip_bits) + 2 if dp.recip_method == "div" else int(dp.nr_iters) + 1
-    else:
-        recip = FLOAT32_DIV_CYCLES
-    ignored = 1 + B + dot_lat + NORMALISER_LATENCY
-    return {"B": B, "ignored": ignored, "accepted": ignored + recip + 1 + B + UPDATE_LATENCY,
-            "sampler": max(1, clog2(S)) + 1}
+        return dp
+    return Datapath(**{**Datapath.preset("int-e4m1").to_dict(), "recip_method": "div",
+                       "recip_bits": FLOAT32_DIV_CYCLES - 2})
 
 
 def spike_cycles(dp: Datapath, N: int, S: int, L: int) -> int:
-    """Cycles of one accepted spike at one IP (no overlap: the next dot product needs the new h)."""
-    return _phases(dp, N, S, L)["accepted"]
+    """Cycles of one accepted spike at one IP (``rtl.engine.spike_cycles``; no overlap between
+    spikes: the next dot product needs the new h)."""
+    from rtl.engine import spike_cycles as rtl_spike_cycles
+
+    return int(rtl_spike_cycles(_rtl_view(dp), int(N), int(S), int(L))["accepted"])
 
 
 def ip_cycles(dp: Datapath, N: int, S: int, T: int, L: int, rng_mode: str = "iterative") -> int:
-    """Cycles of one IP from the job to the last h code out, every spike accepted (equal to
-    ``rtl.engine.engine_latency`` for the iterative RNG): window ``S + 1``, first draw ``21`` +
-    sampler latency, ``T`` spikes, ``N`` output cycles.  A spike waits for its draw when the RNG
-    (one draw per ``RNG_PERIOD`` cycles) is slower than the spike loop; the pipelined RNG never holds
-    it back."""
-    p = _phases(dp, N, S, L)
-    per = p["accepted"]
-    if rng_mode == "pipelined" or per >= RNG_PERIOD + p["sampler"] - 1:
-        return S + 1 + (RNG_ROUNDS + 1) + p["sampler"] + T * per + N
-    # the rtl.engine.engine_cycles recurrence (draw-bound spikes)
-    req = S + 1
-    end = S + 1
-    a_prev = c_prev = None
-    for _ in range(int(T)):
-        ready = req + RNG_ROUNDS + 1
-        a = ready if c_prev is None else max(ready, c_prev + 1)
-        c = max(end, a + p["sampler"])
-        end = c + per
-        req, a_prev, c_prev = a + 1, a, c
-    return end + N
+    """Cycles of one IP from the job to the last h code out, every spike accepted: the RTL engine's
+    own cycle model ``rtl.engine.engine_latency`` (window, first draw and index, T spikes, output; the
+    iterative RNG's one draw per ``RNG_PERIOD`` cycles included).  ``pipelined`` RNG: a draw per cycle,
+    so the spike loop never waits for draws (``S + 1 + 21 + sampler latency + T * spike + N``)."""
+    from rtl.engine import engine_latency, spike_cycles as rtl_spike_cycles
+
+    v = _rtl_view(dp)
+    if rng_mode == "pipelined":
+        per = int(rtl_spike_cycles(v, int(N), int(S), int(L))["accepted"])
+        return int(S) + 1 + (RNG_ROUNDS + 1) + max(1, clog2(S)) + 1 + int(T) * per + int(N)
+    return int(engine_latency(v, int(N), int(S), int(T), int(L)))
 
 
 def latency(dp: Datapath, net, hw: HwConfig = HwConfig()) -> dict:

@@ -397,12 +397,15 @@ def report_dict(rep: Report) -> dict:
 
 def format_table(rep: Report) -> str:
     """The human-readable table plus, for each failure, its messages and reproduce commands."""
-    head = f"{'unit':<18} {'datapath':<10} {'lanes':>5} {'vectors':>8} {'result':<15} {'time s':>7} {'vec/s':>8}"
+    uw = max([4] + [len(o.unit) + (8 if o.fault else 0) for o in rep.outcomes])
+    dw = max([8] + [len(o.datapath) for o in rep.outcomes])
+    head = (f"{'unit':<{uw}} {'datapath':<{dw}} {'lanes':>5} {'vectors':>8} {'result':<15} "
+            f"{'time s':>7} {'vec/s':>8}")
     lines = [head, "-" * len(head)]
     for o in rep.outcomes:
         unit = o.unit + (" (fault)" if o.fault else "")
         vps = f"{o.vectors_per_second:8.0f}" if o.sim_seconds else f"{'-':>8}"
-        lines.append(f"{unit:<18} {o.datapath:<10} {o.lanes:>5} {o.vectors:>8} {o.status:<15} "
+        lines.append(f"{unit:<{uw}} {o.datapath:<{dw}} {o.lanes:>5} {o.vectors:>8} {o.status:<15} "
                      f"{o.seconds:7.1f} {vps}")
     c = rep.counts()
     n_bad = sum(not o.ok for o in rep.outcomes)

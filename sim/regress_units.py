@@ -204,6 +204,73 @@ def _register_decoder() -> None:
                                note=f"WeightDecoder({fmt!r}) vs decode_parts (full: every code)"))
 
 
+# ------------------------------------------------------------------------------ ApproxMultiplier
+
+#: a small multiplier that exercises prod_bits rounding (rne ties, carries): every code pair
+SMALL_MUL = ("e3m2d", "e2m3", 3, "rne")
+
+
+def _mul_dut(dpname: str, fault=None):
+    from rtl.multiplier import ApproxMultiplier
+    if dpname == "small":
+        return ApproxMultiplier(*SMALL_MUL, fault=fault)
+    return ApproxMultiplier.from_datapath(_dp(dpname), _w_format(dpname), fault=fault)
+
+
+def _mul_vectors(dpname: str):
+    def vectors(mode: str, seed: int):
+        import itertools
+
+        import numpy as np
+
+        from rtl.multiplier import reference
+        dut = _mul_dut(dpname)
+        dut._MustUse__silence = True
+        H, W = dut.h_fmt, dut.w_fmt
+        if dpname == "small":
+            pairs = list(itertools.product(range(H.n_codes), range(W.n_codes)))
+        else:  # corner codes crossed, then random pairs
+            n = {"quick": 2000, "full": 40000}[mode]
+            ch = sorted({0, 1, 2, H.n_codes - 1, H.n_codes // 2, H.n_codes // 2 - 1})
+            cw = sorted({0, 1, 2, W.n_codes - 1, W.n_codes // 2, W.n_codes // 2 - 1})
+            pairs = list(itertools.product(ch, cw))
+            rng = np.random.default_rng(seed)
+            pairs += list(zip(rng.integers(0, H.n_codes, n - len(pairs)).tolist(),
+                              rng.integers(0, W.n_codes, n - len(pairs)).tolist()))
+        random.Random(seed).shuffle(pairs)
+        h = [a for a, _ in pairs]
+        w = [b for _, b in pairs]
+        sh, eh = H.decode_parts(h)
+        sw, ew = W.decode_parts(w)
+        ehb, ewb = len(dut.exp_h), len(dut.exp_w)
+        vecs = [[int(a), int(b) & ((1 << ehb) - 1), int(c), int(d) & ((1 << ewb) - 1)]
+                for a, b, c, d in zip(sh, eh, sw, ew)]
+        P, E = reference(H, W, h, w, dut.prod_bits, dut.prod_rounding)
+        eb = dut.exp_shape.width
+        data = {"vectors": vecs, "p_bits": dut.prod_width, "e_bits": eb,
+                "expected": [p | ((e & ((1 << eb) - 1)) << dut.prod_width) for p, e in zip(P, E)]}
+        return data, len(vecs)
+    return vectors
+
+
+def _mul_design(dpname: str):
+    def design(fault):
+        return _mul_dut(dpname, fault)
+    return design
+
+
+def _register_multiplier() -> None:
+    for dpname in DATAPATHS + ("small",):
+        label = dpname if dpname != "small" else "{}x{}-p{}{}".format(*SMALL_MUL)
+        for fault in (None, "flip_p0") if dpname == "int-e4m1" else (None,):
+            register(Entry(unit="multiplier", datapath=label, lanes=1,
+                           toplevel=f"multiplier_{_ident(dpname)}" if not fault else "multiplier_fault",
+                           testbench="sim.tb_multiplier", design=_mul_design(dpname),
+                           vectors=_mul_vectors(dpname), fault=fault,
+                           note="ApproxMultiplier vs fixedpoint.product" +
+                                (" (every code pair, prod_bits rounding)" if dpname == "small" else "")))
+
+
 # ------------------------------------------------------------------------------ DotProduct
 
 DOT_N = 27  # not a multiple of 4: the last beat of a row has masked lanes
@@ -328,6 +395,8 @@ _register_rng()
 _register_sampler()
 if _has("sim.tb_decoder"):
     _register_decoder()
+if _has("sim.tb_multiplier"):
+    _register_multiplier()
 if _has("sim.tb_dot"):
     _register_dot()
 if _has("sim.tb_normaliser"):

@@ -20,7 +20,7 @@ when the two lowest code bits are both 1, or the only code bit for 1-bit formats
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Shape, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

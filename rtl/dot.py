@@ -41,7 +41,6 @@ both 1).
 """
 from __future__ import annotations
 
-import math
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring

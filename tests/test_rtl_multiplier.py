@@ -6,7 +6,6 @@ import pytest
 from amaranth.sim import Simulator
 
 from fixedpoint.datapath import PRESETS
-from fixedpoint.formats import parse_format
 from rtl.multiplier import ApproxMultiplier, reference
 from sim.scoreboard import ScoreboardMismatch, check
 

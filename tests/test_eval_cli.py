@@ -1,7 +1,6 @@
 """``sbs eval`` in-process: output, JSON, and one-message errors with exit code 2."""
 import json
 
-import numpy as np
 import pytest
 
 from conftest import PYTORCH_SBS_DIR

@@ -168,3 +168,27 @@ def test_float32_mode_close_to_float64():
     assert agree >= 59 / 60
     assert np.max(np.abs(h64 - h32)) < 0.02
     assert np.median(np.abs(h64 - h32)) < 1e-4
+
+
+@numba.njit
+def both_dots(h, w, s, nb):
+    return kernels_cpu._dot8(h, 0, w, s, nb), kernels_cpu._dot8_simd(h, 0, w, s, nb)
+
+
+@numba.njit
+def simd_update(h, w, s, n_pad, ct, g):
+    kernels_cpu._update_simd(h, 0, w, s, n_pad, ct, g)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simd_dot_and_update_equal_reference_arithmetic(dtype):
+    g = np.random.default_rng(9)
+    for n in (16, 32, 96):
+        h = g.random((1, n)).astype(dtype)
+        w = g.random((5, n)).astype(dtype)
+        scalar, simd = both_dots(h, w, 3, n // 8)
+        assert scalar == simd == float_ref.lane_sum(h[0] * w[3])
+        ct, gg = dtype(0.7), dtype(1.3)
+        expect = ct * h[0] + gg * (h[0] * w[3])
+        simd_update(h, w, 3, n, ct, gg)
+        assert np.array_equal(h[0], expect)

@@ -35,7 +35,8 @@ def tb_inputs(dut, n_rows, seed, idle=0.25, backpressure=0.25):
             "backpressure": backpressure}
 
 
-@pytest.mark.parametrize("preset,L", [("paper", 1), ("paper", 4), ("int-e4m1", 4), ("int-e4m1", 1)])
+@pytest.mark.parametrize("preset,L", [("paper", 1), ("paper", 4), ("int-e4m1", 4),
+                                      pytest.param("int-e4m1", 1, marks=pytest.mark.slow)])
 def test_dot_random_rows_verilator(preset, L):
     N = 27  # not a multiple of 4: the last beat has masked lanes
     dut = DotProduct(PRESETS[preset], N, L)

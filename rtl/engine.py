@@ -56,7 +56,8 @@ from rtl.update import UpdateUnit, check_rtl_datapath
 
 JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32, "layer": 8, "ip": 24})
 FAULTS = (None, "update", "sampler")
-RNG_PERIOD = ROUNDS + 2  # iterative SpikeRandom: accept, 20 rounds, result taken -> next accept
+RNG_PERIOD = ROUNDS + 2
+STATES = ("IDLE", "LOAD", "SPIKE", "DOT", "NORM", "RECIP", "WAIT_Y", "COEF", "UPDATE", "OUT")  # iterative SpikeRandom: accept, 20 rounds, result taken -> next accept
 
 
 def pack_job(seed: int, pattern: int, layer: int, ip: int) -> int:
@@ -320,76 +321,85 @@ class IPEngine(wiring.Component):
             with m.Default():
                 m.d.comb += h_init_word.eq(0)
 
+        # controller: an explicit state register and an if/elif chain (Yosys turns a Switch into
+        # per-signal incomplete cases, and Verilator's CASEINCOMPLETE is not waived); an unknown
+        # state code returns to IDLE
+        state = Signal(range(len(STATES)))
+
+        def goto(name):
+            m.d.sync += state.eq(STATES.index(name))
+
         def next_spike():
             with m.If(t == T - 1):
                 m.d.sync += [rb.eq(0), oj.eq(0)]
-                m.next = "OUT"
+                goto("OUT")
             with m.Else():
                 m.d.sync += t.eq(t + 1)
-                m.next = "SPIKE"
+                goto("SPIKE")
 
-        with m.FSM(init="IDLE"):
-            with m.State("IDLE"):
-                m.d.comb += self.job.ready.eq(1)
-                with m.If(self.job.valid):
-                    jp = self.job.payload
-                    m.d.sync += [seed.eq(jp.seed), pattern.eq(jp.pattern), layer.eq(jp.layer), ip.eq(jp.ip),
-                                 t.eq(0)]
-                    m.next = "LOAD"
-            with m.State("LOAD"):
-                lc = Signal(range(S + 1))
-                m.d.comb += [sampler.load.valid.eq(self.window.valid), sampler.load.payload.eq(self.window.payload),
-                             self.window.ready.eq(sampler.load.ready)]
-                with m.If(self.window.valid & self.window.ready):
-                    with m.If(lc == S - 1):
-                        m.d.sync += [lc.eq(0), rq_t.eq(0), rq_on.eq(1)]
-                        m.next = "SPIKE"
-                    with m.Else():
-                        m.d.sync += lc.eq(lc + 1)
-            with m.State("SPIKE"):
-                m.d.comb += sampler.index.ready.eq(1)
-                with m.If(sampler.index.valid):
-                    m.d.sync += [s_base.eq(sampler.index.payload * B), rb.eq(0)]
-                    m.next = "DOT"
-            with m.State("DOT"):
-                m.d.comb += [reading.eq(1), dot.h.valid.eq(dv), dot.w.valid.eq(dv), take.eq(dot.h.ready)]
-                with m.If(take & last_beat):
-                    m.next = "NORM"
-            with m.State("NORM"):
-                m.d.comb += norm.o.ready.eq(1)
-                with m.If(norm.o.valid):
-                    m.d.sync += [sig_r.eq(norm.o.payload.sig), exp_r.eq(norm.o.payload.exp)]
-                    with m.If(norm.o.payload.zero):
-                        next_spike()
-                    with m.Else():
-                        m.next = "RECIP"
-            with m.State("RECIP"):
-                m.d.comb += recip.i.valid.eq(1)
-                with m.If(recip.i.ready):
-                    m.next = "WAIT_Y"
-            with m.State("WAIT_Y"):
-                m.d.comb += recip.o.ready.eq(1)
-                with m.If(recip.o.valid):
-                    m.d.sync += Y.eq(recip.o.payload)
-                    m.next = "COEF"
-            with m.State("COEF"):
-                m.d.comb += upd.coef.valid.eq(1)
-                with m.If(upd.coef.ready):
-                    m.d.sync += [rb.eq(0), wb.eq(0)]
-                    m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.d.comb += [reading.eq(1), upd.i.valid.eq(dv), take.eq(upd.i.ready), upd.o.ready.eq(1),
-                             hwr.addr.eq(wb), hwr.data.eq(upd.o.payload), hwr.en.eq(upd.o.valid)]
-                with m.If(upd.o.valid):
-                    m.d.sync += wb.eq(wb + 1)
-                    with m.If(wb == B - 1):
-                        next_spike()
-            with m.State("OUT"):
-                m.d.comb += [reading.eq(1), self.h_out.valid.eq(dv),
-                             take.eq(dv & self.h_out.ready & (oj == last_lane)),
-                             hwr.addr.eq(db), hwr.data.eq(h_init_word), hwr.en.eq(take)]
-                with m.If(self.h_out.valid & self.h_out.ready):
-                    m.d.sync += oj.eq(Mux(oj == last_lane, 0, oj + 1))
-                    with m.If((oj == last_lane) & last_beat):
-                        m.next = "IDLE"
+        with m.If(state == STATES.index("IDLE")):
+            m.d.comb += self.job.ready.eq(1)
+            with m.If(self.job.valid):
+                jp = self.job.payload
+                m.d.sync += [seed.eq(jp.seed), pattern.eq(jp.pattern), layer.eq(jp.layer), ip.eq(jp.ip),
+                             t.eq(0)]
+                goto("LOAD")
+        with m.Elif(state == STATES.index("LOAD")):
+            lc = Signal(range(S + 1))
+            m.d.comb += [sampler.load.valid.eq(self.window.valid), sampler.load.payload.eq(self.window.payload),
+                         self.window.ready.eq(sampler.load.ready)]
+            with m.If(self.window.valid & self.window.ready):
+                with m.If(lc == S - 1):
+                    m.d.sync += [lc.eq(0), rq_t.eq(0), rq_on.eq(1)]
+                    goto("SPIKE")
+                with m.Else():
+                    m.d.sync += lc.eq(lc + 1)
+        with m.Elif(state == STATES.index("SPIKE")):
+            m.d.comb += sampler.index.ready.eq(1)
+            with m.If(sampler.index.valid):
+                m.d.sync += [s_base.eq(sampler.index.payload * B), rb.eq(0)]
+                goto("DOT")
+        with m.Elif(state == STATES.index("DOT")):
+            m.d.comb += [reading.eq(1), dot.h.valid.eq(dv), dot.w.valid.eq(dv), take.eq(dot.h.ready)]
+            with m.If(take & last_beat):
+                goto("NORM")
+        with m.Elif(state == STATES.index("NORM")):
+            m.d.comb += norm.o.ready.eq(1)
+            with m.If(norm.o.valid):
+                m.d.sync += [sig_r.eq(norm.o.payload.sig), exp_r.eq(norm.o.payload.exp)]
+                with m.If(norm.o.payload.zero):
+                    next_spike()
+                with m.Else():
+                    goto("RECIP")
+        with m.Elif(state == STATES.index("RECIP")):
+            m.d.comb += recip.i.valid.eq(1)
+            with m.If(recip.i.ready):
+                goto("WAIT_Y")
+        with m.Elif(state == STATES.index("WAIT_Y")):
+            m.d.comb += recip.o.ready.eq(1)
+            with m.If(recip.o.valid):
+                m.d.sync += Y.eq(recip.o.payload)
+                goto("COEF")
+        with m.Elif(state == STATES.index("COEF")):
+            m.d.comb += upd.coef.valid.eq(1)
+            with m.If(upd.coef.ready):
+                m.d.sync += [rb.eq(0), wb.eq(0)]
+                goto("UPDATE")
+        with m.Elif(state == STATES.index("UPDATE")):
+            m.d.comb += [reading.eq(1), upd.i.valid.eq(dv), take.eq(upd.i.ready), upd.o.ready.eq(1),
+                         hwr.addr.eq(wb), hwr.data.eq(upd.o.payload), hwr.en.eq(upd.o.valid)]
+            with m.If(upd.o.valid):
+                m.d.sync += wb.eq(wb + 1)
+                with m.If(wb == B - 1):
+                    next_spike()
+        with m.Elif(state == STATES.index("OUT")):
+            m.d.comb += [reading.eq(1), self.h_out.valid.eq(dv),
+                         take.eq(dv & self.h_out.ready & (oj == last_lane)),
+                         hwr.addr.eq(db), hwr.data.eq(h_init_word), hwr.en.eq(take)]
+            with m.If(self.h_out.valid & self.h_out.ready):
+                m.d.sync += oj.eq(Mux(oj == last_lane, 0, oj + 1))
+                with m.If((oj == last_lane) & last_beat):
+                    goto("IDLE")
+        with m.Else():
+            goto("IDLE")
         return m

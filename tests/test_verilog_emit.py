@@ -11,6 +11,7 @@ from rtl.dot import DotProduct
 from rtl.emit import design_hash, to_verilog, write_design
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import Normaliser
+from rtl.reciprocal import Reciprocal
 from rtl.rng import SpikeRandom
 from rtl.sampler import SpikeSampler
 from sim.verilator_env import verilator_available
@@ -38,7 +39,33 @@ DESIGNS = {
                                                      h_format="uq4.0", acc_format="uq6.2"), 3, 2),
     "normaliser_paper": lambda: Normaliser(PRESETS["paper"]),
     "normaliser_int": lambda: Normaliser(PRESETS["int-e4m1"]),
+    "reciprocal_div": lambda: Reciprocal(PRESETS["int-e4m1"]),
+    "reciprocal_nr": lambda: Reciprocal(Datapath(recip_method="nr")),
+    "update_int_e4m1_l4": lambda: _update(PRESETS["int-e4m1"], "e4m1b20", 4),
+    "update_uq0_8_l1": lambda: _update(PRESETS["int-uq0.8"], "uq-2.8", 1),
+    "schedule_t50": lambda: _schedule(PRESETS["int-e4m1"], 50),
+    "engine_small_l4": lambda: _engine(4),
+    "engine_small_l1": lambda: _engine(1),
 }
+
+
+def _update(dp, w_format, lanes):
+    from rtl.update import UpdateUnit
+    return UpdateUnit(dp, w_format, lanes)
+
+
+def _schedule(dp, T):
+    from rtl.schedule import ScheduleTable
+    return ScheduleTable(dp, T)
+
+
+def _engine(lanes):
+    import numpy as np
+
+    from rtl.engine import IPEngine
+    w = np.random.default_rng(0).uniform(0.01, 1.0, size=(12, 10))
+    codes, fmt = PRESETS["int-e4m1"].encode_weights(w / w.sum(axis=0))
+    return IPEngine(PRESETS["int-e4m1"], codes, 30, lanes=lanes, w_format=fmt)
 
 _CHILD = """
 import hashlib, sys

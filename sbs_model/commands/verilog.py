@@ -1,0 +1,42 @@
+"""``sbs verilog``: Verilog, memory images and manifest.json of one SbS layer's IP engine or dot unit."""
+from __future__ import annotations
+
+NAME = "verilog"
+HELP = "generate deterministic Verilog + hex memory images + manifest.json for one SbS layer"
+
+
+def add_arguments(p):
+    p.add_argument("--config", default="reference-mnist",
+                   help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
+    p.add_argument("--weights", required=True, help="trained weights: an .npz file or a pytorch-sbs directory")
+    p.add_argument("--datapath", default="int-e4m1",
+                   help="datapath preset (paper, int-e4m1, ...) or a .json file of Datapath fields (default int-e4m1)")
+    p.add_argument("--layer", type=int, required=True, help="index of the SbS layer in the network")
+    p.add_argument("--lanes", type=int, default=1, help="lanes L: elements per cycle (1..64, default 1)")
+    p.add_argument("--unit", choices=("engine", "dot"), default="engine",
+                   help="engine: the whole IP engine; dot: the dot-product unit alone (default engine)")
+    p.add_argument("--spikes", type=int, default=None, help="T, spikes per IP (default: the layer's)")
+    p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+
+
+def run(args) -> int:
+    from rtl.generate import generate
+    from rtl.lint import LintError
+    from sbs_model.configs import load_network
+    from sbs_model.quant_ref import load_datapath
+    from sbs_model.weights import load_any
+
+    net = load_network(args.config)
+    dp = load_datapath(args.datapath)
+    weights, _ = load_any(args.weights, net)
+    try:
+        man = generate(net, weights, dp, args.layer, args.out, lanes=args.lanes, unit=args.unit, T=args.spikes,
+                       lint=args.lint)
+    except LintError as exc:  # the files are written; the lint output says what is wrong
+        print(f"sbs verilog: lint failed: {exc}")
+        return 1
+    lat = man["latency"]
+    print(f"{man['top']}: layer {man['layer']} S={man['S']} N={man['N']} T={man['T']} L={man['lanes']}, "
+          f"weights {man['formats']['weights']}, latency {lat['cycles']} cycles -> {args.out}")
+    return 0

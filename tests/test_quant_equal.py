@@ -154,3 +154,25 @@ def test_reference_network_small_T(name):
     m = QuantizedModel(net, w, PRESETS[name])
     img = rand_images(1, seed=4)
     assert_traces_equal(m.trace(img, first_pattern=11, backend="numpy"), m.trace(img, first_pattern=11))
+
+
+def test_fast_path_equals_step_nb_path():
+    from sbs_model import quant_nb as qn
+
+    net = small_net(T=24)
+    img = rand_images(2, seed=8)
+    for name in ("int-e4m1", "int-uq0.8", "tiny-wrap"):
+        w = rand_weights(net, 9)
+        if name == "tiny-wrap":
+            w = {k: v * 8 for k, v in w.items()}
+        m = QuantizedModel(net, w, DATAPATHS[name])
+        ql = m.qlayers[0]
+        assert qn.fast_path_ok(ql)
+        xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+        a = qn.run_quant_layer(ql, xw, 5, 0, fast=False)
+        b = qn.run_quant_layer(ql, xw, 5, 0, fast=True)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        ha = qn.trace_ip(ql, xw, 1, 7, 5, fast=False)
+        hb = qn.trace_ip(ql, xw, 1, 7, 5, fast=True)
+        assert np.array_equal(ha[2], hb[2]) and np.array_equal(ha[3], hb[3])  # h and records after every spike
+    assert not qn.fast_path_ok(QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0])

@@ -39,7 +39,7 @@ def setup(tmp_path_factory):
 def _args(data, cfg, out):
     return ["train", "--config", str(cfg), "--data", str(data), "--epochs", "3", "--out", str(out),
             "--batch", "4", "--update-every", "8", "--checkpoint-every", "1", "--lr", "0.05", "--seed", "7",
-            "--eval-n", "8", "--no-progress", "--threads", "1"]
+            "--eval-n", "8", "--no-progress", "--threads", "1", "--keep-epoch-weights"]
 
 
 def _master_weights(out):
@@ -81,7 +81,7 @@ def test_kill9_then_resume_gives_identical_weights(setup, tmp_path):
     for k in w_ref:
         assert np.array_equal(w_ref[k], w_run[k]), k
     # the learning curve, metrics and weights file are there
-    for name in ("weights.npz", "metrics.json", "metrics.csv", "curve.png"):
+    for name in ("weights.npz", "metrics.json", "metrics.csv", "curve.png", "weights_epoch3.npz"):
         assert (run / name).stat().st_size > 0
     # and without --resume an existing run is not overwritten
     assert main(_args(data, cfg, run)) == 2

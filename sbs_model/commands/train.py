@@ -47,6 +47,7 @@ def add_arguments(p):
     p.add_argument("--eval-n", default="1000", help="test images per evaluation, or 'all' (default 1000)")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between evaluations")
     p.add_argument("--checkpoint-every", type=int, default=25, help="optimiser steps between checkpoints")
+    p.add_argument("--keep-epoch-weights", action="store_true", help="also write weights_epoch{N}.npz every epoch")
     p.add_argument("--chaos-layer", type=int, default=None, help="enable the CSBP chaotic loss on this layer")
     p.add_argument("--chaos-z0", type=float, default=0.1)
     p.add_argument("--chaos-beta", type=float, default=0.99)
@@ -81,7 +82,8 @@ def run(args) -> int:
                       device=args.device, rules=args.rule, qat=args.qat, qat_rounding=args.qat_rounding,
                       crop="center" if args.no_crop else "random", eval_n=_opt_int(args.eval_n),
                       eval_every=args.eval_every, eval_spikes=args.eval_spikes,
-                      checkpoint_every=args.checkpoint_every, chaos_layer=args.chaos_layer,
+                      checkpoint_every=args.checkpoint_every,
+                      keep_epoch_weights=args.keep_epoch_weights, chaos_layer=args.chaos_layer,
                       chaos_z0=args.chaos_z0, chaos_beta=args.chaos_beta)
     trainer = Trainer(net, train, test, args.out, s, weights=weights, progress=not args.no_progress)
     try:

@@ -74,6 +74,7 @@ class TrainSettings:
     eval_every: int = 1             # epochs between evaluations (the last epoch is always evaluated)
     eval_spikes: int | None = None  # spikes per IP at evaluation (None: the training network's)
     checkpoint_every: int = 25      # updates between mid-epoch checkpoints
+    keep_epoch_weights: bool = False  # also write weights_epoch{N}.npz after every epoch
     chaos_layer: int | None = None  # CSBP regulariser on this layer (None: off)
     chaos_z0: float = 0.1
     chaos_beta: float = 0.99
@@ -361,9 +362,12 @@ class Trainer:
     def write_outputs(self):
         from sbs_model.weights import save_weights
 
-        save_weights(self.out / "weights.npz", {k: v.astype(np.float32) for k, v in self.W.items()}, self.net,
-                     {"trainer": "sbs train", "epochs": self.epoch, "seed": self.s.seed,
-                      "settings": self.s.to_dict(), "history": self.history})
+        meta = {"trainer": "sbs train", "epochs": self.epoch, "seed": self.s.seed, "settings": self.s.to_dict(),
+                "history": self.history}
+        w32 = {k: v.astype(np.float32) for k, v in self.W.items()}
+        save_weights(self.out / "weights.npz", w32, self.net, meta)
+        if self.s.keep_epoch_weights:
+            save_weights(self.out / f"weights_epoch{self.epoch}.npz", w32, self.net, meta)
         write_json(self.out / "metrics.json", self.history)
         keys = []
         for r in self.history:

@@ -175,8 +175,8 @@ def test_plots_only_for_present_dimensions(weights_file, tmp_path):
     doc = run(g, tmp_path / "a", plots=True)
     names = sorted(p.rsplit("/", 1)[1] for p in doc["plots"])
     assert names == ["accuracy_vs_bits.png", "accuracy_vs_bits.svg"]
-    g = make_grid(weights_file, sweep='weight_format = ["e4m1", "uq0.4"]\nspikes = [50, 200]\nnoise = [0.0, 0.2]\n'
-                  'layer = [2, "all"]\n', seeds="[0]")
+    g = make_grid(weights_file, sweep='weight_format = ["e4m1", "uq0.4"]\nspikes = [50, 200]\n',
+                  extra='[[point]]\nnoise = 0.2\nspikes = 200\n[[point]]\nlayer = 2\nspikes = 200\n', seeds="[0]")
     doc = run(g, tmp_path / "b", plots=True)
     names = sorted({p.rsplit("/", 1)[1].split(".")[0] for p in doc["plots"]})
     assert names == ["accuracy_vs_bits", "accuracy_vs_noise", "accuracy_vs_spikes", "layer_sensitivity"]

@@ -45,3 +45,11 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert "sbs explore: error: sweep: unknown key(s) weigth_format; allowed: weight_format" in err
     assert main(["explore", "--grid", str(tmp_path / "missing.toml")]) == 2
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_cli_bad_seeds_and_n_exit_2(tmp_path, capsys):
+    assert main(["explore", "--grid", str(QUICK), "--out", str(tmp_path / "o"), "--seeds", "0,x"]) == 2
+    assert "--seeds '0,x': expected comma-separated integers" in capsys.readouterr().err
+    assert main(["explore", "--grid", str(QUICK), "--out", str(tmp_path / "o"), "-n", "0",
+                 "--weights", str(tmp_path / "none.npz")]) == 2
+    assert "-n must be an integer >= 1" in capsys.readouterr().err

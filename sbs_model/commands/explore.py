@@ -51,7 +51,8 @@ def run(args) -> int:
     print(f"{'point':<{width}}  {'T':>5} {'noise':>5} {'layer':>5}  {'accuracy':>8}  95 % interval      "
           f"{'w bits':>6} {'LUT':>6} {'DSP':>4}")
     for r in rows:
-        head = f"{r['label']:<{width}}  {str(r['spikes']):>5} {r['noise']:>5.2f} {str(r['layer'] if r['layer'] is not None else 'all'):>5}"
+        layer = "all" if r["layer"] is None else str(r["layer"])
+        head = f"{r['label']:<{width}}  {str(r['spikes']):>5} {r['noise']:>5.2f} {layer:>5}"
         if r["status"] == "ok":
             lut = r.get("hw_lut")
             print(f"{head}  {100 * r['accuracy']:7.2f}%  [{100 * r['ci95_lo']:6.2f}, {100 * r['ci95_hi']:6.2f}]  "

@@ -42,7 +42,8 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     for ext in ("png", "svg"):
         p = out / f"{name}.{ext}"
         with atomic_path(p) as tmp:
-            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight",
+                        metadata={"Date": None} if ext == "svg" else None)
         paths.append(p)
     return paths
 

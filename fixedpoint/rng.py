@@ -12,6 +12,8 @@ A spike draw is a pure function of five integers::
         result  = first output word of threefry2x32_20(counter, key)
 
 so results do not depend on thread count, batch split or the number of hardware units.
+``spike_random_batch_nb`` draws all T spikes of one IP at once (32-bit LLVM IR that vectorises
+across spikes: the form the kernels use); tests check it against ``spike_random``.
 
 Samplers (one spike index per draw ``r``, a uint32):
 
@@ -25,7 +27,10 @@ Samplers (one spike index per draw ``r``, a uint32):
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
 
 ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 KS_PARITY = 0x1BD11BDA
@@ -114,6 +119,46 @@ def spike_random_nb(seed, pattern, layer, ip, spike):
     c0 = (np.uint64(layer) << np.uint64(24)) | np.uint64(ip)
     x0, _ = threefry2x32_nb(c0, np.uint64(spike), np.uint64(seed), np.uint64(pattern))
     return x0
+
+
+@intrinsic
+def _threefry_x0(typingctx, c0, c1, k0, k1):
+    """First output word of Threefry-2x32-20(counter (c0, c1), key (k0, k1)) as i32 IR (adds,
+    rotates, xors on 32 bits, so LLVM vectorises a loop of them 16 lanes wide)."""
+    sig = types.uint32(c0, c1, k0, k1)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        c0v, c1v, k0v, k1v = (context.cast(builder, a, t, types.uint32) for a, t in zip(args, signature.args))
+
+        def rotl(v, n):
+            return builder.or_(builder.shl(v, ir.Constant(i32, n)), builder.lshr(v, ir.Constant(i32, 32 - n)))
+
+        ks = [k0v, k1v, builder.xor(builder.xor(ir.Constant(i32, KS_PARITY), k0v), k1v)]
+        x0 = builder.add(c0v, ks[0])
+        x1 = builder.add(c1v, ks[1])
+        for r in range(20):
+            x0 = builder.add(x0, x1)
+            x1 = builder.xor(rotl(x1, ROTATIONS[r % 8]), x0)
+            if r % 4 == 3:
+                s = (r + 1) // 4
+                x0 = builder.add(x0, ks[s % 3])
+                x1 = builder.add(builder.add(x1, ks[(s + 1) % 3]), ir.Constant(i32, s))
+        return x0
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def spike_random_batch_nb(seed, pattern, layer_index, ip, n_t, out):
+    """``out[t] = spike_random(seed, pattern, layer_index, ip, t)`` for ``t < n_t`` (uint32),
+    vectorised across ``t``; equal to :func:`spike_random_nb` (tested); the
+    fast form the kernels use."""
+    c0 = np.uint32((np.uint64(layer_index) << np.uint64(24)) | np.uint64(ip))
+    k0 = np.uint32(seed)
+    k1 = np.uint32(pattern)
+    for t in range(n_t):
+        out[t] = _threefry_x0(c0, np.uint32(t), k0, k1)
 
 
 # ----------------------------------------------------------------------------- samplers

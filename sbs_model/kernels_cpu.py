@@ -8,7 +8,7 @@ Work split: ``prange`` over chunks of (pattern x IP) jobs; each job is independe
 only its own output column, so results do not depend on the thread count.  Per IP:
 
 1. gather the window and its cumulative sum (working dtype);
-2. all T Threefry draws at once (:func:`spike_draws`, vectorised across spikes);
+2. all T Threefry draws at once (:func:`fixedpoint.rng.spike_random_batch_nb`, vectorised across spikes);
 3. all T spike indices at once: each window entry ``j`` gets the exact integer draw threshold
    ``R_j`` at which the float sampler passes it (:func:`draw_thresholds`), then the spike is
    ``#{j : r >= R_j}`` -- counted (vectorised) for short windows, via a bucket table for long ones;
@@ -29,7 +29,7 @@ from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from fixedpoint.rng import KS_PARITY, ROTATIONS
+from fixedpoint.rng import spike_random_batch_nb as spike_draws  # noqa: F401  (re-exported)
 
 GROUP = 4  # IPs whose spike loops are interleaved
 LINEAR_SEARCH_MAX = 64  # windows up to this length: count thresholds passed (vectorised)
@@ -143,45 +143,6 @@ def _update_simd(typingctx, h, k, w, s, n_pad, ct, g):
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@intrinsic
-def _threefry_x0(typingctx, c0, c1, k0, k1):
-    """First output word of Threefry-2x32-20(counter (c0, c1), key (k0, k1)) as i32 IR (adds,
-    rotates, xors on 32 bits, so LLVM vectorises a loop of them 16 lanes wide)."""
-    sig = types.uint32(c0, c1, k0, k1)
-
-    def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        c0v, c1v, k0v, k1v = (context.cast(builder, a, t, types.uint32) for a, t in zip(args, signature.args))
-
-        def rotl(v, n):
-            return builder.or_(builder.shl(v, ir.Constant(i32, n)), builder.lshr(v, ir.Constant(i32, 32 - n)))
-
-        ks = [k0v, k1v, builder.xor(builder.xor(ir.Constant(i32, KS_PARITY), k0v), k1v)]
-        x0 = builder.add(c0v, ks[0])
-        x1 = builder.add(c1v, ks[1])
-        for r in range(20):
-            x0 = builder.add(x0, x1)
-            x1 = builder.xor(rotl(x1, ROTATIONS[r % 8]), x0)
-            if r % 4 == 3:
-                s = (r + 1) // 4
-                x0 = builder.add(x0, ks[s % 3])
-                x1 = builder.add(builder.add(x1, ks[(s + 1) % 3]), ir.Constant(i32, s))
-        return x0
-
-    return sig, codegen
-
-
-@njit(cache=True)
-def spike_draws(seed, pattern, layer_index, ip, n_t, out):
-    """``out[t] = spike_random(seed, pattern, layer_index, ip, t)`` for ``t < n_t`` (uint32),
-    vectorised across ``t``; equal to :func:`fixedpoint.rng.spike_random_nb` (tested)."""
-    c0 = np.uint32((np.uint64(layer_index) << np.uint64(24)) | np.uint64(ip))
-    k0 = np.uint32(seed)
-    k1 = np.uint32(pattern)
-    for t in range(n_t):
-        out[t] = _threefry_x0(c0, np.uint32(t), k0, k1)
 
 
 @njit(cache=True, inline="always")

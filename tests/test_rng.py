@@ -99,3 +99,11 @@ def test_float_sampler_matches_definition():
         first = int(np.argmax(cum >= target))
         assert s == first
         assert rng.sample_index_float_nb(cum, cum.size, int(x)) == s
+
+
+def test_batch_draws_equal_scalar_draws():
+    # the vectorised form the kernels use (LLVM IR) against the numpy definition
+    out = np.zeros(300, dtype=np.uint32)
+    for seed, pattern, layer, ip in [(0, 0, 0, 0), (7, 123456, 5, 399), (2**32 - 1, 2**32 - 1, 255, 2**24 - 1)]:
+        rng.spike_random_batch_nb(seed, pattern, layer, ip, 300, out)
+        assert np.array_equal(out, rng.spike_random(seed, pattern, layer, ip, np.arange(300)))

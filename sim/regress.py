@@ -2,7 +2,7 @@
 
 Registry
     An :class:`Entry` is one (unit x datapath x lanes) design with its cocotb testbench module
-    (``sim.tb_*``), a ``design(fault)`` function returning the Amaranth component, and a
+    (``sim.tb_*``), a ``design(fault, mode)`` function returning the Amaranth component, and a
     ``vectors(mode, seed)`` function returning ``(tb_data dict, number of vectors)`` computed from
     the model (``quick`` or ``full``).  :func:`register` adds one; the project's entries live in
     :mod:`sim.regress_units` (imported by :func:`entries`).  An entry with ``fault`` set is a
@@ -63,7 +63,9 @@ ERROR = "ERROR"
 class Entry:
     """One registered regression design.
 
-    ``design(fault)`` -> Amaranth component (``fault`` is None or the entry's fault flag);
+    ``design(fault, mode)`` -> Amaranth component (``fault`` is None or the entry's fault flag;
+    ``mode`` matters only for designs whose size differs, e.g. the engine's T; a design must not
+    depend on the seed, so its build is cached across seeds);
     ``vectors(mode, seed)`` -> ``(data, n)``: the testbench's ``tb_data()`` dict (inputs and the
     model's expected outputs) and how many vectors it checks; ``testcase`` restricts the cocotb
     module to one test (None: all of its tests).
@@ -239,10 +241,11 @@ def _run_entry(entry: Entry, out: Outcome, mode: str, simulator: str, waves: boo
     print(f"[regress] {entry.name}: mode={mode} seed={out.seed} simulator={simulator}", flush=True)
     t = time.perf_counter()
     # a fault entry only has to show the fault: the quick vectors suffice in either mode
-    data, n = entry.vectors("quick" if entry.expect_failure else mode, out.seed)
+    vmode = "quick" if entry.expect_failure else mode
+    data, n = entry.vectors(vmode, out.seed)
     out.vectors = int(n)
     out.vector_seconds = time.perf_counter() - t
-    design = entry.design(entry.fault)
+    design = entry.design(entry.fault, vmode)
     res = build_and_test(design, entry.toplevel, entry.testbench, data=data, seed=out.seed,
                          waves=waves, simulator=simulator, testcase=entry.testcase)
     out.tests, out.failures = res.tests, res.failures
@@ -270,7 +273,7 @@ def _run_entry(entry: Entry, out: Outcome, mode: str, simulator: str, waves: boo
             out.waves = _dump_of(res.test_dir)
         elif fail_waves and not crashed:
             print(f"[regress] {entry.name} failed: re-running with waves", flush=True)
-            again = build_and_test(entry.design(entry.fault), entry.toplevel, entry.testbench,
+            again = build_and_test(entry.design(entry.fault, vmode), entry.toplevel, entry.testbench,
                                    data=data, seed=out.seed, waves=True, simulator=simulator,
                                    testcase=entry.testcase)
             out.waves = _dump_of(again.test_dir)

@@ -67,7 +67,7 @@ def _rng_vectors(arch: str):
 
 
 def _rng_design(arch: str):
-    def design(fault):
+    def design(fault, mode):
         from rtl.rng import SpikeRandom
         return SpikeRandom(arch, fault=fault)
     return design
@@ -124,7 +124,7 @@ def _sampler_vectors(dpname: str):
 
 
 def _sampler_design(dpname: str):
-    def design(fault):
+    def design(fault, mode):
         from rtl.sampler import SpikeSampler
         S, vw = _sampler_params(dpname)
         return SpikeSampler(S, vw, fault=fault)
@@ -185,7 +185,7 @@ def _decoder_vectors(dpname: str, which: str):
 
 
 def _decoder_design(dpname: str, which: str):
-    def design(fault):
+    def design(fault, mode):
         from rtl.decoder import WeightDecoder
         return WeightDecoder(_decoder_fmt(dpname, which), fault=fault)
     return design
@@ -254,7 +254,7 @@ def _mul_vectors(dpname: str):
 
 
 def _mul_design(dpname: str):
-    def design(fault):
+    def design(fault, mode):
         return _mul_dut(dpname, fault)
     return design
 
@@ -315,7 +315,7 @@ def _dot_vectors(dpname: str, lanes: int):
 
 
 def _dot_design(dpname: str, lanes: int):
-    def design(fault):
+    def design(fault, mode):
         return _dot_dut(dpname, lanes, fault)
     return design
 
@@ -371,7 +371,7 @@ def _norm_vectors(dpname: str):
 
 
 def _norm_design(dpname: str):
-    def design(fault):
+    def design(fault, mode):
         from rtl.normaliser import Normaliser
         return Normaliser(_norm_dp(dpname), fault=fault)
     return design
@@ -391,6 +391,83 @@ def _register_normaliser() -> None:
                                 (" (every input)" if dpname == "small" else "")))
 
 
+# ------------------------------------------------------------------------------ IPEngine
+
+#: (S, N, T, IPs) per mode: quick = a small layer (the engine's own test layer), full = whole IPs
+#: of the reference network's layer-5 shape (S = 96, N = 10) at T = 1600
+ENGINE_SHAPES = {"quick": (12, 10, 40, 4), "full": (96, 10, 1600, 3)}
+ENGINE_DP = "int-e4m1"  # the engine needs the int update (the paper's float32 update is model-only)
+
+
+def _engine_weights(S: int, N: int):
+    """Fixed (seed-independent, so the weight ROM and the build are cached) layer weights: random
+    ``u**3`` normalised per neuron, encoded in the layer's scaled format."""
+    import numpy as np
+    rng = np.random.default_rng(3)
+    W = rng.uniform(0.0, 1.0, size=(S, N)) ** 3
+    return _dp(ENGINE_DP).encode_weights(W / W.sum(axis=0))
+
+
+def _engine_dut(lanes: int, mode: str, fault=None):
+    from rtl.engine import IPEngine
+    S, N, T, _ = ENGINE_SHAPES[mode]
+    w_codes, w_fmt = _engine_weights(S, N)
+    return IPEngine(_dp(ENGINE_DP), w_codes, T, lanes=lanes, w_format=w_fmt, fault=fault)
+
+
+def _engine_vectors(lanes: int, timing: bool):
+    def vectors(mode: str, seed: int):
+        from rtl.engine import engine_cycles, pack_job, reference_ip
+        dp = _dp(ENGINE_DP)
+        S, N, T, n_ips = ENGINE_SHAPES[mode]
+        w_codes, w_fmt = _engine_weights(S, N)
+        vmax = (1 << _window_bits()) - 1
+        rng = random.Random(seed)
+        windows = [[0] * S, [rng.randrange(vmax + 1) if i in (2, 7) else 0 for i in range(S)]]
+        while len(windows) < n_ips:
+            windows.append([rng.randrange(vmax + 1) for _ in range(S)])
+        rng.shuffle(windows)
+        jobs = []
+        for window in windows[:n_ips]:
+            key = (rng.getrandbits(32), rng.randrange(1 << 16), rng.randrange(8), rng.randrange(1 << 24))
+            h, ign = reference_ip(dp, w_codes, window, *key, T, w_format=w_fmt, record=True)
+            jobs.append({"job": pack_job(*key), "window": window, "expected": h,
+                         "cycles": engine_cycles(dp, N, S, lanes, ign)})
+        stalls = {"idle": 0.0, "backpressure": 0.0} if timing else _stalls(mode)
+        data = {"jobs": jobs, "h_width": _dp_h_width(), "check_cycles": timing, **stalls}
+        return data, n_ips * T   # vectors = spikes
+    return vectors
+
+
+def _window_bits() -> int:
+    """Bits of a sampler-window value of a layer after the first (the engine's default)."""
+    from rtl.engine import window_value_width
+    return window_value_width(_dp(ENGINE_DP), 1)
+
+
+def _dp_h_width() -> int:
+    from fixedpoint.formats import parse_format
+    return parse_format(_dp(ENGINE_DP).h_format).width
+
+
+def _engine_design(lanes: int):
+    def design(fault, mode):
+        return _engine_dut(lanes, mode, fault)
+    return design
+
+
+def _register_engine() -> None:
+    for lanes in LANES:
+        variants = [(None, False)] + ([("update", False), (None, True)] if lanes == 4 else [])
+        for fault, timing in variants:
+            top = f"ip_engine_small_l{lanes}" if not fault else "ip_engine_small_fault"
+            register(Entry(unit="engine-timing" if timing else "engine", datapath=ENGINE_DP, lanes=lanes,
+                           toplevel=top, testbench="sim.tb_engine", design=_engine_design(lanes),
+                           vectors=_engine_vectors(lanes, timing), fault=fault,
+                           note="IPEngine whole IPs vs rtl.engine.reference_ip; vectors = spikes" +
+                                ("; no stalls, cycles between IPs == engine_cycles" if timing else "")))
+
+
 _register_rng()
 _register_sampler()
 if _has("sim.tb_decoder"):
@@ -401,3 +478,5 @@ if _has("sim.tb_dot"):
     _register_dot()
 if _has("sim.tb_normaliser"):
     _register_normaliser()
+if _has("sim.tb_engine"):
+    _register_engine()

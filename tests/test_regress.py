@@ -82,7 +82,7 @@ def test_broken_entry_is_an_error_with_junit_error(tmp_path, capsys):
     def vectors(mode, seed):
         raise RuntimeError("model exploded")
     e = regress.register(Entry(unit="broken", datapath="any", lanes=1, toplevel="x",
-                               testbench="sim.tb_rng", design=lambda fault: None, vectors=vectors))
+                               testbench="sim.tb_rng", design=lambda fault, mode: None, vectors=vectors))
     try:
         rc = main(["regress", "-k", e.name, "--jobs", "1", "--seed", "3", "--out", str(tmp_path),
                    "--junit", str(tmp_path / "j.xml")])
@@ -128,7 +128,7 @@ def test_quick_regression_passes_and_detects_every_fault(tmp_path, capsys):
 def _rng_entry(unit, fault_in_design, fault_flag, n=120):
     from sim.regress_units import _rng_vectors
 
-    def design(fault):
+    def design(fault, mode):
         from rtl.rng import SpikeRandom
         return SpikeRandom("pipelined", fault=fault_in_design)
 

@@ -125,10 +125,13 @@ def _lines(rows, xkey, xlabel, title, name, out: Path) -> list[Path]:
     groups = defaultdict(list)
     for r in rows:
         groups[r["label"]].append(r)
-    for label, rs in groups.items():
+    xs_all = [r[xkey] for r in rows]
+    dx = 0.008 * ((max(xs_all) - min(xs_all)) or 1.0)   # small offsets keep error bars apart
+    for j, (label, rs) in enumerate(groups.items()):
         rs.sort(key=lambda r: r[xkey])
-        ax.errorbar([r[xkey] for r in rs], [100 * r["accuracy"] for r in rs], yerr=_yerr(rs), marker="o", ms=4,
-                    capsize=3, label=label, ls="--" if label == "float" else "-")
+        off = (j - (len(groups) - 1) / 2) * dx
+        ax.errorbar([r[xkey] + off for r in rs], [100 * r["accuracy"] for r in rs], yerr=_yerr(rs), marker="o",
+                    ms=4, capsize=3, label=label, ls="--" if label == "float" else "-")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)

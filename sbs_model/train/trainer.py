@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +107,7 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
 
-def _pad_batch_preprocess(images, crop, rng):
+def _preprocess_batch(images, crop, rng):
     from sbs_model.data import preprocess
 
     return preprocess(images, crop=crop, rng=rng) if crop == "random" else preprocess(images, crop="center")
@@ -220,7 +218,7 @@ class Trainer:
     def batch_step(self, images, labels, first_key, crop_rng, acc):
         """Forward + backward of one batch; adds gradient sums/counts into ``acc``; returns
         (loss sum, correct)."""
-        x = _pad_batch_preprocess(images, self.s.crop, crop_rng)
+        x = _preprocess_batch(images, self.s.crop, crop_rng)
         patterns = first_key + np.arange(len(images), dtype=np.int64)
         wf = self.forward_weights()
         inputs, outputs = network_forward(self.net, wf, x, self.s.seed, patterns, sbs_layer=self.fwd)
@@ -255,14 +253,12 @@ class Trainer:
 
     def evaluate(self, n=None):
         """Accuracy on the first ``n`` test images (centre crop, pattern key = test index)."""
-        import dataclasses as dc
-
         from sbs_model.data import preprocess
 
         n = len(self.test_images) if n is None else min(n, len(self.test_images))
         net = self.net
         if self.s.eval_spikes:
-            net = NetworkSpec(net.input_shape, tuple(dc.replace(l, spikes=self.s.eval_spikes) if l.is_sbs else l
+            net = NetworkSpec(net.input_shape, tuple(dataclasses.replace(l, spikes=self.s.eval_spikes) if l.is_sbs else l
                                                      for l in net.layers), net.name)
         wf = self.forward_weights()
         correct = 0

@@ -264,14 +264,14 @@ def _run_entry(entry: Entry, out: Outcome, mode: str, simulator: str, waves: boo
             out.status, out.ok = DETECTED, True
     else:
         out.status, out.ok = (PASS, True) if res.ok else (FAIL, False)
-    if out.ok and not keep:
+    if waves:
+        out.waves = _dump_of(res.test_dir)
+    if out.ok and not keep and not waves:  # --waves keeps every run dir (they hold the dumps)
         shutil.rmtree(res.test_dir, ignore_errors=True)
         out.run_dir = None
         out.rerun = None
-    elif not out.ok:
-        if waves:
-            out.waves = _dump_of(res.test_dir)
-        elif fail_waves and not crashed:
+    elif not out.ok and not waves:
+        if fail_waves and not crashed:
             print(f"[regress] {entry.name} failed: re-running with waves", flush=True)
             again = build_and_test(entry.design(entry.fault, vmode), entry.toplevel, entry.testbench,
                                    data=data, seed=out.seed, waves=True, simulator=simulator,

@@ -18,8 +18,8 @@ def add_arguments(p):
                         "derived from it and the entry's name")
     p.add_argument("--sim", default="verilator", help="simulator: verilator (default) or icarus")
     p.add_argument("--waves", action="store_true",
-                   help="dump waves (FST, else VCD) for every entry (failing entries always get a "
-                        "re-run with waves)")
+                   help="dump waves (FST, else VCD) for every entry and keep every run dir (without "
+                        "it, failing entries are re-run with waves)")
     p.add_argument("--no-fail-waves", action="store_true",
                    help="do not re-run failing entries with waves")
     p.add_argument("-k", dest="patterns", action="append", default=None, metavar="PATTERN",

@@ -42,8 +42,7 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     for ext in ("png", "svg"):
         p = out / f"{name}.{ext}"
         with atomic_path(p) as tmp:
-            fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight",
-                        metadata={"Date": None} if ext == "svg" else None)
+            fig.savefig(tmp, format=ext, dpi=110, metadata={"Date": None} if ext == "svg" else None)
         paths.append(p)
     return paths
 
@@ -92,9 +91,9 @@ def plot_bits(rows, out: Path) -> list[Path]:
     if len({r["weight_bits"] for r in q}) < 2:
         return []
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5), layout="constrained")
     panels = (("weight_bits", "weight bits per weight"), ("hw_weight_mem_bits", "weight memory (bits)"),
-              ("hw_lut", "analytic LUTs (one engine)"))
+              ("hw_lut", "analytic LUTs (every layer's engines)"))
     for ax, (key, xlabel) in zip(axes, panels):
         pts = [r for r in q if r.get(key) is not None]
         _float_ref(ax, sel)
@@ -121,7 +120,7 @@ def plot_bits(rows, out: Path) -> list[Path]:
 
 def _lines(rows, xkey, xlabel, title, name, out: Path) -> list[Path]:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     groups = defaultdict(list)
     for r in rows:
         groups[r["label"]].append(r)
@@ -173,7 +172,7 @@ def plot_layers(rows, out: Path) -> list[Path]:
     if any(r["label"] in labels and not r["float"] for r in base):
         cats.append("all")
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(cats) * max(1, len(labels)) / 2), 5))
+    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(cats) * max(1, len(labels))), 5), layout="constrained")
     width = 0.8 / max(1, len(labels))
     for j, label in enumerate(labels):
         xs, ys, errs = [], [], []

@@ -20,13 +20,13 @@ from fixedpoint.datapath import (D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D
                                  D_ITERS, D_LUT_BITS, D_NORM_BITS, D_PROD_BITS, D_RECIP_BITS, D_RECIP_METHOD,
                                  D_RECIP_ROUND, D_UPD_FRAC, D_UPDATE, R_A_HI, R_A_LO, R_ACC_OVF, R_EXP_K, R_EXP_R,
                                  R_H_OVF, R_H_UNF, R_K, R_SIG_R, R_Y, REC_LEN, step_nb, value_bits_nb)
-from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, encode_parts_nb
+from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, P_WIDTH
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.reciprocal import reciprocal_nb
 from fixedpoint.update import align_nb, coefficient_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
 from fixedpoint.rng import sample_index_int_nb
-from fixedpoint.rounding import rounding_code
+from fixedpoint.rounding import rounding_code, rshift_round_nb
 from sbs_model.kernels_cpu import spike_draws
 from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
                                  WINDOW_TOTAL_LIMIT, NumpyKernels, QLayer, pool_index)
@@ -60,8 +60,9 @@ def step_int_fixed_nb(h, s, wd, t, dp, h_p, C_tab, G_tab, lut, rec):
     fixed-point H and exact products, on pre-decoded weights ``wd`` (:func:`decode_weights`).
 
     The same primitives in the same order as ``step_nb`` (its exact-product fast dot loop,
-    ``finish_nb``, ``normalise_nb``, ``reciprocal_nb``, ``coefficient_nb``, ``align_nb``,
-    ``encode_parts_nb``); only the per-element weight decode is hoisted out (tested ``==``)."""
+    ``finish_nb``, ``normalise_nb``, ``reciprocal_nb``, ``coefficient_nb``, ``align_nb``, and
+    ``encode_parts_nb``'s fixed-point branch inlined: ``rshift_round_nb`` + saturation); the
+    per-element weight decode is hoisted out.  Tested ``==`` against ``step_nb``."""
     n = h.shape[0]
     Fh = h_p[P_FRAC_BITS]
     mid = np.int64(0)
@@ -93,29 +94,33 @@ def step_int_fixed_nb(h, s, wd, t, dp, h_p, C_tab, G_tab, lut, rec):
     cb = dp[D_C_BITS]
     Fu = dp[D_UPD_FRAC]
     hr = dp[D_H_ROUND]
+    kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
     n_ovf = np.int64(0)
-    n_unf = np.int64(0)
     for i in range(n):
         sh = h[i]
         P = sh * wd[0, s, i]  # product_nb, exact: (0, 0) for a zero product -> aligned term 0
         T2 = align_nb(K * P, eK + wd[1, s, i] - Fh, Fu) if P != 0 else np.int64(0)
         S = align_nb(C * sh, -Fh - cb, Fu) + T2  # update_int_sum_nb
-        code, flag = encode_parts_nb(S, -Fu, h_p, hr, 0)
-        h[i] = code
-        if flag == 1:
+        # encode_parts_nb(S, -Fu, H, hr, saturate) for S >= 0 and an unsigned fixed H with
+        # Fh <= Fu (its _encode_fixed_nb branch): one rshift_round by Fu - Fh, saturate at kpos
+        k = rshift_round_nb(S, Fu - Fh, hr)
+        if k > kpos:
+            h[i] = kpos
             n_ovf += 1
-        elif flag == 2:
-            n_unf += 1
+        else:
+            h[i] = k
     rec[R_H_OVF] = n_ovf
-    rec[R_H_UNF] = n_unf
+    rec[R_H_UNF] = 0  # a fixed-point H has no underflow
 
 
 def fast_path_ok(ql: QLayer) -> bool:
-    """True when :func:`step_int_fixed_nb` applies: int update, unsigned fixed-point H, exact
-    products, and every aligned dot term below 2**62 (the condition of ``dot_nb``'s fast loop)."""
+    """True when :func:`step_int_fixed_nb` applies: int update, unsigned fixed-point H with
+    ``Fh <= upd_frac_bits``, exact products, and every aligned dot term below 2**62 (the
+    condition of ``dot_nb``'s fast loop)."""
     dp = ql.dp.nb
     hp = ql.H.nb
     return bool(dp[D_UPDATE] == 0 and hp[P_KIND] == KIND_FIXED and hp[P_SIGNED] == 0 and dp[D_PROD_BITS] == 0
+                and hp[P_FRAC_BITS] <= dp[D_UPD_FRAC]
                 and value_bits_nb(hp) + value_bits_nb(ql.W.nb) + dp[D_ACC_FRAC] <= 62)
 
 

@@ -176,3 +176,21 @@ def test_fast_path_equals_step_nb_path():
         hb = qn.trace_ip(ql, xw, 1, 7, 5, fast=True)
         assert np.array_equal(ha[2], hb[2]) and np.array_equal(ha[3], hb[3])  # h and records after every spike
     assert not qn.fast_path_ok(QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0])
+
+
+def test_fast_path_h_saturation_equals_step_nb_path():
+    from sbs_model import quant_nb as qn
+
+    # N = 2, W[0] = (1, 0): h -> (1, 0), and 1 does not fit a 6-bit H (max 63/64): saturation
+    net = NetworkSpec((1, 2, 2), (L("sbs", 1, 2, (2, 2), spikes=40, eps0=10.0, eps_schedule="constant"),))
+    w = np.array([[1.0, 0.0], [0.0, 0.5], [0.0, 0.25], [0.0, 0.25]])
+    dp = Datapath(weight_format="uq0.8", h_format="uq0.6", sampler_frac_bits=16)
+    ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
+    assert qn.fast_path_ok(ql)
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 13, 13] = 255  # only s = 0 spikes
+    xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+    a = qn.run_quant_layer(ql, xw, 0, 0, fast=False)
+    b = qn.run_quant_layer(ql, xw, 0, 0, fast=True)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert b[1][qr.C_H_OVF] > 0 and b[0][0, 0, 0, 0] == 63

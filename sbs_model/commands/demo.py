@@ -1,0 +1,43 @@
+"""``sbs demo``: the whole co-design loop (float and quantized accuracy, Verilog, lint, cocotb/Verilator
+regression, cost, report) on the shipped model and the embedded test images; see :mod:`sbs_model.demo`."""
+from __future__ import annotations
+
+NAME = "demo"
+HELP = ("the whole co-design loop on what ships in the package: accuracy (float, paper and integer datapaths), "
+        "Verilog of one layer's IP engine, lint, RTL-vs-model regression, cost, OUT/report.md")
+
+
+def add_arguments(p):
+    p.add_argument("-o", "--out", default="sbs-demo-out", help="output directory (default: ./sbs-demo-out)")
+    p.add_argument("-n", type=int, default=None,
+                   help="embedded test images for the float model, 1..2000 (default 2000; --quick: 20)")
+    p.add_argument("--quant-n", type=int, default=None,
+                   help="images per quantized format, at most N (default 50; --quick: 4)")
+    p.add_argument("--spikes", type=int, default=None, metavar="T",
+                   help="spikes per IP in every SbS layer (default: the model's evaluation T; --quick: 100)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny run: 20 float / 4 quantized images, T = 100, 2 IPs in the regression")
+    p.add_argument("--no-rtl", dest="rtl", action="store_false",
+                   help="skip Verilog, lint, regression and synthesis (reported as skipped)")
+    p.add_argument("--seed", type=int, default=0, help="spike random seed, 0..2**32-1 (default 0)")
+    p.add_argument("--weights", default=None,
+                   help="run on other weights: an .npz weight file or a pytorch-sbs directory "
+                        "(default: the shipped model sbs_model/models/reference-mnist.npz)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="SbS layer whose IP engine is generated and simulated (default: the output layer)")
+    p.add_argument("--lanes", type=int, default=None, help="lanes L of the engine and the cost model, 1..64 (default 8)")
+    p.add_argument("--datapath", default=None,
+                   help="datapath of the RTL (an integer preset; default: the best integer datapath of the demo's table)")
+    p.add_argument("--sim-ips", type=int, default=None, help="IPs in the regression, 1..64 (default 3; --quick: 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars or step messages")
+
+
+def run(args) -> int:
+    from sbs_model.demo import exit_code, make_options, run_demo, summary_table
+
+    opts = make_options(out=args.out, n=args.n, quant_n=args.quant_n, spikes=args.spikes, quick=args.quick,
+                        rtl=args.rtl, seed=args.seed, weights=args.weights, layer=args.layer, lanes=args.lanes,
+                        sim_ips=args.sim_ips, datapath=args.datapath, progress=not args.no_progress)
+    demo = run_demo(opts)
+    print(summary_table(demo))
+    return exit_code(demo.steps)

@@ -130,3 +130,28 @@ def test_bad_inputs():
         m.trace_ip(images(1), 1, 0, 0)
     with pytest.raises(ValueError, match="ip 99"):
         m.trace_ip(images(1), 0, 0, 99)
+
+
+def test_sbs_eval_datapath(tmp_path, capsys):
+    from sbs_model.cli import main
+    from sbs_model.weights import save_weights
+
+    net, w = net_and_weights(T=6)
+    cfg = tmp_path / "net.json"
+    cfg.write_text(json.dumps(net.to_dict()))
+    wfile = tmp_path / "w.npz"
+    save_weights(wfile, w, net)
+    out = tmp_path / "r.json"
+    base = ["eval", "--config", str(cfg), "--weights", str(wfile), "-n", "3", "--no-progress"]
+    assert main(base + ["--datapath", "int-e4m1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert "quantized, datapath int-e4m1" in text and f"{100 * doc['accuracy']:.2f} %" in text
+    from sbs_model.data import load_embedded
+
+    img, lab = load_embedded(3)
+    ref = QuantizedModel(net, w, "int-e4m1").evaluate(img, lab, progress=False)
+    assert doc["correct"] == ref["correct"] and doc["counters"] == ref["counters"]
+    assert doc["datapath_detail"]["0"]["h_format"] == "uq0.16"
+    assert main(base + ["--datapath", "no-such"]) == 2
+    assert "not a preset" in capsys.readouterr().err

@@ -1,8 +1,10 @@
-"""``sbs eval``: test accuracy of an SbS network (float golden kernels) with a 95 % interval."""
+"""``sbs eval``: test accuracy of an SbS network (float golden kernels, or the bit-exact quantized model
+with ``--datapath``) with a 95 % interval."""
 from __future__ import annotations
 
 NAME = "eval"
-HELP = "evaluate a network's accuracy on a dataset (float model): accuracy, 95 % interval, ms per pattern"
+HELP = ("evaluate a network's accuracy on a dataset (float model, or the quantized model with --datapath): "
+        "accuracy, 95 % interval, ms per pattern")
 
 
 def add_arguments(p):
@@ -19,6 +21,9 @@ def add_arguments(p):
     p.add_argument("-n", type=int, default=None, help="evaluate the first N images (default: all)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="float32 (fast) or float64 (bit-identical to the numpy reference); default float32")
+    p.add_argument("--datapath", default=None, metavar="PRESET|FILE.json",
+                   help="evaluate the bit-exact quantized model with this datapath (preset such as paper or "
+                        "int-e4m1, or a Datapath JSON file) instead of the float model")
     p.add_argument("--batch", type=int, default=200, help="images per kernel call (default: 200)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON (atomically)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -38,6 +43,8 @@ def run(args) -> int:
         raise ValueError(f"--seed must be in [0, {2 ** 32 - 1}], got {args.seed}")
     if args.n is not None and args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
+    if args.datapath is not None:
+        return _run_quantized(args)
     model = Model.load(args.config, args.weights, spikes=args.spikes, dtype=args.dtype, seed=args.seed)
     images, labels = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)
     res = model.evaluate(images, labels, batch=args.batch, progress=not args.no_progress)
@@ -51,6 +58,34 @@ def run(args) -> int:
         doc.update(config=str(args.config), weights=str(args.weights),
                    data=str(args.data) if args.data else "embedded", dataset=args.dataset,
                    network=model.net.name, config_hash=model.net.config_hash())
+        write_json(args.json, doc)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _run_quantized(args) -> int:
+    """``--datapath``: the same evaluation on :class:`sbs_model.quant.QuantizedModel`."""
+    from sbs_model.atomic import write_json
+    from sbs_model.data import load_dataset
+    from sbs_model.quant import QuantizedModel, overflow_warnings
+
+    model = QuantizedModel.load(args.config, args.weights, datapath=args.datapath, spikes=args.spikes,
+                                seed=args.seed)
+    images, labels = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)
+    res = model.evaluate(images, labels, batch=args.batch, progress=not args.no_progress)
+    lo, hi = res["ci95"]
+    spikes = res["spikes"]
+    print(f"accuracy {100 * res['accuracy']:.2f} % ({res['correct']}/{res['n']}), 95 % interval "
+          f"[{100 * lo:.2f}, {100 * hi:.2f}] %; {res['ms_per_pattern']:.2f} ms per pattern "
+          f"(quantized, datapath {args.datapath}, T = {spikes[0] if len(set(spikes)) == 1 else spikes}, "
+          f"seed {res['seed']})")
+    for line in overflow_warnings(res["counters"]):
+        print(f"warning: {line}")
+    if args.json:
+        doc = dict(res)
+        doc.update(config=str(args.config), weights=str(args.weights), datapath=str(args.datapath),
+                   datapath_detail=model.describe(), data=str(args.data) if args.data else "embedded",
+                   dataset=args.dataset, network=model.net.name, config_hash=model.net.config_hash())
         write_json(args.json, doc)
         print(f"wrote {args.json}")
     return 0

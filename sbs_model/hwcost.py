@@ -25,7 +25,7 @@ latency in clock cycles.  Building blocks (README, "Hardware cost model", lists 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -196,13 +196,17 @@ def _fp32_add(t: Target) -> Cost:
 class HwConfig:
     """Organisation: ``lanes`` L (1..4096), ``engines`` per SbS layer (1..65536), ``clock_mhz``,
     ``target`` family, RNG ``rng_mode`` (``iterative``: one round per cycle, one draw per
-    ``RNG_PERIOD`` cycles, as :class:`rtl.engine.IPEngine`; ``pipelined``: 20 unrolled rounds)."""
+    ``RNG_PERIOD`` cycles, as :class:`rtl.engine.IPEngine`; ``pipelined``: 20 unrolled rounds),
+    ``dsp_min``: smallest operand width mapped to a DSP (None: the target's, 10; yosys' default
+    ``synth_xilinx``/``synth_ecp5`` mapping puts multiplies of operands >= 2 bits on DSPs: use 2 to
+    compare with it)."""
 
     lanes: int = 8
     engines: int = 1
     clock_mhz: float = 100.0
     target: str = "xc7"
     rng_mode: str = "iterative"
+    dsp_min: int | None = None
 
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 4096), ("engines", 1, 65536)):
@@ -215,6 +219,14 @@ class HwConfig:
         get_target(self.target)
         if self.rng_mode not in ("pipelined", "iterative"):
             raise ValueError(f"rng_mode {self.rng_mode!r}; allowed: pipelined, iterative")
+        if self.dsp_min is not None and (isinstance(self.dsp_min, bool) or not isinstance(self.dsp_min, int)
+                                         or not 1 <= self.dsp_min <= 64):
+            raise ValueError(f"dsp_min {self.dsp_min!r} out of range 1..64 (or None: the target's)")
+
+    def resolved_target(self) -> Target:
+        """The target with ``dsp_min`` overridden when given."""
+        t = get_target(self.target)
+        return t if self.dsp_min is None else replace(t, dsp_min=int(self.dsp_min))
 
 
 # ---------------------------------------------------------------------------- units of one engine
@@ -228,7 +240,7 @@ def unit_costs(dp: Datapath, hw: HwConfig = HwConfig(), S: int = 1024, N: int = 
     for name, v in (("S", S), ("N", N), ("T", T)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    t = get_target(hw.target)
+    t = hw.resolved_target()
     L = hw.lanes
     B = -(-N // L)
     W, H = dp.formats()

@@ -152,3 +152,15 @@ def test_bad_input():
         hw_cost("int-e4m1")
     with pytest.raises(ValueError, match="N must be an integer >= 1"):
         unit_costs(INT, N=0)
+
+
+def test_dsp_threshold_override_moves_narrow_multipliers_to_dsps():
+    default = unit_costs(INT, HwConfig(lanes=4), S=96, N=10, T=100, layer_index=5)
+    yosys_like = unit_costs(INT, HwConfig(lanes=4, dsp_min=2), S=96, N=10, T=100, layer_index=5)
+    # e4m1 x uq0.16: one 17-LUT adder per lane by default, one DSP per lane with dsp_min = 2
+    assert default["multiplier"] == Cost(4 * 17, 4 * 18, 0)
+    assert yosys_like["multiplier"] == Cost(0, 4 * 18, 4)
+    e4m0 = dataclasses.replace(INT, weight_format="e4m0")
+    assert unit_costs(e4m0, HwConfig(lanes=4, dsp_min=2), S=96, N=10, T=100)["multiplier"] == Cost()
+    with pytest.raises(ValueError, match="dsp_min 0 out of range 1..64"):
+        HwConfig(dsp_min=0)

@@ -391,6 +391,122 @@ def _register_normaliser() -> None:
                                 (" (every input)" if dpname == "small" else "")))
 
 
+# ------------------------------------------------------------------------------ Reciprocal
+
+#: int-only (the paper's float32 update is model-only): the preset's ``div``, its ``nr`` variant
+#: and a small ``div`` datapath checked on every input in both modes
+RECIP_DATAPATHS = {"int-e4m1": {}, "int-e4m1-nr": {"recip_method": "nr"},
+                   "R10-Qb10": {"norm_bits": 10, "recip_bits": 10}}
+
+
+def _recip_dp(label: str):
+    import dataclasses
+    return dataclasses.replace(_dp("int-e4m1"), **RECIP_DATAPATHS[label])
+
+
+def _recip_vectors(label: str):
+    def vectors(mode: str, seed: int):
+        from rtl.reciprocal import reference
+        dp = _recip_dp(label)
+        R = int(dp.norm_bits)
+        rng = random.Random(seed)
+        if label == "R10-Qb10" or mode == "full":  # every input: 0 and every normalised sig_r
+            xs = [0] + list(range(1 << (R - 1), 1 << R))
+            rng.shuffle(xs)
+        else:
+            xs = [0, 1 << (R - 1), (1 << R) - 1] + [rng.randrange(1 << (R - 1), 1 << R)
+                                                     for _ in range(400)]
+        data = {"inputs": xs, "expected": reference(dp, xs), "y_width": int(dp.recip_bits) + 1,
+                **_stalls(mode)}
+        return data, len(xs)
+    return vectors
+
+
+def _recip_design(label: str):
+    def design(fault, mode):
+        from rtl.reciprocal import Reciprocal
+        return Reciprocal(_recip_dp(label), fault=fault)
+    return design
+
+
+def _register_reciprocal() -> None:
+    for label in RECIP_DATAPATHS:
+        for fault in (None, "flip_bit0") if label == "int-e4m1" else (None,):
+            register(Entry(unit="reciprocal", datapath=label, lanes=1,
+                           toplevel=f"reciprocal_{_ident(label)}" if not fault else "reciprocal_fault",
+                           testbench="sim.tb_reciprocal", design=_recip_design(label),
+                           vectors=_recip_vectors(label), fault=fault,
+                           note="Reciprocal vs fixedpoint.reciprocal" +
+                                (" (every input)" if label == "R10-Qb10" else " (full: every input)")))
+
+
+# ------------------------------------------------------------------------------ UpdateUnit
+
+UPDATE_N = 10  # h elements per spike (not a multiple of 4: padded lanes in the last beat)
+UPDATE_DP = "int-e4m1"
+
+
+def _update_dut(lanes: int, fault=None):
+    from rtl.update import UpdateUnit
+    return UpdateUnit(_dp(UPDATE_DP), _w_format(UPDATE_DP), lanes, fault=fault)
+
+
+def _update_vectors(lanes: int):
+    def vectors(mode: str, seed: int):
+        from fixedpoint.formats import parse_format
+        from fixedpoint.reciprocal import reciprocal
+        from rtl.update import exp_r_range
+        from rtl.update import reference as update_reference
+        dp = _dp(UPDATE_DP)
+        w_fmt = _w_format(UPDATE_DP)
+        dut = _update_dut(lanes)
+        dut._MustUse__silence = True
+        H, W = parse_format(dp.h_format), parse_format(w_fmt)
+        T = 1600
+        tab = dp.tables(T)
+        R, L, N = int(dp.norm_bits), lanes, UPDATE_N
+        lo, hi = exp_r_range(dp)
+        rng = random.Random(seed)
+        n_spikes = {"quick": 60, "full": 3000}[mode]
+        spikes = []
+        for k in range(n_spikes):
+            h = [rng.choice([0, H.n_codes - 1, rng.randrange(H.n_codes), rng.randrange(1 << 12)])
+                 for _ in range(N)]
+            w = [rng.randrange(W.n_codes) for _ in range(N)]
+            t = rng.choice([0, 1, T - 1, rng.randrange(T)])
+            sig = rng.randrange(1 << (R - 1), 1 << R)
+            er = rng.choice([lo, hi, rng.randrange(lo, hi + 1)])
+            Y = int(reciprocal(sig, R, dp.recip_bits, dp.recip_method, dp.recip_rounding, dp.lut_bits,
+                               dp.nr_iters))
+            C, G = int(tab.C[t]), int(tab.G[t])
+            pad = (-N) % L
+            # lanes past N compute on padding (code 0); their model is the update of h = 0
+            _, _, codes = update_reference(dp, w_fmt, h + [0] * pad, w + [0] * pad, C, G, Y, er)
+            spikes.append({"coef": dut.pack_coef(C, G, Y, er),
+                           "beats": [dut.pack_beat(h[i:i + L], w[i:i + L]) for i in range(0, N, L)],
+                           "expected": [dut.pack_beat(codes[i:i + L], []) for i in range(0, N + pad, L)]})
+        data = {"spikes": spikes, "width": L * H.width, **_stalls(mode)}
+        return data, n_spikes * N   # vectors = h elements updated
+    return vectors
+
+
+def _update_design(lanes: int):
+    def design(fault, mode):
+        return _update_dut(lanes, fault)
+    return design
+
+
+def _register_update() -> None:
+    for lanes in LANES:
+        for fault in (None, "flip_bit0") if lanes == 4 else (None,):
+            register(Entry(unit="update", datapath=UPDATE_DP, lanes=lanes,
+                           toplevel=f"update_l{lanes}" if not fault else "update_l4_fault",
+                           testbench="sim.tb_update", design=_update_design(lanes),
+                           vectors=_update_vectors(lanes), fault=fault,
+                           note=f"UpdateUnit (w {_w_format(UPDATE_DP)}) vs rtl.update.reference "
+                                "(fixedpoint.update); vectors = h elements"))
+
+
 # ------------------------------------------------------------------------------ IPEngine
 
 #: (S, N, T, IPs) per mode: quick = a small layer (the engine's own test layer), full = whole IPs
@@ -478,5 +594,9 @@ if _has("sim.tb_dot"):
     _register_dot()
 if _has("sim.tb_normaliser"):
     _register_normaliser()
+if _has("sim.tb_reciprocal"):
+    _register_reciprocal()
+if _has("sim.tb_update"):
+    _register_update()
 if _has("sim.tb_engine"):
     _register_engine()

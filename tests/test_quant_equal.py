@@ -194,3 +194,49 @@ def test_fast_path_h_saturation_equals_step_nb_path():
     b = qn.run_quant_layer(ql, xw, 0, 0, fast=True)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert b[1][qr.C_H_OVF] > 0 and b[0][0, 0, 0, 0] == 63
+
+
+@pytest.mark.parametrize("kw", [
+    dict(h_ovf=True),
+    dict(h_rounding="trunc", weight_format="e3m2", upd_frac_bits=16),
+    dict(h_rounding="rna", weight_format="uq0.8", acc_format="uq1.10", acc_overflow="wrap", c_bits=12, scale=6,
+         h_ovf=True),
+    dict(acc_format="uq1.12", scale=6, h_ovf=True),
+    dict(weight_format="e2m0", h_format="uq0.12", upd_frac_bits=30, recip_method="nr", coef_bits=12),
+    dict(h_format="uq1.8", acc_format="uq3.20", norm_bits=10, recip_bits=12, g_bits=10),
+])
+def test_fast_step_equals_step_nb_on_random_states(kw):
+    from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_SIG_R, REC_LEN, step_nb
+    from sbs_model import quant_nb as qn
+
+    kw = dict(kw)
+    scale = kw.pop("scale", 1)  # weights > 1 make small accumulators overflow
+    h_ovf = kw.pop("h_ovf", False)  # this datapath can round an update up to 1.0 (H saturates)
+    dp = Datapath(**kw)
+    rng = np.random.default_rng(len(str(kw)))
+    S, N, T = 7, 13, 50
+    w = rng.random((S, N)) ** 4 * scale
+    net = NetworkSpec((1, 1, S), (L("sbs", 1, N, (1, S), spikes=T),))
+    ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
+    assert qn.fast_path_ok(ql)
+    wd = qn.decode_weights(ql)
+    t_ = ql.tables
+    seen = [0, 0, 0]
+    for trial in range(300):
+        h = rng.integers(0, ql.H.n_codes, N) >> rng.integers(0, ql.H.width, N)  # wide spread, zeros too
+        if trial % 2:  # one dominant element near the top of H: its update can overflow H
+            h = h >> (ql.H.width - 1 if trial % 4 == 1 else ql.H.width // 2)
+            h[rng.integers(N)] = ql.H.n_codes - 1 - rng.integers(4)
+        if trial % 7 == 0:
+            h[:] = 0  # A == 0: ignored spike
+        s, t = int(rng.integers(S)), int(rng.integers(T))
+        a, b = h.copy(), h.copy()
+        ra, rb = np.zeros(REC_LEN, np.int64), np.zeros(REC_LEN, np.int64)
+        step_nb(a, ql.wcodes[s], np.int64(t), dp.nb, ql.H.nb, ql.W.nb, t_.C, t_.G, t_.eps32, t_.c32, ql.lut, a, ra)
+        qn.step_int_fixed_nb(b, s, wd, np.int64(t), dp.nb, ql.H.nb, t_.C, t_.G, ql.lut, rb)
+        assert np.array_equal(a, b) and np.array_equal(ra, rb), (trial, h, s, t)
+        seen[0] += ra[R_H_OVF] > 0
+        seen[1] += ra[R_SIG_R] == 0
+        seen[2] += ra[R_ACC_OVF] > 0
+    assert seen[1] > 0 and (seen[0] > 0) == h_ovf  # ignored spikes and (where possible) h saturation
+    assert seen[2] > 0 or scale == 1  # accumulator overflow where the weights allow it

@@ -252,12 +252,21 @@ def exit_code(steps: dict) -> int:
 
 
 # ------------------------------------------------------------------------------------------ steps
+def _one_spike(net):
+    """``net`` with T = 1: a cheap run that loads/compiles the same numba kernels before timing."""
+    from sbs_model.configs import load_network
+
+    return load_network(net, spikes=1)
+
+
 def step_float(demo: Demo) -> None:
+    from sbs_model.data import preprocess
     from sbs_model.model import Model
 
     o = demo.opts
     model = Model(demo.net, demo.weights, dtype="float32", seed=o.seed)
-    model.evaluate(demo.images[:1], demo.labels[:1], progress=False)  # numba compile/load outside the timing
+    Model(_one_spike(demo.net), demo.weights, dtype="float32", seed=o.seed).predict(  # compile outside the timing
+        preprocess(demo.images[:1], crop="center", size=demo.net.input_shape[1]))
     res = model.evaluate(demo.images[:o.n], demo.labels[:o.n], progress=o.progress)
     demo.data["float"] = {"label": "float32", "kind": "float", "weight_bits": 32,
                           "weight_memory_bits": 32 * sum(s * n for s, n in demo.net.weight_shapes().values()),
@@ -281,7 +290,7 @@ def step_quantized(demo: Demo) -> None:
                "weight_bits": W.width, "weight_memory_bits": memory_bits(dp, demo.net)["weight_bits"]}
         try:
             qm = QuantizedModel(demo.net, demo.weights, dp, seed=o.seed)
-            qm.evaluate(demo.images[:1], demo.labels[:1], progress=False)  # compile outside the timing
+            QuantizedModel(_one_spike(demo.net), demo.weights, dp, seed=o.seed).predict(demo.images[:1])  # compile
             res = qm.evaluate(demo.images[:o.quant_n], demo.labels[:o.quant_n], batch=QUANT_BATCH,
                               progress=o.progress)
             row.update(_acc_fields(res), counters=res["counters"],

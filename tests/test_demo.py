@@ -35,8 +35,11 @@ def load_summary(out):
     return json.loads((out / "summary.json").read_text())
 
 
-def test_quick_end_to_end(weights_npz, tmp_path, capsys):
+def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
+    runs = []
+    real_run = demo_mod.run_demo
+    monkeypatch.setattr(demo_mod, "run_demo", lambda opts: runs.append(real_run(opts)) or runs[-1])
     rc = run(["--quick", "--weights", weights_npz, "-o", out])
     printed = capsys.readouterr().out
     s = load_summary(out)
@@ -76,6 +79,23 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys):
     assert (out / "resources.png").read_bytes()[:8] == PNG
     assert s["commit"] and s["machine"]["cpus"] >= 1
     assert "regression" in printed and "int-uq0.8" in printed  # the final summary table
+    if ok:  # the same regression with one expected h code corrupted must fail (cached build)
+        check_regression_detects_a_mismatch(runs[0], monkeypatch)
+
+
+def check_regression_detects_a_mismatch(d, monkeypatch):
+    real = demo_mod.regression_jobs
+
+    def corrupted(*a, **k):
+        jobs = real(*a, **k)
+        jobs[1]["expected"][3] ^= 1
+        return jobs
+
+    monkeypatch.setattr(demo_mod, "regression_jobs", corrupted)
+    demo_mod._run_step(d, "regression", demo_mod.step_regression)
+    assert d.steps["regression"].startswith("failed: RuntimeError: RTL != model"), d.steps["regression"]
+    assert "first at index 13" in d.steps["regression"]  # IP 1, element 3
+    assert demo_mod.exit_code(d.steps) == 1
 
 
 def tiny(weights_npz, out, *extra):
@@ -111,29 +131,6 @@ def test_no_rtl_and_a_failing_step(weights_npz, tmp_path, monkeypatch):
     assert s["steps"]["float"] == s["steps"]["quantized"] == s["steps"]["report"] == "passed"
     assert not (out / "verilog").exists()
     assert "failed: RuntimeError: cost model exploded" in (out / "report.md").read_text()
-
-
-def test_regression_detects_a_model_mismatch(weights_npz, tmp_path):
-    """The regression step fails when the RTL's h codes differ from the expected ones (here the
-    expected code of one element is corrupted; the design is the cached quick one)."""
-    ok, why = demo_mod.verilator_status()
-    if not ok:
-        pytest.skip(why)
-    d = quick_demo_with_verilog(weights_npz, tmp_path / "demo")
-    real = demo_mod.regression_jobs
-
-    def corrupted(*a, **k):
-        jobs = real(*a, **k)
-        jobs[1]["expected"][3] ^= 1
-        return jobs
-
-    demo_mod.regression_jobs = corrupted
-    try:
-        demo_mod._run_step(d, "regression", demo_mod.step_regression)
-    finally:
-        demo_mod.regression_jobs = real
-    assert d.steps["regression"].startswith("failed: RuntimeError: RTL != model"), d.steps["regression"]
-    assert demo_mod.exit_code(d.steps) == 1
 
 
 def quick_demo_with_verilog(weights_npz, out, **kw):

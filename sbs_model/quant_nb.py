@@ -6,8 +6,10 @@ reference's (``==``).  Work split as in :mod:`sbs_model.kernels_cpu`: ``prange``
 own counter row, so results do not depend on the thread count.  Per job: gather the integer
 window, exact int64 cumulative sum, all T Threefry draws (:func:`sbs_model.kernels_cpu.spike_draws`,
 vectorised over t) and T spike indices up front (:func:`fixedpoint.rng.sample_index_int_nb`;
-they do not depend on h), then T calls of :func:`fixedpoint.datapath.step_nb` in place.
-Buffers are allocated once per chunk, never inside the spike loop.
+they do not depend on h), then T calls of :func:`fixedpoint.datapath.step_nb` in place -- or,
+for ``int`` datapaths with an unsigned fixed-point H (the ``int-*`` presets), of
+:func:`step_int_fixed_nb`, the same primitives on pre-decoded weights (about 2x faster; tested
+``==`` against ``step_nb``).  Buffers are allocated once per chunk, never inside the spike loop.
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ from fixedpoint.datapath import (D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D
                                  R_H_OVF, R_H_UNF, R_K, R_SIG_R, R_Y, REC_LEN, step_nb, value_bits_nb)
 from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, P_WIDTH
 from fixedpoint.normalise import normalise_nb
-from fixedpoint.reciprocal import reciprocal_nb
-from fixedpoint.update import align_nb, coefficient_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
+from fixedpoint.reciprocal import reciprocal_nb
 from fixedpoint.rng import sample_index_int_nb
 from fixedpoint.rounding import rounding_code, rshift_round_nb
+from fixedpoint.update import align_nb, coefficient_nb
 from sbs_model.kernels_cpu import spike_draws
 from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
                                  WINDOW_TOTAL_LIMIT, NumpyKernels, QLayer, pool_index)

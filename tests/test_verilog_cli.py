@@ -62,11 +62,14 @@ def test_engine_layer5_files_manifest_and_determinism(tmp_path):
 
 def test_inputs_change_the_hash(tmp_path):
     assert sbs("--layer", "5", "--lanes", "2", "--spikes", "100", "-o", str(tmp_path / "a")) == 0
-    assert sbs("--layer", "5", "--lanes", "2", "--spikes", "100", "--datapath", "int-e4m0",
+    dp_file = tmp_path / "dp.json"  # a datapath FILE.json (the int-e4m0 preset's fields)
+    dp_file.write_text(json.dumps(PRESETS["int-e4m0"].to_dict()))
+    assert sbs("--layer", "5", "--lanes", "2", "--spikes", "100", "--datapath", str(dp_file),
                "-o", str(tmp_path / "b")) == 0
     ma = json.loads((tmp_path / "a" / "manifest.json").read_text())
     mb = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert ma["input_hash"] != mb["input_hash"] and ma["verilog_sha256"] != mb["verilog_sha256"]
+    assert mb["datapath"]["weight_format"] == "e4m0" and mb["formats"]["weights"].startswith("e4m0")
 
 
 def test_dot_unit_paper_in_another_process(tmp_path):

@@ -281,6 +281,8 @@ class Trainer:
                              f"choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
         write_json(self.out / "settings.json", {"settings": self.s.to_dict(), "network": self.net.to_dict()})
+        if self.history and self.pos == 0:  # a stop between the epoch checkpoint and the outputs
+            self.write_outputs()
         n_train = len(self.train_images)
         while self.epoch < self.s.epochs:
             order = np.random.default_rng([self.s.seed, self.epoch]).permutation(n_train)

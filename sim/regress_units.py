@@ -7,9 +7,13 @@ the units' model functions (``rtl.<unit>.reference``, i.e. ``fixedpoint``), so t
 compare RTL with the model by ``==``.  Testbenches are the units' own ``sim/tb_<unit>.py``; a unit
 whose testbench module is not importable yet is simply not registered.
 
-Datapaths: ``paper`` (the paper's formats of the weight/h/accumulator path; its float32 update is
-model-only, so the reciprocal is int-only) and ``int-e4m1``.  Units without datapath parameters
-(the RNG) register under ``any``.
+Units: rng (pipelined, iterative), sampler, decoder (w and h formats), multiplier, dot (lanes 1,
+4), normaliser, reciprocal, update (lanes 1, 4), engine (lanes 1, 4; plus a no-stall cycle-count
+entry).  Datapaths: ``paper`` (the paper's formats of the weight/h/accumulator path; its float32
+update is model-only, so reciprocal, update and engine are int-only) and ``int-e4m1`` (weights in
+the scaled format of a layer with max |W| = :data:`W_MAX`), plus small exhaustive designs.  Units
+without datapath parameters (the RNG) register under ``any``.  Designs never depend on the seed
+(the engine's weights are fixed), so their builds are cached across seeds.
 """
 from __future__ import annotations
 

@@ -268,7 +268,8 @@ def _register_multiplier() -> None:
         label = dpname if dpname != "small" else "{}x{}-p{}{}".format(*SMALL_MUL)
         for fault in (None, "flip_p0") if dpname == "int-e4m1" else (None,):
             register(Entry(unit="multiplier", datapath=label, lanes=1,
-                           toplevel=f"multiplier_{_ident(dpname)}" if not fault else "multiplier_fault",
+                           toplevel=("multiplier_rne3" if dpname == "small" else f"multiplier_{_ident(dpname)}")
+                           if not fault else "multiplier_fault",
                            testbench="sim.tb_multiplier", design=_mul_design(dpname),
                            vectors=_mul_vectors(dpname), fault=fault,
                            note="ApproxMultiplier vs fixedpoint.product" +
@@ -403,6 +404,10 @@ RECIP_DATAPATHS = {"int-e4m1": {}, "int-e4m1-nr": {"recip_method": "nr"},
                    "R10-Qb10": {"norm_bits": 10, "recip_bits": 10}}
 
 
+#: toplevel names (the same Verilog as tests/test_sim_reciprocal.py's designs: shared builds)
+RECIP_TOPS = {"int-e4m1": "reciprocal_div", "int-e4m1-nr": "reciprocal_nr", "R10-Qb10": "reciprocal_r10"}
+
+
 def _recip_dp(label: str):
     import dataclasses
     return dataclasses.replace(_dp("int-e4m1"), **RECIP_DATAPATHS[label])
@@ -437,7 +442,7 @@ def _register_reciprocal() -> None:
     for label in RECIP_DATAPATHS:
         for fault in (None, "flip_bit0") if label == "int-e4m1" else (None,):
             register(Entry(unit="reciprocal", datapath=label, lanes=1,
-                           toplevel=f"reciprocal_{_ident(label)}" if not fault else "reciprocal_fault",
+                           toplevel=RECIP_TOPS[label] if not fault else "reciprocal_fault",
                            testbench="sim.tb_reciprocal", design=_recip_design(label),
                            vectors=_recip_vectors(label), fault=fault,
                            note="Reciprocal vs fixedpoint.reciprocal" +

@@ -573,7 +573,8 @@ def plot_accuracy(rows: list[dict], path: Path) -> bool:
         k = offsets.get(r["weight_bits"], 0)
         offsets[r["weight_bits"]] = k + 1
         x = r["weight_bits"] + 0.12 * (k - 1)
-        lo, hi = 100 * (r["accuracy"] - r["ci95"][0]), 100 * (r["ci95"][1] - r["accuracy"])
+        lo = max(0.0, 100 * (r["accuracy"] - r["ci95"][0]))  # >= 0 despite rounding at 0 % and 100 %
+        hi = max(0.0, 100 * (r["ci95"][1] - r["accuracy"]))
         ax.errorbar([x], [100 * r["accuracy"]], yerr=[[lo], [hi]], fmt=markers.get(r["kind"], "o"), capsize=3,
                     label=f"{r['label']} (n={r['n']})")
     ax.set_xlabel("weight bits")
@@ -730,18 +731,24 @@ def step_report(demo: Demo) -> None:
     from sbs_model.atomic import write_json, write_text
 
     out = demo.opts.out
-    plots = {}
-    if plot_accuracy(accuracy_rows(demo), out / "accuracy_vs_bits.png"):
-        plots["accuracy_png"] = "accuracy_vs_bits.png"
-    if "cost" in demo.data and plot_resources(demo.data["cost"], out / "resources.png"):
-        plots["resources_png"] = "resources.png"
+    plots, problems = {}, []
+    for key, name, make in (("accuracy_png", "accuracy_vs_bits.png", lambda p: plot_accuracy(accuracy_rows(demo), p)),
+                            ("resources_png", "resources.png", lambda p: plot_resources(demo.data.get("cost", {}), p))):
+        try:  # a plot that fails must not cost the tables
+            if make(out / name):
+                plots[key] = name
+        except Exception as exc:
+            problems.append(f"plot {name}: {type(exc).__name__}: {exc}")
     demo.data["plots"] = plots
-    demo.steps["report"] = PASSED  # as written into the files (a failure below is recorded by _run_step)
+    # the status as written into the files (a failure while writing is recorded by _run_step)
+    demo.steps["report"] = f"failed: {'; '.join(problems)}" if problems else PASSED
     summary = build_summary(demo)
     summary["exit_code"] = exit_code(demo.steps)
     write_text(out / "report.md", render_report(summary))
     write_json(out / "summary.json", summary)
     demo.data["summary"] = summary
+    if problems:
+        raise RuntimeError("; ".join(problems))
 
 
 def summary_table(demo: Demo) -> str:

@@ -225,3 +225,17 @@ def test_full_demo_default_settings(weights_npz, tmp_path):
     assert rows["int-e4m1"]["n"] == 50
     if demo_mod.verilator_status()[0]:
         assert s["regression"]["compared"] == 30
+
+
+def test_accuracy_plot_at_0_and_100_percent(tmp_path):
+    """Wilson bounds at 30/30 and 0/30 round to just inside the accuracy; the plot must still draw."""
+    from sbs_model.model import wilson_interval
+
+    rows = [{"label": "float32", "kind": "float", "weight_bits": 32, "accuracy": 0.99, "ci95": [0.98, 0.995], "n": 9},
+            {"label": "all", "kind": "int", "weight_bits": 5, "accuracy": 1.0, "ci95": list(wilson_interval(30, 30)),
+             "n": 30},
+            {"label": "none", "kind": "paper", "weight_bits": 5, "accuracy": 0.0,
+             "ci95": list(wilson_interval(0, 30)), "n": 30}]
+    assert demo_mod.plot_accuracy(rows, tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes()[:8] == PNG
+    assert not demo_mod.plot_accuracy(rows[:1], tmp_path / "b.png")  # nothing quantized: no plot

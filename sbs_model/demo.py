@@ -582,7 +582,8 @@ def plot_accuracy(rows: list[dict], path: Path) -> bool:
     ax.set_title("accuracy vs weight bits (95 % intervals)")
     ax.set_xticks(sorted({r["weight_bits"] for r in pts}))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylim(-2, 102)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib.util
-import json
 import os
 import platform
 import subprocess
@@ -692,8 +691,8 @@ def render_report(summary: dict) -> str:
         L.append("## Resources of the generated engine\n")
         L.append("| source | LUT | FF | DSP | BRAM | memory bits |")
         L.append("|---|---|---|---|---|---|")
-        L.append(f"| analytic {summary['cost']['config']['target']} (`sbs_model.hwcost`) | {c['lut']:,} | {c['ff']:,} | {c['dsp']} | {c['bram']} | "
-                 f"{c['mem_bits']:,} |")
+        L.append(f"| analytic {summary['cost']['config']['target']} (`sbs_model.hwcost`) | {c['lut']:,} | "
+                 f"{c['ff']:,} | {c['dsp']} | {c['bram']} | {c['mem_bits']:,} |")
         if s:
             e = s.get("estimate")
             if e:

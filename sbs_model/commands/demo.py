@@ -8,6 +8,8 @@ HELP = ("the whole co-design loop on what ships in the package: accuracy (float,
 
 
 def add_arguments(p):
+    p.epilog = ("exit code: 0 when no step failed (skipped steps, e.g. no Verilator or no synth extra, do not fail "
+                "the run), 1 when a step failed, 2 for bad input")
     p.add_argument("-o", "--out", default="sbs-demo-out", help="output directory (default: ./sbs-demo-out)")
     p.add_argument("-n", type=int, default=None,
                    help="embedded test images for the float model, 1..2000 (default 2000; --quick: 20)")
@@ -25,9 +27,10 @@ def add_arguments(p):
                         "(default: the shipped model sbs_model/models/reference-mnist.npz)")
     p.add_argument("--layer", type=int, default=None,
                    help="SbS layer whose IP engine is generated and simulated (default: the output layer)")
-    p.add_argument("--lanes", type=int, default=None, help="lanes L of the engine and the cost model, 1..64 (default 8)")
+    p.add_argument("--lanes", type=int, default=None,
+                   help="lanes L of the engine and the cost model, 1..64 (default 8)")
     p.add_argument("--datapath", default=None,
-                   help="datapath of the RTL (an integer preset; default: the best integer datapath of the demo's table)")
+                   help="datapath of the RTL: an integer preset (default: the first of the demo's table, int-e4m1)")
     p.add_argument("--sim-ips", type=int, default=None, help="IPs in the regression, 1..64 (default 3; --quick: 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or step messages")
 

@@ -54,7 +54,6 @@ def test_eval_pytorch_sbs_directory(capsys):
 
 
 @pytest.mark.parametrize("args,msg", [
-    ([], "--weights is required"),
     (["--weights", "/nonexistent/w.npz"], "weights"),
     (["--weights", "{w}", "--seed", "-1"], "--seed must be in"),
     (["--weights", "{w}", "--spikes", "0"], "--spikes must be >= 1"),
@@ -74,3 +73,19 @@ def test_eval_bad_dtype_is_usage_error(npz_weights):
     with pytest.raises(SystemExit) as e:
         main(["eval", "--weights", str(npz_weights), "--dtype", "float16"])
     assert e.value.code == 2
+
+
+def test_eval_defaults_to_the_shipped_model(capsys):
+    # no --weights: the project's trained model inside the package, on the embedded images
+    assert main(["eval", "-n", "20", "--spikes", "400", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "/20)" in out
+
+
+def test_eval_without_shipped_model_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    import sbs_model.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "shipped_model_path", lambda: tmp_path / "missing.npz")
+    assert main(["eval", "-n", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shipped model" in err[0]

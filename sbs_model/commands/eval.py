@@ -11,8 +11,8 @@ def add_arguments(p):
     p.add_argument("--config", default="reference-mnist",
                    help="preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
     p.add_argument("--weights", default=None,
-                   help="an .npz weight file or a pytorch-sbs directory with Weight_L*_S*.npy (required "
-                        "until the project ships its own trained model)")
+                   help="an .npz weight file or a pytorch-sbs directory with Weight_L*_S*.npy (default: the "
+                        "project's trained model shipped in the package, sbs_model/models/reference-mnist.npz)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="directory with the gzipped IDX test files (default: the embedded 2000 MNIST test images)")
     p.add_argument("--dataset", default="mnist", help="dataset name for --data (default: mnist)")
@@ -35,8 +35,12 @@ def run(args) -> int:
     from sbs_model.model import Model
 
     if args.weights is None:
-        raise ValueError("--weights is required: an .npz weight file or a pytorch-sbs directory "
-                         "(e.g. /work/shared/data/pytorch-sbs-mnist)")
+        from sbs_model.demo import shipped_model_path
+
+        args.weights = shipped_model_path()
+        if not args.weights.is_file():
+            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
+                             "file or a pytorch-sbs directory")
     if args.spikes is not None and args.spikes < 1:
         raise ValueError(f"--spikes must be >= 1, got {args.spikes}")
     if not 0 <= args.seed < 2 ** 32:

@@ -296,6 +296,17 @@ class Datapath:
         fmt = self.weight_format_for(W)
         return fmt.encode(np.asarray(W, dtype=np.float64), self.weight_rounding, self.weight_overflow), fmt
 
+    def weight_range_counts(self, W) -> dict:
+        """How many of the float weights ``W`` fall outside the layer's weight format:
+        ``{"format", "n", "overflow", "underflow"}``.  Under the ``wrap`` policy (the paper presets: no
+        range check, as published) each such weight is encoded as a wrong value, e.g. a weight below
+        2**-15 becomes a large one in E4Mx with bias 15; under ``saturate`` it is clamped."""
+        fmt = self.weight_format_for(W)
+        policy = "saturate" if self.weight_overflow == "raise" else self.weight_overflow
+        _, flags = fmt.encode_flags(np.asarray(W, dtype=np.float64), self.weight_rounding, policy)
+        return {"format": fmt.text, "n": int(np.size(W)), "overflow": int(np.count_nonzero(flags == 1)),
+                "underflow": int(np.count_nonzero(flags == 2))}
+
     def initial_h(self, N: int) -> np.ndarray:
         """h codes of the uniform start ``1/N`` (rounded with ``h_rounding``)."""
         H = parse_format(self.h_format)

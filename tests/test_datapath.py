@@ -305,3 +305,13 @@ def test_step_nb_on_narrow_code_arrays_in_place():
         step_nb(h16, w.astype(np.uint8), 7, dp.nb, H.nb, W.nb, tables.C, tables.G, tables.eps32, tables.c32,
                 dp.lut(), h16, rec)
         assert np.array_equal(h16.astype(np.int64), want) and StepRecord.from_array(rec) == rec_want
+
+
+def test_weight_range_counts_flags_paper_wrap():
+    # the paper presets encode without a range check: 2**-16 is below E4Mx bias 15 and wraps
+    W = np.array([[0.5, 2.0 ** -16], [0.25, 2.0 ** -15]])
+    c = Datapath.preset("paper-e4m1").weight_range_counts(W)
+    assert c == {"format": "e4m1", "n": 4, "overflow": 0, "underflow": 1}
+    codes, fmt = Datapath.preset("paper-e4m1").encode_weights(W)
+    assert fmt.decode(codes)[0, 1] > 0.4  # the wrapped weight became large: why such a model fails
+    assert Datapath.preset("int-e4m1").weight_range_counts(W)["underflow"] == 0

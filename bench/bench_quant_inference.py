@@ -13,13 +13,16 @@ Writes ``bench/results/quant_inference.json``.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from bench.common import timeit, write_result
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import timeit, write_result  # noqa: E402
 
-WEIGHTS = "/work/shared/data/pytorch-sbs-mnist"
+WEIGHTS = str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pytorch-sbs-mnist")
 DATAPATHS = ("int-e4m1", "paper")
 
 

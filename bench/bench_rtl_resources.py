@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import write_result  # noqa: E402
 
-WEIGHTS = Path("/work/shared/data/pytorch-sbs-mnist")
+WEIGHTS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pytorch-sbs-mnist"
 CASES = [("dot", "paper"), ("dot", "int-e4m1"), ("engine", "int-e4m1")]
 
 

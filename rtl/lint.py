@@ -40,7 +40,7 @@ def lint(verilog_text_or_path, top: str) -> None:
     with tempfile.TemporaryDirectory(prefix="sbs-lint-") as tmp:
         if isinstance(verilog_text_or_path, Path) or (
                 isinstance(verilog_text_or_path, str) and "module" not in verilog_text_or_path):
-            path = Path(verilog_text_or_path)
+            path = Path(verilog_text_or_path).resolve()  # verilator runs in the temp dir
             if not path.is_file():
                 raise ValueError(f"lint: verilog_text_or_path must be Verilog text or an existing "
                                  f"file, got {str(verilog_text_or_path)[:80]!r}")

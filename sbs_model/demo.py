@@ -235,7 +235,8 @@ def _run_step(demo: Demo, name: str, fn) -> None:
     except StepSkipped as exc:
         status = f"skipped: {exc}"
     except Exception as exc:  # a failing step is reported; the others still run
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()] or [type(exc).__name__]
+        msg = lines[0] + (f" {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else "")  # e.g. lint's first error
         status = f"failed: {type(exc).__name__}: {msg}"
         demo.data.setdefault("errors", {})[name] = traceback.format_exc()
     demo.steps[name] = status

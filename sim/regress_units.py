@@ -9,7 +9,8 @@ whose testbench module is not importable yet is simply not registered.
 
 Units: rng (pipelined, iterative), sampler, decoder (w and h formats), multiplier, dot (lanes 1,
 4), normaliser, reciprocal, update (lanes 1, 4), engine (lanes 1, 4; plus a no-stall cycle-count
-entry).  Datapaths: ``paper`` (the paper's formats of the weight/h/accumulator path; its float32
+entry), engine-layer0/2/4 (--full: whole IPs of the shipped model's layers at T = 1600).
+Datapaths: ``paper`` (the paper's formats of the weight/h/accumulator path; its float32
 update is model-only, so reciprocal, update and engine are int-only) and ``int-e4m1`` (weights in
 the scaled format of a layer with max |W| = :data:`W_MAX`), plus small exhaustive designs.  Units
 without datapath parameters (the RNG) register under ``any``.  Designs never depend on the seed
@@ -593,6 +594,114 @@ def _register_engine() -> None:
                                 ("; no stalls, cycles between IPs == engine_cycles" if timing else "")))
 
 
+
+# ------------------------------------------------------------------------------ IPEngine, real layers
+
+#: layers of the reference network whose whole IPs the full regression runs on the shipped model's
+#: weights (layer 5, S = 96 / N = 10, is the random-weight ``engine`` entry above)
+LAYER_ENGINE_LAYERS = (0, 2, 4)
+LAYER_ENGINE_LANES = 4
+SHIPPED_MODEL = "reference-mnist.npz"
+
+
+def _shipped():
+    """``(net, weights)`` of the shipped model ``sbs_model/models/reference-mnist.npz`` (T = 1600)."""
+    from pathlib import Path
+
+    import sbs_model
+    from sbs_model.network import NetworkSpec
+    from sbs_model.weights import load_weights
+    weights, meta = load_weights(Path(sbs_model.__file__).parent / "models" / SHIPPED_MODEL)
+    return NetworkSpec.from_dict(meta["network"]), weights
+
+
+def _layer_engine_parts(layer: int):
+    """``(spec, w_codes, w_format, schedule)`` of a layer of the shipped model (int-e4m1)."""
+    import numpy as np
+
+    from fixedpoint.schedule import Schedule
+    net, weights = _shipped()
+    spec = net.layers[layer]
+    w_codes, w_fmt = _dp(ENGINE_DP).encode_weights(np.asarray(weights[layer], dtype=np.float64))
+    return net, spec, w_codes, w_fmt, Schedule.from_layer(spec)
+
+
+def _layer_engine_dut(layer: int, mode: str, fault=None):
+    if mode == "quick":  # quick: the small engine entry's design (same Verilog, so its build is shared)
+        return _engine_dut(LAYER_ENGINE_LANES, mode, fault)
+    from rtl.engine import IPEngine
+    _, spec, w_codes, w_fmt, sched = _layer_engine_parts(layer)
+    return IPEngine(_dp(ENGINE_DP), w_codes, spec.spikes, lanes=LAYER_ENGINE_LANES, w_format=w_fmt,
+                    schedule=sched, layer_index=layer, fault=fault)
+
+
+def _real_window(net, spec, layer: int, seed: int, image: int, pick: int):
+    """``(ip, window, model h)``: IP number ``pick`` (mod their count) of those of ``layer`` whose
+    integer window is not all zero, from the quantized model's trace (seed ``seed``, pattern
+    ``image``) of embedded MNIST test image ``image``; the model's final h codes of that IP."""
+    import numpy as np
+
+    from fixedpoint.pooling import window_from_h
+    from sbs_model.data import load_embedded
+    from sbs_model.quant import QuantizedModel
+    from sbs_model.quant_ref import crop_pixels, ip_window
+    dp = _dp(ENGINE_DP)
+    images, _ = load_embedded()
+    img = images[image:image + 1]
+    tr = QuantizedModel(net, _shipped()[1], dp, seed=seed).trace(img, first_pattern=image)
+    if layer == 0:
+        src = crop_pixels(img, net).astype(np.int64)
+    else:
+        src = window_from_h(tr.outputs[layer - 1], tr.formats[layer - 1], dp.sampler_frac_bits)
+    _, H_out, W_out = net.shapes()[layer]
+    live = [ip for ip in range(H_out * W_out) if ip_window(src, spec, 0, ip).any()]
+    ip = live[pick % len(live)]
+    model_h = [int(v) for v in tr.outputs[layer][0, :, ip // W_out, ip % W_out]]
+    return ip, [int(v) for v in ip_window(src, spec, 0, ip)], model_h
+
+
+def _layer_engine_vectors(layer: int):
+    def vectors(mode: str, seed: int):
+        if mode == "quick":  # quick: the small engine entry's vectors (see _layer_engine_dut)
+            return _engine_vectors(LAYER_ENGINE_LANES, False)(mode, seed)
+        from rtl.engine import engine_cycles, pack_job, reference_ip, window_value_width
+        dp = _dp(ENGINE_DP)
+        net, spec, w_codes, w_fmt, sched = _layer_engine_parts(layer)
+        S, N, T = spec.window, spec.out_channels, spec.spikes
+        _, H_out, W_out = net.shapes()[layer]
+        rng = random.Random(seed)
+        # IP 1: a real MNIST window (embedded test image, the quantized model's trace)
+        model_seed, image = rng.getrandbits(32), rng.randrange(2000)
+        ip, window, model_h = _real_window(net, spec, layer, model_seed, image, rng.getrandbits(16))
+        keys = [(model_seed, image, layer, ip)]
+        # IP 2: a random window of the layer's value width (pixels for layer 0)
+        vmax = (1 << window_value_width(dp, layer)) - 1
+        windows = [window, [rng.randrange(vmax + 1) for _ in range(S)]]
+        keys.append((rng.getrandbits(32), rng.randrange(1 << 16), layer, rng.randrange(H_out * W_out)))
+        jobs = []
+        for window, key in zip(windows, keys):
+            h, ign = reference_ip(dp, w_codes, window, *key, T, w_format=w_fmt, schedule=sched, record=True)
+            jobs.append({"job": pack_job(*key), "window": window, "expected": h,
+                         "cycles": engine_cycles(dp, N, S, LAYER_ENGINE_LANES, ign)})
+        if jobs[0]["expected"] != model_h:
+            raise RuntimeError(f"layer {layer}: rtl.engine.reference_ip disagrees with the quantized "
+                               f"model's trace at image {image} ip {ip}")
+        data = {"jobs": jobs, "h_width": _dp_h_width(), "check_cycles": False, **_stalls(mode)}
+        return data, len(jobs) * T   # vectors = spikes
+    return vectors
+
+
+def _register_layer_engines() -> None:
+    for layer in LAYER_ENGINE_LAYERS:
+        register(Entry(unit=f"engine-layer{layer}", datapath=ENGINE_DP, lanes=LAYER_ENGINE_LANES,
+                       toplevel=f"ip_engine_small_l{LAYER_ENGINE_LANES}", testbench="sim.tb_engine",
+                       design=lambda fault, mode, layer=layer: _layer_engine_dut(layer, mode, fault),
+                       vectors=_layer_engine_vectors(layer),
+                       note=f"--full: IPEngine on layer {layer} of the shipped model (T = 1600), one real "
+                            "MNIST window + one random, vs rtl.engine.reference_ip; --quick: the small "
+                            "engine entry's design and vectors; vectors = spikes"))
+
+
 _register_rng()
 _register_sampler()
 if _has("sim.tb_decoder"):
@@ -609,3 +718,4 @@ if _has("sim.tb_update"):
     _register_update()
 if _has("sim.tb_engine"):
     _register_engine()
+    _register_layer_engines()

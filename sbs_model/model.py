@@ -8,29 +8,14 @@ of the image (``first_pattern + row``), so splitting a dataset into batches chan
 """
 from __future__ import annotations
 
-import math
-import time
 
 import numpy as np
 
 from sbs_model import kernels_cpu
 from sbs_model.float_ref import layer_weights, resolve_dtype
+from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, wilson_interval  # noqa: F401
 from sbs_model.network import NetworkSpec
 from sbs_model.unfold import pool
-
-Z95 = 1.959963984540054  # two-sided 95 % normal quantile
-
-
-def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``correct / n`` (both bounds in [0, 1])."""
-    if n <= 0:
-        raise ValueError(f"n must be >= 1, got {n}")
-    p = correct / n
-    d = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / d
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, centre - half), min(1.0, centre + half)
-
 
 def _check_uint(v, name, limit=2 ** 32):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < limit:
@@ -122,37 +107,13 @@ class Model:
         ``correct``, ``seconds`` (wall clock, preprocessing included) and ``ms_per_pattern``."""
         from sbs_model.data import preprocess
 
-        images = np.asarray(images)
-        labels = np.asarray(labels)
-        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[0] < 1:
-            raise ValueError(f"images: expected uint8 (n >= 1, H, W), got {images.dtype} {images.shape}")
-        if labels.ndim != 1 or labels.shape[0] != images.shape[0] or labels.dtype.kind not in "iu":
-            raise ValueError(f"labels: expected {images.shape[0]} integers, got {labels.dtype} {labels.shape}")
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+        images, labels = check_inputs(images, labels, batch)
         c, size, _ = self.net.input_shape
-        n = images.shape[0]
-        correct = 0
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=n, unit="img", desc="eval", leave=False)
-        t0 = time.perf_counter()
-        try:
-            for start in range(0, n, batch):
-                stop = min(n, start + batch)
-                x = preprocess(images[start:stop], crop=crop, size=size, onoff=(c == 2))
-                pred = self.predict(x, first_pattern + start)
-                correct += int(np.sum(pred == labels[start:stop]))
-                if bar is not None:
-                    bar.update(stop - start)
-                    bar.set_postfix(acc=f"{100.0 * correct / stop:.2f}%")
-        finally:
-            if bar is not None:
-                bar.close()
-        seconds = time.perf_counter() - t0
-        lo, hi = wilson_interval(correct, n)
-        return {"accuracy": correct / n, "ci95": [lo, hi], "n": n, "correct": correct, "seconds": seconds,
-                "ms_per_pattern": 1e3 * seconds / n, "dtype": np.dtype(self.dtype).name, "seed": self.seed,
-                "spikes": [l.spikes for l in self.net.layers if l.is_sbs]}
+        def predict(start, stop):
+            x = preprocess(images[start:stop], crop=crop, size=size, onoff=(c == 2))
+            return self.predict(x, first_pattern + start)
+
+        res = accuracy_loop(images.shape[0], batch, predict, labels, progress, "eval")
+        return dict(res, dtype=np.dtype(self.dtype).name, seed=self.seed,
+                    spikes=[l.spikes for l in self.net.layers if l.is_sbs])

@@ -20,14 +20,14 @@ feeds both the integer pixel window and (for float layers) ``preprocess``.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sbs_model import quant_ref
 from sbs_model.float_ref import layer_weights, resolve_dtype
-from sbs_model.model import _check_uint, wilson_interval
+from sbs_model.evaluation import accuracy_loop, check_inputs
+from sbs_model.model import _check_uint
 from sbs_model.network import NetworkSpec
 from sbs_model.quant_ref import COUNTERS
 
@@ -211,47 +211,23 @@ class QuantizedModel:
         """Accuracy on uint8 images ``(n, 28, 28)`` with integer labels ``(n,)``: ``accuracy``,
         ``ci95`` (Wilson, fractions), ``n``, ``correct``, ``seconds``, ``ms_per_pattern``,
         ``counters`` ``{layer: {counter: total}}`` for quantized layers, ``datapaths``."""
-        images = np.asarray(images)
-        labels = np.asarray(labels)
-        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[0] < 1:
-            raise ValueError(f"images: expected uint8 (n >= 1, H, W), got {images.dtype} {images.shape}")
-        if labels.ndim != 1 or labels.shape[0] != images.shape[0] or labels.dtype.kind not in "iu":
-            raise ValueError(f"labels: expected {images.shape[0]} integers, got {labels.dtype} {labels.shape}")
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-        n = images.shape[0]
-        correct = 0
+        images, labels = check_inputs(images, labels, batch)
         totals: dict[str, dict[str, int]] = {}
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=n, unit="img", desc="eval-quant", leave=False)
-        t0 = time.perf_counter()
-        try:
-            for start in range(0, n, batch):
-                stop = min(n, start + batch)
-                tr = self.trace(images[start:stop], first_pattern + start, noise)
-                last = len(tr.outputs) - 1
-                pred = quant_ref.classes(tr.outputs[last], tr.kinds[last], tr.formats[last])
-                correct += int(np.sum(pred == labels[start:stop]))
-                for li, c in enumerate(tr.counters):
-                    if c is not None:
-                        d = totals.setdefault(str(li), dict.fromkeys(COUNTERS, 0))
-                        for k, v in c.items():
-                            d[k] += v
-                if bar is not None:
-                    bar.update(stop - start)
-                    bar.set_postfix(acc=f"{100.0 * correct / stop:.2f}%")
-        finally:
-            if bar is not None:
-                bar.close()
-        seconds = time.perf_counter() - t0
-        lo, hi = wilson_interval(correct, n)
-        return {"accuracy": correct / n, "ci95": [lo, hi], "n": n, "correct": correct, "seconds": seconds,
-                "ms_per_pattern": 1e3 * seconds / n, "counters": totals, "seed": self.seed, "noise": float(noise),
-                "datapaths": {str(k): (v.text if v is not None else None) for k, v in self.datapaths.items()},
-                "spikes": [l.spikes for l in self.net.layers if l.is_sbs]}
+        def predict(start, stop):
+            tr = self.trace(images[start:stop], first_pattern + start, noise)
+            for li, c in enumerate(tr.counters):
+                if c is not None:
+                    d = totals.setdefault(str(li), dict.fromkeys(COUNTERS, 0))
+                    for k, v in c.items():
+                        d[k] += v
+            last = len(tr.outputs) - 1
+            return quant_ref.classes(tr.outputs[last], tr.kinds[last], tr.formats[last])
+
+        res = accuracy_loop(images.shape[0], batch, predict, labels, progress, "eval-quant")
+        return dict(res, counters=totals, seed=self.seed, noise=float(noise),
+                    datapaths={str(k): (v.text if v is not None else None) for k, v in self.datapaths.items()},
+                    spikes=[l.spikes for l in self.net.layers if l.is_sbs])
 
 
 def overflow_warnings(counters: dict) -> list[str]:

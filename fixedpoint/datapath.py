@@ -356,15 +356,19 @@ class Datapath:
     # ------------------------------------------------------------------ the reference step
     def dot(self, h_codes, w_codes, w_format=None):
         """Approximate dot product: ``(A, acc_overflow, sig_r, exp_r)`` (numpy reference)."""
+        return self._dot_parts(h_codes, w_codes, w_format)[4:]
+
+    def _dot_parts(self, h_codes, w_codes, w_format):
+        """Decode, product, accumulate, normalise: ``(sig_h, exp_h, P, E, A, acc_overflow, sig_r,
+        exp_r)``; the products are kept for the update."""
         W = parse_format(w_format) if w_format is not None else parse_format(self.weight_format)
-        H = parse_format(self.h_format)
-        sig_h, exp_h = H.decode_parts(h_codes)
+        sig_h, exp_h = parse_format(self.h_format).decode_parts(h_codes)
         sig_w, exp_w = W.decode_parts(w_codes)
         P, E = product(sig_h, exp_h, sig_w, exp_w, self.prod_bits, self.prod_rounding)
         I, F = self.acc
         A, ovf = accumulate(P, E, I, F, self.acc_overflow)
         sig_r, exp_r = normalise(A, F, self.norm_bits)
-        return A, ovf, sig_r, exp_r
+        return sig_h, exp_h, P, E, A, ovf, sig_r, exp_r
 
     def step(self, h_codes, w_codes, t: int, tables: ScheduleTables | None = None, w_format=None):
         """One spike at one IP (numpy reference): new h codes and a :class:`StepRecord`.
@@ -385,14 +389,8 @@ class Datapath:
             raise ValueError(f"step: t {t} out of range 0..{tables.C.shape[0] - 1}")
         if tables.c_bits != self.c_bits or tables.g_bits != self.g_bits:
             raise ValueError("step: tables were built with other c_bits/g_bits than this datapath")
-        W = parse_format(w_format) if w_format is not None else parse_format(self.weight_format)
         H = parse_format(self.h_format)
-        sig_h, exp_h = H.decode_parts(h_codes)
-        sig_w, exp_w = W.decode_parts(w_codes)
-        P, E = product(sig_h, exp_h, sig_w, exp_w, self.prod_bits, self.prod_rounding)
-        I, F = self.acc
-        A, ovf = accumulate(P, E, I, F, self.acc_overflow)
-        sig_r, exp_r = normalise(A, F, self.norm_bits)
+        sig_h, exp_h, P, E, A, ovf, sig_r, exp_r = self._dot_parts(h_codes, w_codes, w_format)
         sig_r, exp_r, A, ovf = int(sig_r), int(exp_r), int(A), int(ovf)
         if sig_r == 0:
             return h_codes.copy(), StepRecord(A, ovf, 0, 0, 0, 0, 0, 0, 0)

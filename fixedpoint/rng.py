@@ -196,6 +196,26 @@ def sample_index_int_nb(cum, n, r):
     return np.int64(lo)
 
 
+
+@njit(cache=True)
+def sample_thresholds_int_nb(cum, n, out):
+    """Draw thresholds of the integer sampler on the window ``cum[:n]``: ``out[j]`` (``j < n-1``)
+    is the smallest draw ``r`` (in ``[0, 2**32]``, ``2**32`` = never) with
+    ``sample_index_int_nb(cum, n, r) > j``, so the spike of draw ``r`` is ``#{j : r >= out[j]}``.
+
+    ``cum[j] <= (r*total) >> 32  <=>  r >= ceil(cum[j] * 2**32 / total)``; for an all-zero window
+    ``(r*n) >> 32 > j  <=>  r >= ceil((j+1) * 2**32 / n)``.  Exact integer arithmetic
+    (``cum < 2**31``), so counting thresholds gives the same index as the binary search (tested)."""
+    total = np.int64(cum[n - 1])
+    for j in range(n - 1):
+        if total == 0:
+            num = np.int64(j + 1) << 32
+            den = np.int64(n)
+        else:
+            num = np.int64(cum[j]) << 32
+            den = total
+        out[j] = (num + den - 1) // den
+
 def sample_index_float(cum, r) -> np.ndarray:
     """Float sampler (numpy): first ``s`` with ``cum[s] >= (r / 2**32) * cum[-1]``."""
     cum = np.asarray(cum, dtype=np.float64)

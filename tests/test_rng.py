@@ -107,3 +107,30 @@ def test_batch_draws_equal_scalar_draws():
     for seed, pattern, layer, ip in [(0, 0, 0, 0), (7, 123456, 5, 399), (2**32 - 1, 2**32 - 1, 255, 2**24 - 1)]:
         rng.spike_random_batch_nb(seed, pattern, layer, ip, 300, out)
         assert np.array_equal(out, rng.spike_random(seed, pattern, layer, ip, np.arange(300)))
+
+
+@pytest.mark.parametrize("window", [
+    [0, 0, 5, 0, 3, 255, 1],          # zeros inside and at both ends
+    [0, 0, 0, 0],                     # all-zero window: uniform branch
+    [7],                              # one position: always spike 0
+    [2**31 - 2, 1],                   # total at the limit
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+])
+def test_integer_thresholds_count_to_the_sampled_index(window):
+    """#{j : r >= out[j]} is the binary-search sampler's index, on edge draws and random ones."""
+    cum = np.cumsum(np.array(window, dtype=np.int64))
+    n = cum.size
+    th = np.empty(max(n - 1, 1), dtype=np.int64)
+    rng.sample_thresholds_int_nb(cum, n, th)
+    th = th[:n - 1]
+    draws = set(np.random.default_rng(5).integers(0, 2**32, 2000).tolist()) | {0, 1, 2**31, 2**32 - 1}
+    draws |= {int(t) + d for t in th for d in (-1, 0) if 0 <= int(t) + d < 2**32}
+    for r in sorted(draws):
+        assert int(np.sum(r >= th)) == rng.sample_index_int_nb(cum, n, r), r
+
+
+def test_bit_length_nb_equals_numpy_bit_length():
+    from fixedpoint.rounding import bit_length, bit_length_nb
+
+    v = np.array([0, 1, 2, 3, 255, 256, 2**31 - 1, 2**31, 2**32, 2**62 - 1, 2**62, 2**63 - 1], dtype=np.int64)
+    assert [bit_length_nb(int(x)) for x in v] == bit_length(v).tolist() == [int(x).bit_length() for x in v]

@@ -179,13 +179,14 @@ def draw_thresholds(cum, n, out):
 
 
 @njit(cache=True, inline="always")
-def spikes_from_draws(cum, s_len, r32, rth, bucket, spk):
-    """``spk[t]`` = the float sampler's spike for draw ``r32[t]`` on window ``cum[:s_len]`` (equal to
-    :func:`fixedpoint.rng.sample_index_float`).  ``rth`` (>= s_len int64) and ``bucket``
-    (2**BUCKET_BITS int64) are work buffers."""
+def spikes_from_thresholds(rth, s_len, r32, bucket, spk):
+    """``spk[t] = #{j < s_len-1 : r32[t] >= rth[j]}``: the spike index of draw ``r32[t]`` given a
+    sampler's draw thresholds ``rth`` (non-decreasing int64 in ``[0, 2**32]``, ``2**32`` = never
+    passed; :func:`draw_thresholds` for the float sampler,
+    :func:`fixedpoint.rng.sample_thresholds_int_nb` for the integer one).  ``bucket``
+    (2**BUCKET_BITS int64) is a work buffer."""
     n_t = r32.shape[0]
     if s_len <= LINEAR_SEARCH_MAX:
-        draw_thresholds(cum, s_len, rth)
         for t in range(n_t):
             spk[t] = 0
         for j in range(s_len - 1):
@@ -196,7 +197,6 @@ def spikes_from_draws(cum, s_len, r32, rth, bucket, spk):
     else:
         # long windows: bucket table over the top BUCKET_BITS of r -> first candidate index,
         # then step over the (on average < 1) thresholds inside the bucket.
-        draw_thresholds(cum, s_len, rth)
         shift = 32 - BUCKET_BITS
         j = 0
         for bk in range(1 << BUCKET_BITS):
@@ -210,6 +210,15 @@ def spikes_from_draws(cum, s_len, r32, rth, bucket, spk):
             while k < s_len - 1 and rth[k] <= r:
                 k += 1
             spk[t] = k
+
+
+@njit(cache=True, inline="always")
+def spikes_from_draws(cum, s_len, r32, rth, bucket, spk):
+    """``spk[t]`` = the float sampler's spike for draw ``r32[t]`` on window ``cum[:s_len]`` (equal to
+    :func:`fixedpoint.rng.sample_index_float`).  ``rth`` (>= s_len int64) and ``bucket``
+    (2**BUCKET_BITS int64) are work buffers."""
+    draw_thresholds(cum, s_len, rth)
+    spikes_from_thresholds(rth, s_len, r32, bucket, spk)
 
 
 @njit(cache=True, inline="always")

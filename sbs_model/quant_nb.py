@@ -26,10 +26,10 @@ from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, P_WIDT
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
 from fixedpoint.reciprocal import reciprocal_nb
-from fixedpoint.rng import sample_index_int_nb
+from fixedpoint.rng import sample_index_int_nb, sample_thresholds_int_nb
 from fixedpoint.rounding import rounding_code, rshift_round_nb
 from fixedpoint.update import align_nb, coefficient_nb
-from sbs_model.kernels_cpu import spike_draws
+from sbs_model.kernels_cpu import BUCKET_BITS, spike_draws, spikes_from_thresholds
 from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
                                  WINDOW_TOTAL_LIMIT, NumpyKernels, QLayer, pool_index)
 from sbs_model.unfold import unfold_index
@@ -53,6 +53,27 @@ def _prepare_ip(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, spk):
     spike_draws(seed, pattern, layer_index, ip, n_t, r32)
     for t in range(n_t):
         spk[t] = sample_index_int_nb(cum, s_len, r32[t])
+    return True
+
+
+@njit(cache=True, inline="always")
+def prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
+    """:func:`_prepare_ip` with the spike indices found by counting the integer sampler's draw
+    thresholds (:func:`fixedpoint.rng.sample_thresholds_int_nb`,
+    :func:`sbs_model.kernels_cpu.spikes_from_thresholds`) instead of T binary searches: the same
+    indices (tested).  ``rth`` (>= S int64) and ``bucket`` (2**BUCKET_BITS int64) are work buffers."""
+    s_len = idx.shape[1]
+    acc = np.int64(0)
+    for s in range(s_len):
+        k = idx[ip, s]
+        if k >= 0:
+            acc += xw[b, k]
+        cum[s] = acc
+    if acc >= WINDOW_TOTAL_LIMIT:
+        return False
+    spike_draws(seed, pattern, layer_index, ip, r32.shape[0], r32)
+    sample_thresholds_int_nb(cum, s_len, rth)
+    spikes_from_thresholds(rth, s_len, r32, bucket, spk)
     return True
 
 
@@ -183,6 +204,8 @@ def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, wd, fast,
         cum = np.empty(s_len, dtype=np.int64)
         r32 = np.empty(n_t, dtype=np.uint32)
         spk = np.empty(n_t, dtype=np.int64)
+        rth = np.empty(s_len, dtype=np.int64)
+        bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
         h = np.empty(n, dtype=np.int64)
         rec = np.zeros(REC_LEN, dtype=np.int64)
         hist = np.empty((1, 1), dtype=np.int64)
@@ -192,7 +215,8 @@ def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, wd, fast,
         for job in range(start, stop):
             b = job // n_ip
             ip = job - b * n_ip
-            if not _prepare_ip(xw, b, idx, ip, cum, seed, first_pattern + b, layer_index, r32, spk):
+            if not prepare_ip_fast(xw, b, idx, ip, cum, seed, first_pattern + b, layer_index, r32, rth, bucket,
+                                   spk):
                 bad[job] = 1
                 continue
             for i in range(n):

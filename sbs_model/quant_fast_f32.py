@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from fixedpoint.accumulate import MASK32, finish_nb
@@ -50,8 +50,8 @@ from fixedpoint.datapath import (D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_H_ROUND, 
                                  value_bits_nb)
 from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_MAN_BITS, P_SIGNED, P_SUBNORMAL, P_ZERO
 from fixedpoint.normalise import normalise_nb
-from fixedpoint.rounding import TRUNC
-from sbs_model.kernels_cpu import BUCKET_BITS
+from fixedpoint.rounding import TRUNC, bit_length_nb
+from sbs_model.kernels_cpu import BUCKET_BITS, PAD, _row_ptr
 from sbs_model.quant_nb import N_COUNTERS, _bad_window, _chunk_size, prepare_ip_fast
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 from sbs_model.unfold import unfold_index
@@ -70,7 +70,9 @@ F_ZERO = 7      # 1: H has a zero code (below MINB -> 0, no flag); 0: below MINB
 F_BIAS = 8      # H exponent bias
 F_MAN = 9       # H mantissa bits M
 F_POW_OFF = 10  # index offset of 2**exp_r in the pow2 table
-PRM_LEN = 11
+F_N = 11        # N (h elements; arrays are zero-padded to a multiple of PAD)
+F_PLAIN = 12    # 1: N * 2**(value_bits(H) + value_bits(W) + F) <= 2**width (the sum never overflows)
+PRM_LEN = 13
 
 
 # ------------------------------------------------------------------------------ float32 bit casts
@@ -96,6 +98,115 @@ def _bits_f32(typingctx, u):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+# ------------------------------------------------------------------------------ explicit SIMD
+# The fast accumulator path as LLVM vector instructions on <16 x float> blocks (N zero-padded to
+# a multiple of PAD), like sbs_model.kernels_cpu: no loop-vectoriser prologues, alias checks or
+# scalar epilogues per spike.  Plain IEEE fmul/fadd (no fast-math flags, no FMA).
+
+def _vec_consts(builder, lanes):
+    i32 = ir.IntType(32)
+
+    def splat(x, vty):
+        v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
+        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
+
+    return splat
+
+
+@intrinsic
+def _dot_simd(typingctx, h, k, wf, s, nblk):
+    """``sum_i int64(h[k, i] * wf[s, i])`` over ``nblk`` blocks of PAD float32 (wraps mod 2**64).
+    With ``wf = w * 2**F`` every product is ``p_i * 2**F`` exactly and the conversion truncates:
+    each term is ``floor(p_i * 2**F)``."""
+    sig = types.int64(h, k, wf, s, nblk)
+
+    def codegen(context, builder, signature, args):
+        h_v, k_v, w_v, s_v, nb_v = args
+        f32 = ir.FloatType()
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        vty = ir.VectorType(f32, PAD)
+        ity = ir.VectorType(i64, PAD)
+        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
+        s_i = context.cast(builder, s_v, signature.args[3], types.intp)
+        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
+        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        acc = cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(i64, 0)] * PAD))
+        with cgutils.for_range(builder, nb_i) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+            hv = builder.load(builder.bitcast(builder.gep(hp, [j]), vty.as_pointer()), align=4, typ=vty)
+            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=4, typ=vty)
+            t = builder.fptosi(builder.fmul(hv, wv), ity)
+            builder.store(builder.add(builder.load(acc, typ=ity), t), acc)
+        a = builder.load(acc, typ=ity)
+        n = PAD
+        while n > 1:
+            n //= 2
+            lo = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+            hi = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
+            a = builder.add(lo, hi)
+        return builder.extract_element(a, ir.Constant(i32, 0))
+
+    return sig, codegen
+
+
+@intrinsic
+def _update_simd(typingctx, h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid):
+    """In place ``h[k, i] = encode(ct*h + coef*(h*w))`` over ``nblk`` blocks of PAD float32 (the
+    operations and selects of :func:`encode_f32_ref`); returns ``n_overflow + 2**32 * n_below``
+    counted over the lanes ``i < n_valid`` (``n_below``: lanes below H's smallest positive value)."""
+    sig = types.int64(h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
+
+    def codegen(context, builder, signature, args):
+        h_v, k_v, w_v, s_v, nb_v, ct_v, cf_v, tm_v, mx_v, mn_v, lv_v, nv_v = args
+        f32 = ir.FloatType()
+        i32 = ir.IntType(32)
+        i64 = ir.IntType(64)
+        i16 = ir.IntType(PAD)
+        vty = ir.VectorType(f32, PAD)
+        uty = ir.VectorType(i32, PAD)
+        splat = _vec_consts(builder, PAD)
+        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
+        s_i = context.cast(builder, s_v, signature.args[3], types.intp)
+        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
+        ctv = splat(context.cast(builder, ct_v, signature.args[5], types.float32), vty)
+        cfv = splat(context.cast(builder, cf_v, signature.args[6], types.float32), vty)
+        tmv = splat(context.cast(builder, tm_v, signature.args[7], types.int32), uty)
+        mxv = splat(context.cast(builder, mx_v, signature.args[8], types.int32), uty)
+        mnv = splat(context.cast(builder, mn_v, signature.args[9], types.int32), uty)
+        lvv = splat(context.cast(builder, lv_v, signature.args[10], types.int32), uty)
+        nvv = splat(context.cast(builder, nv_v, signature.args[11], types.int32), uty)
+        iota = ir.Constant(uty, [ir.Constant(i32, x) for x in range(PAD)])
+        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        n_o = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        n_l = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        with cgutils.for_range(builder, nb_i) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+            hptr = builder.bitcast(builder.gep(hp, [j]), vty.as_pointer())
+            hv = builder.load(hptr, align=4, typ=vty)
+            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=4, typ=vty)
+            p = builder.fmul(hv, wv)
+            hn = builder.fadd(builder.fmul(ctv, hv), builder.fmul(cfv, p))
+            u = builder.and_(builder.bitcast(hn, uty), tmv)
+            ov = builder.icmp_signed(">", u, mxv)
+            lw = builder.icmp_signed("<", u, mnv)
+            u = builder.select(ov, mxv, u)
+            u = builder.select(lw, lvv, u)
+            builder.store(builder.bitcast(u, vty), hptr, align=4)
+            base = splat(builder.trunc(j, i32), uty)
+            valid = builder.icmp_signed("<", builder.add(iota, base), nvv)
+            co = builder.ctpop(builder.bitcast(builder.and_(ov, valid), i16))
+            cl = builder.ctpop(builder.bitcast(builder.and_(lw, valid), i16))
+            builder.store(builder.add(builder.load(n_o, typ=i64), builder.zext(co, i64)), n_o)
+            builder.store(builder.add(builder.load(n_l, typ=i64), builder.zext(cl, i64)), n_l)
+        hi = builder.shl(builder.load(n_l, typ=i64), ir.Constant(i64, 32))
+        return builder.or_(hi, builder.load(n_o, typ=i64))
 
     return sig, codegen
 
@@ -161,10 +272,12 @@ _PREP_CACHE: dict = {}
 
 
 def prepare_f32(ql: QLayer):
-    """Per-layer arrays ``(w32, h0f, prm, pow2)``, cached per ``ql`` object:
+    """Per-layer arrays ``(w32, wf, h0f, prm, pow2)``, cached per ``ql`` object:
 
-    * ``w32`` ``(S, N)`` float32: the weight codes' values (exact);
-    * ``h0f`` ``(N,)`` float32: the initial h codes' values (exact);
+    * ``w32`` ``(S, N_pad)`` float32: the weight codes' values (exact), zero columns up to
+      ``N_pad`` = N rounded up to a multiple of PAD (16);
+    * ``wf`` ``(S, N_pad)`` float32: ``w32 * 2**F`` (exact), so ``h * wf = p * 2**F``;
+    * ``h0f`` ``(N_pad,)`` float32: the initial h codes' values (exact), zero padded;
     * ``prm`` int64 ``(PRM_LEN,)``: accumulator, normaliser and H encoding constants (``F_*``);
     * ``pow2`` float64: ``2**k`` for every exponent ``exp_r`` the normaliser can return
       (``pow2[exp_r + prm[F_POW_OFF]]``), so ``r32 = float32(sig_r * 2**exp_r)`` needs no libm call.
@@ -177,10 +290,17 @@ def prepare_f32(ql: QLayer):
     if not f32_fast_ok(ql):
         raise ValueError(f"layer {ql.index}: datapath {ql.dp.text!r} is not supported by the float32 fast kernel "
                          f"(see f32_fast_ok)")
-    w32 = np.ascontiguousarray(_weight_values(ql).astype(np.float32))
-    sig, exp = ql.H.decode_parts(ql.h0)
-    h0f = np.ldexp(sig.astype(np.float64), exp.astype(np.int32)).astype(np.float32)
     I, F = ql.dp.acc
+    wv = _weight_values(ql)
+    S, N = wv.shape
+    n_pad = -(-N // PAD) * PAD
+    w32 = np.zeros((S, n_pad), dtype=np.float32)
+    w32[:, :N] = wv
+    wf = np.zeros((S, n_pad), dtype=np.float32)
+    wf[:, :N] = wv * 2.0 ** F  # exact: a power-of-two scaling of float32 values, still below 2**127
+    sig, exp = ql.H.decode_parts(ql.h0)
+    h0f = np.zeros(n_pad, dtype=np.float32)
+    h0f[:N] = np.ldexp(sig.astype(np.float64), exp.astype(np.int32))
     R = int(ql.dp.norm_bits)
     M = int(ql.H.man_bits)
     prm = np.zeros(PRM_LEN, dtype=np.int64)
@@ -197,8 +317,11 @@ def prepare_f32(ql: QLayer):
     # exp_r = bit_length(A) - R - F with bit_length in 1..I+F
     lo_e = 1 - R - F
     prm[F_POW_OFF] = -lo_e
+    prm[F_N] = N
+    vb = int(value_bits_nb(ql.H.nb)) + int(value_bits_nb(ql.W.nb))
+    prm[F_PLAIN] = int(N * 2 ** (vb + F) <= 2 ** (I + F))
     pow2 = np.ldexp(1.0, np.arange(lo_e, I + F - R - F + 1)).astype(np.float64)
-    out = (w32, h0f, prm, pow2)
+    out = (w32, wf, h0f, prm, pow2)
     _PREP_CACHE[key] = (ql, out)
     return out
 
@@ -271,28 +394,6 @@ def _dot_terms(h, k, w, s, n, scale):
 
 
 @njit(cache=True, inline="always")
-def _update_encode(h, k, w, s, n, ct, coef, tmask, maxb, minb, low_val, low_flag):
-    """In place ``h[k,i] = encode(ct*h + coef*(h*w))`` for i < n (float32 ops, then the mask /
-    range selects of :func:`encode_f32_ref`); returns ``(n_overflow, n_underflow)``."""
-    n_ovf = np.int64(0)
-    n_unf = np.int64(0)
-    for i in range(n):
-        hv = h[k, i]
-        p = np.float32(hv * w[s, i])
-        a = np.float32(ct * hv)
-        b = np.float32(coef * p)
-        u = _f32_bits(np.float32(a + b)) & tmask
-        ov = u > maxb
-        lw = u < minb
-        u = maxb if ov else u
-        u = low_val if lw else u
-        h[k, i] = _bits_f32(np.int32(u))
-        n_ovf += ov
-        n_unf += lw & low_flag
-    return n_ovf, n_unf
-
-
-@njit(cache=True, inline="always")
 def _spike_scalar(mid, lo, prm, pow2):
     """finish + normalise of one spike: ``(ovf, sig_r, r32)`` (r32 = sig_r * 2**exp_r, float32)."""
     a_hi, a_lo, ovf = finish_nb(np.int64(0), mid, lo, prm[F_WIDTH], prm[F_OVF])
@@ -301,15 +402,69 @@ def _spike_scalar(mid, lo, prm, pow2):
     return ovf, sig_r, r32
 
 
+@njit(cache=True)
+def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt):
+    """All T spikes of the ``m <= GROUP`` IPs in ``h[:m]`` (float32 values, N padded to a multiple
+    of PAD, in place), interleaved spike by spike; ``cnt[k]`` (zeroed here) gets IP k's counters."""
+    n_pad = w32.shape[1]
+    nblk = n_pad // PAD
+    n_valid = prm[F_N]
+    n_t = e32.shape[0]
+    F = prm[F_FRAC]
+    R = prm[F_NORM]
+    rmask = (np.int64(1) << R) - 1
+    off = prm[F_POW_OFF]
+    scale = np.float32(2.0 ** F)
+    tmask = np.int32(prm[F_TMASK])
+    maxb = np.int32(prm[F_MAXB])
+    minb = np.int32(prm[F_MINB])
+    zero = prm[F_ZERO] == 1
+    low_val = np.int32(0) if zero else minb
+    plain = prm[F_PLAIN] == 1
+    for k in range(m):
+        for j in range(N_COUNTERS):
+            cnt[k, j] = 0
+        cnt[k, C_SPIKES] = n_t
+    for t in range(n_t):
+        et = e32[t]
+        ct = c32[t]
+        for k in range(m):
+            s = spk[k, t]
+            if plain:
+                # the sum is below 2**width: A = S, no overflow; normalise_nb on one 64-bit word
+                A = _dot_simd(h, k, wf, s, nblk)
+                if A == 0:
+                    cnt[k, C_IGNORED] += 1
+                    continue
+                sh = bit_length_nb(A) - R
+                sig_r = (A >> sh) & rmask if sh > 0 else A << (-sh)
+                rr = np.float32(np.float64(sig_r) * pow2[sh - F + off])
+            else:
+                mid, lo = _dot_terms(h, k, w32, s, n_pad, scale)
+                ovf, sig_r, rr = _spike_scalar(mid, lo, prm, pow2)
+                if ovf > 0:
+                    cnt[k, C_ACC_OVF_SPIKES] += 1
+                    cnt[k, C_ACC_OVF] += ovf
+                if sig_r == 0:
+                    cnt[k, C_IGNORED] += 1
+                    continue
+            q = np.float32(et / rr)
+            coef = np.float32(ct * q)
+            fl = _update_simd(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
+            cnt[k, C_H_OVF] += fl & MASK32
+            if not zero:
+                cnt[k, C_H_UNF] += fl >> 32
+
+
 @njit(cache=True, parallel=True)
-def qsbs_layer_f32(xw, idx, w32, h0f, prm, pow2, e32, c32, seed, first_pattern, layer_index, n_t, out, counters,
+def qsbs_layer_f32(xw, idx, w32, wf, h0f, prm, pow2, e32, c32, seed, first_pattern, layer_index, n_t, out, counters,
                    bad, chunk):
     """One quantized SbS layer (float32 update) for all patterns and IPs; same contract as
     :func:`sbs_model.quant_nb.qsbs_layer`.
 
     xw        (n, C*H*W) int64 integer window source
     idx       (n_ip, S) int64 flat index per window position, -1 = zero padding
-    w32, h0f, prm, pow2   :func:`prepare_f32`
+    w32, wf, h0f, prm, pow2   :func:`prepare_f32`
     e32, c32  (T,) float32 schedule tables (``ql.tables.eps32``, ``.c32``)
     out       (n, N, n_ip) int64 final h codes
     counters  (n*n_ip, len(COUNTERS)) int64 per-job counters (zeroed by the caller)
@@ -317,16 +472,10 @@ def qsbs_layer_f32(xw, idx, w32, h0f, prm, pow2, e32, c32, seed, first_pattern, 
     """
     n_pat = xw.shape[0]
     n_ip, s_len = idx.shape
-    n = w32.shape[1]
+    n_pad = w32.shape[1]
+    n = prm[F_N]
     jobs = n_pat * n_ip
     n_chunks = (jobs + chunk - 1) // chunk
-    scale = np.float32(2.0 ** prm[F_FRAC])
-    tmask = np.int32(prm[F_TMASK])
-    maxb = np.int32(prm[F_MAXB])
-    minb = np.int32(prm[F_MINB])
-    zero = prm[F_ZERO] == 1
-    low_val = np.int32(0) if zero else minb
-    low_flag = not zero
     M = prm[F_MAN]
     bias = prm[F_BIAS]
     for ck in prange(n_chunks):
@@ -335,8 +484,9 @@ def qsbs_layer_f32(xw, idx, w32, h0f, prm, pow2, e32, c32, seed, first_pattern, 
         rth = np.empty(s_len, dtype=np.int64)
         bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
         spk = np.empty((GROUP, n_t), dtype=np.int64)
-        h = np.empty((GROUP, n), dtype=np.float32)
+        h = np.empty((GROUP, n_pad), dtype=np.float32)
         jb = np.empty(GROUP, dtype=np.int64)
+        cnt = np.empty((GROUP, N_COUNTERS), dtype=np.int64)
         start = ck * chunk
         stop = min(jobs, start + chunk)
         g0 = start
@@ -349,32 +499,16 @@ def qsbs_layer_f32(xw, idx, w32, h0f, prm, pow2, e32, c32, seed, first_pattern, 
                 if prepare_ip_fast(xw, b, idx, ip, cum, seed, first_pattern + b, layer_index, r32, rth, bucket,
                                    spk[m]):
                     jb[m] = g0
-                    for i in range(n):
+                    for i in range(n_pad):
                         h[m, i] = h0f[i]
                     m += 1
                 else:
                     bad[g0] = 1
                 g0 += 1
-            for t in range(n_t):
-                et = e32[t]
-                ct = c32[t]
-                for k in range(m):
-                    s = spk[k, t]
-                    mid, lo = _dot_terms(h, k, w32, s, n, scale)
-                    ovf, sig_r, rr = _spike_scalar(mid, lo, prm, pow2)
-                    cnt = counters[jb[k]]
-                    cnt[C_SPIKES] += 1
-                    if ovf > 0:
-                        cnt[C_ACC_OVF_SPIKES] += 1
-                        cnt[C_ACC_OVF] += ovf
-                    if sig_r == 0:
-                        cnt[C_IGNORED] += 1
-                        continue
-                    q = np.float32(et / rr)
-                    coef = np.float32(ct * q)
-                    no, nu = _update_encode(h, k, w32, s, n, ct, coef, tmask, maxb, minb, low_val, low_flag)
-                    cnt[C_H_OVF] += no
-                    cnt[C_H_UNF] += nu
+            _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt)
+            for k in range(m):
+                for j in range(N_COUNTERS):
+                    counters[jb[k], j] += cnt[k, j]
             for k in range(m):
                 job = jb[k]
                 b = job // n_ip
@@ -391,7 +525,7 @@ def run_quant_layer_f32(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: in
     """``xw`` ``(n, C, H, W)`` int64 -> ``(codes (n, N, Ho, Wo) int64, counters (len(COUNTERS),))``,
     equal to ``quant_nb.run_quant_layer(ql, xw, seed, first_pattern)``; ValueError when
     :func:`f32_fast_ok` is False or a window total exceeds 2**31 - 1."""
-    w32, h0f, prm, pow2 = prepare_f32(ql)
+    w32, wf, h0f, prm, pow2 = prepare_f32(ql)
     n = xw.shape[0]
     idx = unfold_index(xw.shape[1:], ql.layer)
     ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
@@ -401,7 +535,7 @@ def run_quant_layer_f32(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: in
     counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
     bad = np.zeros(jobs, dtype=np.int64)
     t = ql.tables
-    qsbs_layer_f32(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, w32, h0f, prm, pow2,
+    qsbs_layer_f32(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, w32, wf, h0f, prm, pow2,
                    np.ascontiguousarray(t.eps32, dtype=np.float32), np.ascontiguousarray(t.c32, dtype=np.float32),
                    np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out,
                    counters, bad, _chunk_size(jobs))

@@ -56,7 +56,7 @@ from sbs_model.quant_nb import N_COUNTERS, _bad_window, _chunk_size, prepare_ip_
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 from sbs_model.unfold import unfold_index
 
-GROUP = 4  # IPs whose spike loops are interleaved
+GROUP = 2  # IPs whose spike loops are interleaved
 
 # ---- layout of the int64 parameter array ``prm`` of prepare_f32 ----
 F_FRAC = 0      # accumulator fraction bits F
@@ -155,35 +155,46 @@ def _dot_simd(typingctx, h, k, wf, s, nblk):
     return sig, codegen
 
 
-@intrinsic
-def _update_simd(typingctx, h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid):
-    """In place ``h[k, i] = encode(ct*h + coef*(h*w))`` over ``nblk`` blocks of PAD float32 (the
-    operations and selects of :func:`encode_f32_ref`); returns ``n_overflow + 2**32 * n_below``
-    counted over the lanes ``i < n_valid`` (``n_below``: lanes below H's smallest positive value)."""
-    sig = types.int64(h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
+def _update_codegen(fused: bool, count_low: bool):
+    """Code generator of the update intrinsics.  Per block of PAD lanes: ``p = h*w``,
+    ``hn = ct*h + coef*p`` (float32), bits masked with ``tmask``, above ``maxb`` -> ``maxb``
+    (overflow), below ``minb`` -> ``low_val`` (counted as underflow when ``count_low``, only in
+    lanes ``i < n_valid``), stored back into h.  ``fused``: also the next spike's dot product
+    ``sum int64(h_new * wf[s2])`` (:func:`_dot_simd` on the new h) in the same pass."""
 
     def codegen(context, builder, signature, args):
-        h_v, k_v, w_v, s_v, nb_v, ct_v, cf_v, tm_v, mx_v, mn_v, lv_v, nv_v = args
+        if fused:
+            h_v, k_v, w_v, s_v, wf_v, s2_v, nb_v, ct_v, cf_v, tm_v, mx_v, mn_v, lv_v, nv_v = args
+            a_nb = 6
+        else:
+            h_v, k_v, w_v, s_v, nb_v, ct_v, cf_v, tm_v, mx_v, mn_v, lv_v, nv_v = args
+            a_nb = 4
+        sa = signature.args
         f32 = ir.FloatType()
         i32 = ir.IntType(32)
         i64 = ir.IntType(64)
         i16 = ir.IntType(PAD)
         vty = ir.VectorType(f32, PAD)
         uty = ir.VectorType(i32, PAD)
+        ity = ir.VectorType(i64, PAD)
         splat = _vec_consts(builder, PAD)
-        k_i = context.cast(builder, k_v, signature.args[1], types.intp)
-        s_i = context.cast(builder, s_v, signature.args[3], types.intp)
-        nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
-        ctv = splat(context.cast(builder, ct_v, signature.args[5], types.float32), vty)
-        cfv = splat(context.cast(builder, cf_v, signature.args[6], types.float32), vty)
-        tmv = splat(context.cast(builder, tm_v, signature.args[7], types.int32), uty)
-        mxv = splat(context.cast(builder, mx_v, signature.args[8], types.int32), uty)
-        mnv = splat(context.cast(builder, mn_v, signature.args[9], types.int32), uty)
-        lvv = splat(context.cast(builder, lv_v, signature.args[10], types.int32), uty)
-        nvv = splat(context.cast(builder, nv_v, signature.args[11], types.int32), uty)
+        k_i = context.cast(builder, k_v, sa[1], types.intp)
+        s_i = context.cast(builder, s_v, sa[3], types.intp)
+        nb_i = context.cast(builder, nb_v, sa[a_nb], types.intp)
+        ctv = splat(context.cast(builder, ct_v, sa[a_nb + 1], types.float32), vty)
+        cfv = splat(context.cast(builder, cf_v, sa[a_nb + 2], types.float32), vty)
+        tmv = splat(context.cast(builder, tm_v, sa[a_nb + 3], types.int32), uty)
+        mxv = splat(context.cast(builder, mx_v, sa[a_nb + 4], types.int32), uty)
+        mnv = splat(context.cast(builder, mn_v, sa[a_nb + 5], types.int32), uty)
+        lvv = splat(context.cast(builder, lv_v, sa[a_nb + 6], types.int32), uty)
+        nvv = splat(context.cast(builder, nv_v, sa[a_nb + 7], types.int32), uty)
         iota = ir.Constant(uty, [ir.Constant(i32, x) for x in range(PAD)])
-        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
-        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        hp = _row_ptr(context, builder, sa[0], h_v, k_i)
+        wp = _row_ptr(context, builder, sa[2], w_v, s_i)
+        if fused:
+            s2_i = context.cast(builder, s2_v, sa[5], types.intp)
+            fp = _row_ptr(context, builder, sa[4], wf_v, s2_i)
+            acc = cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(i64, 0)] * PAD))
         n_o = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
         n_l = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
         with cgutils.for_range(builder, nb_i) as loop:
@@ -198,18 +209,55 @@ def _update_simd(typingctx, h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_v
             lw = builder.icmp_signed("<", u, mnv)
             u = builder.select(ov, mxv, u)
             u = builder.select(lw, lvv, u)
-            builder.store(builder.bitcast(u, vty), hptr, align=4)
-            base = splat(builder.trunc(j, i32), uty)
-            valid = builder.icmp_signed("<", builder.add(iota, base), nvv)
-            co = builder.ctpop(builder.bitcast(builder.and_(ov, valid), i16))
-            cl = builder.ctpop(builder.bitcast(builder.and_(lw, valid), i16))
+            new = builder.bitcast(u, vty)
+            builder.store(new, hptr, align=4)
+            # padding lanes (w = 0) never overflow: h stays 0 (zero code) or <= minb (no zero code)
+            co = builder.ctpop(builder.bitcast(ov, i16))
             builder.store(builder.add(builder.load(n_o, typ=i64), builder.zext(co, i64)), n_o)
-            builder.store(builder.add(builder.load(n_l, typ=i64), builder.zext(cl, i64)), n_l)
-        hi = builder.shl(builder.load(n_l, typ=i64), ir.Constant(i64, 32))
-        return builder.or_(hi, builder.load(n_o, typ=i64))
+            if count_low:
+                base = splat(builder.trunc(j, i32), uty)
+                valid = builder.icmp_signed("<", builder.add(iota, base), nvv)
+                cl = builder.ctpop(builder.bitcast(builder.and_(lw, valid), i16))
+                builder.store(builder.add(builder.load(n_l, typ=i64), builder.zext(cl, i64)), n_l)
+            if fused:
+                fv = builder.load(builder.bitcast(builder.gep(fp, [j]), vty.as_pointer()), align=4, typ=vty)
+                t = builder.fptosi(builder.fmul(new, fv), ity)
+                builder.store(builder.add(builder.load(acc, typ=ity), t), acc)
+        flags = builder.or_(builder.shl(builder.load(n_l, typ=i64), ir.Constant(i64, 32)), builder.load(n_o, typ=i64))
+        if not fused:
+            return flags
+        a = builder.load(acc, typ=ity)
+        n = PAD
+        while n > 1:
+            n //= 2
+            lo = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n))))
+            hi = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
+            a = builder.add(lo, hi)
+        return context.make_tuple(builder, signature.return_type, [flags, builder.extract_element(a, ir.Constant(i32, 0))])
 
-    return sig, codegen
+    return codegen
 
+
+def _make_update(count_low: bool):
+    @intrinsic
+    def update(typingctx, h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid):
+        """In place update/encode of ``h[k]`` (see :func:`_update_codegen`); returns
+        ``n_overflow + 2**32 * n_underflow``."""
+        return (types.int64(h, k, w, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid),
+                _update_codegen(False, count_low))
+
+    @intrinsic
+    def update_dot(typingctx, h, k, w, s, wf, s2, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid):
+        """:func:`update` fused with the next spike's dot product on row ``s2`` of ``wf``:
+        ``(n_overflow + 2**32 * n_underflow, sum)``."""
+        return (types.UniTuple(types.int64, 2)(h, k, w, s, wf, s2, nblk, ct, coef, tmask, maxb, minb, low_val,
+                                                n_valid), _update_codegen(True, count_low))
+
+    return update, update_dot
+
+
+_update_z, _update_dot_z = _make_update(False)    # H with a zero code: nothing counts as underflow
+_update_nz, _update_dot_nz = _make_update(True)   # H without a zero code: values below minb underflow
 
 def _bits(x: float) -> int:
     """float32 bits of a Python float (exact float32 value expected)."""
@@ -402,10 +450,11 @@ def _spike_scalar(mid, lo, prm, pow2):
     return ovf, sig_r, r32
 
 
-@njit(cache=True)
-def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt):
+@njit(cache=True, error_model="numpy")
+def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt, acc):
     """All T spikes of the ``m <= GROUP`` IPs in ``h[:m]`` (float32 values, N padded to a multiple
-    of PAD, in place), interleaved spike by spike; ``cnt[k]`` (zeroed here) gets IP k's counters."""
+    of PAD, in place), interleaved spike by spike; ``cnt[k]`` (zeroed here) gets IP k's counters;
+    ``acc`` (GROUP,) int64 work buffer (the next spike's accumulator sum per IP)."""
     n_pad = w32.shape[1]
     nblk = n_pad // PAD
     n_valid = prm[F_N]
@@ -425,20 +474,33 @@ def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt):
         for j in range(N_COUNTERS):
             cnt[k, j] = 0
         cnt[k, C_SPIKES] = n_t
+        if plain:
+            acc[k] = _dot_simd(h, k, wf, spk[k, 0], nblk)
     for t in range(n_t):
         et = e32[t]
         ct = c32[t]
+        t2 = t + 1 if t + 1 < n_t else t
         for k in range(m):
             s = spk[k, t]
             if plain:
                 # the sum is below 2**width: A = S, no overflow; normalise_nb on one 64-bit word
-                A = _dot_simd(h, k, wf, s, nblk)
+                A = acc[k]
+                s2 = spk[k, t2]
                 if A == 0:
                     cnt[k, C_IGNORED] += 1
+                    acc[k] = _dot_simd(h, k, wf, s2, nblk)
                     continue
                 sh = bit_length_nb(A) - R
                 sig_r = (A >> sh) & rmask if sh > 0 else A << (-sh)
                 rr = np.float32(np.float64(sig_r) * pow2[sh - F + off])
+                q = np.float32(et / rr)
+                coef = np.float32(ct * q)
+                if zero:
+                    fl, acc[k] = _update_dot_z(h, k, w32, s, wf, s2, nblk, ct, coef, tmask, maxb, minb, low_val,
+                                               n_valid)
+                else:
+                    fl, acc[k] = _update_dot_nz(h, k, w32, s, wf, s2, nblk, ct, coef, tmask, maxb, minb, low_val,
+                                                n_valid)
             else:
                 mid, lo = _dot_terms(h, k, w32, s, n_pad, scale)
                 ovf, sig_r, rr = _spike_scalar(mid, lo, prm, pow2)
@@ -448,12 +510,14 @@ def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt):
                 if sig_r == 0:
                     cnt[k, C_IGNORED] += 1
                     continue
-            q = np.float32(et / rr)
-            coef = np.float32(ct * q)
-            fl = _update_simd(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
+                q = np.float32(et / rr)
+                coef = np.float32(ct * q)
+                if zero:
+                    fl = _update_z(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
+                else:
+                    fl = _update_nz(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
             cnt[k, C_H_OVF] += fl & MASK32
-            if not zero:
-                cnt[k, C_H_UNF] += fl >> 32
+            cnt[k, C_H_UNF] += fl >> 32
 
 
 @njit(cache=True, parallel=True)
@@ -487,6 +551,7 @@ def qsbs_layer_f32(xw, idx, w32, wf, h0f, prm, pow2, e32, c32, seed, first_patte
         h = np.empty((GROUP, n_pad), dtype=np.float32)
         jb = np.empty(GROUP, dtype=np.int64)
         cnt = np.empty((GROUP, N_COUNTERS), dtype=np.int64)
+        acc = np.empty(GROUP, dtype=np.int64)
         start = ck * chunk
         stop = min(jobs, start + chunk)
         g0 = start
@@ -505,7 +570,7 @@ def qsbs_layer_f32(xw, idx, w32, wf, h0f, prm, pow2, e32, c32, seed, first_patte
                 else:
                     bad[g0] = 1
                 g0 += 1
-            _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt)
+            _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt, acc)
             for k in range(m):
                 for j in range(N_COUNTERS):
                     counters[jb[k], j] += cnt[k, j]

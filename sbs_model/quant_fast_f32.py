@@ -461,8 +461,7 @@ def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt, acc):
     n_t = e32.shape[0]
     F = prm[F_FRAC]
     R = prm[F_NORM]
-    rmask = (np.int64(1) << R) - 1
-    off = prm[F_POW_OFF]
+    mmask = np.int64(0x7FFFFF) & ~((np.int64(1) << (24 - R)) - 1)  # mantissa bits of the top R bits
     scale = np.float32(2.0 ** F)
     tmask = np.int32(prm[F_TMASK])
     maxb = np.int32(prm[F_MAXB])
@@ -490,9 +489,11 @@ def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt, acc):
                     cnt[k, C_IGNORED] += 1
                     acc[k] = _dot_simd(h, k, wf, s2, nblk)
                     continue
-                sh = bit_length_nb(A) - R
-                sig_r = (A >> sh) & rmask if sh > 0 else A << (-sh)
-                rr = np.float32(np.float64(sig_r) * pow2[sh - F + off])
+                # r32 = sig_r * 2**exp_r built from its IEEE bits: the top 24 bits of A (leading
+                # one dropped, the bits below the top R cleared), exponent bit_length(A) - 1 - F
+                lz = 64 - bit_length_nb(A)
+                mant = ((A << lz) >> 40) & mmask
+                rr = _bits_f32(np.int32((((63 - lz) - F + 127) << 23) | mant))
                 q = np.float32(et / rr)
                 coef = np.float32(ct * q)
                 if zero:
@@ -516,8 +517,9 @@ def _group_spikes(h, m, spk, w32, wf, e32, c32, prm, pow2, cnt, acc):
                     fl = _update_z(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
                 else:
                     fl = _update_nz(h, k, w32, s, nblk, ct, coef, tmask, maxb, minb, low_val, n_valid)
-            cnt[k, C_H_OVF] += fl & MASK32
-            cnt[k, C_H_UNF] += fl >> 32
+            if fl != 0:
+                cnt[k, C_H_OVF] += fl & MASK32
+                cnt[k, C_H_UNF] += fl >> 32
 
 
 @njit(cache=True, parallel=True)

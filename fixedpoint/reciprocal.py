@@ -117,6 +117,21 @@ def reciprocal(sig_r, norm_bits: int, recip_bits: int, method: str = "div", roun
     return np.where(nz, y, 0).astype(np.int64)
 
 
+
+TABLE_MAX_NORM_BITS = 20
+
+
+def reciprocal_table(norm_bits: int, recip_bits: int, method: str = "div", rounding="rne", lut_bits: int = 6,
+                     iters: int = 2) -> np.ndarray:
+    """Every output of :func:`reciprocal`: ``table[sig_r - 2**(R-1)]`` for ``sig_r`` in
+    ``[2**(R-1), 2**R)`` (int64, ``2**(R-1)`` entries), so a kernel looks Y up instead of
+    dividing.  Only for ``norm_bits <= TABLE_MAX_NORM_BITS`` (8 MB at 20)."""
+    R = int(norm_bits)
+    if not 1 <= R <= TABLE_MAX_NORM_BITS:
+        raise ValueError(f"norm_bits {R} out of range 1..{TABLE_MAX_NORM_BITS} for a reciprocal table")
+    sig = np.arange(1 << (R - 1), 1 << R, dtype=np.int64)
+    return np.ascontiguousarray(reciprocal(sig, R, recip_bits, method, rounding, lut_bits, iters), dtype=np.int64)
+
 @njit(cache=True)
 def reciprocal_nb(sig_r, norm_bits, recip_bits, method, rounding, lut_bits, iters, table):
     """Numba scalar twin of :func:`reciprocal` (method 0 div / 1 nr; ``table`` = :func:`nr_table`)."""

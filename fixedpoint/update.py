@@ -49,7 +49,7 @@ def coefficient(G, Y, exp_r, g_bits: int, recip_bits: int, norm_bits: int, coef_
     return rshift_round(K, sh, TRUNC), (e + sh).astype(np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def coefficient_nb(G, Y, exp_r, g_bits, recip_bits, norm_bits, coef_bits):
     """Numba scalar twin of :func:`coefficient`."""
     K = np.int64(G) * np.int64(Y)
@@ -77,6 +77,25 @@ def align_nb(v, e, upd_frac_bits):
         return ALIGN_CAP
     return rshift_round_nb(v, -sh, TRUNC)
 
+
+
+@njit(cache=True, inline="always")
+def align_shifts(e, upd_frac_bits):
+    """:func:`align` with a fixed exponent ``e`` as int64 ``(rs, ls, lim)`` for
+    :func:`align_shifted_nb`: right shift ``rs``, left shift ``ls`` and the largest ``v`` that is
+    not capped (numba and Python)."""
+    sh = np.int64(e) + np.int64(upd_frac_bits)
+    if sh <= 0:
+        return min(-sh, np.int64(63)), np.int64(0), np.int64(0x7FFFFFFFFFFFFFFF)
+    ls = min(sh, np.int64(63))
+    return np.int64(0), ls, np.int64((1 << 60) - 1) >> ls
+
+
+@njit(cache=True, inline="always")
+def align_shifted_nb(v, rs, ls, lim):
+    """:func:`align_nb` for non-negative ``v`` with the shifts of :func:`align_shifts` (branch-free
+    in a loop: one compare, two shifts).  ``v << ls >= 2**60  <=>  v > (2**60 - 1) >> ls``."""
+    return ALIGN_CAP if v > lim else (v >> rs) << ls
 
 def update_int_sums(sig_h, exp_h, P, E, C, c_bits: int, K, exp_K, upd_frac_bits: int) -> np.ndarray:
     """``T1 + T2`` per element (int64, grid ``2**-Fu``); encode with ``encode_parts(S, -Fu)``."""

@@ -5,11 +5,12 @@ reference's (``==``).  Work split as in :mod:`sbs_model.kernels_cpu`: ``prange``
 (pattern x IP) jobs, ``job = b*n_ip + ip``; each job writes only its own output column and its
 own counter row, so results do not depend on the thread count.  Per job: gather the integer
 window, exact int64 cumulative sum, all T Threefry draws (:func:`sbs_model.kernels_cpu.spike_draws`,
-vectorised over t) and T spike indices up front (:func:`fixedpoint.rng.sample_index_int_nb`;
-they do not depend on h), then T calls of :func:`fixedpoint.datapath.step_nb` in place -- or,
-for ``int`` datapaths with an unsigned fixed-point H (the ``int-*`` presets), of
-:func:`step_int_fixed_nb`, the same primitives on pre-decoded weights (about 2x faster; tested
-``==`` against ``step_nb``).  Buffers are allocated once per chunk, never inside the spike loop.
+vectorised over t) and T spike indices up front (counting the integer sampler's draw thresholds,
+:func:`fixedpoint.rng.sample_thresholds_int_nb`; they do not depend on h), then T calls of
+:func:`fixedpoint.datapath.step_nb` in place.  Buffers are allocated once per chunk, never inside
+the spike loop.  Where a vectorised kernel applies (:func:`fast_kernel`: the integer update,
+:mod:`sbs_model.quant_fast_int`) ``run_quant_layer`` runs that instead: the same integers,
+tested ``==`` against this generic loop.
 """
 from __future__ import annotations
 
@@ -17,18 +18,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from fixedpoint.accumulate import MASK32, finish_nb
-from fixedpoint.datapath import (D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D_COEF_BITS, D_G_BITS, D_H_ROUND,
-                                 D_ITERS, D_LUT_BITS, D_NORM_BITS, D_PROD_BITS, D_RECIP_BITS, D_RECIP_METHOD,
-                                 D_RECIP_ROUND, D_UPD_FRAC, D_UPDATE, R_A_HI, R_A_LO, R_ACC_OVF, R_EXP_K, R_EXP_R,
-                                 R_H_OVF, R_H_UNF, R_K, R_SIG_R, R_Y, REC_LEN, step_nb, value_bits_nb)
-from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, P_WIDTH
-from fixedpoint.normalise import normalise_nb
+from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_H_UNF, R_SIG_R, REC_LEN, step_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
-from fixedpoint.reciprocal import reciprocal_nb
 from fixedpoint.rng import sample_index_int_nb, sample_thresholds_int_nb
-from fixedpoint.rounding import rounding_code, rshift_round_nb
-from fixedpoint.update import align_nb, coefficient_nb
+from fixedpoint.rounding import rounding_code
 from sbs_model.kernels_cpu import BUCKET_BITS, spike_draws, spikes_from_thresholds
 from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
                                  WINDOW_TOTAL_LIMIT, NumpyKernels, QLayer, pool_index)
@@ -78,94 +71,13 @@ def prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, b
 
 
 @njit(cache=True)
-def step_int_fixed_nb(h, s, wd, t, dp, h_p, C_tab, G_tab, lut, rec):
-    """:func:`fixedpoint.datapath.step_nb` in place for the ``int`` update with an unsigned
-    fixed-point H and exact products, on pre-decoded weights ``wd`` (:func:`decode_weights`).
-
-    The same primitives in the same order as ``step_nb`` (its exact-product fast dot loop,
-    ``finish_nb``, ``normalise_nb``, ``reciprocal_nb``, ``coefficient_nb``, ``align_nb``, and
-    ``encode_parts_nb``'s fixed-point branch inlined: ``rshift_round_nb`` + saturation); the
-    per-element weight decode is hoisted out.  Tested ``==`` against ``step_nb``."""
-    n = h.shape[0]
-    Fh = h_p[P_FRAC_BITS]
-    mid = np.int64(0)
-    lo = np.int64(0)
-    for i in range(n):  # dot_nb's loop for exact products whose aligned terms are < 2**62
-        v = ((h[i] * wd[0, s, i]) >> wd[2, s, i]) << wd[3, s, i]
-        mid += v >> 32
-        lo += v & MASK32
-    F = dp[D_ACC_FRAC]
-    a_hi, a_lo, ovf = finish_nb(np.int64(0), mid, lo, dp[D_ACC_WIDTH], dp[D_ACC_OVF])
-    sig_r, exp_r = normalise_nb(a_hi, a_lo, F, dp[D_NORM_BITS])
-    rec[R_A_HI] = a_hi
-    rec[R_A_LO] = a_lo
-    rec[R_ACC_OVF] = ovf
-    rec[R_SIG_R] = sig_r
-    rec[R_EXP_R] = exp_r
-    for j in range(R_Y, REC_LEN):
-        rec[j] = 0
-    if sig_r == 0:
-        return
-    R = dp[D_NORM_BITS]
-    Qb = dp[D_RECIP_BITS]
-    Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS], lut)
-    K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
-    rec[R_Y] = Y
-    rec[R_K] = K
-    rec[R_EXP_K] = eK
-    C = C_tab[t]
-    cb = dp[D_C_BITS]
-    Fu = dp[D_UPD_FRAC]
-    hr = dp[D_H_ROUND]
-    kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
-    n_ovf = np.int64(0)
-    for i in range(n):
-        sh = h[i]
-        P = sh * wd[0, s, i]  # product_nb, exact: (0, 0) for a zero product -> aligned term 0
-        T2 = align_nb(K * P, eK + wd[1, s, i] - Fh, Fu) if P != 0 else np.int64(0)
-        S = align_nb(C * sh, -Fh - cb, Fu) + T2  # update_int_sum_nb
-        # encode_parts_nb(S, -Fu, H, hr, saturate) for S >= 0 and an unsigned fixed H with
-        # Fh <= Fu (its _encode_fixed_nb branch): one rshift_round by Fu - Fh, saturate at kpos
-        k = rshift_round_nb(S, Fu - Fh, hr)
-        if k > kpos:
-            h[i] = kpos
-            n_ovf += 1
-        else:
-            h[i] = k
-    rec[R_H_OVF] = n_ovf
-    rec[R_H_UNF] = 0  # a fixed-point H has no underflow
-
-
-def fast_path_ok(ql: QLayer) -> bool:
-    """True when :func:`step_int_fixed_nb` applies: int update, unsigned fixed-point H with
-    ``Fh <= upd_frac_bits``, exact products, and every aligned dot term below 2**62 (the
-    condition of ``dot_nb``'s fast loop)."""
-    dp = ql.dp.nb
-    hp = ql.H.nb
-    return bool(dp[D_UPDATE] == 0 and hp[P_KIND] == KIND_FIXED and hp[P_SIGNED] == 0 and dp[D_PROD_BITS] == 0
-                and hp[P_FRAC_BITS] <= dp[D_UPD_FRAC]
-                and value_bits_nb(hp) + value_bits_nb(ql.W.nb) + dp[D_ACC_FRAC] <= 62)
-
-
-def decode_weights(ql: QLayer) -> np.ndarray:
-    """``(4, S, N)`` int64: weight significands, exponents, and the dot loop's right/left shifts
-    ``min(max(-e, 0), 63)``, ``max(e, 0)`` with ``e = exp_h + exp_w + F`` (exp_h = -Fh)."""
-    sig, exp = ql.W.decode_parts(ql.wcodes)
-    e = exp - ql.H.nb[P_FRAC_BITS] + ql.dp.acc[1]
-    return np.ascontiguousarray(np.stack([sig, exp, np.clip(-e, 0, 63), np.maximum(e, 0)]).astype(np.int64))
-
-
-@njit(cache=True)
-def _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist, recs, record, wd, fast):
-    """All T spikes of one IP in place on ``h``; counters added into ``cnt``; with ``record``
-    ``hist[t+1]``/``recs[t]`` get h and the step record after spike t.  ``fast``: use
-    :func:`step_int_fixed_nb` with the pre-decoded weights ``wd``."""
+def _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist, recs, record):
+    """All T spikes of one IP in place on ``h`` (:func:`fixedpoint.datapath.step_nb`); counters
+    added into ``cnt``; with ``record`` ``hist[t+1]``/``recs[t]`` get h and the step record after
+    spike t."""
     n = h.shape[0]
     for t in range(spk.shape[0]):
-        if fast:
-            step_int_fixed_nb(h, spk[t], wd, np.int64(t), dp, h_p, C, G, lut, rec)
-        else:
-            step_nb(h, wcodes[spk[t]], np.int64(t), dp, h_p, w_p, C, G, e32, c32, lut, h, rec)
+        step_nb(h, wcodes[spk[t]], np.int64(t), dp, h_p, w_p, C, G, e32, c32, lut, h, rec)
         cnt[C_SPIKES] += 1
         if rec[R_SIG_R] == 0:
             cnt[C_IGNORED] += 1
@@ -182,15 +94,14 @@ def _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist
 
 
 @njit(cache=True, parallel=True)
-def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, wd, fast, seed, first_pattern, layer_index,
-               n_t, out, counters, bad, chunk):
+def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, seed, first_pattern, layer_index, n_t, out,
+               counters, bad, chunk):
     """One quantized SbS layer for all patterns and IPs.
 
     xw        (n, C*H*W) int64 integer window source (pixels 0..255 or floor(h*2**sampler_frac_bits))
     idx       (n_ip, S) int64 flat index per window position, -1 = zero padding
     wcodes    (S, N) int64 weight codes of the layer's scaled weight format (``w_p`` its ``nb``)
     h0        (N,) int64 initial h codes; dp = Datapath.nb, h_p = H.nb; C/G/e32/c32 the tables
-    wd, fast  pre-decoded weights and the fast-path switch (:func:`fast_path_ok`)
     out       (n, N, n_ip) int64 final h codes
     counters  (n*n_ip, len(COUNTERS)) int64 per-job counters (zeroed by the caller)
     bad       (n*n_ip,) int64: 1 where the window total is >= 2**31 (job not run)
@@ -221,15 +132,14 @@ def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, wd, fast,
                 continue
             for i in range(n):
                 h[i] = h0[i]
-            _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, counters[job], hist, recs, False, wd,
-                       fast)
+            _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, counters[job], hist, recs, False)
             for i in range(n):
                 out[b, i, ip] = h[i]
 
 
 @njit(cache=True)
-def qsbs_trace_ip(xw, idx, b, ip, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, wd, fast, seed, pattern,
-                  layer_index, n_t, hist, recs, spk, cnt):
+def qsbs_trace_ip(xw, idx, b, ip, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, seed, pattern, layer_index, n_t,
+                  hist, recs, spk, cnt):
     """One IP with every spike recorded: ``hist`` (T+1, N), ``recs`` (T, REC_LEN), ``spk`` (T,)."""
     s_len = idx.shape[1]
     cum = np.empty(s_len, dtype=np.int64)
@@ -240,7 +150,7 @@ def qsbs_trace_ip(xw, idx, b, ip, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut,
     h = h0.copy()
     for i in range(h.shape[0]):
         hist[0, i] = h[i]
-    _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist, recs, True, wd, fast)
+    _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist, recs, True)
     return True
 
 
@@ -270,18 +180,20 @@ def _chunk_size(jobs: int) -> int:
     return max(1, -(-jobs // (8 * numba.get_num_threads())))
 
 
-_WD_CACHE: dict = {}
-
-
-def _layer_args(ql: QLayer, fast=None):
-    """Kernel arguments of a layer; ``fast`` None = automatic (:func:`fast_path_ok`)."""
+def _layer_args(ql: QLayer):
+    """Arguments of :func:`qsbs_layer` / :func:`qsbs_trace_ip` for a layer."""
     t = ql.tables
-    fast = fast_path_ok(ql) if fast is None else bool(fast)
-    key = id(ql)
-    if fast and (key not in _WD_CACHE or _WD_CACHE[key][0] is not ql):
-        _WD_CACHE[key] = (ql, decode_weights(ql))
-    wd = _WD_CACHE[key][1] if fast else np.zeros((4, 1, 1), dtype=np.int64)
-    return (ql.wcodes, ql.h0, ql.dp.nb, ql.H.nb, ql.W.nb, t.C, t.G, t.eps32, t.c32, ql.lut, wd, fast)
+    return (ql.wcodes, ql.h0, ql.dp.nb, ql.H.nb, ql.W.nb, t.C, t.G, t.eps32, t.c32, ql.lut)
+
+
+def fast_kernel(ql: QLayer):
+    """The vectorised kernel that applies to ``ql`` (a ``run_quant_layer``-like function), or None
+    when only the generic :func:`qsbs_layer` (``step_nb`` per spike) does."""
+    from sbs_model import quant_fast_int
+
+    if quant_fast_int.int_fast_ok(ql):
+        return quant_fast_int.run_quant_layer_int
+    return None
 
 
 def _bad_window(ql: QLayer, bad: np.ndarray, n_ip: int, first_pattern: int):
@@ -290,9 +202,13 @@ def _bad_window(ql: QLayer, bad: np.ndarray, n_ip: int, first_pattern: int):
                      f"{first_pattern + job // n_ip}) exceeds 2**31 - 1; lower sampler_frac_bits")
 
 
-def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, fast=None):
+def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, fast: bool = True):
     """``xw`` ``(n, C, H, W)`` int64 -> ``(codes (n, N, Ho, Wo) int64, counters (len(COUNTERS),))``.
-    ``fast``: None = the fast path where it applies, False = always ``step_nb``."""
+    ``fast``: the vectorised kernel where one applies (:func:`fast_kernel`); False = always the
+    generic ``step_nb`` loop (same integers, tested)."""
+    kernel = fast_kernel(ql) if fast else None
+    if kernel is not None:
+        return kernel(ql, xw, seed, first_pattern)
     n = xw.shape[0]
     idx = unfold_index(xw.shape[1:], ql.layer)
     ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
@@ -301,7 +217,7 @@ def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, f
     out = np.empty((n, N, idx.shape[0]), dtype=np.int64)
     counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
     bad = np.zeros(jobs, dtype=np.int64)
-    qsbs_layer(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, *_layer_args(ql, fast), np.uint64(seed),
+    qsbs_layer(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, *_layer_args(ql), np.uint64(seed),
                np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out, counters, bad,
                _chunk_size(jobs))
     if bad.any():
@@ -309,7 +225,7 @@ def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, f
     return out.reshape(n, N, ho, wo), counters.sum(axis=0)
 
 
-def trace_ip(ql: QLayer, xw: np.ndarray, b: int, ip: int, seed: int, first_pattern: int = 0, fast=None):
+def trace_ip(ql: QLayer, xw: np.ndarray, b: int, ip: int, seed: int, first_pattern: int = 0):
     """Numba twin of ``quant_ref.run_ip(..., record=True)`` for IP ``ip`` of pattern ``b`` of the
     window source ``xw`` ``(n, C, H, W)``: ``(h, counters, hist (T+1, N), records (T, REC_LEN),
     spikes (T,))``."""
@@ -321,7 +237,7 @@ def trace_ip(ql: QLayer, xw: np.ndarray, b: int, ip: int, seed: int, first_patte
     spk = np.empty(T, dtype=np.int64)
     cnt = np.zeros(N_COUNTERS, dtype=np.int64)
     ok = qsbs_trace_ip(np.ascontiguousarray(xw.reshape(xw.shape[0], -1), dtype=np.int64), idx, int(b), int(ip),
-                       *_layer_args(ql, fast), np.uint64(seed), np.uint64(first_pattern + b), np.uint64(ql.index),
+                       *_layer_args(ql), np.uint64(seed), np.uint64(first_pattern + b), np.uint64(ql.index),
                        np.int64(T), hist, recs, spk, cnt)
     if not ok:
         bad = np.zeros(idx.shape[0], dtype=np.int64)

@@ -339,3 +339,43 @@ def test_pool_max_and_windows():
     assert window_from_pixels(px).tolist() == [0, 17, 255]
     with pytest.raises(ValueError, match="0..255"):
         window_from_pixels(np.array([256]))
+
+
+def test_branch_free_rounding_equals_rshift_round_nb():
+    from fixedpoint.rounding import rshift_round_nb, rshift_round_pos_nb
+
+    rng = np.random.default_rng(0)
+    for s in range(0, 63):
+        base = [0, 1, 2, 3, (1 << s) - 1, 1 << s, (1 << s) + 1, 3 << s]
+        if s > 0:
+            base += [(k << s) + (1 << (s - 1)) + d for k in range(4) for d in (-1, 0, 1)]  # ties and neighbours
+        vals = [v for v in base if 0 <= v < 2**62] + rng.integers(0, 2**62, 50).tolist()
+        for mode in (0, 1, 2):
+            for v in vals:
+                assert rshift_round_pos_nb(v, s, mode) == rshift_round_nb(v, s, mode), (v, s, mode)
+
+
+def test_align_shifted_equals_align_nb():
+    from fixedpoint.update import align_nb, align_shifted_nb, align_shifts
+
+    rng = np.random.default_rng(1)
+    for e in range(-80, 40):
+        rs, ls, lim = align_shifts(e, 24)
+        vals = [0, 1, 2**36, 2**40 - 1, int(lim), int(lim) + 1 if lim < 2**62 else 2**61] + rng.integers(0, 2**52, 20).tolist()
+        for v in vals:
+            assert align_shifted_nb(v, rs, ls, lim) == align_nb(v, e, 24), (v, e)
+
+
+@pytest.mark.parametrize("method,rounding", [("div", "rne"), ("div", "trunc"), ("nr", "rne")])
+def test_reciprocal_table_is_the_reciprocal(method, rounding):
+    from fixedpoint.reciprocal import reciprocal, reciprocal_nb, reciprocal_table, method_code, nr_table
+    from fixedpoint.rounding import rounding_code
+
+    tab = reciprocal_table(12, 14, method, rounding)
+    sig = np.arange(1 << 11, 1 << 12)
+    assert np.array_equal(tab, reciprocal(sig, 12, 14, method, rounding))
+    lut = nr_table(6, 14)
+    for s in (2048, 2049, 3000, 4095):
+        assert tab[s - 2048] == reciprocal_nb(s, 12, 14, method_code(method), rounding_code(rounding), 6, 2, lut)
+    with pytest.raises(ValueError, match="norm_bits 24"):
+        reciprocal_table(24, 16)

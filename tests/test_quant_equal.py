@@ -157,6 +157,7 @@ def test_reference_network_small_T(name):
 
 
 def test_fast_path_equals_step_nb_path():
+    from sbs_model import quant_fast_int as qfi
     from sbs_model import quant_nb as qn
 
     net = small_net(T=24)
@@ -167,18 +168,16 @@ def test_fast_path_equals_step_nb_path():
             w = {k: v * 8 for k, v in w.items()}
         m = QuantizedModel(net, w, DATAPATHS[name])
         ql = m.qlayers[0]
-        assert qn.fast_path_ok(ql)
+        assert qn.fast_kernel(ql) is qfi.run_quant_layer_int
         xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
         a = qn.run_quant_layer(ql, xw, 5, 0, fast=False)
         b = qn.run_quant_layer(ql, xw, 5, 0, fast=True)
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-        ha = qn.trace_ip(ql, xw, 1, 7, 5, fast=False)
-        hb = qn.trace_ip(ql, xw, 1, 7, 5, fast=True)
-        assert np.array_equal(ha[2], hb[2]) and np.array_equal(ha[3], hb[3])  # h and records after every spike
-    assert not qn.fast_path_ok(QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0])
+    assert not qfi.int_fast_ok(QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0])
 
 
 def test_fast_path_h_saturation_equals_step_nb_path():
+    from sbs_model import quant_fast_int as qfi
     from sbs_model import quant_nb as qn
 
     # N = 2, W[0] = (1, 0): h -> (1, 0), and 1 does not fit a 6-bit H (max 63/64): saturation
@@ -186,7 +185,7 @@ def test_fast_path_h_saturation_equals_step_nb_path():
     w = np.array([[1.0, 0.0], [0.0, 0.5], [0.0, 0.25], [0.0, 0.25]])
     dp = Datapath(weight_format="uq0.8", h_format="uq0.6", sampler_frac_bits=16)
     ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
-    assert qn.fast_path_ok(ql)
+    assert qfi.int_fast_ok(ql)
     img = np.zeros((1, 28, 28), np.uint8)
     img[0, 13, 13] = 255  # only s = 0 spikes
     xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
@@ -207,7 +206,7 @@ def test_fast_path_h_saturation_equals_step_nb_path():
 ])
 def test_fast_step_equals_step_nb_on_random_states(kw):
     from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_SIG_R, REC_LEN, step_nb
-    from sbs_model import quant_nb as qn
+    from sbs_model import quant_fast_int as qfi
 
     kw = dict(kw)
     scale = kw.pop("scale", 1)  # weights > 1 make small accumulators overflow
@@ -218,8 +217,9 @@ def test_fast_step_equals_step_nb_on_random_states(kw):
     w = rng.random((S, N)) ** 4 * scale
     net = NetworkSpec((1, 1, S), (L("sbs", 1, N, (1, S), spikes=T),))
     ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
-    assert qn.fast_path_ok(ql)
-    wd = qn.decode_weights(ql)
+    p = qfi.prepare_int(ql)
+    assert p is not None
+    narrow = bool(p.md.max() < 2**32)
     t_ = ql.tables
     seen = [0, 0, 0]
     for trial in range(300):
@@ -233,8 +233,11 @@ def test_fast_step_equals_step_nb_on_random_states(kw):
         a, b = h.copy(), h.copy()
         ra, rb = np.zeros(REC_LEN, np.int64), np.zeros(REC_LEN, np.int64)
         step_nb(a, ql.wcodes[s], np.int64(t), dp.nb, ql.H.nb, ql.W.nb, t_.C, t_.G, t_.eps32, t_.c32, ql.lut, a, ra)
-        qn.step_int_fixed_nb(b, s, wd, np.int64(t), dp.nb, ql.H.nb, t_.C, t_.G, ql.lut, rb)
-        assert np.array_equal(a, b) and np.array_equal(ra, rb), (trial, h, s, t)
+        hb = np.zeros((qfi.GROUP, p.md.shape[1]), np.int64)  # padded rows, IP 1 of a group
+        hb[1, :N] = b
+        qfi.spike_int_nb(hb, 1, s, t, p.md, p.m2, np.int64(p.sd), np.int64(p.e_min), p.recip, narrow, dp.nb, ql.H.nb,
+                         t_.C, t_.G, rb)
+        assert np.array_equal(a, hb[1, :N]) and not hb[1, N:].any() and np.array_equal(ra, rb), (trial, h, s, t)
         seen[0] += ra[R_H_OVF] > 0
         seen[1] += ra[R_SIG_R] == 0
         seen[2] += ra[R_ACC_OVF] > 0

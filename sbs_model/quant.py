@@ -32,7 +32,7 @@ from sbs_model.network import NetworkSpec
 from sbs_model.quant_ref import COUNTERS
 
 NOISE_TAG = 0x6E6F6973  # "nois": keeps noise draws apart from other uses of (seed, pattern)
-BACKENDS = ("numba", "numpy")
+BACKENDS = ("numba", "numba-generic", "numpy")
 
 
 def add_noise(images_uint8, level: float, seed: int = 0, first_pattern: int = 0) -> np.ndarray:
@@ -85,8 +85,9 @@ class QuantizedModel:
     """SbS network + weights + datapath(s), ready for bit-exact quantized inference.
 
     ``weights``: ``{layer_index: (S, N) float array}`` for every ``sbs`` layer; ``seed`` the spike
-    key in [0, 2**32); ``float_dtype`` for layers run in float; ``backend`` ``numba`` (fast) or
-    ``numpy`` (the reference; slow, small networks)."""
+    key in [0, 2**32); ``float_dtype`` for layers run in float; ``backend`` ``numba`` (fast: the
+    vectorised kernels where they apply), ``numba-generic`` (``step_nb`` per spike everywhere; the
+    yardstick of the vectorised kernels) or ``numpy`` (the reference; slow, small networks)."""
 
     def __init__(self, net: NetworkSpec, weights: dict, datapath, seed: int = 0, float_dtype="float32",
                  backend: str = "numba"):
@@ -134,9 +135,9 @@ class QuantizedModel:
             raise ValueError(f"backend {backend!r}; allowed: {', '.join(BACKENDS)}")
         if backend == "numpy":
             return quant_ref.NumpyKernels
-        from sbs_model.quant_nb import NumbaKernels
+        from sbs_model.quant_nb import GenericNumbaKernels, NumbaKernels
 
-        return NumbaKernels
+        return GenericNumbaKernels if backend == "numba-generic" else NumbaKernels
 
     def describe(self) -> dict:
         """JSON-ready: per SbS layer the datapath text (or 'float') and the scaled weight format."""

@@ -276,3 +276,14 @@ class NumbaKernels(NumpyKernels):
     @staticmethod
     def pool_codes(codes, fmt, rounding, layer):
         return pool_codes(codes, fmt, rounding, layer)
+
+
+class GenericNumbaKernels(NumbaKernels):
+    """Numba without the vectorised kernels: every quantized layer on :func:`qsbs_layer`
+    (``step_nb`` per spike).  The same integers, slower; the benchmark's yardstick."""
+
+    name = "numba-generic"
+
+    @staticmethod
+    def quant_layer(ql, xw, seed, first_pattern):
+        return run_quant_layer(ql, xw, seed, first_pattern, fast=False)

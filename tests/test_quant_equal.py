@@ -59,6 +59,7 @@ def test_whole_network_numba_equals_numpy(name):
     ref = m.trace(img, first_pattern=3, backend="numpy")
     fast = m.trace(img, first_pattern=3, backend="numba")
     assert_traces_equal(ref, fast)
+    assert_traces_equal(ref, m.trace(img, first_pattern=3, backend="numba-generic"))
     assert all(k == "codes" for k in fast.kinds)
     assert fast.counters[0]["spikes"] == 2 * 36 * 10
     if name == "tiny-wrap":

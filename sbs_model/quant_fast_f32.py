@@ -11,11 +11,14 @@ Per spike, for the drawn weight row ``w`` (float32 values of the layer's weight 
 
 1. products ``p_i = h_i * w_i`` in float32: exact, because H and W significands have at most 24
    bits together (exact products, ``prod_bits`` 0) and every nonzero product is a normal float32;
-2. aligned terms ``floor(p_i * 2**F)`` (F = accumulator fraction bits) as ``int64(p_i * 2**F)``:
-   the scaling by a power of two is exact and float -> int conversion truncates, which is the floor
-   for ``p_i >= 0``; the terms (< 2**62) are summed exactly as two 32-bit pieces (``mid``, ``lo``)
-   like ``dot_nb``'s fast loop, then :func:`fixedpoint.accumulate.finish_nb` (wrap/saturate into
-   the ``uqI.F`` register) and :func:`fixedpoint.normalise.normalise_nb` (``sig_r``, ``exp_r``);
+2. aligned terms ``floor(p_i * 2**F)`` (F = accumulator fraction bits) as ``int64(h_i * wf_i)``
+   with ``wf = w * 2**F``: the scaling by a power of two is exact and float -> int conversion
+   truncates, which is the floor for ``p_i >= 0``.  When ``N * 2**(value_bits(H) + value_bits(W)
+   + F) <= 2**width`` (``F_PLAIN``; the paper presets on every reference layer: N <= 128) the sum
+   can neither wrap nor saturate, so ``A`` is one 64-bit word and the normaliser is a leading-zero
+   count; otherwise the terms are summed as two 32-bit pieces (``mid``, ``lo``) like ``dot_nb``'s
+   fast loop, then :func:`fixedpoint.accumulate.finish_nb` and
+   :func:`fixedpoint.normalise.normalise_nb`;
 3. ``A == 0`` ignores the spike; else ``r32 = sig_r * 2**exp_r`` (exact, R <= 24),
    ``q = eps32_t / r32``, ``coef = c32_t * q``, ``h_new = c32_t*h + coef*p`` -- one IEEE float32
    operation each, as :func:`fixedpoint.update.update_float32_nb` (no fastmath, no FMA);
@@ -28,8 +31,12 @@ Per spike, for the drawn weight row ``w`` (float32 values of the layer's weight 
 Units: h, w, p are real values (float32); F, M, bias, R are bit counts / exponent offsets of the
 datapath (``uq9.55`` accumulator, e5m11z H (M = 11, bias 31), e4mX weights (bias 15), R = 24 for
 the paper presets).  The spikes of an IP come from :func:`sbs_model.quant_nb.prepare_ip_fast`.
-``GROUP`` IPs are interleaved spike by spike (as in :mod:`sbs_model.kernels_cpu`) so that their
-per-spike dependency chains (dot -> normalise -> division -> update) overlap.
+
+Speed: the per-element work is explicit LLVM vector code on ``<16 x float>`` blocks (N zero-padded
+to a multiple of PAD = 16; intrinsics like :mod:`sbs_model.kernels_cpu`), and in the one-word case
+the update of spike t is fused with the dot product of spike t+1 (its row is known in advance):
+one pass over h per spike.  ``GROUP`` IPs are interleaved spike by spike so that their per-spike
+dependency chains (sum -> r -> division -> update) overlap.
 
 :func:`step_f32_ref` is the plain numpy reference of one spike in this representation (tested
 ``==`` against :meth:`fixedpoint.datapath.Datapath.step`).
@@ -38,7 +45,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
@@ -46,9 +52,8 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from fixedpoint.accumulate import MASK32, finish_nb
-from fixedpoint.datapath import (D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_H_ROUND, D_NORM_BITS, D_PROD_BITS, D_UPDATE,
-                                 value_bits_nb)
-from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_MAN_BITS, P_SIGNED, P_SUBNORMAL, P_ZERO
+from fixedpoint.datapath import D_ACC_FRAC, D_ACC_OVF, D_H_ROUND, D_PROD_BITS, D_UPDATE, value_bits_nb
+from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_SIGNED, P_SUBNORMAL, P_ZERO
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.rounding import TRUNC, bit_length_nb
 from sbs_model.kernels_cpu import BUCKET_BITS, PAD, _row_ptr
@@ -56,7 +61,7 @@ from sbs_model.quant_nb import N_COUNTERS, _bad_window, _chunk_size, prepare_ip_
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 from sbs_model.unfold import unfold_index
 
-GROUP = 2  # IPs whose spike loops are interleaved
+GROUP = 4  # IPs whose spike loops are interleaved
 
 # ---- layout of the int64 parameter array ``prm`` of prepare_f32 ----
 F_FRAC = 0      # accumulator fraction bits F

@@ -3,7 +3,9 @@
 The reference MNIST network with the pytorch-sbs weights at T spikes per IP (default 1600), the
 same embedded test images for every model, in the same run: the float golden model
 (``sbs_model.model.Model``, float32 numba kernels) and the quantized model
-(``sbs_model.quant.QuantizedModel``, numba backend) with the ``int-e4m1`` and ``paper`` datapaths.
+(``sbs_model.quant.QuantizedModel``) with the ``int-e4m1`` and ``paper`` datapaths, each on the
+``numba`` backend (vectorised kernels) and on ``numba-generic`` (``step_nb`` per spike: the
+previous implementation, same integers).
 Each model first runs one image untimed (numba compile / cache load), then ``--repeats`` timed
 runs over ``--n`` images; ms per pattern from the median run; ratio = quantized / float.
 Writes ``bench/results/quant_inference.json``.
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import timeit, write_result  # noqa: E402
 
 WEIGHTS = str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pytorch-sbs-mnist")
-DATAPATHS = ("int-e4m1", "paper")
+RUNS = (("int-e4m1", "numba"), ("int-e4m1", "numba-generic"), ("paper", "numba"), ("paper", "numba-generic"))
 
 
 def main(argv=None) -> int:
@@ -54,14 +56,20 @@ def main(argv=None) -> int:
     out["float32_golden"] = dict(t, ms_per_pattern=1e3 * t["median_s"] / args.n,
                                  predictions=pred["float"].tolist())
     print(f"float32 golden: {out['float32_golden']['ms_per_pattern']:.1f} ms per pattern", flush=True)
-    for name in DATAPATHS:
-        qm = QuantizedModel(net, weights, name)
+    codes = {}
+    for dp_name, backend in RUNS:
+        name = dp_name if backend == "numba" else f"{dp_name} ({backend})"
+        qm = QuantizedModel(net, weights, dp_name, backend=backend)
         qm.predict(images[:1])
         t = timeit(lambda: pred.__setitem__(name, qm.predict(images)), repeats=args.repeats, warmup=0)
         ms = 1e3 * t["median_s"] / args.n
         out[name] = dict(t, ms_per_pattern=ms, ratio_to_float=ms / out["float32_golden"]["ms_per_pattern"],
-                         predictions=pred[name].tolist(),
+                         predictions=pred[name].tolist(), backend=backend,
                          agree_with_float=float(np.mean(pred[name] == pred["float"])))
+        last = qm.trace(images[:2]).outputs[-1]  # the two backends' integers must be equal
+        if dp_name in codes and not np.array_equal(codes[dp_name], last):
+            raise SystemExit(f"{name}: output codes differ from the other backend's")
+        codes[dp_name] = last
         print(f"{name}: {ms:.1f} ms per pattern, {out[name]['ratio_to_float']:.1f}x float", flush=True)
     path = write_result("quant_inference", out)
     print(f"wrote {path}")

@@ -9,8 +9,8 @@ vectorised over t) and T spike indices up front (counting the integer sampler's 
 :func:`fixedpoint.rng.sample_thresholds_int_nb`; they do not depend on h), then T calls of
 :func:`fixedpoint.datapath.step_nb` in place.  Buffers are allocated once per chunk, never inside
 the spike loop.  Where a vectorised kernel applies (:func:`fast_kernel`: the integer update,
-:mod:`sbs_model.quant_fast_int`) ``run_quant_layer`` runs that instead: the same integers,
-tested ``==`` against this generic loop.
+:mod:`sbs_model.quant_fast_int`; the float32 update, :mod:`sbs_model.quant_fast_f32`)
+``run_quant_layer`` runs that instead: the same integers, tested ``==`` against this generic loop.
 """
 from __future__ import annotations
 
@@ -189,10 +189,12 @@ def _layer_args(ql: QLayer):
 def fast_kernel(ql: QLayer):
     """The vectorised kernel that applies to ``ql`` (a ``run_quant_layer``-like function), or None
     when only the generic :func:`qsbs_layer` (``step_nb`` per spike) does."""
-    from sbs_model import quant_fast_int
+    from sbs_model import quant_fast_f32, quant_fast_int
 
     if quant_fast_int.int_fast_ok(ql):
         return quant_fast_int.run_quant_layer_int
+    if quant_fast_f32.f32_fast_ok(ql):
+        return quant_fast_f32.run_quant_layer_f32
     return None
 
 

@@ -174,7 +174,10 @@ def test_fast_path_equals_step_nb_path():
         a = qn.run_quant_layer(ql, xw, 5, 0, fast=False)
         b = qn.run_quant_layer(ql, xw, 5, 0, fast=True)
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    assert not qfi.int_fast_ok(QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0])
+    from sbs_model import quant_fast_f32 as qff
+
+    paper = QuantizedModel(net, rand_weights(net), PRESETS["paper"]).qlayers[0]
+    assert not qfi.int_fast_ok(paper) and qn.fast_kernel(paper) is qff.run_quant_layer_f32
 
 
 def test_fast_path_h_saturation_equals_step_nb_path():

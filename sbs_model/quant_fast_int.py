@@ -142,20 +142,24 @@ def _dot(h, k, md, s, sd, npad, narrow):
 
 
 @njit(cache=True, inline="always")
-def _update(h, k, m2, s, npad, C, K, t1, t2, sr, mode, kpos):
+def _update(h, k, m2, s, npad, C, K, t1, t2, sr, mode, kpos, md, s_next, sd, narrow):
     """New h codes of IP ``k`` in place (``t1``/``t2`` the :func:`fixedpoint.update.align_shifts`
-    of T1 and T2); returns the number of saturated elements.  The common case (both terms only
-    shift right) runs a loop without the cap compares; saturation (rare) is found from the
-    largest code and applied afterwards, so the element loop has no data-dependent branch."""
+    of T1 and T2) fused with the next spike's dot product (row ``s_next`` of ``md``) on the new
+    codes: returns ``(saturated elements, next dot)``.  The common case (both terms only shift
+    right, narrow products) runs one loop without cap compares; saturation (rare) is found from
+    the largest code and applied afterwards (then the next dot is recomputed), so the element loop
+    has no data-dependent branch."""
     n_ovf = np.int64(0)
     qmax = np.int64(0)
-    if t1[1] == 0 and t2[1] == 0:  # C, K and h are below 2**32 (prepare_int): 32x32->64 multiplies
+    tot = np.int64(0)
+    if t1[1] == 0 and t2[1] == 0 and narrow:  # C, K, h, Md below 2**32 (prepare_int): 32x32->64 multiplies
         for i in range(npad):
             hv = h[k, i] & MASK32
             S = (((C & MASK32) * hv) >> t1[0]) + ((((K & MASK32) * hv) * m2[s, i]) >> t2[0])
             q = rshift_round_pos_nb(S, sr, mode)
             qmax = max(qmax, q)
             h[k, i] = q
+            tot += ((q & MASK32) * (md[s_next, i] & MASK32)) >> sd
     else:
         for i in range(npad):
             hv = h[k, i]
@@ -163,24 +167,26 @@ def _update(h, k, m2, s, npad, C, K, t1, t2, sr, mode, kpos):
             q = rshift_round_pos_nb(S, sr, mode)
             qmax = max(qmax, q)
             h[k, i] = q
+        tot = _dot(h, k, md, s_next, sd, npad, narrow)
     if qmax > kpos:  # rare: saturate and count outside the vector loop
         for i in range(npad):
             if h[k, i] > kpos:
                 h[k, i] = kpos
                 n_ovf += 1
-    return n_ovf
+        tot = _dot(h, k, md, s_next, sd, npad, narrow)
+    return n_ovf, tot
 
 
 @njit(cache=True, inline="always")
-def spike_int_nb(h, k, s, t, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G_tab, rec):
+def spike_int_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G_tab, rec):
     """One spike of IP ``k`` (row of ``h`` (GROUP, Np) int64 codes) at input position ``s``, step
-    ``t``: h updated in place, the step record (layout ``R_*``, as :func:`fixedpoint.datapath.step_nb`
-    writes it) into ``rec``."""
+    ``t``, given ``tot`` = :func:`_dot` of h and row ``s``: h updated in place, the step record
+    (layout ``R_*``, as :func:`fixedpoint.datapath.step_nb` writes it) into ``rec``; returns the
+    dot of the new h and row ``s_next`` (the next spike's)."""
     npad = md.shape[1]
     F = dp[D_ACC_FRAC]
     R = dp[D_NORM_BITS]
     Qb = dp[D_RECIP_BITS]
-    tot = _dot(h, k, md, s, sd, npad, narrow)
     a_hi, a_lo, ovf = finish_nb(np.int64(0), tot >> 32, tot & MASK32, dp[D_ACC_WIDTH], dp[D_ACC_OVF])
     sig_r, exp_r = normalise_nb(a_hi, a_lo, F, R)
     rec[R_A_HI] = a_hi
@@ -191,7 +197,7 @@ def spike_int_nb(h, k, s, t, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G
     for j in range(R_Y, REC_LEN):
         rec[j] = 0
     if sig_r == 0:
-        return
+        return _dot(h, k, md, s_next, sd, npad, narrow)
     Y = recip[sig_r - (np.int64(1) << (R - 1))]  # = reciprocal_nb(sig_r, ...): the primitive's own table
     K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
     rec[R_Y] = Y
@@ -202,7 +208,15 @@ def spike_int_nb(h, k, s, t, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G
     t1 = align_shifts(-Fh - dp[D_C_BITS], Fu)
     t2 = align_shifts(eK - Fh + e_min, Fu)
     kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
-    rec[R_H_OVF] = _update(h, k, m2, s, npad, C_tab[t], K, t1, t2, Fu - Fh, dp[D_H_ROUND], kpos)
+    n_ovf, nxt = _update(h, k, m2, s, npad, C_tab[t], K, t1, t2, Fu - Fh, dp[D_H_ROUND], kpos, md, s_next, sd, narrow)
+    rec[R_H_OVF] = n_ovf
+    return nxt
+
+
+@njit(cache=True)
+def dot_int_nb(h, k, md, s, sd, narrow):
+    """:func:`_dot` (the accumulator sum before ``finish_nb``) for callers outside the kernel."""
+    return _dot(h, k, md, s, sd, md.shape[1], narrow)
 
 
 @njit(cache=True, parallel=True)
@@ -225,6 +239,7 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab,
         spk = np.empty((GROUP, n_t), dtype=np.int64)
         h = np.empty((GROUP, npad), dtype=np.int64)
         ok = np.empty(GROUP, dtype=np.bool_)
+        tot = np.zeros(GROUP, dtype=np.int64)
         rec = np.zeros(REC_LEN, dtype=np.int64)
         start = ck * chunk
         stop = min(jobs, start + chunk)
@@ -240,10 +255,13 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab,
                     bad[job] = 1
                 for i in range(npad):
                     h[k, i] = h0[i]
+                tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow)
             for t in range(n_t):
+                tn = t + 1 if t + 1 < n_t else t
                 for k in range(m):
                     if ok[k]:
-                        spike_int_nb(h, k, spk[k, t], t, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G_tab, rec)
+                        tot[k] = spike_int_nb(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip, narrow,
+                                              dp, h_p, C_tab, G_tab, rec)
                         cnt = counters[g0 + k]
                         if rec[R_ACC_OVF] > 0:
                             cnt[C_ACC_OVF_SPIKES] += 1

@@ -239,9 +239,12 @@ def test_fast_step_equals_step_nb_on_random_states(kw):
         step_nb(a, ql.wcodes[s], np.int64(t), dp.nb, ql.H.nb, ql.W.nb, t_.C, t_.G, t_.eps32, t_.c32, ql.lut, a, ra)
         hb = np.zeros((qfi.GROUP, p.md.shape[1]), np.int64)  # padded rows, IP 1 of a group
         hb[1, :N] = b
-        qfi.spike_int_nb(hb, 1, s, t, p.md, p.m2, np.int64(p.sd), np.int64(p.e_min), p.recip, narrow, dp.nb, ql.H.nb,
-                         t_.C, t_.G, rb)
+        sd, s_next = np.int64(p.sd), int(rng.integers(S))
+        tot = qfi.dot_int_nb(hb, 1, p.md, s, sd, narrow)
+        nxt = qfi.spike_int_nb(hb, 1, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip, narrow, dp.nb,
+                               ql.H.nb, t_.C, t_.G, rb)
         assert np.array_equal(a, hb[1, :N]) and not hb[1, N:].any() and np.array_equal(ra, rb), (trial, h, s, t)
+        assert nxt == qfi.dot_int_nb(hb, 1, p.md, s_next, sd, narrow)  # the fused next-spike dot
         seen[0] += ra[R_H_OVF] > 0
         seen[1] += ra[R_SIG_R] == 0
         seen[2] += ra[R_ACC_OVF] > 0

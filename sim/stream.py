@@ -170,3 +170,22 @@ def amaranth_sink(port, n: int, out: list, seed: int, backpressure_prob: float =
                 await ctx.tick()
             out.append(await amaranth_get(ctx, port))
     return testbench
+
+
+def amaranth_timed_sink(port, n: int, seen: dict):
+    """An async testbench function, always ready, collecting ``n`` payloads of ``port``:
+    ``seen["got"]`` the payloads, ``seen["cycles"]`` the clock edge (1-based) at which each was
+    sampled valid -- for latency and throughput checks."""
+
+    async def testbench(ctx):
+        ctx.set(port.ready, 1)
+        value = port.payload.as_value() if hasattr(port.payload, "as_value") else port.payload
+        got, cycles, k = [], [], 0
+        while len(got) < n:
+            _, _, payload, valid = await ctx.tick().sample(value, port.valid)
+            k += 1
+            if valid:
+                got.append(payload)
+                cycles.append(k)
+        seen.update(got=got, cycles=cycles)
+    return testbench

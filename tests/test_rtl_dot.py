@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 from fixedpoint.datapath import PRESETS, Datapath
 from rtl.dot import DotProduct, beats_of, pack_codes, reference
 from sim.scoreboard import ScoreboardMismatch, check
-from sim.stream import amaranth_sink, amaranth_source
+from sim.stream import amaranth_sink, amaranth_source, amaranth_timed_sink
 
 
 def rows_for(dut, n_rows, seed):
@@ -191,21 +191,10 @@ def test_back_to_back_rows_one_row_per_ceil_n_over_l_cycles(N, L):
         ctx.set(dut.h.valid, 0)
         ctx.set(dut.w.valid, 0)
 
-    async def sink(ctx):
-        ctx.set(dut.o.ready, 1)
-        got, cycles, n = [], [], 0
-        while len(got) < len(hr):
-            _, _, payload, valid = await ctx.tick().sample(dut.o.payload.as_value(), dut.o.valid)
-            n += 1
-            if valid:
-                got.append(payload)
-                cycles.append(n)
-        seen.update(got=got, cycles=cycles)
-
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(source)
-    sim.add_testbench(sink)
+    sim.add_testbench(amaranth_timed_sink(dut.o, len(hr), seen))
     sim.run()
     check(seen["got"], reference(dp, hr, wr), dut.acc_width + 1)
     assert {b - a for a, b in zip(seen["cycles"], seen["cycles"][1:])} == {dut.beats}

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 from fixedpoint.datapath import PRESETS, Datapath
 from rtl.normaliser import Normaliser, reference
 from sim.scoreboard import ScoreboardMismatch, check
-from sim.stream import amaranth_sink, amaranth_source
+from sim.stream import amaranth_sink, amaranth_source, amaranth_timed_sink
 
 SMALL = [("uq2.6", 4), ("uq3.7", 2), ("uq0.10", 16), ("uq10.0", 3), ("uq1.1", 2), ("uq5.5", 10)]
 
@@ -86,21 +86,10 @@ def test_latency_and_one_per_cycle():
             await ctx.tick().until(dut.i.ready)
         ctx.set(dut.i.valid, 0)
 
-    async def sink(ctx):
-        ctx.set(dut.o.ready, 1)
-        cycles, got, n = [], [], 0
-        while len(got) < len(values):
-            _, _, payload, valid = await ctx.tick().sample(dut.o.payload.as_value(), dut.o.valid)
-            n += 1
-            if valid:
-                got.append(payload)
-                cycles.append(n)
-        seen.update(got=got, cycles=cycles)
-
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(source)
-    sim.add_testbench(sink)
+    sim.add_testbench(amaranth_timed_sink(dut.o, len(values), seen))
     sim.run()
     check(seen["got"], reference(dp, values), out_width(dut))
     # the first A transfers at the first edge (cycle 0); its result is sampled at edge 0 + latency

@@ -115,7 +115,7 @@ def test_relative_paths_resolve_against_the_grid_file(tmp_path):
 def test_shipped_grids_parse_and_include_fixed_point_weights():
     from conftest import REPO
 
-    for name in ("quick", "paper", "full", "spikes", "noise", "layers"):
+    for name in ("quick", "paper", "full", "spikes", "noise", "layers", "shipped", "table"):
         g = load_grid(REPO / "bench" / "explore" / f"{name}.toml")
         fmts = {p.params["datapath"]["weight_format"] for p in g.points if p.params["datapath"]}
         assert any(f.startswith("uq") for f in fmts), name

@@ -9,7 +9,7 @@ from conftest import PYTORCH_SBS_DIR
 from sbs_model import demo as demo_mod
 from sbs_model.cli import main
 
-LABELS = ["paper-e4m4", "paper-e4m1", "paper-e4m0", "int-e4m1", "int-e4m0", "int-uq0.8"]
+LABELS = ["paper-e4m4", "paper-e4m1", "paper-e4m0", "int-e4m1", "int e3m1", "int-e4m0", "int-uq0.8"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -59,7 +59,7 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
         assert 0 <= r["ci95"][0] <= r["accuracy"] <= r["ci95"][1] <= 1 and r["ms_per_pattern"] > 0
         assert r["correct"] == round(r["accuracy"] * r["n"])
     assert rows["float32"]["accuracy"] >= 0.8  # T = 400 on the pytorch-sbs reference weights
-    assert [rows[k]["weight_bits"] for k in LABELS] == [8, 5, 4, 5, 4, 8]
+    assert [rows[k]["weight_bits"] for k in LABELS] == [8, 5, 4, 5, 4, 4, 8]
     assert rows["int-e4m1"]["weight_memory_bits"] == 5 * 108256
     assert rows["int-e4m1"]["cost"]["lut"] > 0 and rows["paper-e4m1"]["cost"]["ms_per_image"] > 0
     # the generated design: layer 5 (the output layer), best integer datapath, with its manifest
@@ -113,7 +113,7 @@ def test_missing_tools_are_skipped_and_the_rest_runs(weights_npz, tmp_path, monk
     assert s["steps"]["synth"] == "skipped: the synth extra is not installed (simulated)"
     for step in ("float", "quantized", "verilog", "cost", "report"):
         assert s["steps"][step] == "passed", step
-    assert (out / "verilog" / "manifest.json").is_file() and len(s["accuracy"]) == 7
+    assert (out / "verilog" / "manifest.json").is_file() and len(s["accuracy"]) == 8
     assert "skipped: Verilator unavailable: no C++ compiler (simulated)" in (out / "report.md").read_text()
 
 
@@ -215,14 +215,14 @@ def test_default_spikes_follow_the_training_settings():
 
 @pytest.mark.slow
 def test_full_demo_default_settings(weights_npz, tmp_path):
-    """The default run (2000 float images, 30 per format, T = 1600, layer 5 engine, 3 IPs)."""
+    """The default run (2000 float images, 200 per format, T = 1600, layer 5 engine, 3 IPs)."""
     out = tmp_path / "demo"
     rc = run(["--weights", weights_npz, "-o", out])
     s = load_summary(out)
     assert rc == 0, s["steps"]
     rows = {r["label"]: r for r in s["accuracy"]}
     assert rows["float32"]["n"] == 2000 and rows["float32"]["accuracy"] >= 0.98
-    assert rows["int-e4m1"]["n"] == 30
+    assert rows["int-e4m1"]["n"] == 200 and rows["int e3m1"]["n"] == 200
     if demo_mod.verilator_status()[0]:
         assert s["regression"]["compared"] == 30
 

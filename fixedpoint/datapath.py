@@ -462,6 +462,18 @@ def dot_nb(h_codes, w_codes, dp, h_p, w_p):
     return a_hi, a_lo, ovf, sig_r, exp_r
 
 
+@njit(cache=True, inline="always")
+def record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r):
+    """Start a step record (layout ``R_*``): the dot product's fields, the rest zero."""
+    rec[R_A_HI] = a_hi
+    rec[R_A_LO] = a_lo
+    rec[R_ACC_OVF] = ovf
+    rec[R_SIG_R] = sig_r
+    rec[R_EXP_R] = exp_r
+    for j in range(R_Y, REC_LEN):
+        rec[j] = 0
+
+
 @njit(cache=True)
 def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab, lut, h_out, rec):
     """Numba twin of :meth:`Datapath.step`: writes the new h codes into ``h_out`` (may be
@@ -470,13 +482,7 @@ def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab,
     :meth:`Datapath.tables`, ``lut = datapath.lut()``.  No allocation."""
     n = h_codes.shape[0]
     a_hi, a_lo, ovf, sig_r, exp_r = dot_nb(h_codes, w_codes, dp, h_p, w_p)
-    rec[R_A_HI] = a_hi
-    rec[R_A_LO] = a_lo
-    rec[R_ACC_OVF] = ovf
-    rec[R_SIG_R] = sig_r
-    rec[R_EXP_R] = exp_r
-    for j in range(R_Y, REC_LEN):
-        rec[j] = 0
+    record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r)
     if sig_r == 0:
         for i in range(n):
             h_out[i] = h_codes[i]

@@ -57,9 +57,8 @@ from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_SIGNED, P_SUBNORMAL
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.rounding import TRUNC, bit_length_nb
 from sbs_model.kernels_cpu import BUCKET_BITS, PAD, _row_ptr
-from sbs_model.quant_nb import N_COUNTERS, _bad_window, _chunk_size, prepare_ip_fast
+from sbs_model.quant_nb import N_COUNTERS, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
-from sbs_model.unfold import unfold_index
 
 GROUP = 4  # IPs whose spike loops are interleaved
 
@@ -598,19 +597,9 @@ def run_quant_layer_f32(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: in
     equal to ``quant_nb.run_quant_layer(ql, xw, seed, first_pattern)``; ValueError when
     :func:`f32_fast_ok` is False or a window total exceeds 2**31 - 1."""
     w32, wf, h0f, prm, pow2 = prepare_f32(ql)
-    n = xw.shape[0]
-    idx = unfold_index(xw.shape[1:], ql.layer)
-    ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
-    N = ql.layer.out_channels
-    jobs = n * idx.shape[0]
-    out = np.empty((n, N, idx.shape[0]), dtype=np.int64)
-    counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
-    bad = np.zeros(jobs, dtype=np.int64)
     t = ql.tables
-    qsbs_layer_f32(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, w32, wf, h0f, prm, pow2,
-                   np.ascontiguousarray(t.eps32, dtype=np.float32), np.ascontiguousarray(t.c32, dtype=np.float32),
-                   np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out,
-                   counters, bad, _chunk_size(jobs))
-    if bad.any():
-        _bad_window(ql, bad, idx.shape[0], first_pattern)
-    return out.reshape(n, N, ho, wo), counters.sum(axis=0)
+    e32 = np.ascontiguousarray(t.eps32, dtype=np.float32)
+    c32 = np.ascontiguousarray(t.c32, dtype=np.float32)
+    return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer_f32(
+        x, idx, w32, wf, h0f, prm, pow2, e32, c32, np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index),
+        np.int64(ql.layer.spikes), out, cnt, bad, chunk))

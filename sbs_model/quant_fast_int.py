@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from fixedpoint.accumulate import MASK32, finish_nb
-from fixedpoint.datapath import (R_A_HI, R_A_LO, R_ACC_OVF, R_EXP_K, R_EXP_R, R_H_OVF, R_K, R_SIG_R, R_Y, REC_LEN,
+from fixedpoint.datapath import (R_ACC_OVF, R_EXP_K, R_H_OVF, R_K, R_SIG_R, R_Y, REC_LEN, record_dot_nb,
                                  D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D_COEF_BITS, D_G_BITS, D_H_ROUND,
                                  D_NORM_BITS, D_PROD_BITS, D_RECIP_BITS,
                                  D_UPD_FRAC, D_UPDATE)
@@ -43,7 +43,7 @@ from fixedpoint.reciprocal import TABLE_MAX_NORM_BITS, reciprocal_table
 from fixedpoint.rounding import rshift_round_pos_nb
 from fixedpoint.update import align_shifted_nb, align_shifts, coefficient_nb
 from sbs_model.kernels_cpu import BUCKET_BITS
-from sbs_model.quant_nb import N_COUNTERS, prepare_ip_fast
+from sbs_model.quant_nb import prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_IGNORED, C_SPIKES, QLayer
 
 GROUP = 4  # IPs whose spike loops are interleaved
@@ -189,13 +189,7 @@ def spike_int_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, dp, 
     Qb = dp[D_RECIP_BITS]
     a_hi, a_lo, ovf = finish_nb(np.int64(0), tot >> 32, tot & MASK32, dp[D_ACC_WIDTH], dp[D_ACC_OVF])
     sig_r, exp_r = normalise_nb(a_hi, a_lo, F, R)
-    rec[R_A_HI] = a_hi
-    rec[R_A_LO] = a_lo
-    rec[R_ACC_OVF] = ovf
-    rec[R_SIG_R] = sig_r
-    rec[R_EXP_R] = exp_r
-    for j in range(R_Y, REC_LEN):
-        rec[j] = 0
+    record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r)
     if sig_r == 0:
         return _dot(h, k, md, s_next, sd, npad, narrow)
     Y = recip[sig_r - (np.int64(1) << (R - 1))]  # = reciprocal_nb(sig_r, ...): the primitive's own table
@@ -292,23 +286,10 @@ def _prepared(ql: QLayer) -> IntFastLayer | None:
 
 def run_quant_layer_int(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int):
     """:func:`sbs_model.quant_nb.run_quant_layer` on this kernel (ValueError if it does not apply)."""
-    from sbs_model.quant_nb import _bad_window, _chunk_size
-    from sbs_model.unfold import unfold_index
-
     p = _prepared(ql)
     if p is None:
         raise ValueError(f"layer {ql.index}: the vectorised integer kernel does not apply to datapath {ql.dp}")
-    n = xw.shape[0]
-    idx = unfold_index(xw.shape[1:], ql.layer)
-    ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
-    N = ql.layer.out_channels
-    jobs = n * idx.shape[0]
-    out = np.empty((n, N, idx.shape[0]), dtype=np.int64)
-    counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
-    bad = np.zeros(jobs, dtype=np.int64)
-    qsbs_layer_int(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, p.md, p.m2, p.h0, np.int64(p.sd),
-                   np.int64(p.e_min), p.recip, np.int64(N), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(first_pattern),
-                   np.uint64(ql.index), np.int64(ql.layer.spikes), out, counters, bad, _chunk_size(jobs))
-    if bad.any():
-        _bad_window(ql, bad, idx.shape[0], first_pattern)
-    return out.reshape(n, N, ho, wo), counters.sum(axis=0)
+    return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer_int(
+        x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, np.int64(ql.layer.out_channels),
+        ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index),
+        np.int64(ql.layer.spikes), out, cnt, bad, chunk))

@@ -20,7 +20,7 @@ from numba import njit, prange
 
 from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_H_UNF, R_SIG_R, REC_LEN, step_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
-from fixedpoint.rng import sample_index_int_nb, sample_thresholds_int_nb
+from fixedpoint.rng import sample_thresholds_int_nb
 from fixedpoint.rounding import rounding_code
 from sbs_model.kernels_cpu import BUCKET_BITS, spike_draws, spikes_from_thresholds
 from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
@@ -30,31 +30,14 @@ from sbs_model.unfold import unfold_index
 N_COUNTERS = len(COUNTERS)
 
 
-@njit(cache=True)
-def _prepare_ip(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, spk):
-    """Window cumsum, T draws and T spike indices of one IP; False if the total is >= 2**31."""
-    s_len = idx.shape[1]
-    acc = np.int64(0)
-    for s in range(s_len):
-        k = idx[ip, s]
-        if k >= 0:
-            acc += xw[b, k]
-        cum[s] = acc
-    if acc >= WINDOW_TOTAL_LIMIT:
-        return False
-    n_t = r32.shape[0]
-    spike_draws(seed, pattern, layer_index, ip, n_t, r32)
-    for t in range(n_t):
-        spk[t] = sample_index_int_nb(cum, s_len, r32[t])
-    return True
-
-
 @njit(cache=True, inline="always")
 def prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
-    """:func:`_prepare_ip` with the spike indices found by counting the integer sampler's draw
-    thresholds (:func:`fixedpoint.rng.sample_thresholds_int_nb`,
-    :func:`sbs_model.kernels_cpu.spikes_from_thresholds`) instead of T binary searches: the same
-    indices (tested).  ``rth`` (>= S int64) and ``bucket`` (2**BUCKET_BITS int64) are work buffers."""
+    """Window cumsum, all T draws and T spike indices of one IP; False if the window total is
+    >= 2**31.  The spike indices come from counting the integer sampler's draw thresholds
+    (:func:`fixedpoint.rng.sample_thresholds_int_nb`,
+    :func:`sbs_model.kernels_cpu.spikes_from_thresholds`) instead of T binary searches
+    (:func:`fixedpoint.rng.sample_index_int_nb`): the same indices (tested).  ``rth`` (>= S int64)
+    and ``bucket`` (2**BUCKET_BITS int64) are work buffers."""
     s_len = idx.shape[1]
     acc = np.int64(0)
     for s in range(s_len):
@@ -145,7 +128,8 @@ def qsbs_trace_ip(xw, idx, b, ip, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut,
     cum = np.empty(s_len, dtype=np.int64)
     r32 = np.empty(n_t, dtype=np.uint32)
     rec = np.zeros(REC_LEN, dtype=np.int64)
-    if not _prepare_ip(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, spk):
+    if not prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, np.empty(s_len, dtype=np.int64),
+                           np.empty(1 << BUCKET_BITS, dtype=np.int64), spk):
         return False
     h = h0.copy()
     for i in range(h.shape[0]):
@@ -211,6 +195,16 @@ def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, f
     kernel = fast_kernel(ql) if fast else None
     if kernel is not None:
         return kernel(ql, xw, seed, first_pattern)
+    args = _layer_args(ql)
+    return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer(
+        x, idx, *args, np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out,
+        cnt, bad, chunk))
+
+
+def run_layer_kernel(ql: QLayer, xw: np.ndarray, first_pattern: int, call):
+    """What every layer kernel's wrapper does: the unfold index, the output / counter / bad-window
+    buffers, ``call(xw2d, idx, out, counters, bad, chunk)`` (the kernel), the bad-window error and
+    the reshapes -> ``(codes (n, N, Ho, Wo) int64, counters (len(COUNTERS),))``."""
     n = xw.shape[0]
     idx = unfold_index(xw.shape[1:], ql.layer)
     ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
@@ -219,9 +213,7 @@ def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, f
     out = np.empty((n, N, idx.shape[0]), dtype=np.int64)
     counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
     bad = np.zeros(jobs, dtype=np.int64)
-    qsbs_layer(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, *_layer_args(ql), np.uint64(seed),
-               np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out, counters, bad,
-               _chunk_size(jobs))
+    call(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, out, counters, bad, _chunk_size(jobs))
     if bad.any():
         _bad_window(ql, bad, idx.shape[0], first_pattern)
     return out.reshape(n, N, ho, wo), counters.sum(axis=0)

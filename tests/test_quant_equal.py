@@ -255,7 +255,8 @@ def test_fast_step_equals_step_nb_on_random_states(kw):
 @pytest.mark.parametrize("s_len,zero", [(25, False), (25, True), (800, False), (800, True)])
 def test_threshold_spikes_equal_binary_search_spikes(s_len, zero):
     """The kernels' spike indices (threshold counting, incl. the bucket path of long windows)
-    equal the per-draw binary search of the integer sampler."""
+    equal the integer sampler's per-draw binary search on the same draws."""
+    from fixedpoint.rng import sample_index_int_nb, spike_random_nb
     from sbs_model import quant_nb
     from sbs_model.kernels_cpu import BUCKET_BITS
 
@@ -263,12 +264,13 @@ def test_threshold_spikes_equal_binary_search_spikes(s_len, zero):
     xw = np.zeros((1, s_len), dtype=np.int64) if zero else rng.integers(0, 2**16, (1, s_len)) * (rng.random((1, s_len)) < 0.3)
     idx = np.arange(s_len, dtype=np.int64)[None, :]
     T = 1600
-    a = np.empty(T, dtype=np.int64)
-    b = np.empty(T, dtype=np.int64)
+    spk = np.empty(T, dtype=np.int64)
     cum = np.empty(s_len, dtype=np.int64)
     r32 = np.empty(T, dtype=np.uint32)
-    assert quant_nb._prepare_ip(xw, 0, idx, 0, cum, np.uint64(3), np.uint64(7), np.uint64(2), r32, a)
     assert quant_nb.prepare_ip_fast(xw, 0, idx, 0, cum, np.uint64(3), np.uint64(7), np.uint64(2), r32,
-                                    np.empty(s_len, dtype=np.int64), np.empty(1 << BUCKET_BITS, dtype=np.int64), b)
-    assert np.array_equal(a, b)
-    assert len(set(a.tolist())) > 1
+                                    np.empty(s_len, dtype=np.int64), np.empty(1 << BUCKET_BITS, dtype=np.int64), spk)
+    assert np.array_equal(cum, np.cumsum(xw[0]))
+    for t in range(0, T, 7):
+        assert r32[t] == spike_random_nb(3, 7, 2, 0, t)
+        assert spk[t] == sample_index_int_nb(cum, s_len, r32[t]), t
+    assert len(set(spk.tolist())) > 1

@@ -1,5 +1,6 @@
 """Grid files of ``sbs explore``: parsing, expansion into points, error messages."""
 import pytest
+from pathlib import Path
 
 from fixedpoint.datapath import Datapath
 from sbs_model.explore.grid import DATAPATH_FIELDS, load_grid, parse_grid
@@ -121,6 +122,8 @@ def test_shipped_grids_parse_and_include_fixed_point_weights():
         assert any(f.startswith("uq") for f in fmts), name
         assert any(p.params["float"] for p in g.points), name
         assert all(p.error is None for p in g.points), [p.error for p in g.points if p.error]
+    qat = load_grid(REPO / "bench" / "explore" / "qat.toml")  # the shipped QAT model exists and parses
+    assert Path(qat.base["weights"]).is_file() and all(p.error is None for p in qat.points)
     paper = load_grid(REPO / "bench" / "explore" / "paper.toml")
     assert paper.base["seeds"] == [0, 1, 2] and paper.base["n"] is None
     presets = {p.label for p in paper.points}

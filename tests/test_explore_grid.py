@@ -130,3 +130,14 @@ def test_shipped_grids_parse_and_include_fixed_point_weights():
     assert {"paper-e4m4", "paper-e4m1", "paper-e4m0"} <= presets
     widths = {p.params["datapath"]["weight_format"] for p in paper.points if p.params["datapath"]}
     assert {"uq0.4", "uq0.5", "uq0.8"} <= widths
+
+
+def test_sweep_labels_name_only_what_varies_among_unlabelled_points():
+    """A preset point (labelled by its preset) must not make every sweep label list all fields."""
+    from sbs_model.explore.runner import labels_for
+
+    g = grid('[sweep]\nweight_format = ["e4m0", "e3m1"]\nfloat = [false, true]\n'
+             '[[point]]\ndatapath = "paper-e4m0"\n[[point]]\nweight_format = "uq0.5"\nh_format = "uq0.12"\n')
+    labels = sorted(set(labels_for(g.points).values()))
+    assert labels == ["e3m1 h_format=uq0.16", "e4m0 h_format=uq0.16", "float", "paper-e4m0",
+                      "uq0.5 h_format=uq0.12"], labels

@@ -319,9 +319,10 @@ def point_label(p: Point) -> str:
 
 
 def labels_for(points) -> dict:
-    """Short label per point: explicit ``label``, else ``float``, else the weight format plus every other
-    datapath field that differs between the grid's non-float points (``field=value``)."""
-    dps = [p.params["datapath"] for p in points if p.params["datapath"] is not None]
+    """Short label per point: explicit ``label`` (a preset point's is the preset name), else ``float``,
+    else the weight format plus every other datapath field that differs between the grid's unlabelled
+    non-float points (``field=value``)."""
+    dps = [p.params["datapath"] for p in points if p.params["datapath"] is not None and not p.label]
     varied = [k for k in DATAPATH_FIELDS if k != "weight_format" and len({json.dumps(d.get(k)) for d in dps}) > 1]
     out = {}
     for p in points:

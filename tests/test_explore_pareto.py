@@ -33,3 +33,19 @@ def test_known_case_and_missing_values():
     assert front_rows(rows, "c") == [rows[0], rows[1]]
     with pytest.raises(ValueError, match="3 costs but 2 accuracies"):
         pareto_front([1, 2, 3], [0.1, 0.2])
+
+
+def test_plots_draw_points_at_100_percent(tmp_path):
+    """A point at 300/300 has a Wilson upper bound that rounds to just below its accuracy; the
+    error bars must still draw (a layer-sensitivity run on the shipped model stopped there)."""
+    from sbs_model.evaluation import wilson_interval
+    from sbs_model.explore.plots import plot_layers, plot_spikes
+
+    lo, hi = wilson_interval(300, 300)
+    hi = min(hi, 1.0 - 1e-12)  # the rounding that made matplotlib reject a negative error bar
+    base = dict(status="ok", float=False, noise=0.0, accuracy=1.0, ci95_lo=lo, ci95_hi=hi, n=300)
+    rows = [dict(base, label="e3m1", layer=li, spikes=1600) for li in (0, 2)]
+    rows += [dict(base, label="e3m1", layer=None, spikes=T) for T in (400, 1600)]
+    rows += [dict(base, label="float", layer=None, spikes=1600, float=True)]
+    assert plot_layers(rows, tmp_path) and plot_spikes(rows, tmp_path)
+    assert (tmp_path / "layer_sensitivity.png").stat().st_size > 1000

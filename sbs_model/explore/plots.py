@@ -48,8 +48,11 @@ def _save(fig, out: Path, name: str) -> list[Path]:
 
 
 def _yerr(rows):
-    lo = [100 * (r["accuracy"] - r["ci95_lo"]) for r in rows]
-    hi = [100 * (r["ci95_hi"] - r["accuracy"]) for r in rows]
+    """Error bar lengths (percentage points) from the 95 % intervals; clipped at 0, because at 0 %
+    or 100 % the Wilson bound rounds to just inside the accuracy and matplotlib rejects a negative
+    length."""
+    lo = [max(0.0, 100 * (r["accuracy"] - r["ci95_lo"])) for r in rows]
+    hi = [max(0.0, 100 * (r["ci95_hi"] - r["accuracy"])) for r in rows]
     return [lo, hi]
 
 

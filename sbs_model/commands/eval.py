@@ -47,49 +47,32 @@ def run(args) -> int:
         raise ValueError(f"--seed must be in [0, {2 ** 32 - 1}], got {args.seed}")
     if args.n is not None and args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
-    if args.datapath is not None:
-        return _run_quantized(args)
-    model = Model.load(args.config, args.weights, spikes=args.spikes, dtype=args.dtype, seed=args.seed)
+    quantized = args.datapath is not None
+    if quantized:
+        from sbs_model.quant import QuantizedModel, overflow_warnings
+
+        model = QuantizedModel.load(args.config, args.weights, datapath=args.datapath, spikes=args.spikes,
+                                    seed=args.seed)
+    else:
+        model = Model.load(args.config, args.weights, spikes=args.spikes, dtype=args.dtype, seed=args.seed)
     images, labels = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)
     res = model.evaluate(images, labels, batch=args.batch, progress=not args.no_progress)
     lo, hi = res["ci95"]
     spikes = res["spikes"]
+    kind = f"quantized, datapath {args.datapath}" if quantized else res["dtype"]
     print(f"accuracy {100 * res['accuracy']:.2f} % ({res['correct']}/{res['n']}), 95 % interval "
           f"[{100 * lo:.2f}, {100 * hi:.2f}] %; {res['ms_per_pattern']:.2f} ms per pattern "
-          f"({res['dtype']}, T = {spikes[0] if len(set(spikes)) == 1 else spikes}, seed {res['seed']})")
+          f"({kind}, T = {spikes[0] if len(set(spikes)) == 1 else spikes}, seed {res['seed']})")
+    if quantized:
+        for line in overflow_warnings(res["counters"]):
+            print(f"warning: {line}")
     if args.json:
         doc = dict(res)
-        doc.update(config=str(args.config), weights=str(args.weights),
-                   data=str(args.data) if args.data else "embedded", dataset=args.dataset,
+        doc.update(config=str(args.config), weights=str(args.weights))
+        if quantized:
+            doc.update(datapath=str(args.datapath), datapath_detail=model.describe())
+        doc.update(data=str(args.data) if args.data else "embedded", dataset=args.dataset,
                    network=model.net.name, config_hash=model.net.config_hash())
-        write_json(args.json, doc)
-        print(f"wrote {args.json}")
-    return 0
-
-
-def _run_quantized(args) -> int:
-    """``--datapath``: the same evaluation on :class:`sbs_model.quant.QuantizedModel`."""
-    from sbs_model.atomic import write_json
-    from sbs_model.data import load_dataset
-    from sbs_model.quant import QuantizedModel, overflow_warnings
-
-    model = QuantizedModel.load(args.config, args.weights, datapath=args.datapath, spikes=args.spikes,
-                                seed=args.seed)
-    images, labels = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)
-    res = model.evaluate(images, labels, batch=args.batch, progress=not args.no_progress)
-    lo, hi = res["ci95"]
-    spikes = res["spikes"]
-    print(f"accuracy {100 * res['accuracy']:.2f} % ({res['correct']}/{res['n']}), 95 % interval "
-          f"[{100 * lo:.2f}, {100 * hi:.2f}] %; {res['ms_per_pattern']:.2f} ms per pattern "
-          f"(quantized, datapath {args.datapath}, T = {spikes[0] if len(set(spikes)) == 1 else spikes}, "
-          f"seed {res['seed']})")
-    for line in overflow_warnings(res["counters"]):
-        print(f"warning: {line}")
-    if args.json:
-        doc = dict(res)
-        doc.update(config=str(args.config), weights=str(args.weights), datapath=str(args.datapath),
-                   datapath_detail=model.describe(), data=str(args.data) if args.data else "embedded",
-                   dataset=args.dataset, network=model.net.name, config_hash=model.net.config_hash())
         write_json(args.json, doc)
         print(f"wrote {args.json}")
     return 0

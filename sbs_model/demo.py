@@ -369,13 +369,19 @@ def verilator_status() -> tuple[bool, str]:
     return simulator_available("verilator")
 
 
-def step_lint(demo: Demo) -> None:
-    from rtl.lint import lint
-
+def _need_verilog_and_verilator(demo: Demo) -> dict:
+    """The verilog step's result; StepSkipped when Verilator cannot run here."""
     v = _need_verilog(demo)
     ok, why = verilator_status()
     if not ok:
         raise StepSkipped(f"Verilator unavailable: {why}")
+    return v
+
+
+def step_lint(demo: Demo) -> None:
+    from rtl.lint import lint
+
+    v = _need_verilog_and_verilator(demo)
     man = v["manifest"]
     lint(demo.opts.out / "verilog" / man["verilog"], man["top"])
     v["lint"] = "clean (verilator --lint-only -Wall)"
@@ -424,10 +430,7 @@ def step_regression(demo: Demo) -> None:
     from fixedpoint.formats import parse_format
     from sim.runner import build_and_test
 
-    v = _need_verilog(demo)
-    ok, why = verilator_status()
-    if not ok:
-        raise StepSkipped(f"Verilator unavailable: {why}")
+    v = _need_verilog_and_verilator(demo)
     man = v["manifest"]
     _, dp = rtl_datapath(demo.opts)
     jobs = regression_jobs(demo, dp, man["layer"], demo.opts.sim_ips)

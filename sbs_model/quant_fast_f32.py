@@ -56,8 +56,8 @@ from fixedpoint.datapath import D_ACC_FRAC, D_ACC_OVF, D_H_ROUND, D_PROD_BITS, D
 from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_SIGNED, P_SUBNORMAL, P_ZERO
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.rounding import TRUNC, bit_length_nb
-from sbs_model.kernels_cpu import BUCKET_BITS, PAD, _row_ptr
-from sbs_model.quant_nb import N_COUNTERS, prepare_ip_fast, run_layer_kernel
+from sbs_model.kernels_cpu import PAD, _row_ptr
+from sbs_model.quant_nb import N_COUNTERS, ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 
 GROUP = 4  # IPs whose spike loops are interleaved
@@ -549,10 +549,7 @@ def qsbs_layer_f32(xw, idx, w32, wf, h0f, prm, pow2, e32, c32, seed, first_patte
     M = prm[F_MAN]
     bias = prm[F_BIAS]
     for ck in prange(n_chunks):
-        cum = np.empty(s_len, dtype=np.int64)
-        r32 = np.empty(n_t, dtype=np.uint32)
-        rth = np.empty(s_len, dtype=np.int64)
-        bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
+        cum, r32, rth, bucket = ip_buffers(s_len, n_t)
         spk = np.empty((GROUP, n_t), dtype=np.int64)
         h = np.empty((GROUP, n_pad), dtype=np.float32)
         jb = np.empty(GROUP, dtype=np.int64)

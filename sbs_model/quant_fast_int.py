@@ -42,8 +42,7 @@ from fixedpoint.normalise import normalise_nb
 from fixedpoint.reciprocal import TABLE_MAX_NORM_BITS, reciprocal_table
 from fixedpoint.rounding import rshift_round_pos_nb
 from fixedpoint.update import align_shifted_nb, align_shifts, coefficient_nb
-from sbs_model.kernels_cpu import BUCKET_BITS
-from sbs_model.quant_nb import prepare_ip_fast, run_layer_kernel
+from sbs_model.quant_nb import ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_IGNORED, C_SPIKES, QLayer
 
 GROUP = 4  # IPs whose spike loops are interleaved
@@ -226,10 +225,7 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab,
     n_chunks = (jobs + chunk - 1) // chunk
     narrow = md.max() < (np.int64(1) << 32)
     for ck in prange(n_chunks):
-        cum = np.empty(s_len, dtype=np.int64)
-        r32 = np.empty(n_t, dtype=np.uint32)
-        rth = np.empty(s_len, dtype=np.int64)
-        bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
+        cum, r32, rth, bucket = ip_buffers(s_len, n_t)
         spk = np.empty((GROUP, n_t), dtype=np.int64)
         h = np.empty((GROUP, npad), dtype=np.int64)
         ok = np.empty(GROUP, dtype=np.bool_)

@@ -31,6 +31,13 @@ N_COUNTERS = len(COUNTERS)
 
 
 @njit(cache=True, inline="always")
+def ip_buffers(s_len, n_t):
+    """Per-thread work buffers of :func:`prepare_ip_fast`: ``(cum, r32, rth, bucket)``."""
+    return (np.empty(s_len, dtype=np.int64), np.empty(n_t, dtype=np.uint32), np.empty(s_len, dtype=np.int64),
+            np.empty(1 << BUCKET_BITS, dtype=np.int64))
+
+
+@njit(cache=True, inline="always")
 def prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
     """Window cumsum, all T draws and T spike indices of one IP; False if the window total is
     >= 2**31.  The spike indices come from counting the integer sampler's draw thresholds
@@ -95,11 +102,8 @@ def qsbs_layer(xw, idx, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut, seed, fir
     jobs = n_pat * n_ip
     n_chunks = (jobs + chunk - 1) // chunk
     for ck in prange(n_chunks):
-        cum = np.empty(s_len, dtype=np.int64)
-        r32 = np.empty(n_t, dtype=np.uint32)
+        cum, r32, rth, bucket = ip_buffers(s_len, n_t)
         spk = np.empty(n_t, dtype=np.int64)
-        rth = np.empty(s_len, dtype=np.int64)
-        bucket = np.empty(1 << BUCKET_BITS, dtype=np.int64)
         h = np.empty(n, dtype=np.int64)
         rec = np.zeros(REC_LEN, dtype=np.int64)
         hist = np.empty((1, 1), dtype=np.int64)
@@ -125,11 +129,9 @@ def qsbs_trace_ip(xw, idx, b, ip, wcodes, h0, dp, h_p, w_p, C, G, e32, c32, lut,
                   hist, recs, spk, cnt):
     """One IP with every spike recorded: ``hist`` (T+1, N), ``recs`` (T, REC_LEN), ``spk`` (T,)."""
     s_len = idx.shape[1]
-    cum = np.empty(s_len, dtype=np.int64)
-    r32 = np.empty(n_t, dtype=np.uint32)
+    cum, r32, rth, bucket = ip_buffers(s_len, n_t)
     rec = np.zeros(REC_LEN, dtype=np.int64)
-    if not prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, np.empty(s_len, dtype=np.int64),
-                           np.empty(1 << BUCKET_BITS, dtype=np.int64), spk):
+    if not prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
         return False
     h = h0.copy()
     for i in range(h.shape[0]):

@@ -1,8 +1,16 @@
 """The ``sbs`` command line.
 
-Every sub-command is a module in :mod:`sbs_model.commands` defining ``NAME`` (the verb),
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` (exit code).  Modules
-are discovered automatically, so adding a command never touches this file.
+Each package contributes its own verbs through the entry-point group ``sbs.commands`` (declared in
+``pyproject.toml`` under ``[project.entry-points."sbs.commands"]`` as ``verb = "package.commands.verb"``):
+model verbs live in :mod:`sbs_model.commands`, RTL verbs in :mod:`rtl.commands`, simulation verbs
+(and the demo, which orchestrates everything) in :mod:`sim.commands`.  The dispatcher therefore never
+imports a package to its right: it only loads what is registered.
+
+A verb is a module defining ``NAME`` (the verb), ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int`` (exit code).  ``sbs VERB ...`` loads only that verb's module; ``sbs``,
+``sbs --help`` or an unknown verb load all of them to list them.  A verb whose module cannot be
+imported because an optional dependency is missing (e.g. amaranth for the RTL verbs) is still
+listed; running it prints one error line saying what is missing (exit code 2).
 
 Bad input (``ValueError``, ``FileNotFoundError``) prints one ``sbs <verb>: error: ...`` line and
 exits with code 2; a keyboard interrupt exits with 130.
@@ -10,37 +18,72 @@ exits with code 2; a keyboard interrupt exits with 130.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
+from importlib.metadata import entry_points
 
-from sbs_model import commands as _commands_pkg
-
-
-def _load_commands():
-    mods = []
-    for info in sorted(pkgutil.iter_modules(_commands_pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"sbs_model.commands.{info.name}")
-        if hasattr(mod, "NAME") and hasattr(mod, "run"):
-            mods.append(mod)
-    return mods
+GROUP = "sbs.commands"
+DESCRIPTION = "Spike-by-Spike co-design: models, number formats, RTL and regression."
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="sbs", description="Spike-by-Spike co-design: models, number formats, RTL and regression.")
+def verb_entry_points() -> dict:
+    """``{verb: EntryPoint}`` of the ``sbs.commands`` group, sorted by verb."""
+    return {ep.name: ep for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name)}
+
+
+def escape_percent(text: str) -> str:
+    """argparse %-formats help and description strings: a literal ``%`` must be ``%%``."""
+    return text.replace("%", "%%")
+
+
+class UnavailableVerb:
+    """Stands in for a verb whose module could not be imported (a missing optional dependency)."""
+
+    def __init__(self, name: str, exc: ImportError):
+        self.NAME = name
+        self.reason = f"{type(exc).__name__}: {exc}"
+        self.HELP = f"(unavailable here: {self.reason})"
+
+    def add_arguments(self, p) -> None:
+        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(self, args) -> int:
+        raise ValueError(f"this verb cannot run here ({self.reason}); install the project's dev extra")
+
+
+def load_verb(ep):
+    """The verb module of entry point ``ep`` (or an :class:`UnavailableVerb` when its import fails)."""
+    try:
+        mod = ep.load()
+    except ImportError as exc:
+        return UnavailableVerb(ep.name, exc)
+    if getattr(mod, "NAME", None) != ep.name or not callable(getattr(mod, "run", None)):
+        raise RuntimeError(f"entry point {GROUP}:{ep.name} = {ep.value} does not define NAME = {ep.name!r} and run()")
+    return mod
+
+
+def requested_verb(argv, known) -> str | None:
+    """The verb named by the first argument when it is a registered one (then only it is loaded)."""
+    return argv[0] if argv and argv[0] in known else None
+
+
+def build_parser(only: str | None = None):
+    """The ``sbs`` parser with every registered verb (or only ``only``)."""
+    parser = argparse.ArgumentParser(prog="sbs", description=escape_percent(DESCRIPTION))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in _load_commands():
-        p = sub.add_parser(mod.NAME, help=getattr(mod, "HELP", ""), description=getattr(mod, "HELP", ""))
+    for name, ep in verb_entry_points().items():
+        if only is not None and name != only:
+            continue
+        mod = load_verb(ep)
+        text = escape_percent(getattr(mod, "HELP", ""))
+        p = sub.add_parser(name, help=text, description=text)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(requested_verb(argv, verb_entry_points()))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -13,6 +13,7 @@ import numpy as np
 
 from sbs_model import kernels_cpu
 from sbs_model.float_ref import layer_weights, resolve_dtype
+from sbs_model.loader import load_net_and_weights
 from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, wilson_interval  # noqa: F401
 from sbs_model.network import NetworkSpec
 from sbs_model.unfold import pool
@@ -51,13 +52,7 @@ class Model:
     def load(cls, config="reference-mnist", weights_spec=None, spikes=None, dtype="float32", seed: int = 0):
         """Network from a preset / JSON / pytorch-sbs directory, weights from an ``.npz`` file or a
         pytorch-sbs directory (:func:`sbs_model.weights.load_any`)."""
-        from sbs_model.configs import load_network
-        from sbs_model.weights import load_any
-
-        net = load_network(config, spikes=spikes)
-        if weights_spec is None:
-            raise ValueError("weights_spec: required (an .npz weight file or a pytorch-sbs directory)")
-        weights, meta = load_any(weights_spec, net)
+        net, weights, meta = load_net_and_weights(config, weights_spec, spikes)
         model = cls(net, weights, dtype=dtype, seed=seed)
         model.meta = meta
         return model

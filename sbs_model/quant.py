@@ -26,6 +26,7 @@ import numpy as np
 
 from sbs_model import quant_ref
 from sbs_model.float_ref import layer_weights, resolve_dtype
+from sbs_model.loader import load_net_and_weights
 from sbs_model.evaluation import accuracy_loop, check_inputs
 from sbs_model.model import _check_uint
 from sbs_model.network import NetworkSpec
@@ -118,13 +119,7 @@ class QuantizedModel:
              **kw):
         """Network from a preset / JSON / pytorch-sbs directory, weights via
         :func:`sbs_model.weights.load_any`."""
-        from sbs_model.configs import load_network
-        from sbs_model.weights import load_any
-
-        net = load_network(config, spikes=spikes)
-        if weights_spec is None:
-            raise ValueError("weights_spec: required (an .npz weight file or a pytorch-sbs directory)")
-        weights, meta = load_any(weights_spec, net)
+        net, weights, meta = load_net_and_weights(config, weights_spec, spikes)
         model = cls(net, weights, datapath, seed=seed, **kw)
         model.meta = meta
         return model

@@ -1,4 +1,4 @@
-"""``sbs demo``: the end-to-end co-design loop (sbs_model.demo), run in-process on weights made from
+"""``sbs demo``: the end-to-end co-design loop (sim.demo), run in-process on weights made from
 the pytorch-sbs reference files (the shipped model may not exist yet)."""
 import json
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import PYTORCH_SBS_DIR
-from sbs_model import demo as demo_mod
+from sbs_model import loader
+from sim import demo as demo_mod
+from sim.demo import pipeline, plots, steps
 from sbs_model.cli import main
 
 LABELS = ["paper-e4m4", "paper-e4m1", "paper-e4m0", "int-e4m1", "int e3m1", "int-e4m0", "int-uq0.8"]
@@ -38,8 +40,8 @@ def load_summary(out):
 def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
     runs = []
-    real_run = demo_mod.run_demo
-    monkeypatch.setattr(demo_mod, "run_demo", lambda opts: runs.append(real_run(opts)) or runs[-1])
+    real_run = pipeline.run_demo
+    monkeypatch.setattr(pipeline, "run_demo", lambda opts: runs.append(real_run(opts)) or runs[-1])
     rc = run(["--quick", "--weights", weights_npz, "-o", out])
     printed = capsys.readouterr().out
     s = load_summary(out)
@@ -84,15 +86,15 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
 
 
 def check_regression_detects_a_mismatch(d, monkeypatch):
-    real = demo_mod.regression_jobs
+    real = steps.regression_jobs
 
     def corrupted(*a, **k):
         jobs = real(*a, **k)
         jobs[1]["expected"][3] ^= 1
         return jobs
 
-    monkeypatch.setattr(demo_mod, "regression_jobs", corrupted)
-    demo_mod._run_step(d, "regression", demo_mod.step_regression)
+    monkeypatch.setattr(steps, "regression_jobs", corrupted)
+    steps.run_step(d, "regression", steps.step_regression)
     assert d.steps["regression"].startswith("failed: RuntimeError: RTL != model"), d.steps["regression"]
     assert "first at index 13" in d.steps["regression"]  # IP 1, element 3
     assert demo_mod.exit_code(d.steps) == 1
@@ -103,8 +105,8 @@ def tiny(weights_npz, out, *extra):
 
 
 def test_missing_tools_are_skipped_and_the_rest_runs(weights_npz, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo_mod, "verilator_status", lambda: (False, "no C++ compiler (simulated)"))
-    monkeypatch.setattr(demo_mod, "synth_status", lambda: (False, "the synth extra is not installed (simulated)"))
+    monkeypatch.setattr(steps, "verilator_status", lambda: (False, "no C++ compiler (simulated)"))
+    monkeypatch.setattr(steps, "synth_status", lambda: (False, "the synth extra is not installed (simulated)"))
     out = tmp_path / "demo"
     assert tiny(weights_npz, out) == 0  # skipped steps do not fail the run
     s = load_summary(out)
@@ -121,7 +123,7 @@ def test_no_rtl_and_a_failing_step(weights_npz, tmp_path, monkeypatch):
     def broken(demo):
         raise RuntimeError("cost model exploded")
 
-    monkeypatch.setattr(demo_mod, "step_cost", broken)
+    monkeypatch.setattr(steps, "step_cost", broken)
     out = tmp_path / "demo"
     assert tiny(weights_npz, out, "--no-rtl") == 1
     s = load_summary(out)
@@ -142,7 +144,7 @@ def quick_demo_with_verilog(weights_npz, out, **kw):
     net, weights, meta = demo_mod.load_model(opts.weights)
     d = demo_mod.Demo(opts=opts, net=load_network(net, spikes=opts.spikes), weights=weights, meta=meta)
     d.images, d.labels = load_dataset("mnist", n=4)
-    demo_mod._run_step(d, "verilog", demo_mod.step_verilog)
+    steps.run_step(d, "verilog", steps.step_verilog)
     assert d.steps["verilog"] == "passed"
     return d
 
@@ -154,8 +156,8 @@ def test_synth_step_runs_yosys(weights_npz, tmp_path):
         pytest.skip(why)
     d = quick_demo_with_verilog(weights_npz, tmp_path / "demo")
     d.opts.quick = False  # the step is skipped under --quick
-    demo_mod._run_step(d, "cost", demo_mod.step_cost)
-    demo_mod._run_step(d, "synth", demo_mod.step_synth)
+    steps.run_step(d, "cost", steps.step_cost)
+    steps.run_step(d, "synth", steps.step_synth)
     assert d.steps["synth"] == "passed", d.data.get("errors")
     s = d.data["synth"]
     assert s["target"] == "ecp5" and s["lut"] > 0 and s["ff"] > 0 and s["estimate"]["lut"] > 0
@@ -189,7 +191,7 @@ def test_bad_layer_and_paper_rtl_datapath_exit_2(weights_npz, tmp_path, capsys):
 
 
 def test_shipped_model_missing_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(demo_mod, "SHIPPED_MODEL", "models/does-not-exist.npz")
+    monkeypatch.setattr(loader, "SHIPPED_MODEL", "models/does-not-exist.npz")
     with pytest.raises(ValueError, match="shipped model sbs_model/models/does-not-exist.npz is not installed"):
         demo_mod.shipped_model()
     assert run(["-o", tmp_path / "o"]) == 2
@@ -197,7 +199,7 @@ def test_shipped_model_missing_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_shipped_model_reads_the_package_file(weights_npz, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo_mod, "shipped_model_path", lambda: weights_npz)
+    monkeypatch.setattr(loader, "shipped_model_path", lambda: weights_npz)
     net, weights, meta = demo_mod.shipped_model()
     assert net.name == "reference-mnist" and sorted(weights) == [0, 2, 4, 5]
     assert weights[5].shape == (96, 10) and weights[5].dtype == np.float32
@@ -236,6 +238,6 @@ def test_accuracy_plot_at_0_and_100_percent(tmp_path):
              "n": 30},
             {"label": "none", "kind": "paper", "weight_bits": 5, "accuracy": 0.0,
              "ci95": list(wilson_interval(0, 30)), "n": 30}]
-    assert demo_mod.plot_accuracy(rows, tmp_path / "a.png")
+    assert plots.plot_accuracy(rows, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG
-    assert not demo_mod.plot_accuracy(rows[:1], tmp_path / "b.png")  # nothing quantized: no plot
+    assert not plots.plot_accuracy(rows[:1], tmp_path / "b.png")  # nothing quantized: no plot

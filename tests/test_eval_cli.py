@@ -83,9 +83,9 @@ def test_eval_defaults_to_the_shipped_model(capsys):
 
 
 def test_eval_without_shipped_model_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    import sbs_model.demo as demo_mod
+    from sbs_model import loader
 
-    monkeypatch.setattr(demo_mod, "shipped_model_path", lambda: tmp_path / "missing.npz")
+    monkeypatch.setattr(loader, "shipped_model_path", lambda: tmp_path / "missing.npz")
     assert main(["eval", "-n", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "shipped model" in err[0]

@@ -2,6 +2,12 @@
 with ``--datapath``) with a 95 % interval."""
 from __future__ import annotations
 
+from sbs_model import loader
+from sbs_model.atomic import write_json
+from sbs_model.data import load_dataset
+from sbs_model.model import Model
+from sbs_model.quant import QuantizedModel, overflow_warnings
+
 NAME = "eval"
 HELP = ("evaluate a network's accuracy on a dataset (float model, or the quantized model with --datapath): "
         "accuracy, 95 % interval, ms per pattern")
@@ -30,14 +36,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from sbs_model.atomic import write_json
-    from sbs_model.data import load_dataset
-    from sbs_model.model import Model
-
     if args.weights is None:
-        from sbs_model.demo import shipped_model_path
-
-        args.weights = shipped_model_path()
+        args.weights = loader.shipped_model_path()
         if not args.weights.is_file():
             raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
                              "file or a pytorch-sbs directory")
@@ -49,8 +49,6 @@ def run(args) -> int:
         raise ValueError(f"-n must be >= 1, got {args.n}")
     quantized = args.datapath is not None
     if quantized:
-        from sbs_model.quant import QuantizedModel, overflow_warnings
-
         model = QuantizedModel.load(args.config, args.weights, datapath=args.datapath, spikes=args.spikes,
                                     seed=args.seed)
     else:

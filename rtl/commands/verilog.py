@@ -1,6 +1,12 @@
 """``sbs verilog``: Verilog, memory images and manifest.json of one SbS layer's IP engine or dot unit."""
 from __future__ import annotations
 
+from rtl.generate import generate
+from rtl.lint import LintError
+from sbs_model.configs import load_network
+from sbs_model.quant_ref import load_datapath
+from sbs_model.weights import load_any
+
 NAME = "verilog"
 HELP = "generate deterministic Verilog + hex memory images + manifest.json for one SbS layer"
 
@@ -21,12 +27,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from rtl.generate import generate
-    from rtl.lint import LintError
-    from sbs_model.configs import load_network
-    from sbs_model.quant_ref import load_datapath
-    from sbs_model.weights import load_any
-
     net = load_network(args.config)
     dp = load_datapath(args.datapath)
     weights, _ = load_any(args.weights, net)

@@ -1,6 +1,9 @@
 """``sbs regress``: the cocotb regression of every registered RTL unit against the model."""
 from __future__ import annotations
 
+from sim import regress
+from sim.runner import SimulatorUnavailable
+
 NAME = "regress"
 HELP = ("run the RTL regression (every registered unit x datapath x lanes, cocotb, == against the "
         "model); table, JUnit XML, waves and reproduce commands on failure")
@@ -34,9 +37,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from sim import regress
-    from sim.runner import SimulatorUnavailable
-
     selected = regress.select(args.patterns)
     if args.list:
         print(regress.list_entries(selected))

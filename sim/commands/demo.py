@@ -1,6 +1,11 @@
 """``sbs demo``: the whole co-design loop (float and quantized accuracy, Verilog, lint, cocotb/Verilator
-regression, cost, report) on the shipped model and the embedded test images; see :mod:`sbs_model.demo`."""
+regression, cost, report) on the shipped model and the embedded test images; see :mod:`sim.demo`."""
 from __future__ import annotations
+
+from sim.demo import pipeline
+from sim.demo.options import make_options
+from sim.demo.report import summary_table
+from sim.demo.steps import exit_code
 
 NAME = "demo"
 HELP = ("the whole co-design loop on what ships in the package: accuracy (float, paper and integer datapaths), "
@@ -36,11 +41,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from sbs_model.demo import exit_code, make_options, run_demo, summary_table
-
     opts = make_options(out=args.out, n=args.n, quant_n=args.quant_n, spikes=args.spikes, quick=args.quick,
                         rtl=args.rtl, seed=args.seed, weights=args.weights, layer=args.layer, lanes=args.lanes,
                         sim_ips=args.sim_ips, datapath=args.datapath, progress=not args.no_progress)
-    demo = run_demo(opts)
+    demo = pipeline.run_demo(opts)
     print(summary_table(demo))
     return exit_code(demo.steps)

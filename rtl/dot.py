@@ -47,16 +47,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.accumulate import MAX_TERMS
+from fixedpoint.bits import clog2
 from rtl.decoder import WeightDecoder, unsigned_format
 from rtl.multiplier import ApproxMultiplier
+from sbs_model.hw_cycles import dot_latency
 
 FAULTS = (None, "flip_acc0")
 LANES_MAX = 64
-
-
-def clog2(n: int) -> int:
-    """ceil(log2 n) for n >= 1."""
-    return (n - 1).bit_length()
 
 
 class DotProduct(wiring.Component):
@@ -83,7 +80,7 @@ class DotProduct(wiring.Component):
         self.beats = -(-N // lanes)
         self.last_lanes = N - (self.beats - 1) * lanes  # valid lanes of the last beat
         self.tree_levels = clog2(lanes)
-        self.latency = 3 + self.tree_levels
+        self.latency = dot_latency(lanes)  # 3 + tree_levels
         self.out_layout = data.StructLayout({"acc": self.acc_width, "ovf": 1})
         # a throw-away multiplier for the widths (the real ones are built in elaborate)
         mul = self._multiplier()

@@ -26,10 +26,11 @@ Ports (``lib.stream``):
   ``floor(h * 2**sampler_frac_bits)``), sent after the job.
 * ``h_out``: N codes of H (``H.width`` bits), element 0 first.
 
-Cycle counts: :func:`engine_latency` (closed form, every spike accepted) and :func:`engine_cycles`
-(the exact cycle model for any pattern of ignored spikes); both count from the cycle in which the
-job transfers to the cycle in which the last h code transfers, with the window sent back to back
-and ``h_out`` always ready.  The tests check both against the simulated cycle count.
+Cycle counts: :func:`~sbs_model.hw_cycles.engine_latency` (closed form, every spike accepted) and
+:func:`~sbs_model.hw_cycles.engine_cycles` (the exact cycle model for any pattern of ignored spikes),
+defined once on the model side (:mod:`sbs_model.hw_cycles`, no Amaranth) and re-exported here; both
+count from the cycle in which the job transfers to the cycle in which the last h code transfers, with
+the window sent back to back and ``h_out`` always ready.  The tests check both against the simulated cycle count.
 
 ``reference_ip`` is the model of one IP built from ``fixedpoint`` functions only.
 
@@ -44,19 +45,19 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
-from fixedpoint.rng import ROUNDS, sample_index_int, spike_random
+from fixedpoint.rng import sample_index_int, spike_random
 from fixedpoint.schedule import Schedule
 from rtl.dot import DotProduct
 from rtl.normaliser import Normaliser
 from rtl.reciprocal import Reciprocal
 from rtl.rng import SpikeRandom
-from rtl.sampler import SpikeSampler, clog2
+from rtl.sampler import SpikeSampler
 from rtl.schedule import ScheduleTable
 from rtl.update import UpdateUnit, check_rtl_datapath
+from sbs_model.hw_cycles import engine_cycles, engine_latency, spike_cycles  # noqa: F401 (re-exported)
 
 JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32, "layer": 8, "ip": 24})
 FAULTS = (None, "update", "sampler")
-RNG_PERIOD = ROUNDS + 2
 STATES = ("IDLE", "LOAD", "SPIKE", "DOT", "NORM", "RECIP", "WAIT_Y", "COEF", "UPDATE", "OUT")  # iterative SpikeRandom: accept, 20 rounds, result taken -> next accept
 
 
@@ -104,78 +105,6 @@ def reference_ip(dp, w_codes, window, seed: int, pattern: int, layer: int, ip: i
         ignored.append(rec.ignored)
     out = [int(v) for v in h]
     return (out, ignored) if record else out
-
-
-# ------------------------------------------------------------------------------------ timing
-def _parts(dp, N: int, S: int, L: int) -> dict:
-    """Fixed cycle counts of the engine's phases (see :func:`engine_cycles`)."""
-    B = -(-N // L)
-    dot_lat = 3 + clog2(L)
-    recip_lat = int(dp.recip_bits) + 2 if dp.recip_method == "div" else int(dp.nr_iters) + 1
-    samp_lat = max(1, clog2(S)) + 1
-    # index taken (1) + read latency (1) + B beats + dot latency + normaliser (2) + result taken (1)
-    ignored = B + dot_lat + Normaliser.latency + 2
-    # + reciprocal issue (1) + its latency + coefficient (1) + read latency (1) + B beats
-    #   + update latency + last write (1)
-    accepted = ignored + 1 + recip_lat + 1 + 1 + B + UpdateUnit.latency
-    return {"B": B, "ignored": ignored, "accepted": accepted, "sampler": samp_lat}
-
-
-def engine_cycles(dp, N: int, S: int, L: int, ignored) -> int:
-    """Exact cycles from the job transfer to the last ``h_out`` transfer, for a given sequence of
-    ignored flags (one per spike, T = its length).
-
-    Model (cycle numbers of one IP, job transferred in cycle 0):
-
-    * window: S values back to back, cycles 1..S; the RNG takes request 0 at ``S + 1`` and
-      request k+1 one cycle after the sampler accepted draw k; a draw is ready ``RNG_PERIOD - 1``
-      cycles after its request (``ROUNDS + 1``);
-    * the sampler accepts draw k at ``a_k = max(draw k ready, c_{k-1} + 1)`` (``c_k``: cycle the
-      engine takes index k) and shows index k at ``a_k + sampler latency``;
-    * spike k starts at ``c_k = max(end of spike k-1, index k shown)`` and lasts
-      ``accepted`` or ``ignored`` cycles (:func:`_parts`);
-    * output: B beats of L codes, one code per cycle (N cycles) plus one cycle to read the first
-      beat.
-    """
-    p = _parts(dp, N, S, L)
-    free = S + 1                   # the cycle in which the spike loop may take index 0
-    req = S + 1                    # RNG request 0
-    c_prev = None
-    end = free
-    for flag in ignored:
-        ready = req + ROUNDS + 1   # the draw's o.valid
-        a = ready if c_prev is None else max(ready, c_prev + 1)
-        shown = a + p["sampler"]
-        c = max(end, shown)
-        end = c + (p["ignored"] if flag else p["accepted"])
-        req = a + 1
-        c_prev = c
-    return end + 1 + N - 1
-
-
-def engine_latency(dp, N: int, S: int, T: int, L: int) -> int:
-    """Cycles per IP (job transfer to last ``h_out`` transfer) when no spike is ignored.
-
-    Closed form, valid when a spike takes at least ``RNG_PERIOD`` (22) cycles and at least the
-    sampler latency + 1 (always true for the int presets: the reciprocal alone takes Qb + 2)::
-
-        S + 1 + (ROUNDS + 1) + (ceil(log2 S) + 1) + T * accepted + N
-        accepted = 2*B + (3 + ceil(log2 L)) + recip_latency + 10,  B = ceil(N/L)
-
-    (window, first draw, first index, spikes, output); ``recip_latency`` is ``Qb + 2`` (``div``)
-    or ``nr_iters + 1`` (``nr``).  Otherwise the exact model :func:`engine_cycles`.
-    """
-    p = _parts(dp, N, S, L)
-    per_spike = p["accepted"]
-    if per_spike >= max(RNG_PERIOD, p["sampler"] + 1):  # the draws never hold the spike loop back
-        return S + 1 + (ROUNDS + 1) + p["sampler"] + T * per_spike + N
-    return engine_cycles(dp, N, S, L, [False] * T)
-
-
-def spike_cycles(dp, N: int, S: int, L: int) -> dict:
-    """Cycles of one accepted / ignored spike (when the sampler keeps up)."""
-    p = _parts(dp, N, S, L)
-    return {"accepted": p["accepted"], "ignored": p["ignored"]}
 
 
 # ------------------------------------------------------------------------------------ engine

@@ -32,6 +32,7 @@ from amaranth import Shape
 from fixedpoint.schedule import Schedule
 from rtl.emit import design_hash, to_verilog
 from sbs_model.atomic import write_text
+from sbs_model.hw_cycles import sampler_latency, spike_cycles
 
 UNITS = ("engine", "dot")
 
@@ -96,19 +97,17 @@ def build(net, weights, dp, layer: int, lanes: int = 1, unit: str = "engine", T:
 
 
 def _latency(comp, unit: str, dp, info: dict, lanes: int) -> dict:
-    from rtl.dot import clog2
     B = -(-info["N"] // lanes)
     if unit == "dot":
         return {"formula": "3 + ceil(log2 L) cycles from a row's last beat to its result; one row per "
                            "ceil(N/L) cycles",
                 "cycles": comp.latency, "row_cycles": B}
-    from rtl.engine import spike_cycles
     sc = spike_cycles(dp, info["N"], info["S"], lanes)
     recip = "Qb + 2" if dp.recip_method == "div" else "nr_iters + 1"
     return {"formula": f"S + 1 + 21 + (ceil(log2 S) + 1) + T * (2*B + 3 + ceil(log2 L) + recip + 10) + N, "
                        f"B = ceil(N/L), recip = {recip} (job transfer to last h_out transfer, no ignored spike)",
             "cycles": comp.latency, "per_spike": sc["accepted"], "per_ignored_spike": sc["ignored"],
-            "B": B, "sampler_latency": max(1, clog2(info["S"])) + 1}
+            "B": B, "sampler_latency": sampler_latency(info["S"])}
 
 
 def generate(net, weights, dp, layer: int, out_dir, lanes: int = 1, unit: str = "engine", T: int | None = None,

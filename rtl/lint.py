@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from sim.verilator_env import ensure_verilator
+from rtl.verilator_env import ensure_verilator
 
 WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "PROCASSINIT", "UNUSEDSIGNAL", "DECLFILENAME")
 

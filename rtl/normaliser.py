@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.normalise import NORM_BITS_MAX, NORM_BITS_MIN, normalise
 from rtl.decoder import signed_bits
+from sbs_model.hw_cycles import NORMALISER_LATENCY
 
 FAULTS = (None, "flip_sig0")
 
@@ -69,7 +70,7 @@ def exp_bits(acc_width: int, frac_bits: int, norm_bits: int) -> int:
 class Normaliser(wiring.Component):
     """Leading-one normalisation of the accumulator (see module docstring)."""
 
-    latency = 2
+    latency = NORMALISER_LATENCY
 
     def __init__(self, dp, fault: str | None = None):
         self._MustUse__silence = True  # until valid: a rejected unit is not "unused"

@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.reciprocal import nr_table, reciprocal
 from fixedpoint.rounding import RNA, RNE, rounding_code
+from sbs_model.hw_cycles import reciprocal_latency
 
 FAULTS = (None, "flip_bit0")
 
@@ -77,7 +78,7 @@ class Reciprocal(wiring.Component):
         self.Qb = int(dp.recip_bits)
         self.method = dp.recip_method
         self.y_width = self.Qb + 1
-        self.latency = self.Qb + 2 if self.method == "div" else int(dp.nr_iters) + 1
+        self.latency = reciprocal_latency(dp)  # Qb + 2 (div) or nr_iters + 1 (nr)
         self._MustUse__silence = False
         super().__init__({
             "i": In(stream.Signature(self.R)),

@@ -32,15 +32,12 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fixedpoint.bits import clog2
 from fixedpoint.rng import sample_index_int
+from sbs_model.hw_cycles import sampler_latency
 
 FAULTS = (None, "flip_bit0")
 S_MAX = 1 << 16
-
-
-def clog2(n: int) -> int:
-    """ceil(log2 n) for n >= 1."""
-    return (n - 1).bit_length()
 
 
 def reference(values, draws) -> list[int]:
@@ -69,7 +66,7 @@ class SpikeSampler(wiring.Component):
         self.steps = clog2(S)
         self.cum_width = value_width + self.steps
         self.index_width = max(1, self.steps)
-        self.latency = max(1, self.steps) + 1
+        self.latency = sampler_latency(S)  # max(1, steps) + 1
         self._MustUse__silence = False
         super().__init__({
             "load": In(stream.Signature(value_width)),

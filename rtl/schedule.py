@@ -15,11 +15,8 @@ from amaranth import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from fixedpoint.bits import clog2
 from fixedpoint.schedule import Schedule
-
-
-def clog2(n: int) -> int:
-    return (int(n) - 1).bit_length()
 
 
 class ScheduleTable(wiring.Component):

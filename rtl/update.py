@@ -48,6 +48,7 @@ from fixedpoint.update import coefficient, update_int_sums
 from rtl.decoder import WeightDecoder, signed_bits
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import bit_length_expr, exp_bits
+from sbs_model.hw_cycles import UPDATE_LATENCY
 
 FAULTS = (None, "flip_bit0")
 
@@ -124,7 +125,7 @@ def align_clamped(m, v, sh, lo: int, hi: int, log2_cap: int, name: str):
 class UpdateUnit(wiring.Component):
     """L-lane integer h update (see module docstring)."""
 
-    latency = 3
+    latency = UPDATE_LATENCY
 
     def __init__(self, dp, w_format=None, lanes: int = 1, fault: str | None = None):
         self._MustUse__silence = True

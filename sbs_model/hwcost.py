@@ -29,17 +29,14 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from fixedpoint.datapath import Datapath, _sig_bits
+from fixedpoint.bits import clog2, sig_bits
+from fixedpoint.datapath import Datapath
 from fixedpoint.formats import parse_format
+from fixedpoint.rng import ROUNDS as RNG_ROUNDS
+from sbs_model.hw_cycles import RNG_PERIOD, engine_latency, sampler_latency
+from sbs_model.hw_cycles import spike_cycles as engine_spike_cycles
 
-RNG_ROUNDS = 20
-RNG_PERIOD = RNG_ROUNDS + 2        # iterative RNG: accept, 20 rounds, result taken (rtl.engine.RNG_PERIOD)
 FLOAT32_DIV_CYCLES = 26             # model-only float32 update: eps/r, one quotient bit per cycle
-
-
-def clog2(n: int) -> int:
-    """ceil(log2 n) for n >= 1 (0 for n = 1)."""
-    return (int(n) - 1).bit_length()
 
 
 @dataclass(frozen=True)
@@ -246,7 +243,7 @@ def unit_costs(dp: Datapath, hw: HwConfig = HwConfig(), S: int = 1024, N: int = 
     W, H = dp.formats()
     I, F = dp.acc
     wacc = I + F
-    a, b = _sig_bits(W), _sig_bits(H)                   # significand bits (float: m + 1, hidden one)
+    a, b = sig_bits(W), sig_bits(H)                   # significand bits (float: m + 1, hidden one)
     hidden_w = W.kind == "float"
     pw = a + b if dp.prod_bits is None else min(a + b, int(dp.prod_bits))
     R = int(dp.norm_bits)
@@ -339,24 +336,20 @@ def _rtl_view(dp: Datapath) -> Datapath:
 
 
 def spike_cycles(dp: Datapath, N: int, S: int, L: int) -> int:
-    """Cycles of one accepted spike at one IP (``rtl.engine.spike_cycles``; no overlap between
-    spikes: the next dot product needs the new h)."""
-    from rtl.engine import spike_cycles as rtl_spike_cycles
-
-    return int(rtl_spike_cycles(_rtl_view(dp), int(N), int(S), int(L))["accepted"])
+    """Cycles of one accepted spike at one IP (:func:`sbs_model.hw_cycles.spike_cycles`; no overlap
+    between spikes: the next dot product needs the new h)."""
+    return int(engine_spike_cycles(_rtl_view(dp), int(N), int(S), int(L))["accepted"])
 
 
 def ip_cycles(dp: Datapath, N: int, S: int, T: int, L: int, rng_mode: str = "iterative") -> int:
     """Cycles of one IP from the job to the last h code out, every spike accepted: the RTL engine's
-    own cycle model ``rtl.engine.engine_latency`` (window, first draw and index, T spikes, output; the
+    own cycle model :func:`sbs_model.hw_cycles.engine_latency` (window, first draw and index, T spikes, output; the
     iterative RNG's one draw per ``RNG_PERIOD`` cycles included).  ``pipelined`` RNG: a draw per cycle,
     so the spike loop never waits for draws (``S + 1 + 21 + sampler latency + T * spike + N``)."""
-    from rtl.engine import engine_latency, spike_cycles as rtl_spike_cycles
-
     v = _rtl_view(dp)
     if rng_mode == "pipelined":
-        per = int(rtl_spike_cycles(v, int(N), int(S), int(L))["accepted"])
-        return int(S) + 1 + (RNG_ROUNDS + 1) + max(1, clog2(S)) + 1 + int(T) * per + int(N)
+        per = int(engine_spike_cycles(v, int(N), int(S), int(L))["accepted"])
+        return int(S) + 1 + (RNG_ROUNDS + 1) + sampler_latency(S) + int(T) * per + int(N)
     return int(engine_latency(v, int(N), int(S), int(T), int(L)))
 
 

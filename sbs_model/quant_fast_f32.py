@@ -30,7 +30,7 @@ Per spike, for the drawn weight row ``w`` (float32 values of the layer's weight 
 
 Units: h, w, p are real values (float32); F, M, bias, R are bit counts / exponent offsets of the
 datapath (``uq9.55`` accumulator, e5m11z H (M = 11, bias 31), e4mX weights (bias 15), R = 24 for
-the paper presets).  The spikes of an IP come from :func:`sbs_model.quant_nb.prepare_ip_fast`.
+the paper presets).  The spikes of an IP come from :func:`sbs_model.quant_jobs.prepare_ip_fast`.
 
 Speed: the per-element work is explicit LLVM vector code on ``<16 x float>`` blocks (N zero-padded
 to a multiple of PAD = 16; intrinsics like :mod:`sbs_model.kernels_cpu`), and in the one-word case
@@ -57,7 +57,7 @@ from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_SIGNED, P_SUBNORMAL
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.rounding import TRUNC, bit_length_nb
 from sbs_model.kernels_cpu import PAD, _row_ptr
-from sbs_model.quant_nb import N_COUNTERS, ip_buffers, prepare_ip_fast, run_layer_kernel
+from sbs_model.quant_jobs import N_COUNTERS, ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 
 GROUP = 4  # IPs whose spike loops are interleaved

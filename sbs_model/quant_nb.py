@@ -5,7 +5,7 @@ reference's (``==``).  Work split as in :mod:`sbs_model.kernels_cpu`: ``prange``
 (pattern x IP) jobs, ``job = b*n_ip + ip``; each job writes only its own output column and its
 own counter row, so results do not depend on the thread count.  Per job: gather the integer
 window, exact int64 cumulative sum, all T Threefry draws (:func:`sbs_model.kernels_cpu.spike_draws`,
-vectorised over t) and T spike indices up front (counting the integer sampler's draw thresholds,
+vectorised over t; :func:`sbs_model.quant_jobs.prepare_ip_fast`) and T spike indices up front (counting the integer sampler's draw thresholds,
 :func:`fixedpoint.rng.sample_thresholds_int_nb`; they do not depend on h), then T calls of
 :func:`fixedpoint.datapath.step_nb` in place.  Buffers are allocated once per chunk, never inside
 the spike loop.  Where a vectorised kernel applies (:func:`fast_kernel`: the integer update,
@@ -14,51 +14,18 @@ the spike loop.  Where a vectorised kernel applies (:func:`fast_kernel`: the int
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
 from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_H_UNF, R_SIG_R, REC_LEN, step_nb
 from fixedpoint.pooling import pool_avg_nb, pool_max_nb
-from fixedpoint.rng import sample_thresholds_int_nb
 from fixedpoint.rounding import rounding_code
-from sbs_model.kernels_cpu import BUCKET_BITS, spike_draws, spikes_from_thresholds
-from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, COUNTERS,
-                                 WINDOW_TOTAL_LIMIT, NumpyKernels, QLayer, pool_index)
+from sbs_model.quant_jobs import N_COUNTERS, bad_window, ip_buffers, prepare_ip_fast, run_layer_kernel
+from sbs_model import quant_fast_f32, quant_fast_int
+from sbs_model.kernels_cpu import run_sbs_layer
+from sbs_model.quant_ref import (C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, NumpyKernels,
+                                 QLayer, pool_index)
 from sbs_model.unfold import unfold_index
-
-N_COUNTERS = len(COUNTERS)
-
-
-@njit(cache=True, inline="always")
-def ip_buffers(s_len, n_t):
-    """Per-thread work buffers of :func:`prepare_ip_fast`: ``(cum, r32, rth, bucket)``."""
-    return (np.empty(s_len, dtype=np.int64), np.empty(n_t, dtype=np.uint32), np.empty(s_len, dtype=np.int64),
-            np.empty(1 << BUCKET_BITS, dtype=np.int64))
-
-
-@njit(cache=True, inline="always")
-def prepare_ip_fast(xw, b, idx, ip, cum, seed, pattern, layer_index, r32, rth, bucket, spk):
-    """Window cumsum, all T draws and T spike indices of one IP; False if the window total is
-    >= 2**31.  The spike indices come from counting the integer sampler's draw thresholds
-    (:func:`fixedpoint.rng.sample_thresholds_int_nb`,
-    :func:`sbs_model.kernels_cpu.spikes_from_thresholds`) instead of T binary searches
-    (:func:`fixedpoint.rng.sample_index_int_nb`): the same indices (tested).  ``rth`` (>= S int64)
-    and ``bucket`` (2**BUCKET_BITS int64) are work buffers."""
-    s_len = idx.shape[1]
-    acc = np.int64(0)
-    for s in range(s_len):
-        k = idx[ip, s]
-        if k >= 0:
-            acc += xw[b, k]
-        cum[s] = acc
-    if acc >= WINDOW_TOTAL_LIMIT:
-        return False
-    spike_draws(seed, pattern, layer_index, ip, r32.shape[0], r32)
-    sample_thresholds_int_nb(cum, s_len, rth)
-    spikes_from_thresholds(rth, s_len, r32, bucket, spk)
-    return True
-
 
 @njit(cache=True)
 def _spikes_ip(h, spk, wcodes, dp, h_p, w_p, C, G, e32, c32, lut, rec, cnt, hist, recs, record):
@@ -161,11 +128,6 @@ def pool_codes_kernel(codes, pidx, h_p, man_bits, rounding, is_max, out):
                 out[r, o] = c
 
 
-def _chunk_size(jobs: int) -> int:
-    """Jobs per prange item: about 8 items per thread for load balance."""
-    return max(1, -(-jobs // (8 * numba.get_num_threads())))
-
-
 def _layer_args(ql: QLayer):
     """Arguments of :func:`qsbs_layer` / :func:`qsbs_trace_ip` for a layer."""
     t = ql.tables
@@ -175,19 +137,11 @@ def _layer_args(ql: QLayer):
 def fast_kernel(ql: QLayer):
     """The vectorised kernel that applies to ``ql`` (a ``run_quant_layer``-like function), or None
     when only the generic :func:`qsbs_layer` (``step_nb`` per spike) does."""
-    from sbs_model import quant_fast_f32, quant_fast_int
-
     if quant_fast_int.int_fast_ok(ql):
         return quant_fast_int.run_quant_layer_int
     if quant_fast_f32.f32_fast_ok(ql):
         return quant_fast_f32.run_quant_layer_f32
     return None
-
-
-def _bad_window(ql: QLayer, bad: np.ndarray, n_ip: int, first_pattern: int):
-    job = int(np.argmax(bad))
-    raise ValueError(f"layer {ql.index}: integer window total of IP {job % n_ip} (pattern "
-                     f"{first_pattern + job // n_ip}) exceeds 2**31 - 1; lower sampler_frac_bits")
 
 
 def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, fast: bool = True):
@@ -201,24 +155,6 @@ def run_quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int, f
     return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer(
         x, idx, *args, np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out,
         cnt, bad, chunk))
-
-
-def run_layer_kernel(ql: QLayer, xw: np.ndarray, first_pattern: int, call):
-    """What every layer kernel's wrapper does: the unfold index, the output / counter / bad-window
-    buffers, ``call(xw2d, idx, out, counters, bad, chunk)`` (the kernel), the bad-window error and
-    the reshapes -> ``(codes (n, N, Ho, Wo) int64, counters (len(COUNTERS),))``."""
-    n = xw.shape[0]
-    idx = unfold_index(xw.shape[1:], ql.layer)
-    ho, wo = ql.layer.output_hw(xw.shape[2], xw.shape[3])
-    N = ql.layer.out_channels
-    jobs = n * idx.shape[0]
-    out = np.empty((n, N, idx.shape[0]), dtype=np.int64)
-    counters = np.zeros((jobs, N_COUNTERS), dtype=np.int64)
-    bad = np.zeros(jobs, dtype=np.int64)
-    call(np.ascontiguousarray(xw.reshape(n, -1), dtype=np.int64), idx, out, counters, bad, _chunk_size(jobs))
-    if bad.any():
-        _bad_window(ql, bad, idx.shape[0], first_pattern)
-    return out.reshape(n, N, ho, wo), counters.sum(axis=0)
 
 
 def trace_ip(ql: QLayer, xw: np.ndarray, b: int, ip: int, seed: int, first_pattern: int = 0):
@@ -238,7 +174,7 @@ def trace_ip(ql: QLayer, xw: np.ndarray, b: int, ip: int, seed: int, first_patte
     if not ok:
         bad = np.zeros(idx.shape[0], dtype=np.int64)
         bad[ip] = 1
-        _bad_window(ql, bad, idx.shape[0], first_pattern + b)
+        bad_window(ql, bad, idx.shape[0], first_pattern + b)
     return hist[-1].copy(), cnt, hist, recs, spk
 
 
@@ -265,8 +201,6 @@ class NumbaKernels(NumpyKernels):
 
     @staticmethod
     def float_layer(x, layer, w, index, seed, first_pattern):
-        from sbs_model.kernels_cpu import run_sbs_layer
-
         return run_sbs_layer(np.ascontiguousarray(x), layer, w, index, seed, first_pattern)
 
     @staticmethod

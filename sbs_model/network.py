@@ -33,7 +33,10 @@ def _pair(v, name, layer):
 class LayerSpec:
     """One layer.  ``kind``: ``sbs`` (an SbS layer with weights), ``avgpool``/``maxpool``
     (pooling of h), ``sbspool`` (SbS layer with fixed pooling weights, not trainable).
-    ``spikes``, ``eps0``, ``eps_schedule``, ``cooldown_after`` only matter for SbS kinds."""
+    ``spikes``, ``eps0``, ``eps_schedule``, ``cooldown_after`` only matter for SbS kinds.
+    ``forgetting_offset`` (pytorch-sbs's ``forgetting_offset``, 0 = none): every accepted spike also
+    adds ``eps_t * fo / N`` to each h and normalises by ``1 + eps_t * (1 + fo)``; only the float model
+    implements it (:func:`require_no_forgetting_offset` guards the other backends)."""
 
     kind: str
     in_channels: int
@@ -47,6 +50,7 @@ class LayerSpec:
     eps_schedule: str = "inv_sqrt"
     cooldown_after: int | None = None
     trainable: bool = True
+    forgetting_offset: float = 0.0
 
     @property
     def is_sbs(self) -> bool:
@@ -97,11 +101,13 @@ class NetworkSpec:
         return {i: (self.layers[i].window, self.layers[i].out_channels) for i in self.sbs_layers()}
 
     def to_dict(self) -> dict:
+        # forgetting_offset is written only when set, so networks without it keep their config_hash
         return {
             "name": self.name,
             "input_shape": list(self.input_shape),
             "layers": [
-                {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(l).items()}
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(l).items()
+                 if not (k == "forgetting_offset" and v == 0)}
                 for l in self.layers
             ],
         }
@@ -175,10 +181,20 @@ def validate(net: NetworkSpec) -> None:
                 raise ValueError(f"layer {i}: field 'eps_schedule' is {l.eps_schedule!r}; allowed: {', '.join(EPS_SCHEDULES)}")
             if l.cooldown_after is not None and l.cooldown_after < 0:
                 raise ValueError(f"layer {i}: field 'cooldown_after' must be >= 0 or null")
+            fo = l.forgetting_offset
+            if isinstance(fo, bool) or not isinstance(fo, (int, float)) or not 0 <= fo < float("inf"):
+                raise ValueError(f"layer {i}: field 'forgetting_offset' must be a finite number >= 0, got {fo!r}")
         h, w = l.output_hw(h, w)
         c = l.out_channels
     if net.layers[-1].kind != "sbs":
         raise ValueError(f"layer {len(net.layers) - 1}: the output layer must be of kind 'sbs'")
+
+
+def require_no_forgetting_offset(layer: LayerSpec, index, backend: str) -> None:
+    """ValueError for a layer with a forgetting offset in a backend that does not implement it."""
+    if layer.is_sbs and layer.forgetting_offset:
+        raise ValueError(f"layer {index}: forgetting_offset {layer.forgetting_offset:g} is implemented only by "
+                         f"the float model; {backend} does not have it (use a config with forgetting_offset 0)")
 
 
 def reference_mnist(spikes: int = 1600) -> NetworkSpec:

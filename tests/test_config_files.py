@@ -1,6 +1,8 @@
 """Config files: pytorch-sbs directories and native single-file configs -> NetworkSpec."""
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +87,39 @@ def test_spikes_per_layer_sbs_pooling_eps_and_cooldown(tmp_path):
     net = cf.load(d)
     assert {i: l.spikes for i, l in enumerate(net.layers) if l.is_sbs} == {0: 100, 1: 150, 2: 200, 4: 300, 5: 400}
     assert net.layers[1].kind == "sbspool" and not net.layers[1].trainable
-    assert net.layers[0].eps0 == pytest.approx(0.1) and net.layers[0].cooldown_after == 50
+    # pytorch-sbs's eps schedule is epsilon_0 alone (eps_xy_intitial initialises epsilon_xy, which is off)
+    assert net.layers[0].eps0 == 0.5 and net.layers[0].cooldown_after == 50
+    assert all(l.forgetting_offset == 0.0 for l in net.layers)
+
+
+def test_forgetting_offset_goes_to_every_sbs_layer_and_changes_the_hash(tmp_path):
+    d = _copy_ref(tmp_path)
+    _edit(d / "def.json", lambda c: c.__setitem__("forgetting_offset", 0.25))
+    net = cf.load(d)
+    assert [l.forgetting_offset for l in net.layers if l.is_sbs] == [0.25] * 4
+    assert net.config_hash() != reference_mnist().config_hash()
+    # round trip through the native form keeps it
+    cf.save_native(net, tmp_path / "n.json")
+    assert cf.load(tmp_path / "n.json").layers == net.layers
+    # <= 0 means none, as in pytorch-sbs (its default is -1)
+    _edit(d / "def.json", lambda c: c.__setitem__("forgetting_offset", -1.0))
+    assert cf.load(d).config_hash() == reference_mnist().config_hash()
+
+
+@pytest.mark.parametrize("where", ["top", "learning_parameters"])
+def test_epsilon_xy_use_is_refused(tmp_path, where):
+    d = _copy_ref(tmp_path)
+    _edit(d / "def.json", lambda c: (c if where == "top" else c["learning_parameters"]).__setitem__(
+        "epsilon_xy_use", True))
+    with pytest.raises(ValueError, match="epsilon_xy_use"):
+        cf.load(d)
+
+
+def test_forgetting_offset_wrong_type_is_a_type_error_message(tmp_path):
+    d = _copy_ref(tmp_path)
+    _edit(d / "def.json", lambda c: c.__setitem__("forgetting_offset", "0.1"))
+    with pytest.raises(ValueError, match="'forgetting_offset' must be a number"):
+        cf.load(d)
 
 
 def test_spikes_one_per_sbs_layer_and_bad_count(tmp_path):
@@ -155,11 +189,10 @@ def test_native_layer_errors_name_layer_and_field(tmp_path):
         cf.load(tmp_path)
 
 
-def test_native_example_in_readme_parses(tmp_path):
-    example = {"name": "tiny", "input_shape": [1, 24, 24], "spikes": 400,
-               "layers": [{"kind": "sbs", "in_channels": 1, "out_channels": 16, "kernel": [5, 5]},
-                          {"kind": "avgpool", "in_channels": 16, "out_channels": 16, "kernel": 2, "stride": 2},
-                          {"kind": "sbs", "in_channels": 16, "out_channels": 10, "kernel": [10, 10]}]}
+def test_native_example_in_the_docs_parses(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "docs" / "formats.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.S)
+    example = json.loads(next(b for b in blocks if '"name": "tiny"' in b))
     p = tmp_path / "tiny.json"
     p.write_text(json.dumps(example))
     net = cf.load(p)

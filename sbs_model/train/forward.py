@@ -28,14 +28,15 @@ import functools
 import numpy as np
 
 from fixedpoint.rng import sample_index_float, spike_random
-from sbs_model.network import LayerSpec, NetworkSpec
+from sbs_model.network import LayerSpec, NetworkSpec, require_no_forgetting_offset
 
 R_MIN = 1e-10  # spikes with r <= R_MIN are ignored (spec section 3)
 LANES = 4      # independent partial sums of the forward dot product
 
 
 def eps_table(layer: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``(eps_t, c_t)`` float64 arrays of length T for one SbS layer."""
+    """``(eps_t, c_t)`` float64 arrays of length T for one SbS layer (without a forgetting offset)."""
+    require_no_forgetting_offset(layer, "of the network", "the training forward pass")
     t = np.arange(layer.spikes, dtype=np.float64)
     if layer.eps_schedule == "inv_sqrt":
         eps = layer.eps0 / np.sqrt(t + 1.0)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sbs_model.atomic import write_bytes, write_json, write_text
-from sbs_model.network import NetworkSpec
+from sbs_model.network import NetworkSpec, require_no_forgetting_offset
 from sbs_model.train.checkpoint import load_checkpoint, save_checkpoint
 from sbs_model.train.forward import network_forward
 from sbs_model.train.gradients import network_backward
@@ -121,6 +121,8 @@ class Trainer:
     def __init__(self, net: NetworkSpec, train, test, out_dir, settings: TrainSettings, weights=None,
                  progress: bool = True, stop_after_updates: int | None = None, log=print):
         settings.validate(net)
+        for i, layer in enumerate(net.layers):  # the gradients assume the plain h update
+            require_no_forgetting_offset(layer, i, "the trainer")
         self.net = net
         self.s = settings
         self.train_images, self.train_labels = np.asarray(train[0]), np.asarray(train[1]).astype(np.int64)

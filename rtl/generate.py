@@ -30,8 +30,12 @@ import numpy as np
 from amaranth import Shape
 
 from fixedpoint.schedule import Schedule
+from rtl.dot import DotProduct
 from rtl.emit import design_hash, to_verilog
+from rtl.engine import IPEngine
+from rtl.lint import lint as run_lint
 from sbs_model.atomic import write_text
+from sbs_model.float_ref import layer_weights
 from sbs_model.hw_cycles import sampler_latency, spike_cycles
 
 UNITS = ("engine", "dot")
@@ -68,8 +72,6 @@ def build(net, weights, dp, layer: int, lanes: int = 1, unit: str = "engine", T:
           fault: str | None = None):
     """``(component, info)`` for layer ``layer``: the unit and a dict with the layer's weight codes,
     format, S, N, T, schedule.  ValueError for a bad layer/unit/lanes or an unsupported datapath."""
-    from sbs_model.float_ref import layer_weights
-
     if unit not in UNITS:
         raise ValueError(f"unit {unit!r}; allowed: {', '.join(UNITS)}")
     sbs_layers = [i for i, l in enumerate(net.layers) if l.is_sbs]
@@ -87,11 +89,9 @@ def build(net, weights, dp, layer: int, lanes: int = 1, unit: str = "engine", T:
     info = {"w_float": w, "w_codes": np.asarray(w_codes, dtype=np.int64), "w_format": w_fmt, "S": int(S),
             "N": int(N), "T": T, "schedule": schedule, "layer": layer}
     if unit == "engine":
-        from rtl.engine import IPEngine
         comp = IPEngine(dp, w_codes, T, lanes=lanes, w_format=w_fmt, schedule=schedule, layer_index=layer,
                         fault=fault)
     else:
-        from rtl.dot import DotProduct
         comp = DotProduct(dp, int(N), lanes, w_fmt)
     return comp, info
 
@@ -154,6 +154,5 @@ def generate(net, weights, dp, layer: int, out_dir, lanes: int = 1, unit: str = 
     }
     write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if lint:
-        from rtl.lint import lint as run_lint
         run_lint(out / f"{top}.v", top)
     return manifest

@@ -29,6 +29,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from fixedpoint.formats import parse_format
 from fixedpoint.product import PROD_LIMIT_BITS, product
 from fixedpoint.rounding import ROUNDING_MODES
 from rtl.decoder import exp_range, exp_shape, sig_bits, signed_bits, unsigned_format
@@ -140,7 +141,6 @@ class ApproxMultiplier(wiring.Component):
 
 def reference(h_fmt, w_fmt, h_codes, w_codes, prod_bits=None, prod_rounding="trunc"):
     """Model ``(P, E)`` lists (decode_parts of both formats, then ``fixedpoint.product.product``)."""
-    from fixedpoint.formats import parse_format
     sh, eh = parse_format(h_fmt).decode_parts(h_codes)
     sw, ew = parse_format(w_fmt).decode_parts(w_codes)
     P, E = product(sh, eh, sw, ew, prod_bits, prod_rounding)

@@ -28,6 +28,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fixedpoint.datapath import Datapath
 from fixedpoint.normalise import NORM_BITS_MAX, NORM_BITS_MIN, normalise
 from rtl.decoder import signed_bits
 from sbs_model.hw_cycles import NORMALISER_LATENCY
@@ -74,7 +75,6 @@ class Normaliser(wiring.Component):
 
     def __init__(self, dp, fault: str | None = None):
         self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
-        from fixedpoint.datapath import Datapath
         if not isinstance(dp, Datapath):
             raise ValueError(f"Normaliser: dp must be a fixedpoint.datapath.Datapath, got {type(dp).__name__}")
         if fault not in FAULTS:

@@ -25,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from fixedpoint.datapath import Datapath
 from sbs_model.atomic import write_text
+from sbs_model.hwcost import HwConfig, unit_costs
 
 TARGETS = ("ecp5", "xilinx")
 HWCOST_TARGET = {"ecp5": "ecp5", "xilinx": "xc7"}
@@ -97,9 +99,6 @@ def parse_stat(stat: dict, target: str) -> dict:
 
 def estimate(manifest: dict, target: str) -> dict:
     """The analytic estimate (:func:`sbs_model.hwcost.unit_costs`) of the manifest's unit."""
-    from fixedpoint.datapath import Datapath
-    from sbs_model.hwcost import HwConfig, unit_costs
-
     dp = Datapath.from_dict(manifest["datapath"])
     hw = HwConfig(lanes=int(manifest["lanes"]), target=HWCOST_TARGET[target])
     units = unit_costs(dp, hw, int(manifest["S"]), int(manifest["N"]), int(manifest["T"]), int(manifest["layer"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from sbs_model import config_files
 from sbs_model.network import NetworkSpec, reference_mnist
 
 PRESETS = {"reference-mnist": reference_mnist}
@@ -34,6 +35,4 @@ def load_network(config, spikes=None) -> NetworkSpec:
     path = Path(config)
     if not path.exists():
         raise ValueError(f"config: {config!r} is neither a preset ({', '.join(PRESETS)}) nor an existing path")
-    from sbs_model import config_files
-
     return with_spikes(config_files.load(path), spikes)

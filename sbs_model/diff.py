@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fixedpoint.datapath import PRESETS
 from fixedpoint.formats import parse_format
+from sbs_model.atomic import write_bytes
 
 TRACE_VERSION = 1
 REL_TINY = 1e-300  # denominator guard of the relative error (an all-zero reference vector)
@@ -58,8 +60,6 @@ def from_trace(trace, images=None, spikes=None) -> TraceFile:
 
 def save_trace(path, trace, images=None, spikes=None) -> None:
     """Write a run (a ``Trace`` or ``TraceFile``) to ``path`` (``.npz``, atomically)."""
-    from sbs_model.atomic import write_bytes
-
     tf = trace if isinstance(trace, TraceFile) else from_trace(trace, images, spikes)
     if images is not None:
         tf.images = np.asarray(images)
@@ -101,8 +101,6 @@ def load_trace(path) -> TraceFile:
 
 def describe_run(tf: TraceFile) -> str:
     """One line: float / quantized (preset names where a datapath equals a preset), backend, seed, n."""
-    from fixedpoint.datapath import PRESETS
-
     names = {dp.text: name for name, dp in reversed(list(PRESETS.items()))}
     dps = tf.meta.get("datapaths") or {}
     quant = {k: v for k, v in dps.items() if v}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from sbs_model import kernels_cpu
+from sbs_model.data import preprocess
+from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, wilson_interval  # noqa: F401
 from sbs_model.float_ref import layer_weights, resolve_dtype
 from sbs_model.loader import load_net_and_weights
-from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, wilson_interval  # noqa: F401
 from sbs_model.network import NetworkSpec
 from sbs_model.unfold import pool
 
@@ -100,8 +101,6 @@ class Model:
 
         Returns ``accuracy`` (fraction), ``ci95`` (Wilson 95 % interval, fractions), ``n``,
         ``correct``, ``seconds`` (wall clock, preprocessing included) and ``ms_per_pattern``."""
-        from sbs_model.data import preprocess
-
         images, labels = check_inputs(images, labels, batch)
         c, size, _ = self.net.input_shape
 

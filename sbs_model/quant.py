@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sbs_model import quant_ref
+from sbs_model.evaluation import accuracy_loop, check_inputs
 from sbs_model.float_ref import layer_weights, resolve_dtype
 from sbs_model.loader import load_net_and_weights
-from sbs_model.evaluation import accuracy_loop, check_inputs
 from sbs_model.model import _check_uint
 from sbs_model.network import NetworkSpec
+from sbs_model.quant_nb import GenericNumbaKernels, NumbaKernels, trace_ip
 from sbs_model.quant_ref import COUNTERS
 
 NOISE_TAG = 0x6E6F6973  # "nois": keeps noise draws apart from other uses of (seed, pattern)
@@ -130,8 +131,6 @@ class QuantizedModel:
             raise ValueError(f"backend {backend!r}; allowed: {', '.join(BACKENDS)}")
         if backend == "numpy":
             return quant_ref.NumpyKernels
-        from sbs_model.quant_nb import GenericNumbaKernels, NumbaKernels
-
         return GenericNumbaKernels if backend == "numba-generic" else NumbaKernels
 
     def describe(self) -> dict:
@@ -187,8 +186,6 @@ class QuantizedModel:
             win = quant_ref.ip_window(xw, ql.layer, pattern, ip)
             _, cnt, hist, recs, spk = quant_ref.run_ip(ql, win, self.seed, first_pattern + pattern, ip, record=True)
         else:
-            from sbs_model.quant_nb import trace_ip
-
             _, cnt, hist, recs, spk = trace_ip(ql, xw, pattern, ip, self.seed, first_pattern)
         return {"hist": hist, "records": recs, "spikes": spk, "counters": dict(zip(COUNTERS, map(int, cnt)))}
 

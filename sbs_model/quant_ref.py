@@ -52,6 +52,8 @@ from fixedpoint.datapath import PRESETS, Datapath, StepRecord
 from fixedpoint.pooling import pool_avg, pool_max, window_from_h
 from fixedpoint.rng import sample_index_int, spike_random
 from fixedpoint.schedule import Schedule, ScheduleTables
+from sbs_model.data import preprocess
+from sbs_model.float_ref import layer_weights, sbs_ips
 from sbs_model.network import LayerSpec, NetworkSpec
 from sbs_model.unfold import pool, unfold, unfold_index
 
@@ -119,8 +121,6 @@ class QLayer:
 
 def prepare_layer(net: NetworkSpec, weights: dict, index: int, dp: Datapath) -> QLayer:
     """Encode layer ``index``'s float weights with ``dp`` (per-layer scaled format)."""
-    from sbs_model.float_ref import layer_weights
-
     layer = net.layers[index]
     w = layer_weights(net, weights, index, np.float64)
     wcodes, wfmt = dp.encode_weights(w)
@@ -149,8 +149,6 @@ def crop_pixels(images, net: NetworkSpec) -> np.ndarray:
 
 def float_input(images, net: NetworkSpec) -> np.ndarray:
     """The float model's input for the same uint8 images (:func:`sbs_model.data.preprocess`)."""
-    from sbs_model.data import preprocess
-
     return preprocess(np.asarray(images), crop="center", size=net.input_shape[1])
 
 
@@ -285,8 +283,6 @@ class NumpyKernels:
 
     @staticmethod
     def float_layer(x: np.ndarray, layer: LayerSpec, w: np.ndarray, index: int, seed: int, first_pattern: int):
-        from sbs_model.float_ref import sbs_ips
-
         n = x.shape[0]
         win = unfold(x, layer)
         n_ip = win.shape[1]

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Callable
 
 from sbs_model.atomic import write_json, write_text
+from sim.runner import SIMULATORS, SimulatorUnavailable, build_and_test, simulator_available
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("quick", "full")
@@ -236,8 +237,6 @@ def run_one(name: str, mode: str, seed: int, simulator: str = "verilator", waves
 
 def _run_entry(entry: Entry, out: Outcome, mode: str, simulator: str, waves: bool,
                fail_waves: bool, keep: bool) -> None:
-    from sim.runner import build_and_test
-
     print(f"[regress] {entry.name}: mode={mode} seed={out.seed} simulator={simulator}", flush=True)
     t = time.perf_counter()
     # a fault entry only has to show the fault: the quick vectors suffice in either mode
@@ -319,7 +318,6 @@ def default_out_dir(seed: int) -> Path:
 def check_options(mode: str, simulator: str, jobs: int, seed: int | None) -> None:
     """ValueError (one message naming the option and its allowed values) for bad options,
     :class:`sim.runner.SimulatorUnavailable` when the simulator cannot run here."""
-    from sim.runner import SIMULATORS, SimulatorUnavailable, simulator_available
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if simulator not in SIMULATORS:

@@ -34,6 +34,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtl.emit import to_verilog
+from rtl.lint import WAIVERS
+from rtl.verilator_env import ensure_verilator, iverilog_available, verilator_available
 from sbs_model.atomic import write_json, write_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +107,6 @@ def tb_write_out(**values) -> None:
 
 def simulator_available(simulator: str) -> tuple[bool, str]:
     """(True, description) or (False, reason) for ``simulator`` in :data:`SIMULATORS`."""
-    from rtl.verilator_env import iverilog_available, verilator_available
     if simulator == "verilator":
         return verilator_available()
     if simulator == "icarus":
@@ -114,7 +116,6 @@ def simulator_available(simulator: str) -> tuple[bool, str]:
 
 def _simulator_version(simulator: str) -> str:
     if simulator == "verilator":
-        from rtl.verilator_env import ensure_verilator
         return ensure_verilator().version_text
     import subprocess
     out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True)
@@ -279,8 +280,6 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
     ``"sim.tb_rng"``) against top module ``toplevel``; see the module docstring."""
     from cocotb_tools.runner import get_runner
 
-    from rtl.emit import to_verilog
-
     if simulator not in SIMULATORS:
         raise ValueError(f"build_and_test: simulator must be one of {SIMULATORS}, got {simulator!r}")
     text = design if isinstance(design, str) else to_verilog(design, toplevel)
@@ -309,7 +308,6 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
             write_text(src, text)
             build_args = []
             if simulator == "verilator":
-                from rtl.lint import WAIVERS  # same waivers as lint: Amaranth's width idioms
                 build_args = [f"-Wno-{w}" for w in WAIVERS]
                 build_args += ["--trace-fst"] if waves == "fst" else []
             lib_dir = _lib_cache_dir(simulator, waves)

@@ -1,13 +1,13 @@
 """``sbs data``: place a dataset (gzipped IDX files) where the project finds it, verified by SHA-256."""
 from __future__ import annotations
 
+from sbs_model.data import DATASETS, place_dataset
+
 NAME = "data"
 HELP = "copy or download MNIST / Fashion-MNIST (SHA-256 verified) into the user data directory"
 
 
 def add_arguments(p):
-    from sbs_model.data import DATASETS
-
     p.add_argument("--name", default="mnist", choices=DATASETS, help="dataset (default: mnist)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--from", dest="source", metavar="DIR",
@@ -24,8 +24,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from sbs_model.data import place_dataset
-
     paths = place_dataset(args.name, source=args.source, url=args.url, to=args.to, split=args.split,
                           timeout=args.timeout)
     for p in paths:

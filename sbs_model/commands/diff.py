@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from sbs_model.atomic import write_json
+from sbs_model.configs import load_network
+from sbs_model.data import load_dataset
+from sbs_model.diff import compare, describe_run, from_trace, load_trace, save_trace
+from sbs_model.quant import QuantizedModel
+from sbs_model.weights import load_any
+
 NAME = "diff"
 HELP = ("compare two runs layer by layer: first divergence (layer, pattern, IP, element, spike, bit patterns) and "
         "per-layer error statistics; exit 0 if equal, 1 if they differ")
@@ -28,12 +35,6 @@ def add_arguments(p):
 
 
 def _produce(args):
-    from sbs_model.configs import load_network
-    from sbs_model.data import load_dataset
-    from sbs_model.diff import from_trace
-    from sbs_model.quant import QuantizedModel
-    from sbs_model.weights import load_any
-
     if args.weights is None:
         raise ValueError("--weights is required with --config (an .npz file or a pytorch-sbs directory)")
     if args.n < 1:
@@ -55,9 +56,6 @@ def _produce(args):
 
 
 def run(args) -> int:
-    from sbs_model.atomic import write_json
-    from sbs_model.diff import compare, describe_run, load_trace, save_trace
-
     files = args.a is not None or args.b is not None
     if files and args.config:
         raise ValueError("give either two trace files A B or --config (with --weights), not both")

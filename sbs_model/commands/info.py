@@ -1,6 +1,8 @@
 """``sbs info``: a network summary (layers, shapes, IPs, weights, multiply-adds per pattern)."""
 from __future__ import annotations
 
+from sbs_model.configs import load_network
+
 NAME = "info"
 HELP = "print a network summary: layers, output shapes, IPs, weights, multiply-adds per pattern"
 
@@ -27,8 +29,6 @@ def summary_rows(net):
 
 
 def run(args) -> int:
-    from sbs_model.configs import load_network
-
     net = load_network(args.config, spikes=args.spikes)
     rows = summary_rows(net)
     print(f"network {net.name}: input {'x'.join(map(str, net.input_shape))}")

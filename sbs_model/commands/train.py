@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from sbs_model.configs import load_network
+from sbs_model.data import load_dataset
+from sbs_model.train.losses import LOSSES
+from sbs_model.train.optimizers import OPTIMIZERS
+from sbs_model.train.rules import DEVICES
+from sbs_model.train.schedulers import SCHEDULERS
+from sbs_model.train.trainer import Trainer, TrainingDiverged, TrainSettings
+from sbs_model.weights import load_any
+
 NAME = "train"
 HELP = "train an SbS network (backprop through the converged h); checkpoints, --resume, metrics, curve"
 
@@ -13,11 +22,6 @@ def _opt_int(text):
 
 
 def add_arguments(p):
-    from sbs_model.train.losses import LOSSES
-    from sbs_model.train.optimizers import OPTIMIZERS
-    from sbs_model.train.rules import DEVICES
-    from sbs_model.train.schedulers import SCHEDULERS
-
     p.add_argument("--config", default="reference-mnist", help="preset, native .json or pytorch-sbs directory")
     p.add_argument("--data", required=True, help="directory with the MNIST-format IDX files (train + t10k)")
     p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"))
@@ -59,9 +63,6 @@ def add_arguments(p):
 def run(args) -> int:
     import numba
 
-    from sbs_model.configs import load_network
-    from sbs_model.data import load_dataset
-    from sbs_model.train.trainer import Trainer, TrainingDiverged, TrainSettings
 
     if args.threads:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
@@ -74,7 +75,6 @@ def run(args) -> int:
     test = load_dataset(args.dataset, args.data, "test")
     weights = None
     if args.weights:
-        from sbs_model.weights import load_any
         weights = load_any(args.weights, net)[0]
     s = TrainSettings(epochs=args.epochs, batch=args.batch, update_every=args.update_every, lr=args.lr,
                       optimizer=args.optimizer, adam_eps=args.adam_eps, loss=args.loss, scheduler=args.scheduler,

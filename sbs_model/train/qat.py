@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from fixedpoint.formats import parse_format
+from fixedpoint.scaling import fit_format
+
 
 def quantizer(fmt_text: str, rounding: str = "rne"):
     """-> function ``weights dict -> (quantised weights dict, {layer: fitted format text})``."""
-    from fixedpoint.formats import parse_format
-    from fixedpoint.scaling import fit_format
-
     base = parse_format(fmt_text)
 
     def apply(weights: dict):

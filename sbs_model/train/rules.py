@@ -10,7 +10,12 @@
 from __future__ import annotations
 
 from sbs_model.network import NetworkSpec
-from sbs_model.train.backward import RULE_BACKPROP, RULE_LOCAL
+from sbs_model.train import cuda
+from sbs_model.train.backward import RULE_BACKPROP, RULE_LOCAL, sbs_layer_backward_ref
+from sbs_model.train.backward_nb import sbs_layer_backward_nb
+from sbs_model.train.forward import sbs_layer_ref
+from sbs_model.train.forward_nb import sbs_layer_nb
+from sbs_model.train.golden import make_golden_forward
 from sbs_model.train.losses import LOSSES  # noqa: F401  (re-exported registry)
 from sbs_model.train.optimizers import OPTIMIZERS  # noqa: F401
 from sbs_model.train.schedulers import SCHEDULERS  # noqa: F401
@@ -46,19 +51,12 @@ def parse_rules(text, net: NetworkSpec) -> dict[int, int]:
 def backend(device: str):
     """-> ``(sbs_forward, sbs_backward)`` functions of the chosen device."""
     if device == "numpy":
-        from sbs_model.train.backward import sbs_layer_backward_ref
-        from sbs_model.train.forward import sbs_layer_ref
         return sbs_layer_ref, sbs_layer_backward_ref
     if device == "cpu":
-        from sbs_model.train.backward_nb import sbs_layer_backward_nb
-        from sbs_model.train.forward_nb import sbs_layer_nb
         return sbs_layer_nb, sbs_layer_backward_nb
     if device == "cpu-golden32":
-        from sbs_model.train.backward_nb import sbs_layer_backward_nb
-        from sbs_model.train.golden import make_golden_forward
         return make_golden_forward("float32"), sbs_layer_backward_nb
     if device == "cuda":
-        from sbs_model.train import cuda
         cuda.require()
         return cuda.sbs_layer_cuda, cuda.sbs_layer_backward_cuda
     raise ValueError(f"device: unknown name {device!r}; allowed: {', '.join(DEVICES)}")

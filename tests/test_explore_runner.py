@@ -15,7 +15,7 @@ N_IMAGES = 10
 CALLS = []
 
 
-def fake_evaluator(net, weights, datapath, images, labels, seed, noise, batch, progress):
+def fake_evaluator(net, weights, datapath, images, labels, seed, noise, batch, progress, first_pattern=0):
     """Deterministic stand-in: correct = f(weight bits, seed, noise, spikes, layer)."""
     CALLS.append((datapath, seed, noise))
     n = len(labels)

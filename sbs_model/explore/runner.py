@@ -2,19 +2,24 @@
 
 Layout of the output directory::
 
-    grid.toml            copy of the grid text that was run
-    runs/<run id>.json   one finished run (written atomically: a reader never sees half a file)
-    results.json         every point: parameters, accuracy (mean over seeds), 95 % interval, cost
-    results.csv          the same, one row per point
-    plots/*.png, *.svg   see :mod:`sbs_model.explore.plots`
+    grid.toml                      copy of the grid text that was run
+    runs/<run id>.json             one finished run (written atomically: a reader never sees half a file)
+    shards/<run id>/<a>-<b>.json   finished image shards [a, b) of a run not finished yet
+    results.json                   every point: parameters, accuracy (mean over seeds), 95 % interval, cost,
+                                   and the images/s of every worker that evaluated shards
+    results.csv                    the same points, one row per point
+    plots/*.png, *.svg             see :mod:`sbs_model.explore.plots`
 
 A run id is the SHA-256 (16 hex) of the point's canonical parameters, its seed, the network's
 ``config_hash`` (spikes included), the SHA-256 of the weights and of the images + labels evaluated, and
 the evaluator's tag: a finished run is never recomputed by ``--resume``, and a change of any input gives
-new ids.  Ctrl-C loses at most the runs in progress.
+new ids.  Ctrl-C loses at most the shards in progress.
 
-Runs execute one after another; each uses both cores through the model's numba kernels (``prange``).
-``jobs > 1`` starts that many worker processes (spawned) and gives each ``cores // jobs`` numba threads.
+A run is evaluated in shards of ``shard_size`` images (:mod:`sbs_model.explore.shards`); their merge is
+exactly the run's result, so results do not depend on the shard size or on where shards ran.  Without
+a cluster each run is one shard evaluated in this process on every core (numba ``prange``).  With
+``jobs > 1`` a local Dask cluster of that many worker processes evaluates the shards; ``cluster`` /
+``scheduler_file`` use an existing Dask cluster (:mod:`sbs_model.explore.cluster`).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,28 +38,37 @@ import numpy as np
 
 from fixedpoint.datapath import Datapath
 from sbs_model.atomic import write_json, write_text
+from sbs_model.explore.cluster import ClusterError, DaskEngine, Unit, iter_local
 from sbs_model.explore.grid import DATAPATH_FIELDS, Grid, Point
+from sbs_model.explore.shards import Shipment, images_sha256, merge, plan, weights_sha256
 from sbs_model.model import wilson_interval
 
+__all__ = ["ClusterError", "Context", "run_grid", "prepare", "run_id", "weights_sha256", "images_sha256",
+           "aggregate", "check_out_dir"]
+
 RUN_FORMAT = 1
+CLUSTER_SHARD_SIZE = 1000   # images per shard on a cluster unless --shard-size says otherwise
 
 
 # ---------------------------------------------------------------------------- evaluation
-def default_evaluator(net, weights, datapath, images, labels, seed, noise, batch, progress):
+def default_evaluator(net, weights, datapath, images, labels, seed, noise, batch, progress, first_pattern=0):
     """Float points (``datapath`` None): the golden float32 :class:`~sbs_model.model.Model` on images
     with :func:`sbs_model.quant.add_noise` applied; else :class:`~sbs_model.quant.QuantizedModel`
-    (numba backend) with its own ``noise`` option (the same noise)."""
+    (numba backend) with its own ``noise`` option (the same noise).  ``images[k]`` is the test set's
+    image ``first_pattern + k`` (its random draws are keyed by that index)."""
     from sbs_model.quant import QuantizedModel, add_noise
 
     if datapath is None:
         from sbs_model.model import Model
 
-        imgs = add_noise(images, noise, seed, 0) if noise else images
-        res = Model(net, weights, dtype="float32", seed=seed).evaluate(imgs, labels, batch=batch, progress=progress)
+        imgs = add_noise(images, noise, seed, first_pattern) if noise else images
+        res = Model(net, weights, dtype="float32", seed=seed).evaluate(imgs, labels, batch=batch, progress=progress,
+                                                                       first_pattern=first_pattern)
         res["counters"] = {}
         return res
     return QuantizedModel(net, weights, datapath, seed=seed).evaluate(images, labels, batch=batch,
-                                                                     progress=progress, noise=noise)
+                                                                     progress=progress, noise=noise,
+                                                                     first_pattern=first_pattern)
 
 
 default_evaluator.tag = "model-v1"
@@ -71,24 +86,6 @@ class Context:
     images_sha: str
     base: dict
     data_text: str
-
-
-def weights_sha256(weights: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(weights, key=int):
-        w = np.ascontiguousarray(weights[k])
-        h.update(f"{int(k)}:{w.dtype.str}:{w.shape}".encode())
-        h.update(w.tobytes())
-    return h.hexdigest()
-
-
-def images_sha256(images, labels) -> str:
-    h = hashlib.sha256()
-    for a in (images, labels):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def prepare(grid: Grid, n: int | None = None, weights: str | None = None, data: str | None = None) -> Context:
@@ -164,41 +161,7 @@ def _jsonable(o):
     return o
 
 
-def evaluate_run(ctx: Context, point: Point, seed: int, evaluator, progress: bool) -> dict:
-    """Evaluate one run; a ``ValueError`` from the model (e.g. weights that do not fit the format)
-    makes the run ``invalid`` with that message (deterministic, so it is stored like a result)."""
-    net = point_network(ctx, point)
-    rec = {"format": RUN_FORMAT, "point_id": point_id(point), "params": point.params, "seed": int(seed),
-           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        res = evaluator(net, ctx.weights, point_datapath(ctx, point), ctx.images, ctx.labels, seed=int(seed),
-                        noise=point.params["noise"], batch=ctx.base["batch"], progress=progress)
-    except ValueError as e:
-        rec.update(status="invalid", error=str(e))
-        return rec
-    keep = ("accuracy", "ci95", "n", "correct", "seconds", "ms_per_pattern", "counters")
-    rec.update(status="ok", error=None, result=_jsonable({k: res[k] for k in keep if k in res}))
-    return rec
-
-
-# ---------------------------------------------------------------------------- worker processes
-_WORKER = {}
-
-
-def _worker_init(ctx, evaluator, threads):
-    import numba
-
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _WORKER.update(ctx=ctx, evaluator=evaluator)
-
-
-def _worker_run(point, seed, path):
-    rec = evaluate_run(_WORKER["ctx"], point, seed, _WORKER["evaluator"], False)
-    write_json(path, rec)
-    return rec
-
-
-# ---------------------------------------------------------------------------- the sweep
+# ---------------------------------------------------------------------------- files
 def load_runs(runs_dir: Path) -> dict:
     """Finished runs on disk: {run id: record} (files that do not parse are ignored and recomputed)."""
     out = {}
@@ -211,21 +174,65 @@ def load_runs(runs_dir: Path) -> dict:
     return out
 
 
+def load_shards(shard_dir: Path) -> dict:
+    """Finished shards of one run on disk: {(start, stop): record} (unreadable files are recomputed)."""
+    out = {}
+    if shard_dir.is_dir():
+        for p in shard_dir.glob("*.json"):
+            try:
+                rec = json.loads(p.read_text())
+                out[(int(rec["start"]), int(rec["stop"]))] = rec
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
+def check_out_dir(out: Path) -> None:
+    """``--out`` must be a directory or a path that can become one (ValueError naming --out otherwise)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a directory")
+    parent = out
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--out {out}: {parent} is a file, so no directory can be made under it")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {parent} is not writable")
+
+
+def _check_count(name, v, lo, hi):
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
+        raise ValueError(f"{name} {v!r} out of range {lo}..{hi}")
+
+
+# ---------------------------------------------------------------------------- the sweep
 def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jobs: int = 1, evaluator=None,
              progress: bool = True, plots: bool = True, weights: str | None = None, data: str | None = None,
-             seeds=None, log=print) -> dict:
-    """Run every pending run of ``grid`` into ``out_dir``; write results.json/.csv (and plots).
+             seeds=None, log=print, cluster: str | None = None, scheduler_file: str | None = None,
+             shard_size: int | None = None, timeout: float = 30.0) -> dict:
+    """Run every pending shard of ``grid`` into ``out_dir``; write results.json/.csv (and plots).
 
     Without ``resume`` the directory must not hold finished runs.  ``seeds`` (a list) replaces every
-    point's seeds (run ids do not change: a later run with more seeds resumes).  results.json/.csv are
-    rewritten after every finished run (unfinished points have status ``pending``).  Returns the
-    results document."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
-        raise ValueError(f"--jobs {jobs!r} out of range 1..64")
+    point's seeds (run ids do not change: a later run with more seeds resumes).  ``jobs > 1``: a local
+    Dask cluster of ``jobs`` worker processes; ``cluster`` (scheduler address) or ``scheduler_file``: an
+    existing Dask cluster; neither: this process alone.  ``shard_size``: images per work unit (default:
+    a whole run without a cluster, :data:`CLUSTER_SHARD_SIZE` on one).  results.json/.csv are rewritten
+    after every finished run (unfinished points have status ``pending``).  Returns the results document.
+    :class:`~sbs_model.explore.cluster.ClusterError` if the cluster fails (finished shards are kept)."""
+    _check_count("--jobs", jobs, 1, 64)
+    _check_count("--shard-size", shard_size, 1, 10 ** 7)
+    if (cluster is not None or scheduler_file is not None) and jobs != 1:
+        raise ValueError(f"--jobs {jobs}: not with --cluster/--scheduler-file (the cluster's workers do the work)")
+    if cluster is not None and scheduler_file is not None:
+        raise ValueError("--cluster and --scheduler-file: give one of them")
     evaluator = evaluator or default_evaluator
     tag = getattr(evaluator, "tag", getattr(evaluator, "__name__", "evaluator"))
     out = Path(out_dir)
-    runs_dir = out / "runs"
+    check_out_dir(out)
+    runs_dir, shards_dir = out / "runs", out / "shards"
     done = load_runs(runs_dir)
     if done and not resume:
         raise ValueError(f"--out {out} already holds {len(done)} finished runs; pass --resume to continue that "
@@ -238,58 +245,111 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
         seeds = tuple(_seed_list("--seeds", list(seeds)))
         grid = replace(grid, points=tuple(replace(p, seeds=seeds) for p in grid.points))
     ctx = prepare(grid, n=n, weights=weights, data=data)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "grid.toml", grid.text)
+    skipped = [(p, point_error(ctx, p)) for p in grid.points]
+    skipped = [(p, e) for p, e in skipped if e]
+    if len(skipped) == len(grid.points):
+        raise ValueError(f"--grid {grid.path or grid.name}: every point is invalid, nothing to evaluate; "
+                         f"{point_label(skipped[0][0])}: {skipped[0][1]}")
+    on_cluster = jobs > 1 or cluster is not None or scheduler_file is not None
+    n_img = len(ctx.images)
+    size = shard_size or (min(n_img, CLUSTER_SHARD_SIZE) if on_cluster else n_img)
 
     # every point's first seed before any second seed: partial results cover the whole grid early
-    todo, skipped = [], []
+    runs, bad = [], {p.key for p, _ in skipped}
     for order, p in enumerate(grid.points):
-        err = point_error(ctx, p)
-        if err:
-            skipped.append((p, err))
+        if p.key in bad:
             continue
         for k, s in enumerate(p.seeds):
             rid = run_id(ctx, p, s, tag)
             if rid not in done:
-                todo.append((k, order, p, s, rid))
-    todo = [t[2:] for t in sorted(todo, key=lambda t: (t[0], t[1]))]
+                runs.append((k, order, p, s, rid))
+    runs = [r[2:] for r in sorted(runs, key=lambda t: (t[0], t[1]))]
+    n_runs = sum(len(p.seeds) for p in grid.points if p.key not in bad)
+
+    # each pending run: its finished shards (kept) and the shards still to compute
+    units, have = [], {}
+    for p, s, rid in runs:
+        finished = load_shards(shards_dir / rid)
+        used, todo = plan(n_img, size, finished)
+        have[rid] = {ab: finished[ab] for ab in used}
+        net = point_network(ctx, p)
+        units += [Unit(rid, a, b, net, point_datapath(ctx, p), int(s), p.params["noise"], ctx.base["batch"])
+                  for a, b in todo]
+    info = {rid: (p, s) for p, s, rid in runs}
+    n_kept = sum(len(v) for v in have.values())
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "grid.toml", grid.text)
     for p, err in skipped:
         log(f"skip point {point_label(p)}: {err}")
-    n_runs = sum(len(p.seeds) for p in grid.points if not point_error(ctx, p))
-    log(f"{len(grid.points)} points, {n_runs} runs ({len(todo)} to do, {n_runs - len(todo)} finished), "
-        f"{len(ctx.images)} images, data {ctx.data_text}")
+    log(f"{len(grid.points)} points, {n_runs} runs ({len(runs)} to do, {n_runs - len(runs)} finished), "
+        f"{n_img} images, data {ctx.data_text}; {len(units)} shards to evaluate"
+        + (f" ({n_kept} finished shards kept)" if n_kept else ""))
+
+    shipment = Shipment(ctx.weights, ctx.images, ctx.labels, ctx.weights_sha, ctx.images_sha)
+    skip: set = set()
+
+    def finish_run(rid, shards):
+        p, s = info[rid]
+        m = merge(list(shards.values()), n_img)
+        rec = {"format": RUN_FORMAT, "point_id": point_id(p), "params": p.params, "seed": int(s),
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": m["status"],
+               "error": m["error"]}
+        if m["status"] == "ok":
+            rec["result"] = _jsonable(m["result"])
+        rec["shards"] = m["shards"]
+        write_json(runs_dir / f"{rid}.json", rec)
+        shutil.rmtree(shards_dir / rid, ignore_errors=True)
+        done[rid] = rec
+        _write_results(out, aggregate(grid, ctx, done, tag))
+
+    # runs whose shards were all finished before (an interrupted merge) complete now
+    for rid in [r for r in have if not any(u.rid == r for u in units)]:
+        finish_run(rid, have.pop(rid))
 
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="run", desc="explore")
+        bar = tqdm(total=len(units), unit="shard", desc="explore")
+    remaining = {}
+    for u in units:
+        remaining[u.rid] = remaining.get(u.rid, 0) + 1
     try:
-        if jobs == 1:
-            for p, s, rid in todo:
+        if not units:
+            results = iter(())
+            engine = None
+        elif on_cluster:
+            engine = DaskEngine(jobs=jobs if jobs > 1 else None, address=cluster, scheduler_file=scheduler_file,
+                                timeout=timeout).__enter__()
+            log(engine.describe())
+            results = engine.iter(units, shipment, evaluator, skip)
+        else:
+            engine = None
+            results = iter_local(units, shipment, evaluator, progress, skip)
+        try:
+            for u, rec in results:
+                rid = u.rid
+                if rid in skip:
+                    continue
+                rec = dict(rec, run_id=rid)
                 if bar is not None:
-                    bar.set_postfix_str(f"{point_label(p)} seed {s}"[:60])
-                rec = evaluate_run(ctx, p, s, evaluator, progress)
-                write_json(runs_dir / f"{rid}.json", rec)
-                done[rid] = rec
-                _write_results(out, aggregate(grid, ctx, done, tag))
-                if bar is not None:
+                    bar.set_postfix_str(f"{point_label(info[rid][0])} seed {info[rid][1]} [{u.start}, {u.stop})"[:60])
                     bar.update(1)
-        elif todo:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            mp = multiprocessing.get_context("spawn")
-            runs_dir.mkdir(parents=True, exist_ok=True)
-            with ProcessPoolExecutor(jobs, mp_context=mp, initializer=_worker_init,
-                                     initargs=(ctx, evaluator, threads)) as pool:
-                futs = {pool.submit(_worker_run, p, s, str(runs_dir / f"{rid}.json")): rid for p, s, rid in todo}
-                for f in as_completed(futs):
-                    done[futs[f]] = f.result()
-                    _write_results(out, aggregate(grid, ctx, done, tag))
-                    if bar is not None:
-                        bar.update(1)
+                remaining[rid] -= 1
+                have[rid][(u.start, u.stop)] = rec
+                if rec["status"] == "invalid" or remaining[rid] == 0:
+                    if rec["status"] == "invalid":
+                        skip.add(rid)   # deterministic for the point: its other shards are not needed
+                    finish_run(rid, have[rid])
+                else:
+                    write_json(shards_dir / rid / f"{u.start}-{u.stop}.json", rec)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()             # cancels what is still queued on the cluster
+            if engine is not None:
+                engine.__exit__(None, None, None)
     finally:
         if bar is not None:
             bar.close()
@@ -368,7 +428,7 @@ def _sum_counters(dicts) -> dict:
 def aggregate(grid: Grid, ctx: Context, runs: dict, tag: str) -> dict:
     """One row per point: parameters, status, accuracy (mean over seeds), 95 % interval, cost."""
     labels = labels_for(grid.points)
-    rows = []
+    rows, shards = [], []
     for p in grid.points:
         net = point_network(ctx, p)
         spikes = [l.spikes for l in net.layers if l.is_sbs]
@@ -402,13 +462,34 @@ def aggregate(grid: Grid, ctx: Context, runs: dict, tag: str) -> dict:
         if row["status"] != "invalid":
             row.update(_hw_columns(ctx, p, net))
         rows.append(row)
+        for r in recs:
+            for sh in (r or {}).get("shards") or []:
+                shards.append(sh)
     return {"grid": grid.name, "grid_path": grid.path, "grid_sha256": hashlib.sha256(grid.text.encode()).hexdigest(),
             "config": str(ctx.base["config"]), "weights": str(ctx.base["weights"]), "weights_sha256": ctx.weights_sha,
             "data": ctx.data_text, "dataset": ctx.base["dataset"], "n_images": int(len(ctx.images)),
             "images_sha256": ctx.images_sha, "evaluator": tag,
             "hw": {k: ctx.base[k] for k in ("lanes", "engines", "clock_mhz", "target")},
             "ci95_note": "Wilson 95 % interval of the mean accuracy over seeds with n test images",
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": rows}
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": rows,
+            "throughput": throughput(shards)}
+
+
+def throughput(shards) -> dict:
+    """Images per second of every worker over the given shard records (``start``, ``stop``, ``worker``,
+    ``seconds``): evaluation time only, so the sum over workers is the sweep's aggregate rate."""
+    per: dict = {}
+    for sh in shards:
+        if sh.get("seconds") is None or sh.get("worker") is None:
+            continue
+        w = per.setdefault(sh["worker"], {"shards": 0, "images": 0, "seconds": 0.0})
+        w["shards"] += 1
+        w["images"] += int(sh["stop"]) - int(sh["start"])
+        w["seconds"] += float(sh["seconds"])
+    for w in per.values():
+        w["images_per_s"] = w["images"] / w["seconds"] if w["seconds"] > 0 else None
+    return {"note": "images evaluated / evaluation seconds of each worker, over the finished runs of this grid",
+            "workers": dict(sorted(per.items()))}
 
 
 def _weight_bits(fmt_text) -> int | None:

@@ -36,7 +36,7 @@ EMBEDDED_FILES = {"images": "mnist-t10k-first2000-images-idx3-ubyte.gz",
 # IDX type codes -> big-endian numpy dtypes
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-# Published SHA-256 of the gzipped distribution files (MNIST: /work/shared/data/mnist/SHA256SUMS;
+# Published SHA-256 of the gzipped distribution files (MNIST: the SHA256SUMS of the original distribution;
 # Fashion-MNIST: the files of github.com/zalandoresearch/fashion-mnist, whose MD5s its README lists).
 KNOWN_SHA256 = {
     "mnist": {
@@ -216,8 +216,9 @@ def load_embedded(n: int | None = None):
         out.append(parse_idx(data, str(path)))
     images, labels = out
     _check_pair(images, labels, "embedded dataset")
-    return _take(images, labels, n, f"the embedded default ({len(images)} MNIST test images; "
-                                    f"for more run `sbs data` and pass directory=data_dir('mnist'))")
+    return _take(images, labels, n, f"the embedded default ({len(images)} MNIST test images; for more, "
+                                    f"run `sbs data` once and use the full set: --data {data_dir('mnist')} on "
+                                    f"the command line, directory=data_dir('mnist') in Python)")
 
 
 def load_dataset(name: str = "mnist", directory=None, split: str = "test", n: int | None = None):
@@ -231,8 +232,13 @@ def load_dataset(name: str = "mnist", directory=None, split: str = "test", n: in
         directory = data_dir(name)
         if _find(directory, img_base) is None:
             raise ValueError(f"no {name} {split} data: the embedded default holds MNIST test images only; run "
-                             f"`sbs data --name {name}` (places files in {directory}) or pass directory=")
+                             f"`sbs data --name {name}` once (it places the files in {directory}, where they are "
+                             f"then found), or point to a directory of IDX files (--data DIR on the command line, "
+                             f"directory=DIR in Python)")
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"dataset directory {directory} is a file; give the directory that holds the IDX files "
+                         f"({img_base}[.gz], {lab_base}[.gz])")
     if not directory.is_dir():
         raise ValueError(f"dataset directory {directory} does not exist")
     paths = [_find(directory, b) for b in (img_base, lab_base)]
@@ -342,7 +348,8 @@ def place_dataset(name: str = "mnist", source=None, url: str | None = None, to=N
     if source is not None:
         src = Path(source)
         if not src.is_dir():
-            raise ValueError(f"source directory {src} does not exist")
+            raise ValueError(f"source directory {src} " + ("is a file, not a directory" if src.exists()
+                                                           else "does not exist"))
         sums = read_sha256sums(src / "SHA256SUMS") if (src / "SHA256SUMS").is_file() else {}
         for fname in wanted:
             p = src / fname

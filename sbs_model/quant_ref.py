@@ -84,9 +84,62 @@ def load_datapath(spec) -> Datapath | None:
                 d = d["datapath"]
             if not isinstance(d, dict):
                 raise ValueError(f"datapath: {s}: expected a JSON object of Datapath fields")
-            return Datapath.from_dict(d)
+            return datapath_from_fields(d, f"datapath file {s}")
         raise ValueError(f"datapath {s!r}: not a preset ({', '.join(PRESETS)}) nor a .json file")
     raise ValueError(f"datapath: expected a Datapath, preset name, .json path or None, got {type(spec).__name__}")
+
+
+def datapath_from_fields(d: dict, where: str = "datapath") -> Datapath:
+    """A datapath file's object -> Datapath: ``"preset"`` (a preset name, as in exploration grids)
+    plus Datapath fields that change it; without a preset every field must be given.  ``{}`` is
+    an error (it would silently mean the default datapath); a value of the wrong JSON type is
+    reported as a type error naming the field."""
+    from dataclasses import fields
+
+    d = dict(d)
+    preset = d.pop("preset", None)
+    if not d and preset is None:
+        raise ValueError(f"{where}: empty object; give \"preset\": one of {', '.join(PRESETS)}, and/or Datapath "
+                         f"fields")
+    types = {f.name: str(f.type) for f in fields(Datapath)}
+    unknown = sorted(set(d) - set(types))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: preset, {', '.join(types)}")
+    for k, v in d.items():
+        want_int = "int" in types[k]
+        ok = (v is None and "None" in types[k]) or (
+            isinstance(v, int) and not isinstance(v, bool) if want_int else isinstance(v, str))
+        if not ok:
+            kind = "an integer" + (" or null" if "None" in types[k] else "") if want_int else "a string"
+            raise ValueError(f"{where}: field '{k}' must be {kind}, got {json.dumps(v)} ({type(v).__name__})")
+    if preset is None:
+        missing = [k for k in types if k not in d]
+        if missing:
+            raise ValueError(f"{where}: without \"preset\" every field must be given; missing "
+                             f"{', '.join(missing)} (or add \"preset\": one of {', '.join(PRESETS)})")
+        return Datapath.from_dict(d)
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ValueError(f"{where}: field 'preset' is {json.dumps(preset)}; allowed: {', '.join(PRESETS)}")
+    return Datapath.from_dict({**PRESETS[preset].to_dict(), **d})
+
+
+def weight_range_warnings(datapaths: dict, weights: dict) -> list[str]:
+    """One line per quantized layer whose float weights do not all fit its weight format
+    (``{layer: Datapath or None}``, ``{layer: (S, N) weights}``): under ``wrap`` each such weight
+    becomes a wrong value, under ``saturate`` it is clamped -- never silent."""
+    out = []
+    for li, dp in sorted(datapaths.items()):
+        if dp is None:
+            continue
+        c = dp.weight_range_counts(np.asarray(weights[li], dtype=np.float64))
+        bad = c["overflow"] + c["underflow"]
+        if bad:
+            how = ("each wraps to a wrong value: the encoding has no range check" if dp.weight_overflow == "wrap"
+                   else "each is clamped to the format's range")
+            every = "; every weight of the layer is out of range" if bad == c["n"] else ""
+            out.append(f"layer {li}: {bad:,} of {c['n']:,} weights outside {c['format']} ({c['overflow']:,} above "
+                       f"its largest, {c['underflow']:,} below its smallest value; {how}){every}")
+    return out
 
 
 def resolve_datapaths(net: NetworkSpec, datapath) -> dict[int, Datapath | None]:

@@ -16,6 +16,7 @@ import datetime
 import gzip
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ def init_weights(net: NetworkSpec, seed: int) -> dict[int, np.ndarray]:
 
 def check_weights(weights: dict, net: NetworkSpec, what: str = "weights") -> None:
     """ValueError naming the layer unless ``weights`` has exactly the SbS layers of ``net`` with
-    the right shapes, finite non-negative values."""
+    the right shapes, finite non-negative values, and columns that sum to 1 within
+    :data:`COLUMN_SUM_TOLERANCE` (every column is a distribution ``p(s | i)``: a layer of zeros or
+    a corrupted column is refused, not evaluated)."""
     if not isinstance(weights, dict):
         raise ValueError(f"{what}: expected a dict {{layer index: (S, N) array}}")
     expected = net.weight_shapes()
@@ -62,6 +65,12 @@ def check_weights(weights: dict, net: NetworkSpec, what: str = "weights") -> Non
             raise ValueError(f"{what}: layer {layer} has shape {w.shape}, the network needs (S, N) = {shape}")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(f"{what}: layer {layer} holds negative or non-finite values")
+        sums = w.astype(np.float64).sum(axis=0)
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        if abs(sums[worst] - 1.0) > COLUMN_SUM_TOLERANCE:
+            zero = " (a layer of zeros)" if not np.any(w) else ""
+            raise ValueError(f"{what}: layer {layer}: column {worst} sums to {sums[worst]:.6g}{zero}; columns must "
+                             f"sum to 1 within {COLUMN_SUM_TOLERANCE:g}")
 
 
 def _json_default(o):
@@ -118,6 +127,9 @@ def load_weights(path, net: NetworkSpec | None = None, strict: bool = False):
     strides, input shape) -- a differing number of spikes or eps is fine -- and, with
     ``strict=True``, the same ``config_hash``.  ``meta['config_hash_matches']`` tells which."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise ValueError(f"weights: {path} is not a readable .npz file: not a zip archive of arrays (expected "
+                         f"the W<layer> arrays and meta record that sbs train writes)")
     try:
         with np.load(path, allow_pickle=False) as z:
             files = dict(z)

@@ -7,6 +7,7 @@ from sbs_model.atomic import write_json
 from sbs_model.data import load_dataset
 from sbs_model.model import Model
 from sbs_model.quant import QuantizedModel, overflow_warnings
+from sbs_model.quant_ref import weight_range_warnings
 
 NAME = "eval"
 HELP = ("evaluate a network's accuracy on a dataset (float model, or the quantized model with --datapath): "
@@ -49,8 +50,10 @@ def run(args) -> int:
         raise ValueError(f"-n must be >= 1, got {args.n}")
     quantized = args.datapath is not None
     if quantized:
-        model = QuantizedModel.load(args.config, args.weights, datapath=args.datapath, spikes=args.spikes,
-                                    seed=args.seed)
+        net, weights, _ = loader.load_net_and_weights(args.config, args.weights, args.spikes)
+        model = QuantizedModel(net, weights, args.datapath, seed=args.seed)
+        for line in weight_range_warnings(model.datapaths, weights):  # before the work, never silent
+            print(f"warning: {line}")
     else:
         model = Model.load(args.config, args.weights, spikes=args.spikes, dtype=args.dtype, seed=args.seed)
     images, labels = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)

@@ -1,0 +1,269 @@
+"""``EngineCore``: P interleaved IPs of one SbS layer, one fused update + dot pass per beat.
+
+Parameters: a :class:`fixedpoint.datapath.Datapath` (``int`` update, fixed-point H, ``div``
+reciprocal), the layer's weight codes ``w_codes`` (S x N) in its weight format ``w_format``, T
+spikes, L lanes, the layer geometry (for :class:`rtl.layer.window.WindowLoader`) and the layer
+index (for the spike draws).  ``B = ceil(N/L)`` beats per pass, ``P`` =
+:func:`sbs_model.layer_cycles.slots` slots.
+
+Memories: weights ROM (``S*B`` words of L codes, two read ports: spike t-1's row for the update,
+spike t's row for the dot), h RAM (``P*B`` words of L codes), coefficient RAM (``P`` words: the
+ignored flag, ``C`` (Fc+1 bits), ``K``, ``exp_K``), spike-row RAM (``P`` words: the row of the
+slot's latest spike), the schedule ROM (``C_t``, ``G_t``), the windows (sampler, ``P*S`` words).
+
+A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
+
+1. LOAD: :class:`WindowLoader` writes the cumulative windows of the wave's IPs (``n_active*S``
+   cycles + :data:`rtl.layer.window.LATENCY`);
+2. the :class:`rtl.layer.spikegen.SpikeGenerator` starts; the core waits for ``primed``;
+3. RUN: rounds ``t = 0..T``, each ``P*B`` cycles, slot by slot, beat by beat (inactive slots
+   pass idle).  The pass of slot k in round t (beat b issued in cycle c0):
+
+   * c0: h RAM, coefficient RAM and spike-row RAM read; slot k's spike index ``s_t`` is taken
+     from the FIFO (``t < T``, beat 0) and written to the spike-row RAM;
+   * c1: ``h`` (``t = 0``: the initial h), the coefficient (identity ``C = 2**Fc, K = 0`` for
+     ``t = 0`` and for an ignored spike) and the weight address of ``s_{t-1}``;
+   * c3..c7: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c7;
+   * c7: :class:`rtl.dot.DotProduct` of the new h with row ``s_t`` (read in c6), accumulated over
+     the B beats; then :class:`rtl.normaliser.Normaliser`,
+     :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
+     :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
+     ``D`` = :func:`sbs_model.layer_cycles.chain_latency` cycles after the last beat.
+
+   Round T only updates (the final h).
+4. ``done`` rises when the last h word is written; ``out_addr`` / ``out_data`` then read the h RAM
+   (word ``k*B + b``, one cycle latency).
+
+``starved`` (sticky) is set if a pass needed an index while the FIFO was empty (never, by the
+credit and prime rules; the tests check it).  ``fault`` (tests only): ``"stale_h"`` -- slot 0
+starts from the h left in its RAM instead of the initial h.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.formats import parse_format
+from fixedpoint.schedule import Schedule
+from rtl.dot import DotProduct
+from rtl.layer.coefficient import CoefficientPipe
+from rtl.layer.reciprocal_pipe import ReciprocalPipe
+from rtl.layer.spikegen import SpikeGenerator
+from rtl.layer.update_lanes import UpdateLanes
+from rtl.layer.window import WindowLoader
+from rtl.normaliser import Normaliser
+from rtl.schedule import ScheduleTable
+from sbs_model import layer_cycles as lc
+
+FAULTS = (None, "stale_h")
+
+
+def delay(m, value, n: int, name: str):
+    """``value`` delayed by ``n`` registers (n >= 0)."""
+    for i in range(n):
+        r = Signal(len(value), name=f"{name}_d{i + 1}")
+        m.d.sync += r.eq(value)
+        value = r
+    return value
+
+
+def pack(codes, width: int) -> int:
+    return sum(int(c) << (j * width) for j, c in enumerate(codes))
+
+
+class EngineCore(wiring.Component):
+    """One engine core (see module docstring)."""
+
+    def __init__(self, dp, w_codes, w_format, T: int, lanes: int, in_shape, layer, layer_index: int,
+                 value_width: int, schedule: Schedule | None = None, fault: str | None = None):
+        self._MustUse__silence = True
+        if fault not in FAULTS:
+            raise ValueError(f"EngineCore: fault must be one of {FAULTS}, got {fault!r}")
+        w_codes = np.asarray(w_codes, dtype=np.int64)
+        self.S, self.N = (int(v) for v in w_codes.shape)
+        self.dp, self.T, self.L, self.fault = dp, int(T), int(lanes), fault
+        self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
+        self.w_codes = w_codes
+        self.B = lc.beats(self.N, self.L)
+        self.P = lc.slots(self.N, self.L, dp.recip_bits)
+        self.D = lc.chain_latency(self.L, dp.recip_bits)
+        self.schedule = schedule or Schedule()
+        self.cum_width = value_width + max(1, lc.clog2(self.S))
+        if self.cum_width > 31:
+            raise ValueError(f"EngineCore: window values of {value_width} bits over S = {self.S} positions need "
+                             f"{self.cum_width} bits; the sampler allows 31 (lower sampler_frac_bits)")
+        # sub-units (validation errors surface here)
+        self.upd = UpdateLanes(dp, self.W, self.L)
+        self.dot = DotProduct(dp, self.N, self.L, self.W)
+        self.norm = Normaliser(dp)
+        self.recip = ReciprocalPipe(dp)
+        self.coef = CoefficientPipe(dp)
+        self.sched = ScheduleTable(dp, self.T, self.schedule)
+        self.gen = SpikeGenerator(self.S, self.cum_width, self.T, self.P, layer_index)
+        self.loader = WindowLoader(in_shape, layer, value_width, self.cum_width, self.P)
+        got = (self.upd.latency, self.dot.latency, self.norm.latency, self.recip.latency, self.coef.latency,
+               self.gen.latency)
+        want = (lc.UPDATE, lc.dot_latency(self.L), lc.NORM, int(dp.recip_bits) + lc.RECIP, lc.COEF,
+                lc.spikegen_latency(self.S))
+        assert got == want, f"EngineCore: unit latencies {got} differ from sbs_model.layer_cycles {want}"
+        self.n_in = self.loader.n_in
+        self.h0 = [int(c) for c in dp.initial_h(self.N)]
+        self._MustUse__silence = False
+        super().__init__({
+            "start": In(1), "ip_start": In(range(self.loader.n_ip + 1)), "n_active": In(range(self.P + 1)),
+            "seed": In(32), "pattern": In(32),
+            "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
+            "done": Out(1), "starved": Out(1),
+            "out_addr": In(range(max(self.P * self.B, 2))), "out_data": Out(data.ArrayLayout(self.H.width, self.L)),
+        })
+
+    def weight_words(self) -> list[int]:
+        """Weights ROM: row s, beat b at address ``s*B + b``, lane j = element ``b*L + j`` (pad 0)."""
+        L, B, ww = self.L, self.B, self.W.width
+        out = []
+        for s in range(self.S):
+            row = [int(c) for c in self.w_codes[s]] + [0] * (B * L - self.N)
+            out += [pack(row[b * L:(b + 1) * L], ww) for b in range(B)]
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        dp, S, N, T, L, B, P = self.dp, self.S, self.N, self.T, self.L, self.B, self.P
+        hw = self.H.width
+        Fc = int(dp.c_bits)
+        for name in ("upd", "dot", "norm", "recip", "coef", "sched", "gen", "loader"):
+            m.submodules[name] = getattr(self, name)
+        upd, dot, norm, recip, coef, sched, gen, ld = (self.upd, self.dot, self.norm, self.recip, self.coef,
+                                                       self.sched, self.gen, self.loader)
+        # ---- loader -> sampler memories; input RAM port
+        for name in ("wr_en", "wr_slot", "wr_s", "wr_cum"):
+            m.d.comb += getattr(gen, name).eq(getattr(ld, name))
+        m.d.comb += [self.rd_addr.eq(ld.rd_addr), ld.rd_data.eq(self.rd_data),
+                     ld.start.eq(self.start), ld.ip_start.eq(self.ip_start), ld.n_active.eq(self.n_active)]
+
+        # ---- memories
+        m.submodules.wrom = wrom = memory.Memory(shape=L * self.W.width, depth=max(S * B, 2),
+                                                 init=self.weight_words())
+        w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
+        m.submodules.hram = hram = memory.Memory(shape=L * hw, depth=max(P * B, 2), init=[])
+        h_rd, h_wr = hram.read_port(domain="sync"), hram.write_port()
+        ek_shape = upd.exp_k_shape
+        coef_layout = data.StructLayout({"ign": 1, "C": Fc + 1, "K": int(dp.coef_bits), "eK": ek_shape})
+        m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[])
+        c_rd, c_wr = cram.read_port(domain="sync"), cram.write_port()
+        sw = max(1, lc.clog2(S))
+        m.submodules.sram = sram = memory.Memory(shape=sw, depth=max(P, 2), init=[])
+        s_rd, s_wr = sram.read_port(domain="sync"), sram.write_port()
+
+        # ---- wave control
+        seed, pattern = Signal(32), Signal(32)
+        n_act = Signal(range(P + 1))
+        phase = Signal(range(5))  # 0 idle/done, 1 load, 2 prime, 3 run, 4 drain
+        gen_start = Signal()
+        drain = Signal(range(lc.WRITE + 2))
+        m.d.comb += [gen.seed.eq(seed), gen.pattern.eq(pattern), gen.start.eq(gen_start),
+                     gen.n_active.eq(n_act)]
+        ip_base = Signal.like(self.ip_start)
+        m.d.comb += gen.ip_base.eq(ip_base)
+        k, b, t = Signal(range(max(P, 2))), Signal(range(max(B, 2))), Signal(range(T + 1))
+        m.d.comb += self.done.eq(phase == 0)
+        with m.If(self.start):
+            m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
+                         ip_base.eq(self.ip_start), phase.eq(Mux(self.n_active == 0, 0, 1))]
+        with m.Elif(phase == 1):
+            with m.If(~ld.busy):
+                m.d.comb += gen_start.eq(1)
+                m.d.sync += phase.eq(2)
+        with m.Elif(phase == 2):
+            with m.If(gen.primed):
+                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0)]
+        with m.Elif(phase == 3):
+            last_b, last_k = b == B - 1, k == P - 1
+            m.d.sync += b.eq(Mux(last_b, 0, b + 1))
+            with m.If(last_b):
+                m.d.sync += k.eq(Mux(last_k, 0, k + 1))
+                with m.If(last_k):
+                    m.d.sync += t.eq(t + 1)
+                    with m.If(t == T):
+                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE)]
+        with m.Elif(phase == 4):
+            m.d.sync += drain.eq(drain - 1)
+            with m.If(drain == 1):
+                m.d.sync += phase.eq(0)
+
+        # ---- c0: issue
+        run = phase == 3
+        act = run & (k < n_act)
+        take = act & (t < T) & (b == 0)
+        s_hold = Signal(sw)
+        s_now = Mux(b == 0, gen.o.payload, s_hold)
+        with m.If(take):
+            m.d.sync += s_hold.eq(gen.o.payload)
+        starved = Signal()
+        with m.If(take & ~gen.o.valid):
+            m.d.sync += starved.eq(1)
+        m.d.comb += [self.starved.eq(starved), gen.o.ready.eq(take),
+                     s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload),
+                     s_rd.addr.eq(k), c_rd.addr.eq(k),
+                     h_rd.addr.eq(Mux(run, k * B + b, self.out_addr)), self.out_data.eq(h_rd.data)]
+        tag0 = Cat(run, act, t < T, t == 0, k, b)
+        tag1 = delay(m, tag0, 1, "tag1")
+        v1, a1, need1, first1 = tag1[0], tag1[1], tag1[2], tag1[3]
+        k1 = tag1[4:4 + len(k)]
+        b1 = tag1[4 + len(k):]
+        t1 = delay(m, t, 1, "t1")
+
+        # ---- c1: h, coefficient, weight address of spike t-1's row
+        h0w = pack([self.h0[0]] * L, hw)
+        stale = (k1 == 0) if self.fault == "stale_h" else Const(0, 1)
+        h2 = Signal(L * hw)
+        C2, K2, eK2 = Signal(Fc + 1), Signal(int(dp.coef_bits)), Signal(ek_shape)
+        wa2 = Signal(range(max(S * B, 2)))
+        s_prev_hold = Signal(sw)
+        s_prev = Mux(b1 == 0, s_rd.data, s_prev_hold)
+        with m.If(v1 & (b1 == 0)):
+            m.d.sync += s_prev_hold.eq(s_rd.data)
+        ident = first1 | c_rd.data.ign
+        m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)),
+                     C2.eq(Mux(ident, 1 << Fc, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
+                     eK2.eq(c_rd.data.eK), wa2.eq(s_prev * B + b1)]
+        # ---- c2: weight read (row s_{t-1}); operands one more register
+        m.d.comb += w_upd.addr.eq(wa2)
+        h3, C3, K3, eK3 = Signal(L * hw), Signal(Fc + 1), Signal(int(dp.coef_bits)), Signal(ek_shape)
+        m.d.sync += [h3.eq(h2), C3.eq(C2), K3.eq(K2), eK3.eq(eK2)]
+        # ---- c3: update lanes
+        m.d.comb += [upd.h.as_value().eq(h3), upd.w.as_value().eq(w_upd.data), upd.C.eq(C3), upd.K.eq(K3),
+                     upd.exp_K.eq(eK3)]
+        # ---- c6: weight read (row s_t) for the dot; c7: write back, dot
+        wd0 = Signal(range(max(S * B, 2)))
+        m.d.comb += wd0.eq(s_now * B + b)
+        m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))
+        tag7 = delay(m, tag1, lc.WRITE - 1, "tag7")
+        v7, a7, need7 = tag7[0], tag7[1], tag7[2]
+        k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
+        t7 = delay(m, t1, lc.WRITE - 1, "t7")
+        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(k7 * B + b7), h_wr.data.eq(upd.o.as_value()),
+                     dot.h.payload.as_value().eq(upd.o.as_value()), dot.w.payload.as_value().eq(w_dot.data),
+                     dot.h.valid.eq(v7), dot.w.valid.eq(v7), dot.o.ready.eq(1)]
+        # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
+        ctag = Cat(a7 & need7, k7)
+        ctag_d = delay(m, ctag, dot.latency, "ctag_dot")
+        t_d = delay(m, t7, dot.latency, "t_dot")
+        m.d.comb += [norm.i.valid.eq(dot.o.valid), norm.i.payload.eq(dot.o.payload.acc), norm.o.ready.eq(1)]
+        ctag_n = delay(m, ctag_d, lc.NORM, "ctag_norm")
+        t_n = delay(m, t_d, lc.NORM, "t_norm")
+        m.d.comb += recip.i_sig.eq(norm.o.payload.sig)
+        zr = delay(m, Cat(norm.o.payload.zero, norm.o.payload.exp), recip.latency, "zexp")
+        ctag_r = delay(m, ctag_n, recip.latency, "ctag_recip")
+        m.d.comb += sched.addr.eq(delay(m, t_n, recip.latency - 1, "t_recip"))
+        m.d.comb += [coef.G.eq(sched.G), coef.Y.eq(recip.o_y), coef.exp_r.eq(zr[1:])]
+        ctag_c = delay(m, ctag_r, lc.COEF, "ctag_coef")
+        cz = delay(m, Cat(zr[0], sched.C), lc.COEF, "c_coef")
+        m.d.comb += [c_wr.en.eq(ctag_c[0]), c_wr.addr.eq(ctag_c[1:]), c_wr.data.ign.eq(cz[0]),
+                     c_wr.data.C.eq(cz[1:]), c_wr.data.K.eq(coef.K), c_wr.data.eK.eq(coef.exp_K)]
+        return m
+
+
+__all__ = ["EngineCore", "delay", "pack"]

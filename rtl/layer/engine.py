@@ -1,0 +1,233 @@
+"""``LayerEngine``: one whole SbS layer in RTL, input feature map in, output h codes out.
+
+Parameters: a :class:`fixedpoint.datapath.Datapath` (``int`` update, fixed-point H, ``div``
+reciprocal), the layer's weight codes ``w_codes`` (S x N, :meth:`Datapath.encode_weights`) and
+weight format, T, ``lanes`` L, ``engines`` E, the input shape ``(C, H, W)``, the
+:class:`sbs_model.network.LayerSpec` (geometry and eps schedule), the layer index (spike draws)
+and ``input_kind``: ``"pixels"`` (8-bit pixels, the first layer) or ``"codes"`` (h codes of the
+layer before, after pooling, converted to sampler-window values ``floor(h * 2**sampler_frac_bits)``
+on the way into the input RAM, as :func:`fixedpoint.pooling.window_from_h`).
+
+Ports (``lib.stream``):
+
+* ``job``: :data:`JOB_LAYOUT` (``seed`` u32, ``pattern`` u32; first field in the LSBs), one per image;
+* ``x_in``: the ``C*H*W`` input values in (c, y, x) order, :attr:`in_width` bits each;
+* ``h_out``: the layer's output codes (``H.width`` bits), IP by IP (``ip = oy*W_out + ox``), N
+  codes each (channel order): ``out[:, oy, ox]`` of the model;
+* ``starved``: sticky debug flag, must stay 0 (see :class:`rtl.layer.core.EngineCore`).
+
+Operation: the input goes into an input RAM (E read ports), then the IPs are processed in waves
+of ``E*P`` IPs (core e takes IPs ``wave_base + e*P ...``); all cores load, run and drain in
+parallel, then the output serialiser reads the h RAMs (two cycles per h word, then one code per
+cycle with back-pressure).  The exact cycle count is :func:`sbs_model.layer_cycles.layer_cycles`.
+
+``fault`` (tests only): ``"drop_ip"`` (the second IP of the first wave is not sent),
+``"swap_ips"`` (the first two IPs of every wave are sent in swapped order), ``"stale_h"``
+(:class:`EngineCore`'s fault on every core).
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.formats import parse_format
+from fixedpoint.schedule import Schedule
+from rtl.layer.core import EngineCore
+from rtl.update import check_rtl_datapath
+from sbs_model import layer_cycles as lc
+
+JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32})
+INPUT_KINDS = ("pixels", "codes")
+FAULTS = (None, "drop_ip", "swap_ips", "stale_h")
+ENGINES_MAX = 64
+
+
+def pack_job(seed: int, pattern: int) -> int:
+    for name, v in (("seed", seed), ("pattern", pattern)):
+        if not 0 <= int(v) < (1 << 32):
+            raise ValueError(f"pack_job: {name} must be in 0..{(1 << 32) - 1}, got {v}")
+    return int(seed) | (int(pattern) << 32)
+
+
+def window_shift(dp) -> int:
+    """``floor(h * 2**sampler_frac_bits)`` of a fixed-point code is ``code << shift`` (>= 0) or
+    ``code >> -shift``."""
+    return int(dp.sampler_frac_bits) - parse_format(dp.h_format).frac_bits
+
+
+def value_width(dp, input_kind: str) -> int:
+    """Bits of a sampler-window value: 8 for pixels, else those of the largest converted code."""
+    if input_kind == "pixels":
+        return 8
+    H = parse_format(dp.h_format)
+    top = int(H.to_fixed(np.array([H.n_codes - 1]), dp.sampler_frac_bits)[0])
+    return max(1, top.bit_length())
+
+
+class LayerEngine(wiring.Component):
+    """A streaming SbS layer engine (see module docstring)."""
+
+    def __init__(self, dp, w_codes, w_format, T: int, lanes: int, engines: int, in_shape, layer,
+                 layer_index: int, input_kind: str = "codes", schedule: Schedule | None = None,
+                 fault: str | None = None):
+        self._MustUse__silence = True
+        check_rtl_datapath(dp, "LayerEngine")
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"LayerEngine: input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
+        if fault not in FAULTS:
+            raise ValueError(f"LayerEngine: fault must be one of {FAULTS}, got {fault!r}")
+        if not isinstance(engines, int) or not 1 <= engines <= ENGINES_MAX:
+            raise ValueError(f"LayerEngine: engines must be an int in 1..{ENGINES_MAX}, got {engines!r}")
+        if not isinstance(lanes, int) or not 1 <= lanes <= 64:
+            raise ValueError(f"LayerEngine: lanes must be an int in 1..64, got {lanes!r}")
+        if not isinstance(T, int) or not 1 <= T <= (1 << 24):
+            raise ValueError(f"LayerEngine: T must be an int in 1..{1 << 24}, got {T!r}")
+        self.H = parse_format(dp.h_format)
+        self.dp, self.T, self.L, self.E, self.fault = dp, T, lanes, engines, fault
+        self.input_kind = input_kind
+        self.in_width = 8 if input_kind == "pixels" else self.H.width
+        self.value_width = value_width(dp, input_kind)
+        self.schedule = schedule or Schedule.from_layer(layer)
+        core_fault = "stale_h" if fault == "stale_h" else None
+        self.cores = [EngineCore(dp, w_codes, w_format, T, lanes, in_shape, layer, layer_index, self.value_width,
+                                 self.schedule, core_fault) for _ in range(engines)]
+        c0 = self.cores[0]
+        self.S, self.N, self.B, self.P = c0.S, c0.N, c0.B, c0.P
+        self.n_in, self.n_ip = c0.n_in, c0.loader.n_ip
+        self.in_shape, self.layer, self.layer_index = tuple(in_shape), layer, layer_index
+        self._MustUse__silence = False
+        super().__init__({
+            "job": In(stream.Signature(JOB_LAYOUT)),
+            "x_in": In(stream.Signature(self.in_width)),
+            "h_out": Out(stream.Signature(self.H.width)),
+            "starved": Out(1),
+        })
+
+    def cycles(self) -> int:
+        """Cycles per image (:func:`sbs_model.layer_cycles.layer_cycles` for this engine)."""
+        return lc.layer_cycles(N=self.N, S=self.S, T=self.T, n_ip=self.n_ip, n_in=self.n_in, lanes=self.L,
+                               engines=self.E, recip_bits=int(self.dp.recip_bits))
+
+    def elaborate(self, platform):
+        m = Module()
+        E, P, B, N, L, hw = self.E, self.P, self.B, self.N, self.L, self.H.width
+        n_in, n_ip = self.n_in, self.n_ip
+        for e, core in enumerate(self.cores):
+            m.submodules[f"core{e}"] = core
+
+        # ---- input RAM
+        m.submodules.xram = xram = memory.Memory(shape=self.value_width, depth=max(n_in, 2), init=[])
+        x_wr = xram.write_port()
+        for e, core in enumerate(self.cores):
+            rp = xram.read_port(domain="sync")
+            m.d.comb += [rp.addr.eq(core.rd_addr), core.rd_data.eq(rp.data)]
+        sh = window_shift(self.dp)
+        x_val = self.x_in.payload
+        if self.input_kind == "codes":
+            x_val = x_val << sh if sh >= 0 else x_val >> -sh
+        m.d.comb += [x_wr.data.eq(x_val)]
+
+        # ---- control
+        state = Signal(range(5))  # 0 idle, 1 input, 2 wave start, 3 wave run, 4 output
+        seed, pattern = Signal(32), Signal(32)
+        xi = Signal(range(max(n_in, 2)))
+        base = Signal(range(n_ip + E * P + 1))
+        rem = Signal(range(n_ip + 1))
+        n_e = [Signal(range(P + 1), name=f"n_act{e}") for e in range(E)]
+        for e in range(E):
+            lo = e * P
+            m.d.comb += n_e[e].eq(Mux(rem <= lo, 0, Mux(rem >= lo + P, P, rem - lo)))
+        for e, core in enumerate(self.cores):
+            m.d.comb += [core.seed.eq(seed), core.pattern.eq(pattern), core.ip_start.eq(base + e * P),
+                         core.n_active.eq(n_e[e]), core.start.eq(state == 2)]
+        m.d.comb += self.starved.eq(_any(c.starved for c in self.cores))
+        all_done = _all(c.done for c in self.cores)
+        settle = Signal()
+
+        # serialiser
+        eo = Signal(range(max(E, 2)))
+        ko, bo = Signal(range(max(P, 2))), Signal(range(max(B, 2)))
+        sub = Signal(range(3))  # 0 read address, 1 latch, 2 shift
+        sreg = Signal(L * hw)
+        cnt = Signal(range(L + 1))
+        k_rd = ko
+        if self.fault == "swap_ips":
+            k_rd = Mux((eo == 0) & (ko < 2) & (n_e[0] >= 2), ko ^ 1, ko)
+        for core in self.cores:
+            m.d.comb += core.out_addr.eq(k_rd * B + bo)
+        out_word = Signal(L * hw)
+        with m.Switch(eo):
+            for e, core in enumerate(self.cores):
+                with m.Case(e):
+                    m.d.comb += out_word.eq(core.out_data.as_value())
+        suppress = 0
+        if self.fault == "drop_ip":
+            suppress = (base == 0) & (eo == 0) & (ko == 1)
+        m.d.comb += [self.h_out.payload.eq(sreg[:hw]), self.h_out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
+        moved = (state == 4) & (sub == 2) & (suppress | self.h_out.ready)
+        n_last = N - (B - 1) * L
+
+        with m.If(state == 0):
+            m.d.comb += self.job.ready.eq(1)
+            with m.If(self.job.valid):
+                m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), xi.eq(0),
+                             state.eq(1)]
+        with m.Elif(state == 1):
+            m.d.comb += [self.x_in.ready.eq(1), x_wr.addr.eq(xi), x_wr.en.eq(self.x_in.valid)]
+            with m.If(self.x_in.valid):
+                m.d.sync += xi.eq(xi + 1)
+                with m.If(xi == n_in - 1):
+                    m.d.sync += [state.eq(2), base.eq(0), rem.eq(n_ip)]
+        with m.Elif(state == 2):
+            m.d.sync += [state.eq(3), settle.eq(1)]
+        with m.Elif(state == 3):
+            m.d.sync += settle.eq(0)
+            with m.If(~settle & all_done):
+                m.d.sync += [state.eq(4), eo.eq(0), ko.eq(0), bo.eq(0), sub.eq(0)]
+        with m.Elif(state == 4):
+            with m.If(sub == 0):
+                m.d.sync += sub.eq(1)
+            with m.Elif(sub == 1):
+                m.d.sync += [sreg.eq(out_word), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2)]
+            with m.Elif(moved):
+                m.d.sync += [sreg.eq(sreg >> hw), cnt.eq(cnt - 1)]
+                with m.If(cnt == 1):
+                    m.d.sync += sub.eq(0)
+                    n_cur = n_e[0]
+                    for e in range(1, E):
+                        n_cur = Mux(eo == e, n_e[e], n_cur)
+                    last_k = ko == n_cur - 1
+                    next_empty = Const(1, 1)
+                    for e in range(E - 1):
+                        next_empty = Mux(eo == e, n_e[e + 1] == 0, next_empty)
+                    with m.If(bo != B - 1):
+                        m.d.sync += bo.eq(bo + 1)
+                    with m.Elif(~last_k):
+                        m.d.sync += [bo.eq(0), ko.eq(ko + 1)]
+                    with m.Elif((eo != E - 1) & ~next_empty):
+                        m.d.sync += [bo.eq(0), ko.eq(0), eo.eq(eo + 1)]
+                    with m.Else():  # wave finished
+                        m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
+                                     state.eq(Mux(rem > E * P, 2, 0))]
+        with m.Else():
+            m.d.sync += state.eq(0)
+        return m
+
+
+def _any(values):
+    out = 0
+    for v in values:
+        out = out | v
+    return out
+
+
+def _all(values):
+    out = 1
+    for v in values:
+        out = out & v
+    return out
+
+
+__all__ = ["LayerEngine", "pack_job", "JOB_LAYOUT", "value_width", "window_shift"]

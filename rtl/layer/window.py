@@ -1,0 +1,135 @@
+"""``WindowLoader``: the receptive fields of a block of IPs, read from the input RAM, as cumulative sums.
+
+Geometry from a :class:`sbs_model.network.LayerSpec` and the input shape ``(C, H, W)``: window
+position ``s`` of IP ``ip`` reads input element :func:`sbs_model.unfold.unfold_index` ``[ip, s]``
+(PyTorch unfold order; padding reads 0).  Two small ROMs hold the geometry: per IP the top-left
+corner ``(by, bx)`` and ``base = by*W + bx`` (``n_ip`` words), per window position the offsets
+``(dy, dx)`` and ``off = c*H*W + dy*W + dx`` (``S`` words); the element is inside when
+``0 <= by+dy < H`` and ``0 <= bx+dx < W``, at address ``base + off``.
+
+Ports (plain signals): ``start`` (pulse) with ``ip_start`` and ``n_active`` (IPs ``ip_start ..
+ip_start + n_active - 1`` go to slots ``0 .. n_active-1``); ``rd_addr`` out / ``rd_data`` in: a
+synchronous read port of the input RAM (window values, ``value_width`` bits); ``wr_*`` out: the
+cumulative sums ``cum[s]`` per slot for :class:`rtl.layer.sampler_pipe.PipelinedSampler`;
+``busy`` out.  One window value per cycle: ``start`` in cycle ``c`` -> the last ``wr_en`` in cycle
+``c + n_active*S + LATENCY - 1`` and ``busy`` low from cycle ``c + n_active*S + LATENCY``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.decoder import signed_bits
+from sbs_model.unfold import unfold_index
+
+LATENCY = 5  # issue, geometry ROM read, address, input RAM read, cumulative sum -> write
+
+
+def geometry(in_shape, layer):
+    """``(ip_rows, s_rows)``: per IP ``(by, bx, base)``, per window position ``(dy, dx, off)``."""
+    C, H, W = (int(v) for v in in_shape)
+    ho, wo = layer.output_hw(H, W)
+    (kh, kw), (sy, sx), (dly, dlx), (py, px) = layer.kernel, layer.stride, layer.dilation, layer.padding
+    ips = []
+    for oy in range(ho):
+        for ox in range(wo):
+            by, bx = oy * sy - py, ox * sx - px
+            ips.append((by, bx, by * W + bx))
+    ss = [(ky * dly, kx * dlx, c * H * W + ky * dly * W + kx * dlx)
+          for c in range(C) for ky in range(kh) for kx in range(kw)]
+    return ips, ss
+
+
+def check_geometry(in_shape, layer) -> None:
+    """The ROM formula equals :func:`sbs_model.unfold.unfold_index` (raises AssertionError)."""
+    ips, ss = geometry(in_shape, layer)
+    C, H, W = (int(v) for v in in_shape)
+    want = unfold_index(in_shape, layer)
+    got = np.full(want.shape, -1, dtype=np.int64)
+    for i, (by, bx, base) in enumerate(ips):
+        for s, (dy, dx, off) in enumerate(ss):
+            if 0 <= by + dy < H and 0 <= bx + dx < W:
+                got[i, s] = base + off
+    assert np.array_equal(got, want), "WindowLoader geometry differs from unfold_index"
+
+
+class WindowLoader(wiring.Component):
+    """Receptive-field reader and cumulative summer (see module docstring)."""
+
+    def __init__(self, in_shape, layer, value_width: int, cum_width: int, slots: int):
+        self._MustUse__silence = True
+        check_geometry(in_shape, layer)
+        self.in_shape = tuple(int(v) for v in in_shape)
+        self.ips, self.ss = geometry(in_shape, layer)
+        self.n_ip, self.S = len(self.ips), len(self.ss)
+        self.n_in = int(np.prod(self.in_shape))
+        self.slots, self.value_width, self.cum_width = slots, value_width, cum_width
+        C, H, W = self.in_shape
+        self.c_shape = signed(signed_bits(min(min(r[i] for r in self.ips + self.ss) for i in range(3)) - 1,
+                                          max(max(r[i] for r in self.ips + self.ss) for i in range(3)) + 1
+                                          + max(H, W, self.n_in)))
+        self._MustUse__silence = False
+        super().__init__({
+            "start": In(1), "ip_start": In(range(self.n_ip + 1)), "n_active": In(range(slots + 1)),
+            "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
+            "wr_en": Out(1), "wr_slot": Out(range(max(slots, 2))), "wr_s": Out(range(max(self.S, 2))),
+            "wr_cum": Out(cum_width), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        S, P = self.S, self.slots
+        C, H, W = self.in_shape
+        cs = self.c_shape
+        row = data.StructLayout({"a": cs, "b": cs, "c": cs})
+
+        m.submodules.ip_rom = ip_rom = memory.Memory(shape=row, depth=max(self.n_ip, 2),
+                                                     init=[dict(a=a, b=b, c=c) for a, b, c in self.ips])
+        m.submodules.s_rom = s_rom = memory.Memory(shape=row, depth=max(S, 2),
+                                                   init=[dict(a=a, b=b, c=c) for a, b, c in self.ss])
+        ipr, sr = ip_rom.read_port(domain="sync"), s_rom.read_port(domain="sync")
+
+        # ---- issue counters
+        k, s = Signal(range(max(P, 2))), Signal(range(max(S, 2)))
+        ip0, n_act = Signal(range(self.n_ip + 1)), Signal(range(P + 1))
+        running = Signal()
+        tail = Signal(range(LATENCY))
+        with m.If(self.start):
+            m.d.sync += [k.eq(0), s.eq(0), ip0.eq(self.ip_start), n_act.eq(self.n_active),
+                         running.eq(self.n_active != 0), tail.eq(0)]
+        with m.Elif(running):
+            with m.If(s == S - 1):
+                m.d.sync += [s.eq(0), k.eq(k + 1)]
+                with m.If(k == n_act - 1):
+                    m.d.sync += [running.eq(0), tail.eq(LATENCY - 1)]
+            with m.Else():
+                m.d.sync += s.eq(s + 1)
+        with m.Elif(tail != 0):
+            m.d.sync += tail.eq(tail - 1)
+        m.d.comb += [self.busy.eq(running | (tail != 0)), ipr.addr.eq(ip0 + k), sr.addr.eq(s)]
+        # ---- 1: geometry words
+        v1, k1, s1 = Signal(), Signal.like(k), Signal.like(s)
+        m.d.sync += [v1.eq(running & ~self.start), k1.eq(k), s1.eq(s)]
+        # ---- 2: address and inside test
+        v2, k2, s2, in2 = Signal(), Signal.like(k), Signal.like(s), Signal()
+        addr2 = Signal(range(max(self.n_in, 2)))
+        y, x = ipr.data.a + sr.data.a, ipr.data.b + sr.data.b
+        m.d.sync += [v2.eq(v1), k2.eq(k1), s2.eq(s1), in2.eq((y >= 0) & (y < H) & (x >= 0) & (x < W)),
+                     addr2.eq(ipr.data.c + sr.data.c)]
+        m.d.comb += self.rd_addr.eq(addr2)
+        # ---- 3: input RAM read
+        v3, k3, s3, in3 = Signal(), Signal.like(k), Signal.like(s), Signal()
+        m.d.sync += [v3.eq(v2), k3.eq(k2), s3.eq(s2), in3.eq(in2)]
+        # ---- 4: cumulative sum -> write registers
+        cum = Signal(self.cum_width)
+        value = Mux(in3, self.rd_data, 0)
+        nxt = Mux(s3 == 0, value, cum + value)
+        with m.If(v3):
+            m.d.sync += cum.eq(nxt)
+        m.d.sync += [self.wr_en.eq(v3), self.wr_slot.eq(k3), self.wr_s.eq(s3), self.wr_cum.eq(nxt)]
+        return m
+
+
+__all__ = ["WindowLoader", "geometry", "check_geometry", "LATENCY"]

@@ -1,0 +1,103 @@
+"""Exact cycle model of the streaming SbS layer engine (``rtl.layer.engine.LayerEngine``).
+
+Pure Python (no hardware library): the RTL asserts that its pipeline depths equal the constants
+here, and the tests compare :func:`layer_cycles` with the simulated cycle count.
+
+Structure (see ``docs/layer-engine.md``): an engine core keeps ``P`` IPs in flight ("slots") and
+runs *passes*: one pass of an IP reads its h (``B = ceil(N/L)`` beats of ``L`` lanes), applies the
+update of spike ``t-1`` and computes the dot product of spike ``t`` on the new h; the dot product
+then runs through the normaliser, the reciprocal and the coefficient unit (the *chain*) and its
+result must be back before the same IP's next pass.  Passes go round robin over the P slots, so
+one round of all slots takes ``P*B`` cycles and
+
+    chain latency D = FRONT + UPDATE + (DOT + ceil(log2 L)) + NORM + (Qb + RECIP) + COEF
+    P = ceil((D + B) / B)
+
+(the coefficient of a pass is written ``D`` cycles after the pass's last beat, strictly before
+the IP's next pass).  With ``L >= N`` (``B = 1``) the engine sustains one spike per cycle.
+
+Per image: the input feature map (``n_in`` values), then ``waves = ceil(n_ip / (E*P))`` waves;
+in each, every core loads the windows of its ``n_active`` IPs (``n_active * S`` cycles), starts
+the spike generator and waits until its FIFO holds ``min(PRIME, T*n_active)`` indices, runs
+``T + 1`` rounds (T spikes, the last round only updates), drains, and the output serialiser sends
+the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to read it).
+"""
+from __future__ import annotations
+
+FRONT = 3      # issue -> update input: h RAM read, coefficient select, weight read (spike t-1's row)
+UPDATE = 4     # rtl.layer.update_lanes.UpdateLanes
+DOT = 3        # rtl.dot.DotProduct without its adder-tree levels
+NORM = 2       # rtl.normaliser.Normaliser
+RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP
+COEF = 3       # rtl.layer.coefficient.CoefficientPipe
+ROUNDS = 20    # Threefry rounds (rtl.rng.SpikeRandom, pipelined)
+SAMPLER = 5    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 2*ceil(log2 S)
+PRIME = 4      # indices in the spike FIFO before a core starts its rounds
+LOAD = 5       # rtl.layer.window.WindowLoader pipeline
+WRITE = FRONT + UPDATE  # a beat's new h is written this many cycles after its issue
+
+
+def clog2(n: int) -> int:
+    """ceil(log2 n) for n >= 1."""
+    return (int(n) - 1).bit_length()
+
+
+def beats(N: int, lanes: int) -> int:
+    return -(-int(N) // int(lanes))
+
+
+def dot_latency(lanes: int) -> int:
+    return DOT + clog2(lanes)
+
+
+def chain_latency(lanes: int, recip_bits: int) -> int:
+    """D: cycles from a pass's last beat to its coefficient write."""
+    return FRONT + UPDATE + dot_latency(lanes) + NORM + int(recip_bits) + RECIP + COEF
+
+
+def slots(N: int, lanes: int, recip_bits: int) -> int:
+    """P: IPs in flight per core."""
+    B = beats(N, lanes)
+    return -(-(chain_latency(lanes, recip_bits) + B) // B)
+
+
+def spikegen_latency(S: int) -> int:
+    return ROUNDS + SAMPLER + 2 * clog2(S)
+
+
+WAVE_FIXED = 15  # per wave: loader pipeline (LOAD), prime -> run (2), drain (WRITE + 1), output start (1),
+                 # minus 1 (the core start overlaps); docs/layer-engine.md counts them cycle by cycle
+
+
+def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, recip_bits: int) -> int:
+    """Cycles of one wave: ``n_core0`` IPs on the first core (the most loaded), ``n_wave`` IPs in all
+    cores together; from the cycle the cores start to the cycle the next wave's cores start."""
+    B = beats(N, lanes)
+    P = slots(N, lanes, recip_bits)
+    return (int(n_core0) * int(S) + WAVE_FIXED + spikegen_latency(S) + min(PRIME, int(T) * int(n_core0))
+            + (int(T) + 1) * P * B + int(n_wave) * (2 * B + int(N)))
+
+
+def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int, recip_bits: int) -> int:
+    """Exact cycles of one image, from the cycle its job transfers to the cycle its last output code
+    transfers, with the input always valid and the output always ready (back-to-back images take
+    one cycle more each: the next job transfers in the cycle after the last code)::
+
+        n_in + sum over waves w of ( n0_w*S + WAVE_FIXED + (ROUNDS + SAMPLER + 2*ceil(log2 S))
+                                     + min(PRIME, T*n0_w) + (T+1)*P*B + n_w*(2B + N) )
+
+    with ``n_w = min(E*P, IPs left)`` the IPs of wave w and ``n0_w = min(P, n_w)`` those of its
+    first core."""
+    P = slots(N, lanes, recip_bits)
+    total, left = int(n_in), int(n_ip)
+    while left > 0:
+        n_w = min(int(engines) * P, left)
+        total += wave_cycles(min(P, n_w), n_w, N, S, T, lanes, recip_bits)
+        left -= n_w
+    return total
+
+
+def spike_steps_per_cycle(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int,
+                          recip_bits: int) -> float:
+    """Spike steps (IP x spike) per cycle over one image: at most ``engines`` when ``lanes >= N``."""
+    return int(n_ip) * int(T) / layer_cycles(N, S, T, n_ip, n_in, lanes, engines, recip_bits)

@@ -1,0 +1,36 @@
+"""sbs_model.layer_cycles: the pure-Python cycle model of the layer engine (the simulated counts are
+checked in tests/test_rtl_layer_engine.py and tests/test_sim_layer.py)."""
+import sys
+
+from sbs_model import layer_cycles as lc
+
+
+def test_no_hardware_library_imported():
+    assert "amaranth" not in sys.modules or "sbs_model.layer_cycles" in sys.modules
+    src = open(lc.__file__).read()
+    assert "amaranth" not in src.replace("no hardware library", "")
+
+
+def test_hand_count_of_a_small_layer():
+    # 9 IPs, S = 18, N = 10, L = 16 (B = 1), Qb = 16, T = 4, n_in = 50: one wave
+    D = 3 + 4 + (3 + 4) + 2 + (16 + 3) + 3
+    assert lc.chain_latency(16, 16) == D == 38
+    assert lc.slots(10, 16, 16) == D + 1
+    wave = 9 * 18 + 15 + (20 + 5 + 2 * 5) + 4 + 5 * 39 + 9 * (2 + 10)
+    assert lc.layer_cycles(10, 18, 4, 9, 50, 16, 1, 16) == 50 + wave == 569
+
+
+def test_waves_and_engines():
+    P = lc.slots(32, 32, 16)
+    one = lc.layer_cycles(32, 25, 100, P, 28 * 28, 32, 1, 16)
+    two = lc.layer_cycles(32, 25, 100, 2 * P, 28 * 28, 32, 1, 16)
+    split = lc.layer_cycles(32, 25, 100, 2 * P, 28 * 28, 32, 2, 16)
+    assert two > split > one
+    # one extra spike per IP costs one round of P*B cycles per wave
+    assert lc.layer_cycles(32, 25, 101, P, 784, 32, 1, 16) - one == P
+
+
+def test_one_spike_per_cycle_per_engine_asymptotically():
+    P = lc.slots(10, 10, 16)
+    rate = lc.spike_steps_per_cycle(10, 96, 100000, P, 96, 10, 1, 16)
+    assert 0.99 < rate <= 1.0

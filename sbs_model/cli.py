@@ -77,7 +77,7 @@ def build_parser(only: str | None = None):
         text = escape_percent(getattr(mod, "HELP", ""))
         p = sub.add_parser(name, help=text, description=text)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(verb_run=mod.run)
     return parser
 
 
@@ -85,11 +85,11 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser(requested_verb(argv, verb_entry_points()))
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
+    if not getattr(args, "verb_run", None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        return int(args.verb_run(args) or 0)
     except (ValueError, FileNotFoundError) as exc:
         print(f"sbs {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,13 @@ def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def check_uint(v, name, limit=2 ** 32):
+    """``v`` as an int in ``[0, limit)`` (a seed, a pattern number); ValueError naming ``name`` otherwise."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < limit:
+        raise ValueError(f"{name} must be an integer in [0, {limit - 1}], got {v!r}")
+    return int(v)
+
+
 def check_inputs(images, labels, batch):
     """Validate uint8 images ``(n >= 1, H, W)``, ``n`` integer labels and ``batch >= 1``;
     return the images and labels as arrays (ValueError naming the argument otherwise)."""

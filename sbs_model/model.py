@@ -13,17 +13,11 @@ import numpy as np
 
 from sbs_model import kernels_cpu
 from sbs_model.data import preprocess
-from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, wilson_interval  # noqa: F401
+from sbs_model.evaluation import Z95, accuracy_loop, check_inputs, check_uint, wilson_interval  # noqa: F401
 from sbs_model.float_ref import layer_weights, resolve_dtype
 from sbs_model.loader import load_net_and_weights
 from sbs_model.network import NetworkSpec
 from sbs_model.unfold import pool
-
-def _check_uint(v, name, limit=2 ** 32):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < limit:
-        raise ValueError(f"{name} must be an integer in [0, {limit - 1}], got {v!r}")
-    return int(v)
-
 
 class Model:
     """SbS network + weights ready for inference.
@@ -38,7 +32,7 @@ class Model:
             raise ValueError("weights must be a dict {layer_index: (S, N) array}")
         self.net = net
         self.dtype = resolve_dtype(dtype)
-        self.seed = _check_uint(seed, "seed")
+        self.seed = check_uint(seed, "seed")
         self.weights = {}
         for li, layer in enumerate(net.layers):
             if layer.kind == "sbs":
@@ -76,7 +70,7 @@ class Model:
     def trace(self, x, first_pattern: int = 0) -> list[np.ndarray]:
         """Every layer's output ``(n, N, H_out, W_out)`` (SbS layers: final h; pooling: pooled h)."""
         x = self.check_input(x)
-        first_pattern = _check_uint(first_pattern, "first_pattern", 2 ** 32 - x.shape[0] + 1)
+        first_pattern = check_uint(first_pattern, "first_pattern", 2 ** 32 - x.shape[0] + 1)
         outs = []
         for li, layer in enumerate(self.net.layers):
             if layer.is_sbs:

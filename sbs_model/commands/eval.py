@@ -6,6 +6,7 @@ from sbs_model import loader
 from sbs_model.atomic import write_json
 from sbs_model.data import load_dataset
 from sbs_model.model import Model
+from sbs_model.outputs import output_file
 from sbs_model.quant import QuantizedModel, overflow_warnings
 from sbs_model.quant_ref import weight_range_warnings
 
@@ -48,6 +49,8 @@ def run(args) -> int:
         raise ValueError(f"--seed must be in [0, {2 ** 32 - 1}], got {args.seed}")
     if args.n is not None and args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
+    if args.json is not None:  # before the evaluation: a wrong path must not lose the result
+        output_file(args.json, "--json")
     quantized = args.datapath is not None
     if quantized:
         net, weights, _ = loader.load_net_and_weights(args.config, args.weights, args.spikes)

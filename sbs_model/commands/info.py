@@ -29,6 +29,8 @@ def summary_rows(net):
 
 
 def run(args) -> int:
+    if args.spikes is not None and args.spikes < 1:
+        raise ValueError(f"--spikes must be an integer >= 1, got {args.spikes}")
     net = load_network(args.config, spikes=args.spikes)
     rows = summary_rows(net)
     print(f"network {net.name}: input {'x'.join(map(str, net.input_shape))}")

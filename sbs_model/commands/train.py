@@ -6,6 +6,7 @@ import sys
 
 from sbs_model.configs import load_network
 from sbs_model.data import load_dataset
+from sbs_model.outputs import output_dir
 from sbs_model.train.losses import LOSSES
 from sbs_model.train.optimizers import OPTIMIZERS
 from sbs_model.train.rules import DEVICES
@@ -64,7 +65,8 @@ def run(args) -> int:
     import numba
 
 
-    if args.threads:
+    output_dir(args.out, "--out")  # before any work
+    if args.threads is not None:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             raise ValueError(f"--threads must be in 1..{numba.config.NUMBA_NUM_THREADS}, got {args.threads}")
         numba.set_num_threads(args.threads)

@@ -79,7 +79,9 @@ class TrainSettings:
     chaos_i0: float = 0.65
 
     RUN_FIELDS = ("batch", "update_every", "optimizer", "loss", "seed", "rules", "threshold", "adam_eps", "qat",
-                  "qat_rounding", "crop", "chaos_layer", "chaos_z0", "chaos_beta", "chaos_i0")
+                  "qat_rounding", "crop", "chaos_layer", "chaos_z0", "chaos_beta", "chaos_i0",
+                  # the optimiser and scheduler state are restored, so these cannot change either
+                  "lr", "scheduler", "sched_patience", "sched_factor", "sched_step")
 
     def validate(self, net: NetworkSpec):
         for name in ("epochs", "batch", "update_every", "eval_every", "checkpoint_every"):
@@ -170,7 +172,8 @@ class Trainer:
             if isinstance(opt[key], np.ndarray):
                 arrays[f"opt_{key}"] = opt.pop(key)
         state = {"settings": self.s.to_dict(), "config_hash": self.net.config_hash(), "network": self.net.to_dict(),
-                 "epoch": self.epoch, "pos": self.pos, "updates": self.updates, "run_loss": self.run_loss,
+                 "n_train": len(self.train_images), "epoch": self.epoch, "pos": self.pos, "updates": self.updates,
+                 "run_loss": self.run_loss,
                  "run_correct": self.run_correct, "run_seen": self.run_seen, "train_seconds": self.train_seconds,
                  "cpu_seconds": self.cpu_seconds, "optimizer": opt, "scheduler": self.sched.state(),
                  "chaos": self.chaos.state() if self.chaos else None, "history": self.history,
@@ -192,9 +195,13 @@ class Trainer:
             self.log("resume: same structure, different spike/eps settings than the checkpoint's network; "
                      "continuing with the new ones")
         for f in TrainSettings.RUN_FIELDS:
-            if st["settings"].get(f) != getattr(self.s, f):
+            if f in st["settings"] and st["settings"][f] != getattr(self.s, f):
                 raise ValueError(f"resume: setting '{f}' is {getattr(self.s, f)!r} but the checkpoint has "
-                                 f"{st['settings'].get(f)!r}")
+                                 f"{st['settings'][f]!r} (a resumed run keeps its settings; use a new --out "
+                                 f"to change it)")
+        if st.get("n_train") is not None and st["n_train"] != len(self.train_images):
+            raise ValueError(f"resume: the checkpoint was made with {st['n_train']} training images, this run has "
+                             f"{len(self.train_images)} (--limit-train and --data must be those of the checkpoint)")
         self.W = {int(k[1:]): v for k, v in arrays.items() if k.startswith("W")}
         opt = dict(st["optimizer"])
         opt.update({k[4:]: v for k, v in arrays.items() if k.startswith("opt_")})
@@ -281,6 +288,8 @@ class Trainer:
         elif ck.exists():
             raise ValueError(f"out: {self.out} already holds a checkpoint; pass --resume to continue it or "
                              f"choose another --out")
+        elif resume:
+            self.log(f"resume: no checkpoint in {self.out} yet; starting a new run")
         self.out.mkdir(parents=True, exist_ok=True)
         write_json(self.out / "settings.json", {"settings": self.s.to_dict(), "network": self.net.to_dict()})
         if self.history and self.pos == 0:  # a stop between the epoch checkpoint and the outputs

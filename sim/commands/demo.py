@@ -2,6 +2,7 @@
 regression, cost, report) on the shipped model and the embedded test images; see :mod:`sim.demo`."""
 from __future__ import annotations
 
+from sbs_model.outputs import output_dir
 from sim.demo import pipeline
 from sim.demo.options import make_options
 from sim.demo.report import summary_table
@@ -19,7 +20,7 @@ def add_arguments(p):
     p.add_argument("-n", type=int, default=None,
                    help="embedded test images for the float model, 1..2000 (default 2000; --quick: 20)")
     p.add_argument("--quant-n", type=int, default=None,
-                   help="images per quantized format, at most N (default 30; --quick: 4)")
+                   help="images per quantized format, at most N (default 200; --quick: 4)")
     p.add_argument("--spikes", type=int, default=None, metavar="T",
                    help="spikes per IP in every SbS layer (default: the model's evaluation T; --quick: 400)")
     p.add_argument("--quick", action="store_true",
@@ -41,6 +42,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    output_dir(args.out, "-o/--out")  # before any work
     opts = make_options(out=args.out, n=args.n, quant_n=args.quant_n, spikes=args.spikes, quick=args.quick,
                         rtl=args.rtl, seed=args.seed, weights=args.weights, layer=args.layer, lanes=args.lanes,
                         sim_ips=args.sim_ips, datapath=args.datapath, progress=not args.no_progress)

@@ -1,6 +1,7 @@
 """``sbs regress``: the cocotb regression of every registered RTL unit against the model."""
 from __future__ import annotations
 
+from sbs_model.outputs import output_dir, output_file
 from sim import regress
 from sim.runner import SimulatorUnavailable
 
@@ -37,6 +38,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    if args.out is not None:  # before any work: a wrong output path costs nothing
+        output_dir(args.out, "--out")
+    if args.junit is not None:
+        output_file(args.junit, "--junit")
     selected = regress.select(args.patterns)
     if args.list:
         print(regress.list_entries(selected))

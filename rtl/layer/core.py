@@ -36,7 +36,8 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
 
 ``starved`` (sticky) is set if a pass needed an index while the FIFO was empty (never, by the
 credit and prime rules; the tests check it).  ``fault`` (tests only): ``"stale_h"`` -- slot 0
-starts from the h left in its RAM instead of the initial h.
+starts from the h left in its RAM instead of the initial h; ``"select"`` -- the same, enabled by
+an extra input ``stale_en``.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ from rtl.normaliser import Normaliser
 from rtl.schedule import ScheduleTable
 from sbs_model import layer_cycles as lc
 
-FAULTS = (None, "stale_h")
+FAULTS = (None, "stale_h", "select")
 
 
 def delay(m, value, n: int, name: str):
@@ -111,7 +112,8 @@ class EngineCore(wiring.Component):
         self.n_in = self.loader.n_in
         self.h0 = [int(c) for c in dp.initial_h(self.N)]
         self._MustUse__silence = False
-        super().__init__({
+        ports = {"stale_en": In(1)} if fault == "select" else {}
+        super().__init__(ports | {
             "start": In(1), "ip_start": In(range(self.loader.n_ip + 1)), "n_active": In(range(self.P + 1)),
             "seed": In(32), "pattern": In(32),
             "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
@@ -217,7 +219,11 @@ class EngineCore(wiring.Component):
 
         # ---- c1: h, coefficient, weight address of spike t-1's row
         h0w = pack([self.h0[0]] * L, hw)
-        stale = (k1 == 0) if self.fault == "stale_h" else Const(0, 1)
+        stale = Const(0, 1)
+        if self.fault == "stale_h":
+            stale = k1 == 0
+        elif self.fault == "select":
+            stale = (k1 == 0) & self.stale_en
         h2 = Signal(L * hw)
         C2, K2, eK2 = Signal(Fc + 1), Signal(int(dp.coef_bits)), Signal(ek_shape)
         wa2 = Signal(range(max(S * B, 2)))

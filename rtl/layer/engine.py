@@ -23,7 +23,9 @@ cycle with back-pressure).  The exact cycle count is :func:`sbs_model.layer_cycl
 
 ``fault`` (tests only): ``"drop_ip"`` (the second IP of the first wave is not sent),
 ``"swap_ips"`` (the first two IPs of every wave are sent in swapped order), ``"stale_h"``
-(:class:`EngineCore`'s fault on every core).
+(:class:`EngineCore`'s fault on every core), ``"select"`` (all three in one design, chosen at run
+time by an extra 2-bit input ``fault_sel``, :data:`FAULT_SELECT`; 0 = none), so one simulator build
+serves every fault entry.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ from sbs_model import layer_cycles as lc
 
 JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32})
 INPUT_KINDS = ("pixels", "codes")
-FAULTS = (None, "drop_ip", "swap_ips", "stale_h")
+FAULTS = (None, "drop_ip", "swap_ips", "stale_h", "select")
+FAULT_SELECT = {"drop_ip": 1, "swap_ips": 2, "stale_h": 3}  # fault_sel codes of fault="select"
 ENGINES_MAX = 64
 
 
@@ -90,7 +93,7 @@ class LayerEngine(wiring.Component):
         self.in_width = 8 if input_kind == "pixels" else self.H.width
         self.value_width = value_width(dp, input_kind)
         self.schedule = schedule or Schedule.from_layer(layer)
-        core_fault = "stale_h" if fault == "stale_h" else None
+        core_fault = fault if fault in ("stale_h", "select") else None
         self.cores = [EngineCore(dp, w_codes, w_format, T, lanes, in_shape, layer, layer_index, self.value_width,
                                  self.schedule, core_fault) for _ in range(engines)]
         c0 = self.cores[0]
@@ -98,7 +101,8 @@ class LayerEngine(wiring.Component):
         self.n_in, self.n_ip = c0.n_in, c0.loader.n_ip
         self.in_shape, self.layer, self.layer_index = tuple(in_shape), layer, layer_index
         self._MustUse__silence = False
-        super().__init__({
+        ports = {"fault_sel": In(2)} if fault == "select" else {}
+        super().__init__(ports | {
             "job": In(stream.Signature(JOB_LAYOUT)),
             "x_in": In(stream.Signature(self.in_width)),
             "h_out": Out(stream.Signature(self.H.width)),
@@ -152,19 +156,24 @@ class LayerEngine(wiring.Component):
         sub = Signal(range(3))  # 0 read address, 1 latch, 2 shift
         sreg = Signal(L * hw)
         cnt = Signal(range(L + 1))
+        on = {f: Const(int(self.fault == f), 1) if self.fault != "select" else (self.fault_sel == code)
+              for f, code in FAULT_SELECT.items()}
+        if self.fault == "select":
+            for core in self.cores:
+                m.d.comb += core.stale_en.eq(on["stale_h"])
         k_rd = ko
-        if self.fault == "swap_ips":
-            k_rd = Mux((eo == 0) & (ko < 2) & (n_e[0] >= 2), ko ^ 1, ko)
+        if self.fault in ("swap_ips", "select"):
+            k_rd = Mux(on["swap_ips"] & (eo == 0) & (ko < 2) & (n_e[0] >= 2), ko ^ 1, ko)
         for core in self.cores:
             m.d.comb += core.out_addr.eq(k_rd * B + bo)
         out_word = Signal(L * hw)
-        with m.Switch(eo):
-            for e, core in enumerate(self.cores):
-                with m.Case(e):
-                    m.d.comb += out_word.eq(core.out_data.as_value())
+        sel = self.cores[0].out_data.as_value()
+        for e in range(1, E):  # a mux chain, not a Switch (Verilator's CASEINCOMPLETE is not waived)
+            sel = Mux(eo == e, self.cores[e].out_data.as_value(), sel)
+        m.d.comb += out_word.eq(sel)
         suppress = 0
-        if self.fault == "drop_ip":
-            suppress = (base == 0) & (eo == 0) & (ko == 1)
+        if self.fault in ("drop_ip", "select"):
+            suppress = on["drop_ip"] & (base == 0) & (eo == 0) & (ko == 1)
         m.d.comb += [self.h_out.payload.eq(sreg[:hw]), self.h_out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
         moved = (state == 4) & (sub == 2) & (suppress | self.h_out.ready)
         n_last = N - (B - 1) * L

@@ -66,7 +66,7 @@ def test_golden_adapter_uses_the_inference_kernels_with_consecutive_keys():
     import pytest
 
     kernels_cpu = pytest.importorskip("sbs_model.kernels_cpu")
-    from sbs_model.train.golden import make_golden_forward
+    from sbs_model.train.forward import make_golden_forward
 
     net = _net()
     W = _weights(net)
@@ -87,3 +87,30 @@ def test_golden_adapter_uses_the_inference_kernels_with_consecutive_keys():
     assert np.mean(np.abs(outs[0] - own[0]) < 1e-4) > 0.9
     with pytest.raises(ValueError, match="consecutive pattern keys"):
         f(x, W[0], net.layers[0], 0, 2, np.array([1, 5, 6]))
+
+
+def test_training_and_inference_differ_only_in_the_stated_operation_order():
+    """One definition: the same schedule, windows, pooling and spikes as the inference model
+    (sbs_model.float_ref); training's 4-lane dot product and ``(h*(1 + a*W))*c`` update round
+    differently from inference's 8-lane ``c*h + g*p``, so h agree to rounding, not bit for bit."""
+    import pytest
+
+    from sbs_model import float_ref
+    from sbs_model.train.forward import R_MIN, eps_table, unfold
+
+    net = _net()
+    W = _weights(net)
+    x = np.random.default_rng(5).random((2, 1, 8, 8)) + 1e-20
+    pats = np.array([3, 4])
+    _, outs = network_forward(net, W, x, 9, pats)
+    ref = float_ref.forward_trace(net, W, x, seed=9, first_pattern=3, dtype="float64")
+    for li, (a, b) in enumerate(zip(outs, ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-15, err_msg=f"layer {li}")
+    assert any(not np.array_equal(a, b) for a, b in zip(outs, ref))  # the orders really differ
+    for layer in (net.layers[0], net.layers[2], net.layers[4]):
+        assert all(np.array_equal(u, v) for u, v in zip(eps_table(layer), float_ref.eps_tables(layer, np.float64)))
+    assert R_MIN == float_ref.R_MIN and unfold is float_ref.unfold
+    assert np.array_equal(pool_forward(outs[0], net.layers[1]), float_ref.pool(outs[0], net.layers[1]))
+    bad = L("sbs", 1, 6, (3, 3), spikes=4, eps_schedule="linear")
+    with pytest.raises(ValueError, match="eps_schedule"):  # an unknown schedule is an error here too
+        eps_table(bad)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from fixedpoint.rng import KS_PARITY, MASK32, ROTATIONS, ROUNDS
 from sbs_model.network import LayerSpec
 from sbs_model.train.backward import RULE_BACKPROP
 from sbs_model.train.forward import R_MIN, eps_table, window_index
@@ -53,30 +54,15 @@ else:  # pragma: no cover - needs a GPU
 @cuda.jit(device=True)
 def _threefry_word0(c0, c1, key0, key1):
     """First output word of Threefry-2x32-20 (same as fixedpoint.rng.threefry2x32_nb)."""
-    m = np.uint64(0xFFFFFFFF)
+    m = np.uint64(MASK32)
     k0 = np.uint64(key0) & m
     k1 = np.uint64(key1) & m
-    k2 = np.uint64(0x1BD11BDA) ^ k0 ^ k1
+    k2 = np.uint64(KS_PARITY) ^ k0 ^ k1
     x0 = (np.uint64(c0) + k0) & m
     x1 = (np.uint64(c1) + k1) & m
-    for r in range(20):
+    for r in range(ROUNDS):
         x0 = (x0 + x1) & m
-        j = r % 8
-        rot = np.uint64(13)
-        if j == 1:
-            rot = np.uint64(15)
-        elif j == 2:
-            rot = np.uint64(26)
-        elif j == 3:
-            rot = np.uint64(6)
-        elif j == 4:
-            rot = np.uint64(17)
-        elif j == 5:
-            rot = np.uint64(29)
-        elif j == 6:
-            rot = np.uint64(16)
-        elif j == 7:
-            rot = np.uint64(24)
+        rot = np.uint64(ROTATIONS[r % 8])
         x1 = (((x1 << rot) | (x1 >> (np.uint64(32) - rot))) & m) ^ x0
         if r % 4 == 3:
             s = (r + 1) // 4

@@ -1,25 +1,33 @@
-"""Training forward pass: numpy float64 reference that keeps every layer's input and converged h.
+"""Training forward pass: float64, keeping every layer's input and converged h for the backward.
 
-Semantics are those of sbs-algorithm.md sections 2-4 (layer-by-layer schedule).  The exact
-floating-point operation order, shared by :mod:`sbs_model.train.forward_nb` and
-:mod:`sbs_model.train.cuda` (so that they agree bit for bit, float64):
+The definitions are the inference model's (:mod:`sbs_model.float_ref`, :mod:`sbs_model.unfold`):
+the eps / c_t schedule (:func:`sbs_model.float_ref.eps_tables`; an unknown schedule is an error
+here too), the receptive fields (:func:`sbs_model.unfold.unfold_index`: PyTorch unfold order, zero
+padding), pooling (:func:`sbs_model.unfold.pool`), the layer weights and fixed ``sbspool`` weights
+(:func:`sbs_model.float_ref.layer_weights`) and ``R_MIN``.  This module adds only what backprop
+needs: the per-IP gather table with a validity mask (:func:`window_index`, used by the backward
+kernels), the backward of pooling, and the forward that keeps every layer's input and output.
 
-* window ``u`` of an IP in PyTorch ``unfold`` order (zero padding), ``cum = cumsum(u)``
-  (sequential), spike ``t`` uses ``r = spike_random(seed, pattern, layer, ip, t)`` and the float
-  sampler (first ``s`` with ``cum[s] >= (r/2**32)*cum[-1]``);
-* ``eps_t`` from :func:`eps_table` (``eps0/sqrt(t+1)`` or constant, divided by 25 from
-  ``cooldown_after`` on) and ``c_t = 1/(1+eps_t)``;
-* dot product ``r = (r0 + r1) + (r2 + r3)`` where lane ``k`` accumulates ``h[i]*W[s,i]`` for
-  ``i = k, k+4, ...`` sequentially (four independent chains: the CPU can pipeline them);
-* if ``r > 1e-10``: ``a = eps_t / r`` and ``h[i] <- (h[i] * (1 + a*W[s,i])) * c_t`` for all i
-  (algebraically the spec's ``(h + eps*h*W/r)/(1+eps)``).
+Deliberate differences from the inference model (tested in ``tests/test_train_forward.py``):
 
-Pooling (``avgpool``: sum over the window in (ky, kx) order, then divided by kh*kw, zero padding
-counted; ``maxpool``: first maximum) is plain numpy shared by every backend.
+* **Operation order of one spike.**  Training's SbS kernels (this numpy reference,
+  :mod:`sbs_model.train.forward_nb`, :mod:`sbs_model.train.cuda`, equal bit for bit among
+  themselves) use a 4-lane dot product, ``r = (r0 + r1) + (r2 + r3)`` where lane ``k``
+  accumulates ``h[i]*W[s,i]`` for ``i = k, k+4, ...`` sequentially, and the update
+  ``h[i] <- (h[i] * (1 + a*W[s,i])) * c_t`` with ``a = eps_t / r``; inference uses 8 lanes and the
+  hardware form ``c_t*h + (c_t*eps_t/r)*p`` (:mod:`sbs_model.float_ref`).  Both are the spec's
+  ``(h + eps*h*W/r)/(1+eps)``; the spikes are the same (the sampler reads the input window, not
+  h), the h values agree to rounding.
+* **float64 between layers.**  Training keeps every activation in float64, so the ``cpu-golden32``
+  device (:func:`make_golden_forward`: the inference kernels as the SbS layer) pools in float64
+  and rounds to float32 at the next SbS layer, where inference pools in float32 (a pooled value
+  can differ by one unit in the last place of float32).
+* The forgetting offset is not trained (:func:`eps_table` refuses a layer with one).
 
-Units: ``h`` are probabilities (dimensionless, each IP sums to 1); inputs are non-negative
-intensities (pixels/255 + 1e-20).  ``patterns`` are the uint32 pattern keys of the spike RNG, one
-per image of the batch (training uses ``epoch * len(train) + index``).
+Spikes: ``r = spike_random(seed, pattern, layer, ip, t)`` and the float sampler (first ``s`` with
+``cum[s] >= (r/2**32)*cum[-1]``), as in inference.  Units: ``h`` are probabilities (each IP sums to
+1); inputs are non-negative intensities (pixels/255 + 1e-20).  ``patterns`` are the uint32 pattern
+keys of the spike RNG, one per image of the batch (training uses ``epoch * len(train) + index``).
 """
 from __future__ import annotations
 
@@ -28,69 +36,40 @@ import functools
 import numpy as np
 
 from fixedpoint.rng import sample_index_float, spike_random
+from sbs_model import kernels_cpu
+from sbs_model.float_ref import R_MIN, eps_tables
+from sbs_model.float_ref import layer_weights as float_layer_weights
 from sbs_model.network import LayerSpec, NetworkSpec, require_no_forgetting_offset
+from sbs_model.unfold import pool, unfold, unfold_index
 
-R_MIN = 1e-10  # spikes with r <= R_MIN are ignored (spec section 3)
-LANES = 4      # independent partial sums of the forward dot product
+LANES = 4      # independent partial sums of the training forward dot product
+
+__all__ = ["R_MIN", "LANES", "eps_table", "window_index", "unfold", "sbs_layer_ref", "pool_forward",
+           "pool_backward", "layer_weights", "network_forward", "make_golden_forward"]
 
 
 def eps_table(layer: LayerSpec) -> tuple[np.ndarray, np.ndarray]:
-    """``(eps_t, c_t)`` float64 arrays of length T for one SbS layer (without a forgetting offset)."""
+    """``(eps_t, c_t)`` float64 arrays of length T for one SbS layer: the inference tables
+    (:func:`sbs_model.float_ref.eps_tables`) of a layer without a forgetting offset."""
     require_no_forgetting_offset(layer, "of the network", "the training forward pass")
-    t = np.arange(layer.spikes, dtype=np.float64)
-    if layer.eps_schedule == "inv_sqrt":
-        eps = layer.eps0 / np.sqrt(t + 1.0)
-    else:
-        eps = np.full(layer.spikes, float(layer.eps0))
-    if layer.cooldown_after is not None:
-        eps = np.where(np.arange(layer.spikes) >= layer.cooldown_after, eps / 25.0, eps)
-    return eps, 1.0 / (1.0 + eps)
-
-
-def sbspool_weights(layer: LayerSpec) -> np.ndarray:
-    """Fixed weights of an ``sbspool`` layer: ``W[(c,ky,kx), i] = 1/(kh*kw)`` if c == i (float64)."""
-    kk = layer.kernel[0] * layer.kernel[1]
-    W = np.zeros((layer.window, layer.out_channels))
-    for c in range(layer.in_channels):
-        W[c * kk:(c + 1) * kk, c] = 1.0 / kk
-    return W
+    return eps_tables(layer, np.float64)
 
 
 def window_index(layer: LayerSpec, in_hw) -> tuple[np.ndarray, np.ndarray]:
-    """Gather table of the receptive fields: ``idx`` int64 (IPs, S) into the flattened input
-    ``(C*H*W)``, and ``valid`` bool (IPs, S), False for zero padding (cached, read-only)."""
+    """Gather table of the receptive fields (:func:`sbs_model.unfold.unfold_index`): ``idx`` int64
+    (IPs, S) into the flattened input ``(C*H*W)`` (0 in the padding, so it can always be read) and
+    ``valid`` bool (IPs, S), False for zero padding (cached, read-only)."""
     return _window_index(layer, int(in_hw[0]), int(in_hw[1]))
 
 
 @functools.lru_cache(maxsize=64)
 def _window_index(layer: LayerSpec, H: int, Wd: int):
-    Ho, Wo = layer.output_hw(H, Wd)
-    kh, kw = layer.kernel
-    c = np.arange(layer.in_channels)[:, None, None]
-    ky = np.arange(kh)[None, :, None]
-    kx = np.arange(kw)[None, None, :]
-    idx = np.zeros((Ho * Wo, layer.window), dtype=np.int64)
-    valid = np.zeros((Ho * Wo, layer.window), dtype=bool)
-    for oy in range(Ho):
-        for ox in range(Wo):
-            y = oy * layer.stride[0] - layer.padding[0] + ky * layer.dilation[0]
-            x = ox * layer.stride[1] - layer.padding[1] + kx * layer.dilation[1]
-            ok = (y >= 0) & (y < H) & (x >= 0) & (x < Wd)
-            flat = c * H * Wd + np.clip(y, 0, H - 1) * Wd + np.clip(x, 0, Wd - 1)
-            ok = np.broadcast_to(ok, flat.shape)
-            idx[oy * Wo + ox] = flat.reshape(-1)
-            valid[oy * Wo + ox] = ok.reshape(-1)
+    flat = unfold_index((layer.in_channels, H, Wd), layer)
+    valid = flat >= 0
+    idx = np.where(valid, flat, 0)
     idx.flags.writeable = False
     valid.flags.writeable = False
     return idx, valid
-
-
-def unfold(x: np.ndarray, layer: LayerSpec) -> np.ndarray:
-    """``x`` (B, C, H, W) -> windows (B, IPs, S) in PyTorch unfold order, zero padding."""
-    B = x.shape[0]
-    idx, valid = window_index(layer, x.shape[2:])
-    flat = x.reshape(B, -1)
-    return np.where(valid[None], flat[:, idx], 0.0)
 
 
 def sbs_layer_ref(x, W, layer: LayerSpec, layer_index: int, seed: int, patterns) -> np.ndarray:
@@ -124,24 +103,9 @@ def sbs_layer_ref(x, W, layer: LayerSpec, layer_index: int, seed: int, patterns)
 
 
 def pool_forward(x: np.ndarray, layer: LayerSpec) -> np.ndarray:
-    """Average or max pooling of h (B, C, H, W) -> (B, C, Ho, Wo), float64."""
-    B, C, H, Wd = x.shape
-    Ho, Wo = layer.output_hw(H, Wd)
-    kh, kw = layer.kernel
-    idx, valid = window_index(LayerSpec("sbs", 1, 1, layer.kernel, layer.stride, layer.dilation,
-                                        layer.padding), (H, Wd))
-    planes = x.reshape(B * C, H * Wd)
-    win = np.where(valid[None], planes[:, idx], 0.0)  # (B*C, IPs, kh*kw)
-    if layer.kind == "avgpool":
-        acc = win[..., 0].copy()
-        for k in range(1, kh * kw):
-            acc = acc + win[..., k]
-        out = acc / float(kh * kw)
-    elif layer.kind == "maxpool":
-        out = win.max(axis=-1)
-    else:
-        raise ValueError(f"pool_forward: layer kind must be avgpool or maxpool, got {layer.kind!r}")
-    return out.reshape(B, C, Ho, Wo)
+    """Average or max pooling of h (B, C, H, W) -> (B, C, Ho, Wo): :func:`sbs_model.unfold.pool` in
+    float64."""
+    return pool(np.asarray(x, dtype=np.float64), layer)
 
 
 def pool_backward(x: np.ndarray, g: np.ndarray, layer: LayerSpec) -> np.ndarray:
@@ -173,11 +137,9 @@ def pool_backward(x: np.ndarray, g: np.ndarray, layer: LayerSpec) -> np.ndarray:
 
 
 def layer_weights(net: NetworkSpec, weights: dict, i: int) -> np.ndarray:
-    """float64 (S, N) weights of SbS layer ``i`` (fixed pooling weights for ``sbspool``)."""
-    layer = net.layers[i]
-    if layer.kind == "sbspool":
-        return sbspool_weights(layer)
-    return np.asarray(weights[i], dtype=np.float64)
+    """float64 (S, N) weights of SbS layer ``i`` (fixed pooling weights for ``sbspool``):
+    :func:`sbs_model.float_ref.layer_weights`."""
+    return float_layer_weights(net, weights, i, np.float64)
 
 
 def network_forward(net: NetworkSpec, weights: dict, x, seed: int, patterns, sbs_layer=None):
@@ -198,3 +160,22 @@ def network_forward(net: NetworkSpec, weights: dict, x, seed: int, patterns, sbs
             x = pool_forward(x, layer)
         outputs.append(x)
     return inputs, outputs
+
+
+def make_golden_forward(dtype: str = "float32"):
+    """The inference kernels (:func:`sbs_model.kernels_cpu.run_sbs_layer`, the ``sbs eval``
+    forward) as the training forward of one SbS layer (device ``cpu-golden32``): the network is
+    trained with exactly the spike dynamics ``sbs eval`` uses.  Their kernel keys spike trains by
+    ``first_pattern + b``, so the batch's pattern keys must be consecutive (checked); h comes back
+    as float64 for the backward."""
+    dt = {"float32": np.float32, "float64": np.float64}[dtype]
+
+    def sbs_layer_golden(x, W, layer: LayerSpec, layer_index: int, seed: int, patterns) -> np.ndarray:
+        patterns = np.asarray(patterns, dtype=np.int64)
+        if patterns.size and not np.array_equal(patterns, patterns[0] + np.arange(patterns.size)):
+            raise ValueError("patterns: the golden kernels need consecutive pattern keys")
+        out = kernels_cpu.run_sbs_layer(np.ascontiguousarray(x, dtype=dt), layer, np.ascontiguousarray(W, dtype=dt),
+                                        layer_index, seed, int(patterns[0]) if patterns.size else 0)
+        return out.astype(np.float64)
+
+    return sbs_layer_golden

@@ -13,9 +13,8 @@ from sbs_model.network import NetworkSpec
 from sbs_model.train import cuda
 from sbs_model.train.backward import RULE_BACKPROP, RULE_LOCAL, sbs_layer_backward_ref
 from sbs_model.train.backward_nb import sbs_layer_backward_nb
-from sbs_model.train.forward import sbs_layer_ref
+from sbs_model.train.forward import make_golden_forward, sbs_layer_ref
 from sbs_model.train.forward_nb import sbs_layer_nb
-from sbs_model.train.golden import make_golden_forward
 from sbs_model.train.losses import LOSSES  # noqa: F401  (re-exported registry)
 from sbs_model.train.optimizers import OPTIMIZERS  # noqa: F401
 from sbs_model.train.schedulers import SCHEDULERS  # noqa: F401

@@ -11,7 +11,8 @@ from sim import demo as demo_mod
 from sim.demo import pipeline, plots, steps
 from sbs_model.cli import main
 
-LABELS = ["paper-e4m4", "paper-e4m1", "paper-e4m0", "int-e4m1", "int e3m1", "int-e4m0", "int-uq0.8"]
+LABELS = ["paper-e4m4", "paper-e4m4 fit", "paper-e4m1", "paper-e4m1 fit", "paper-e4m0", "paper-e4m0 fit",
+          "int-e4m1", "int e3m1", "int-e4m0", "int-uq0.8"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -61,7 +62,8 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
         assert 0 <= r["ci95"][0] <= r["accuracy"] <= r["ci95"][1] <= 1 and r["ms_per_pattern"] > 0
         assert r["correct"] == round(r["accuracy"] * r["n"])
     assert rows["float32"]["accuracy"] >= 0.8  # T = 400 on the pytorch-sbs reference weights
-    assert [rows[k]["weight_bits"] for k in LABELS] == [8, 5, 4, 5, 4, 4, 8]
+    assert [rows[k]["weight_bits"] for k in LABELS] == [8, 8, 5, 5, 4, 4, 5, 4, 4, 8]
+    assert rows["paper-e4m1 fit"]["datapath"] != rows["paper-e4m1"]["datapath"]  # range handling differs
     assert rows["int-e4m1"]["weight_memory_bits"] == 5 * 108256
     assert rows["int-e4m1"]["cost"]["lut"] > 0 and rows["paper-e4m1"]["cost"]["ms_per_image"] > 0
     # the generated design: layer 5 (the output layer), best integer datapath, with its manifest
@@ -115,7 +117,7 @@ def test_missing_tools_are_skipped_and_the_rest_runs(weights_npz, tmp_path, monk
     assert s["steps"]["synth"] == "skipped: the synth extra is not installed (simulated)"
     for step in ("float", "quantized", "verilog", "cost", "report"):
         assert s["steps"][step] == "passed", step
-    assert (out / "verilog" / "manifest.json").is_file() and len(s["accuracy"]) == 8
+    assert (out / "verilog" / "manifest.json").is_file() and len(s["accuracy"]) == 11
     assert "skipped: Verilator unavailable: no C++ compiler (simulated)" in (out / "report.md").read_text()
 
 

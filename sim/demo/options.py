@@ -12,11 +12,18 @@ from fixedpoint.datapath import PRESETS, Datapath
 
 EMBEDDED_IMAGES = 2000  # first MNIST test images shipped in sbs_model/data/
 
-# The paper's datapaths (float32 update: model-only, no RTL).
+# The paper's datapaths (float32 update: model-only, no RTL), each twice: as published (the weight
+# encoding has no range check, so weights outside E4Mx's range wrap to wrong values) and with the
+# project's range handling (the format fitted to each layer, values outside it saturated), so the
+# table shows what the format itself costs apart from the missing range check.
+PAPER_RANGE_HANDLING = {"weight_scaling": "max", "weight_overflow": "saturate"}
 PAPER_DATAPATHS = (
     ("paper-e4m4", "paper-e4m4", {}),
+    ("paper-e4m4 fit", "paper-e4m4", PAPER_RANGE_HANDLING),
     ("paper-e4m1", "paper-e4m1", {}),
+    ("paper-e4m1 fit", "paper-e4m1", PAPER_RANGE_HANDLING),
     ("paper-e4m0", "paper-e4m0", {}),
+    ("paper-e4m0 fit", "paper-e4m0", PAPER_RANGE_HANDLING),
 )
 
 # The best integer datapaths the project knows, best first: (label, preset, Datapath field

@@ -59,7 +59,10 @@ def render_report(summary: dict) -> str:
         L.append("## Accuracy, weight memory, cost and latency per format\n")
         L.append(f"Cost: analytic estimate of the whole network (`sbs_model.hwcost`, {cfg.get('target', '-')}, "
                  f"L = {cfg.get('lanes', '-')} lanes, one engine per SbS layer, {cfg.get('clock_mhz', '-')} MHz); "
-                 "paper datapaths have a model-only float32 update. Latency: RTL cycle model.\n")
+                 "paper datapaths have a model-only float32 update. Latency: RTL cycle model. Each paper "
+                 "format appears twice: as published (its weight encoding has no range check: weights outside "
+                 "the format's range wrap) and `fit` (the project's range handling: the format fitted to each "
+                 "layer, values outside it saturated).\n")
         L.append("| format | weight bits | weight memory (kbit) | accuracy (%) | 95 % interval (%) | n | ms/pattern "
                  "| LUT | FF | DSP | BRAM | ms/image (HW) |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -175,12 +178,13 @@ def summary_table(demo: Demo) -> str:
         lines.append(f"{k:<11} {demo.steps.get(k, 'not run')}")
     rows = accuracy_rows(demo)
     if rows:
+        w = max([11] + [len(r["label"]) for r in rows])
         lines.append("")
-        lines.append(f"{'format':<11} {'bits':>4} {'accuracy %':>10} {'95 % interval':>16} {'n':>5} "
+        lines.append(f"{'format':<{w}} {'bits':>4} {'accuracy %':>10} {'95 % interval':>16} {'n':>5} "
                      f"{'ms/pat':>8} {'LUT':>8}")
         for r in rows:
             c = r.get("cost") or {}
-            lines.append(f"{r['label']:<11} {r['weight_bits']:>4} {_pct(r.get('accuracy')):>10} {_ci(r):>16} "
+            lines.append(f"{r['label']:<{w}} {r['weight_bits']:>4} {_pct(r.get('accuracy')):>10} {_ci(r):>16} "
                          f"{r.get('n', '-'):>5} {_num(r.get('ms_per_pattern'), '{:.1f}'):>8} "
                          f"{_num(c.get('lut')):>8}")
     rg = demo.data.get("regression")

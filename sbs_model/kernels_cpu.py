@@ -30,6 +30,9 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from fixedpoint.rng import spike_random_batch_nb as spike_draws  # noqa: F401  (re-exported)
+from sbs_model.float_ref import R_MIN, eps_tables, layer_weights, offset_table, resolve_dtype
+from sbs_model.simd import load_vector, reduce_halves, row_ptr, splat, vector_ptr
+from sbs_model.unfold import pool, unfold_index
 
 GROUP = 4  # IPs whose spike loops are interleaved
 LINEAR_SEARCH_MAX = 64  # windows up to this length: count thresholds passed (vectorised)
@@ -58,19 +61,10 @@ def _dot8(h, k, w, s, nb):
 
 # ----------------------------------------------------------------------------- explicit SIMD
 # numba leaves LLVM's SLP vectoriser off, so the 8-lane dot product and the h update are written
-# as LLVM vector instructions (llvmlite IR through ``numba.extending.intrinsic``).  They are plain
+# as LLVM vector instructions (llvmlite IR through ``numba.extending.intrinsic``, building blocks
+# from :mod:`sbs_model.simd`).  They are plain
 # IEEE fmul/fadd on <8 x T> (no fast-math flags, no FMA): lane l of the vector holds exactly the
 # reference's partial sum a[l], and the final tree is ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
-
-def _row_ptr(context, builder, aryty, ary_v, row):
-    """Pointer to ``ary[row, 0]`` of a 2-D array (no wraparound)."""
-    ary = context.make_array(aryty)(context, builder, ary_v)
-    shape = cgutils.unpack_tuple(builder, ary.shape)
-    strides = cgutils.unpack_tuple(builder, ary.strides)
-    zero = context.get_constant(types.intp, 0)
-    return cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, aryty.layout,
-                                     [row, zero], wraparound=False)
-
 
 @intrinsic
 def _dot8_simd(typingctx, h, k, w, s, nb):
@@ -85,22 +79,16 @@ def _dot8_simd(typingctx, h, k, w, s, nb):
         k_i = context.cast(builder, k_v, signature.args[1], types.intp)
         s_i = context.cast(builder, s_v, signature.args[3], types.intp)
         nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
-        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
-        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        hp = row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = row_ptr(context, builder, signature.args[2], w_v, s_i)
         acc = cgutils.alloca_once_value(builder, ir.Constant(vty, [ir.Constant(fty, 0.0)] * 8))
         with cgutils.for_range(builder, nb_i) as loop:
             j = builder.mul(loop.index, context.get_constant(types.intp, 8))
-            hv = builder.load(builder.bitcast(builder.gep(hp, [j]), vty.as_pointer()), align=size, typ=vty)
-            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=size, typ=vty)
+            hv = load_vector(builder, hp, j, vty, size)
+            wv = load_vector(builder, wp, j, vty, size)
             builder.store(builder.fadd(builder.load(acc, typ=vty), builder.fmul(hv, wv)), acc)
-        a = builder.load(acc, typ=vty)
-        i32 = ir.IntType(32)
-        def shuf(v, idx):
-            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, len(idx)), idx))
-        b = builder.fadd(shuf(a, [0, 1, 2, 3]), shuf(a, [4, 5, 6, 7]))
-        c = builder.fadd(shuf(b, [0, 1]), shuf(b, [2, 3]))
-        return builder.fadd(builder.extract_element(c, ir.Constant(i32, 0)),
-                            builder.extract_element(c, ir.Constant(i32, 1)))
+        # ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)), as _dot8
+        return reduce_halves(builder, builder.load(acc, typ=vty), 8, builder.fadd)
     return sig, codegen
 
 
@@ -123,21 +111,15 @@ def _update_simd(typingctx, h, k, w, s, n_pad, ct, g):
         nv = builder.udiv(n_i, context.get_constant(types.intp, lanes))
         ct_s = context.cast(builder, ct_v, signature.args[5], dt)
         g_s = context.cast(builder, g_v, signature.args[6], dt)
-        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
-        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
-        i32 = ir.IntType(32)
-
-        def splat(x):
-            v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
-            return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
-
-        ctv = splat(ct_s)
-        gv = splat(g_s)
+        hp = row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = row_ptr(context, builder, signature.args[2], w_v, s_i)
+        ctv = splat(builder, ct_s, vty)
+        gv = splat(builder, g_s, vty)
         with cgutils.for_range(builder, nv) as loop:
             j = builder.mul(loop.index, context.get_constant(types.intp, lanes))
-            hptr = builder.bitcast(builder.gep(hp, [j]), vty.as_pointer())
+            hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=size, typ=vty)
-            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=size, typ=vty)
+            wv = load_vector(builder, wp, j, vty, size)
             new = builder.fadd(builder.fmul(ctv, hv), builder.fmul(gv, builder.fmul(hv, wv)))
             builder.store(new, hptr, align=size)
         return context.get_dummy_value()
@@ -307,9 +289,6 @@ def _chunk_size(jobs: int) -> int:
 
 def run_sbs_layer(x: np.ndarray, layer, w: np.ndarray, layer_index: int, seed: int, first_pattern: int):
     """One SbS layer: ``x`` ``(n, C, H, W)`` working dtype -> final h ``(n, N, H_out, W_out)``."""
-    from sbs_model.float_ref import R_MIN, eps_tables, offset_table
-    from sbs_model.unfold import unfold_index
-
     dt = x.dtype.type
     n = x.shape[0]
     idx = unfold_index(x.shape[1:], layer)
@@ -329,9 +308,6 @@ def run_sbs_layer(x: np.ndarray, layer, w: np.ndarray, layer_index: int, seed: i
 def forward_trace(net, weights: dict, x: np.ndarray, seed: int = 0, first_pattern: int = 0,
                   dtype="float32") -> list[np.ndarray]:
     """Numba twin of :func:`sbs_model.float_ref.forward_trace` (identical results)."""
-    from sbs_model.float_ref import layer_weights, resolve_dtype
-    from sbs_model.unfold import pool
-
     dt = resolve_dtype(dtype)
     x = np.ascontiguousarray(np.asarray(x).astype(dt))
     outs = []

@@ -56,7 +56,8 @@ from fixedpoint.datapath import D_ACC_FRAC, D_ACC_OVF, D_H_ROUND, D_PROD_BITS, D
 from fixedpoint.formats import KIND_FLOAT, P_BIAS, P_KIND, P_SIGNED, P_SUBNORMAL, P_ZERO
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.rounding import TRUNC, bit_length_nb
-from sbs_model.kernels_cpu import PAD, _row_ptr
+from sbs_model.kernels_cpu import PAD
+from sbs_model.simd import load_vector, reduce_halves, row_ptr, splat, vector_ptr
 from sbs_model.quant_jobs import N_COUNTERS, ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_H_UNF, C_IGNORED, C_SPIKES, QLayer
 
@@ -108,18 +109,8 @@ def _bits_f32(typingctx, u):
 
 # ------------------------------------------------------------------------------ explicit SIMD
 # The fast accumulator path as LLVM vector instructions on <16 x float> blocks (N zero-padded to
-# a multiple of PAD), like sbs_model.kernels_cpu: no loop-vectoriser prologues, alias checks or
+# a multiple of PAD), built from sbs_model.simd like sbs_model.kernels_cpu: no loop-vectoriser prologues, alias checks or
 # scalar epilogues per spike.  Plain IEEE fmul/fadd (no fast-math flags, no FMA).
-
-def _vec_consts(builder, lanes):
-    i32 = ir.IntType(32)
-
-    def splat(x, vty):
-        v = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
-        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, lanes), [0] * lanes))
-
-    return splat
-
 
 @intrinsic
 def _dot_simd(typingctx, h, k, wf, s, nblk):
@@ -132,29 +123,21 @@ def _dot_simd(typingctx, h, k, wf, s, nblk):
         h_v, k_v, w_v, s_v, nb_v = args
         f32 = ir.FloatType()
         i64 = ir.IntType(64)
-        i32 = ir.IntType(32)
         vty = ir.VectorType(f32, PAD)
         ity = ir.VectorType(i64, PAD)
         k_i = context.cast(builder, k_v, signature.args[1], types.intp)
         s_i = context.cast(builder, s_v, signature.args[3], types.intp)
         nb_i = context.cast(builder, nb_v, signature.args[4], types.intp)
-        hp = _row_ptr(context, builder, signature.args[0], h_v, k_i)
-        wp = _row_ptr(context, builder, signature.args[2], w_v, s_i)
+        hp = row_ptr(context, builder, signature.args[0], h_v, k_i)
+        wp = row_ptr(context, builder, signature.args[2], w_v, s_i)
         acc = cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(i64, 0)] * PAD))
         with cgutils.for_range(builder, nb_i) as loop:
             j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
-            hv = builder.load(builder.bitcast(builder.gep(hp, [j]), vty.as_pointer()), align=4, typ=vty)
-            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=4, typ=vty)
+            hv = load_vector(builder, hp, j, vty, 4)
+            wv = load_vector(builder, wp, j, vty, 4)
             t = builder.fptosi(builder.fmul(hv, wv), ity)
             builder.store(builder.add(builder.load(acc, typ=ity), t), acc)
-        a = builder.load(acc, typ=ity)
-        n = PAD
-        while n > 1:
-            n //= 2
-            lo = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n))))
-            hi = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
-            a = builder.add(lo, hi)
-        return builder.extract_element(a, ir.Constant(i32, 0))
+        return reduce_halves(builder, builder.load(acc, typ=ity), PAD, builder.add)
 
     return sig, codegen
 
@@ -181,31 +164,30 @@ def _update_codegen(fused: bool, count_low: bool):
         vty = ir.VectorType(f32, PAD)
         uty = ir.VectorType(i32, PAD)
         ity = ir.VectorType(i64, PAD)
-        splat = _vec_consts(builder, PAD)
         k_i = context.cast(builder, k_v, sa[1], types.intp)
         s_i = context.cast(builder, s_v, sa[3], types.intp)
         nb_i = context.cast(builder, nb_v, sa[a_nb], types.intp)
-        ctv = splat(context.cast(builder, ct_v, sa[a_nb + 1], types.float32), vty)
-        cfv = splat(context.cast(builder, cf_v, sa[a_nb + 2], types.float32), vty)
-        tmv = splat(context.cast(builder, tm_v, sa[a_nb + 3], types.int32), uty)
-        mxv = splat(context.cast(builder, mx_v, sa[a_nb + 4], types.int32), uty)
-        mnv = splat(context.cast(builder, mn_v, sa[a_nb + 5], types.int32), uty)
-        lvv = splat(context.cast(builder, lv_v, sa[a_nb + 6], types.int32), uty)
-        nvv = splat(context.cast(builder, nv_v, sa[a_nb + 7], types.int32), uty)
+        ctv = splat(builder, context.cast(builder, ct_v, sa[a_nb + 1], types.float32), vty)
+        cfv = splat(builder, context.cast(builder, cf_v, sa[a_nb + 2], types.float32), vty)
+        tmv = splat(builder, context.cast(builder, tm_v, sa[a_nb + 3], types.int32), uty)
+        mxv = splat(builder, context.cast(builder, mx_v, sa[a_nb + 4], types.int32), uty)
+        mnv = splat(builder, context.cast(builder, mn_v, sa[a_nb + 5], types.int32), uty)
+        lvv = splat(builder, context.cast(builder, lv_v, sa[a_nb + 6], types.int32), uty)
+        nvv = splat(builder, context.cast(builder, nv_v, sa[a_nb + 7], types.int32), uty)
         iota = ir.Constant(uty, [ir.Constant(i32, x) for x in range(PAD)])
-        hp = _row_ptr(context, builder, sa[0], h_v, k_i)
-        wp = _row_ptr(context, builder, sa[2], w_v, s_i)
+        hp = row_ptr(context, builder, sa[0], h_v, k_i)
+        wp = row_ptr(context, builder, sa[2], w_v, s_i)
         if fused:
             s2_i = context.cast(builder, s2_v, sa[5], types.intp)
-            fp = _row_ptr(context, builder, sa[4], wf_v, s2_i)
+            fp = row_ptr(context, builder, sa[4], wf_v, s2_i)
             acc = cgutils.alloca_once_value(builder, ir.Constant(ity, [ir.Constant(i64, 0)] * PAD))
         n_o = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
         n_l = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
         with cgutils.for_range(builder, nb_i) as loop:
             j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
-            hptr = builder.bitcast(builder.gep(hp, [j]), vty.as_pointer())
+            hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
-            wv = builder.load(builder.bitcast(builder.gep(wp, [j]), vty.as_pointer()), align=4, typ=vty)
+            wv = load_vector(builder, wp, j, vty, 4)
             p = builder.fmul(hv, wv)
             hn = builder.fadd(builder.fmul(ctv, hv), builder.fmul(cfv, p))
             u = builder.and_(builder.bitcast(hn, uty), tmv)
@@ -219,25 +201,19 @@ def _update_codegen(fused: bool, count_low: bool):
             co = builder.ctpop(builder.bitcast(ov, i16))
             builder.store(builder.add(builder.load(n_o, typ=i64), builder.zext(co, i64)), n_o)
             if count_low:
-                base = splat(builder.trunc(j, i32), uty)
+                base = splat(builder, builder.trunc(j, i32), uty)
                 valid = builder.icmp_signed("<", builder.add(iota, base), nvv)
                 cl = builder.ctpop(builder.bitcast(builder.and_(lw, valid), i16))
                 builder.store(builder.add(builder.load(n_l, typ=i64), builder.zext(cl, i64)), n_l)
             if fused:
-                fv = builder.load(builder.bitcast(builder.gep(fp, [j]), vty.as_pointer()), align=4, typ=vty)
+                fv = load_vector(builder, fp, j, vty, 4)
                 t = builder.fptosi(builder.fmul(new, fv), ity)
                 builder.store(builder.add(builder.load(acc, typ=ity), t), acc)
         flags = builder.or_(builder.shl(builder.load(n_l, typ=i64), ir.Constant(i64, 32)), builder.load(n_o, typ=i64))
         if not fused:
             return flags
-        a = builder.load(acc, typ=ity)
-        n = PAD
-        while n > 1:
-            n //= 2
-            lo = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n))))
-            hi = builder.shuffle_vector(a, a, ir.Constant(ir.VectorType(i32, n), list(range(n, 2 * n))))
-            a = builder.add(lo, hi)
-        return context.make_tuple(builder, signature.return_type, [flags, builder.extract_element(a, ir.Constant(i32, 0))])
+        total = reduce_halves(builder, builder.load(acc, typ=ity), PAD, builder.add)
+        return context.make_tuple(builder, signature.return_type, [flags, total])
 
     return codegen
 

@@ -1,0 +1,85 @@
+"""``sbs build --layer K``: Verilog + manifest.json of one SbS layer's streaming layer engine."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from rtl.layer.engine import ENGINES_MAX
+from rtl.layer.generate import build_layer
+from rtl.lint import LintError, lint_command
+from sbs_model import loader
+from sbs_model.outputs import output_dir
+from sbs_model.quant_ref import load_datapath
+
+NAME = "build"
+HELP = ("generate the streaming layer engine of one SbS layer (Verilog + manifest.json with the exact "
+        "cycles per image)")
+LANES_MAX = 64
+
+
+def add_arguments(p):
+    p.add_argument("--layer", type=int, required=True,
+                   help="the layer's position in the network, pooling layers counted (reference-mnist: SbS "
+                        "layers 0, 2, 4, 5)")
+    p.add_argument("--config", default="reference-mnist",
+                   help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
+    p.add_argument("--weights", default=None,
+                   help="trained weights: an .npz file or a pytorch-sbs directory (default: the project's trained "
+                        "model shipped in the package, sbs_model/models/reference-mnist.npz)")
+    p.add_argument("--datapath", default="int-e4m1",
+                   help="datapath preset with the int update (int-e4m1, int-e4m0, int-uq0.8) or a .json file of "
+                        "Datapath fields (default int-e4m1)")
+    p.add_argument("--spikes", type=int, default=None, help="T, spikes per IP (default: the config's)")
+    p.add_argument("--lanes", type=int, default=None,
+                   help=f"lanes L: elements per cycle, 1..{LANES_MAX} (default: N, one spike per cycle, capped "
+                        f"at {LANES_MAX})")
+    p.add_argument("--engines", type=int, default=1, help=f"engines E sharing the layer's IPs, 1..{ENGINES_MAX} "
+                                                          "(default 1)")
+    p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
+    p.add_argument("-o", "--out", required=True,
+                   help="output directory (an earlier design in it and its synthesis / place-and-route results "
+                        "are replaced)")
+
+
+def check_args(args) -> None:
+    """ValueError (-> exit 2) naming the argument and its range, before any work."""
+    if args.lanes is not None and not 1 <= args.lanes <= LANES_MAX:
+        raise ValueError(f"--lanes must be in 1..{LANES_MAX}, got {args.lanes}")
+    if not 1 <= args.engines <= ENGINES_MAX:
+        raise ValueError(f"--engines must be in 1..{ENGINES_MAX}, got {args.engines}")
+    if args.spikes is not None and not 1 <= args.spikes <= (1 << 24):
+        raise ValueError(f"--spikes must be in 1..{1 << 24}, got {args.spikes}")
+    output_dir(args.out, "-o/--out")
+
+
+def run(args) -> int:
+    check_args(args)
+    if args.weights is None:
+        args.weights = loader.shipped_model_path()
+        if not args.weights.is_file():
+            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
+                             "file or a pytorch-sbs directory")
+    dp = load_datapath(args.datapath)
+    if dp is None or dp.update != "int":
+        raise ValueError(f"--datapath {args.datapath}: the layer engine needs a datapath with the int update "
+                         "(int-e4m1, int-e4m0, int-uq0.8 or a .json file)")
+    net, weights, _ = loader.load_net_and_weights(args.config, args.weights, args.spikes)
+    sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
+    if args.layer not in sbs:
+        raise ValueError(f"--layer {args.layer}: not an SbS layer of {net.name}; allowed: "
+                         f"{', '.join(map(str, sbs))}")
+    N = net.layers[args.layer].out_channels
+    lanes = args.lanes if args.lanes is not None else min(N, LANES_MAX)
+    try:
+        man = build_layer(net, weights, dp, args.layer, args.out, lanes, args.engines, lint=args.lint)
+    except LintError as exc:
+        print(f"sbs build: lint failed: {exc}")
+        return 1
+    print(f"{man['top']}: layer {man['layer']} S={man['S']} N={man['N']} T={man['T']} IPs={man['ips']} "
+          f"L={man['lanes']} E={man['engines']} (B={man['beats']}, P={man['slots']} IPs in flight per engine), "
+          f"weights {man['formats']['weights']}: {man['cycles_per_image']} cycles per image "
+          f"({man['spike_steps_per_cycle']:.3f} spike steps per cycle) -> {args.out}")
+    if args.lint:
+        cmd = ["verilator-cli"] + lint_command(Path(args.out) / man["verilog"], man["top"])[1:]
+        print(f"lint: clean; the same check by hand: {shlex.join(cmd)}")
+    return 0

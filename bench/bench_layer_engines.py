@@ -1,0 +1,104 @@
+"""Place and route of the streaming layer engines (``sbs build --layer``) on an LFE5U-85F.
+
+For each design ``LAYER:LANES:ENGINES`` the layer engine is generated as ``sbs build --layer LAYER
+--lanes LANES --engines ENGINES [--spikes T] -o DIR`` does (:func:`rtl.layer.generate.build_layer`,
+the shipped model, datapath int-e4m1 unless ``--datapath``), then placed and routed as ``sbs pnr
+DIR --freq F --seed S`` does (:func:`rtl.pnr.pnr`).  Each row: lanes, engines, slots, LUT4, FF,
+MULT18X18D, DP16KD (used / available), post-route Fmax, timing met, the critical path, the exact
+cycles per image of that layer (manifest, :mod:`sbs_model.layer_cycles`) and, only when timing is
+met, ms per image = cycles / Fmax.
+
+Results go to ``bench/results/layer_engines.json`` after every design (machine, command, commit);
+rows whose Verilog, constraint and seed are unchanged are kept unless ``--force``.
+
+Run: ``python bench/bench_layer_engines.py [--designs 5:10:1 4:32:1 2:32:1 0:32:1] [--freq 100]``
+(needs the ``synth`` extra; minutes to tens of minutes per design on one core).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS, write_result  # noqa: E402
+
+NAME = "layer_engines"
+DEFAULT_DESIGNS = ["5:10:1"]
+RES = ("LUT4", "FF", "MULT18X18D", "DP16KD")
+
+
+def parse_design(text: str) -> tuple[int, int, int]:
+    try:
+        layer, lanes, engines = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise SystemExit(f"bench_layer_engines.py: error: --designs {text!r}: expected LAYER:LANES:ENGINES, "
+                         "e.g. 5:10:1") from None
+    return layer, lanes, engines
+
+
+def one(layer, lanes, engines, args, old):
+    from rtl.layer.generate import build_layer
+    from rtl.pnr import pnr
+    from sbs_model import loader
+    from sbs_model.quant_ref import load_datapath
+    net, weights, _ = loader.load_net_and_weights("reference-mnist", loader.shipped_model_path(), args.spikes)
+    dp = load_datapath(args.datapath)
+    out = Path(args.work) / f"layer{layer}-L{lanes}-E{engines}-T{args.spikes or 'cfg'}"
+    man = build_layer(net, weights, dp, layer, out, lanes, engines)
+    key = f"{man['verilog_sha256']}/{args.freq:g}/{args.seed}"
+    if key in old and not args.force:
+        print(f"layer {layer} L={lanes} E={engines}: unchanged since the recorded run (--force to redo)", flush=True)
+        return old[key]
+    res = pnr(out, freq=args.freq, seed=args.seed, progress=lambda m: print(m, flush=True))
+    util = res["utilization"]
+    spikes = f" --spikes {args.spikes}" if args.spikes else ""
+    return {
+        "key": key,
+        "design": f"layer engine, layer {layer}, L = {lanes}, E = {engines}, {args.datapath}",
+        "commands": [f"sbs build --layer {layer} --lanes {lanes} --engines {engines} --datapath {args.datapath}"
+                     f"{spikes} -o DIR", f"sbs pnr DIR --freq {args.freq:g} --seed {args.seed}"],
+        "layer": layer, "lanes": lanes, "engines": engines, "slots": man["slots"], "beats": man["beats"],
+        "S": man["S"], "N": man["N"], "T": man["T"], "ips": man["ips"], "weights_format": man["formats"]["weights"],
+        "verilog_sha256": man["verilog_sha256"],
+        "resources": {r: util.get(r) for r in RES},
+        "fmax_mhz": res["fmax_min_mhz"], "freq_mhz": res["freq_mhz"], "timing_met": res["timing_met"],
+        "critical_path": res["critical_path"],
+        "cycles_per_image": man["cycles_per_image"], "spike_steps_per_cycle": man["spike_steps_per_cycle"],
+        "ms_per_image": res.get("ms_per_image"), "ms_per_image_note": res.get("ms_per_image_note"),
+        "tools": res["tools"], "seconds": res["seconds"],
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--designs", nargs="+", default=DEFAULT_DESIGNS, metavar="LAYER:LANES:ENGINES")
+    p.add_argument("--datapath", default="int-e4m1")
+    p.add_argument("--spikes", type=int, default=None, help="T (default: the config's, 1600)")
+    p.add_argument("--freq", type=float, default=100.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--work", default="build/layer_bench", help="design directories (default build/layer_bench)")
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    designs = [parse_design(d) for d in args.designs]
+    path = RESULTS / f"{NAME}.json"
+    old = {}
+    if path.is_file():
+        old = {r["key"]: r for r in json.loads(path.read_text()).get("results", []) if "key" in r}
+    rows = list(old.values())
+    for layer, lanes, engines in designs:
+        row = one(layer, lanes, engines, args, old)
+        rows = [r for r in rows if r["key"] != row["key"]] + [row]
+        write_result(NAME, rows)
+        r = row["resources"]
+        print(f"layer {layer} L={lanes} E={engines}: LUT4 {r['LUT4']}, FF {r['FF']}, MULT18X18D "
+              f"{r['MULT18X18D']}, DP16KD {r['DP16KD']}; Fmax {row['fmax_mhz']} MHz (timing met: "
+              f"{row['timing_met']}); {row['cycles_per_image']} cycles per image", flush=True)
+    print(f"-> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

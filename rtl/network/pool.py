@@ -1,0 +1,156 @@
+"""``PoolUnit``: average or max pooling of h codes, from one feature-map RAM into another.
+
+Parameters: the pooling :class:`sbs_model.network.LayerSpec` (kernel, stride, dilation, padding),
+the input shape ``(C, H, W)``, the h format (fixed point, ``uqI.F``: codes are integers on one
+grid) and the rounding mode of the producing layer's datapath (``h_rounding``).
+
+Arithmetic (the same as :func:`fixedpoint.pooling.pool_avg` / :func:`fixedpoint.pooling.pool_max`
+for fixed-point codes, which the tests compare bit for bit):
+
+* max: the largest code of the window's positions inside the input (padding is skipped);
+* average (no padding, as the model requires): ``S`` = the sum of the ``k`` codes,
+  ``q = floor(S / k)``, ``r = S - q*k``, then ``q`` rounded by ``r``: ``trunc`` keeps ``q``,
+  ``rne`` adds one when ``2r > k`` or ``2r == k`` and ``q`` is odd, ``rna`` when ``2r >= k``.
+  ``floor(S / k)`` is ``(S * M) >> sh`` with ``sh = n + ceil(log2 k)``, ``M = ceil(2**sh / k)``
+  for every ``S < 2**n`` (``n`` the sum's width), a constant multiplication.
+
+Ports (plain signals): ``start`` (pulse); ``rd_addr`` / ``rd_en`` out, ``rd_data`` in: a
+synchronous read port of the input RAM (``c*H*W + y*W + x``); ``wr_addr`` / ``wr_data`` /
+``wr_en`` out: the output RAM, written in order ``c*n_out + o``; ``done`` (pulse with the last
+write).  One window position per cycle: ``start`` in cycle ``s`` -> positions issued in cycles
+``s+1 .. s + C*n_out*k``, the last write in cycle ``s + C*n_out*k + LATENCY``
+(:data:`sbs_model.network_cycles.POOL_LATENCY`).
+"""
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from fixedpoint.bits import clog2
+from fixedpoint.formats import FixedFormat, parse_format
+from sbs_model.network_cycles import POOL_LATENCY
+from sbs_model.quant_ref import pool_index
+
+KINDS = ("avgpool", "maxpool")
+ROUNDINGS = ("trunc", "rne", "rna")
+
+
+def divider_constants(k: int, n: int) -> tuple[int, int]:
+    """``(M, sh)`` with ``(S * M) >> sh == S // k`` for all ``0 <= S < 2**n``."""
+    sh = int(n) + clog2(int(k))
+    return -(-(1 << sh) // int(k)), sh
+
+
+class PoolUnit(wiring.Component):
+    """Pooling of one feature map (see module docstring)."""
+
+    def __init__(self, layer, in_shape, h_format, rounding: str = "rne"):
+        self._MustUse__silence = True
+        if layer.kind not in KINDS:
+            raise ValueError(f"PoolUnit: layer kind {layer.kind!r}; allowed: {', '.join(KINDS)}")
+        H = parse_format(h_format)
+        if not isinstance(H, FixedFormat):
+            raise ValueError(f"PoolUnit: h_format {H} is not fixed point (uqI.F)")
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"PoolUnit: rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
+        if layer.kind == "avgpool" and max(layer.padding) > 0:
+            raise ValueError("PoolUnit: average pooling with padding is not supported (the model refuses it)")
+        self.layer, self.H, self.rounding = layer, H, rounding
+        self.C, self.h, self.w = (int(v) for v in in_shape)
+        self.idx = pool_index(layer, self.h, self.w)  # (n_out, k), -1 = padding
+        self.n_out, self.k = (int(v) for v in self.idx.shape)
+        ho, wo = layer.output_hw(self.h, self.w)
+        assert ho * wo == self.n_out
+        self.out_shape = (self.C, ho, wo)
+        self.n_in = self.C * self.h * self.w
+        self.total = self.C * self.n_out
+        self.sum_width = H.width + max(1, clog2(self.k))
+        self.M, self.sh = divider_constants(self.k, self.sum_width)
+        self.latency = POOL_LATENCY
+        self._MustUse__silence = False
+        super().__init__({
+            "start": In(1), "done": Out(1),
+            "rd_addr": Out(range(max(self.n_in, 2))), "rd_en": Out(1), "rd_data": In(H.width),
+            "wr_addr": Out(range(max(self.total, 2))), "wr_data": Out(H.width), "wr_en": Out(1),
+        })
+
+    def cycles(self) -> int:
+        return self.total * self.k + self.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        k, n_out, C, hw = self.k, self.n_out, self.C, self.H.width
+        plane = self.h * self.w
+        row = data.StructLayout({"ok": 1, "idx": range(max(plane, 2))})
+        m.submodules.geo = geo = memory.Memory(
+            shape=row, depth=max(n_out * k, 2),
+            init=[dict(ok=int(v >= 0), idx=max(int(v), 0)) for v in self.idx.reshape(-1)])
+        gp = geo.read_port(domain="sync")
+
+        # ---- p0: issue counters (channel c, geometry address ra = o*k + j, window position j)
+        running = Signal()
+        ra = Signal(range(max(n_out * k, 2)))
+        j = Signal(range(max(k, 2)))
+        c = Signal(range(max(C, 2)))
+        cbase = Signal(range(max(self.n_in, 2)))
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), ra.eq(0), j.eq(0), c.eq(0), cbase.eq(0)]
+        with m.Elif(running):
+            m.d.sync += j.eq(Mux(j == k - 1, 0, j + 1))
+            with m.If(ra == n_out * k - 1):
+                m.d.sync += [ra.eq(0), c.eq(c + 1), cbase.eq(cbase + plane)]
+                with m.If(c == C - 1):
+                    m.d.sync += running.eq(0)
+            with m.Else():
+                m.d.sync += ra.eq(ra + 1)
+        m.d.comb += gp.addr.eq(ra)
+        # ---- p1: geometry word -> input RAM address
+        v1, first1, last1 = Signal(), Signal(), Signal()
+        cb1 = Signal.like(cbase)
+        m.d.sync += [v1.eq(running & ~self.start), first1.eq(j == 0), last1.eq(j == k - 1), cb1.eq(cbase)]
+        m.d.comb += [self.rd_addr.eq(cb1 + gp.data.idx), self.rd_en.eq(1)]
+        # ---- p2: value -> running sum / max
+        v2, first2, last2, in2 = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), in2.eq(gp.data.ok)]
+        acc = Signal(self.sum_width)
+        x = Mux(in2, self.rd_data, 0)
+        if self.layer.kind == "avgpool":
+            nxt = Mux(first2, x, acc + x)
+        else:
+            nxt = Mux(first2, x, Mux(in2 & (self.rd_data > acc), self.rd_data, acc))
+        with m.If(v2):
+            m.d.sync += acc.eq(nxt)
+        # ---- p3: window result; p4: quotient; then the rounded write
+        v3, s3 = Signal(), Signal(self.sum_width)
+        m.d.sync += [v3.eq(v2 & last2), s3.eq(nxt)]
+        v4, s4, q4 = Signal(), Signal(self.sum_width), Signal(self.sum_width)
+        if self.layer.kind == "avgpool":
+            q = (s3 * self.M) >> self.sh
+        else:
+            q = s3
+        m.d.sync += [v4.eq(v3), s4.eq(s3), q4.eq(q)]
+        res = Signal(hw)
+        if self.layer.kind == "avgpool" and self.k > 1:
+            r = Signal(self.sum_width)
+            m.d.comb += r.eq(s4 - q4 * self.k)
+            if self.rounding == "trunc":
+                up = 0
+            elif self.rounding == "rne":
+                up = (2 * r > self.k) | ((2 * r == self.k) & q4[0])
+            else:
+                up = 2 * r >= self.k
+            m.d.comb += res.eq(q4 + up)
+        else:
+            m.d.comb += res.eq(q4)
+        wo = Signal(range(max(self.total, 2)))
+        with m.If(self.start):
+            m.d.sync += wo.eq(0)
+        with m.Elif(v4):
+            m.d.sync += wo.eq(wo + 1)
+        m.d.comb += [self.wr_en.eq(v4), self.wr_addr.eq(wo), self.wr_data.eq(res),
+                     self.done.eq(v4 & (wo == self.total - 1))]
+        return m
+
+
+__all__ = ["PoolUnit", "divider_constants"]

@@ -1,0 +1,202 @@
+"""``NetworkAccelerator``: a whole SbS network in RTL -- image in, class out.
+
+Built from (see :mod:`rtl.network.design`, which makes one from a quantized model and a plan):
+one :class:`rtl.layer.engine.LayerEngine` per SbS layer (its lanes and engine cores from the
+plan; its weights in on-chip ROMs), one :class:`rtl.network.pool.PoolUnit` per pooling layer, one
+feature-map RAM per layer (the layer's output codes in the model's ``(c, y, x)`` order) and one
+:class:`rtl.network.feeder.FmapFeeder` per SbS layer after the first.
+
+Ports (``lib.stream`` unless noted):
+
+* ``job``: :data:`rtl.layer.engine.JOB_LAYOUT` (``seed`` u32, ``pattern`` u32: the spike key of the
+  image), one per image;
+* ``image``: the ``28 x 28`` uint8 pixels, row-major; only the network's centre crop (offset
+  ``((28 - H)//2, (28 - W)//2)``, as :func:`sbs_model.quant_ref.crop_pixels`) reaches the first
+  layer, the other pixels are taken and dropped;
+* ``cls``: the class of the image (argmax of the output layer's codes in ``(c, y, x)`` order, the
+  first on ties: :func:`sbs_model.quant_ref.classes`; codes of a fixed-point format are ordered as
+  their values);
+* debug read path (plain signals; use while ``idle`` is high): ``dbg_layer`` and ``dbg_addr`` in,
+  ``dbg_data`` out one cycle later: code ``dbg_addr`` (``c*X*Y + y*Y + x``) of layer
+  ``dbg_layer``'s output (pooling layers included; the output layer's h codes are layer ``n-1``);
+* ``idle`` out: no image in flight (the debug port and ``job`` are served);
+* ``starved`` out: the engines' sticky debug flag (must stay 0).
+
+Scheduler: one image at a time, one stage per layer, each stage starting in the cycle after the
+previous one ends; the exact cycle count is :func:`sbs_model.network_cycles.network_cycles`.
+"""
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.layer.engine import JOB_LAYOUT
+from sbs_model.network_cycles import IMAGE_H, IMAGE_W
+
+
+class NetworkAccelerator(wiring.Component):
+    """``units``: per layer of ``net`` a ``LayerEngine`` (SbS) or a ``PoolUnit`` (pooling); ``h_width``:
+    bits of an h code; ``shapes``: every layer's output shape ``(C, X, Y)``; ``crop``: ``(H, W)`` of
+    the first layer's input."""
+
+    def __init__(self, units: list, shapes: list, h_width: int, crop: tuple[int, int]):
+        self._MustUse__silence = True
+        if not units or not hasattr(units[0], "x_in") or units[0].input_kind != "pixels":
+            raise ValueError("NetworkAccelerator: the first layer must be an SbS layer engine reading pixels")
+        if not hasattr(units[-1], "h_out"):
+            raise ValueError("NetworkAccelerator: the last layer must be an SbS layer engine")
+        self.units, self.shapes, self.hw = list(units), [tuple(s) for s in shapes], int(h_width)
+        self.crop = tuple(int(v) for v in crop)
+        self.sizes = [int(c * x * y) for c, x, y in self.shapes]
+        self.n_layers = len(units)
+        self.n_out = self.sizes[-1]
+        from rtl.network.feeder import FmapFeeder
+        self.feeders = {i: FmapFeeder(self.sizes[i - 1], self.hw) for i, u in enumerate(units)
+                        if i > 0 and hasattr(u, "x_in")}
+        self._MustUse__silence = False
+        super().__init__({
+            "job": In(stream.Signature(JOB_LAYOUT)),
+            "image": In(stream.Signature(8)),
+            "cls": Out(stream.Signature(range(max(self.n_out, 2)))),
+            "dbg_layer": In(range(max(self.n_layers, 2))),
+            "dbg_addr": In(range(max(max(self.sizes), 2))),
+            "dbg_data": Out(self.hw),
+            "idle": Out(1),
+            "starved": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, hw = self.n_layers, self.hw
+        IDLE, DONE = n + 1, n
+        stage = Signal(range(n + 2), init=IDLE)
+        seed, pattern = Signal(32), Signal(32)
+        for i, u in enumerate(self.units):
+            m.submodules[f"layer{i}"] = u
+        for i, f in self.feeders.items():
+            m.submodules[f"feed{i}"] = f
+        engines = [i for i, u in enumerate(self.units) if hasattr(u, "x_in")]
+        starved = 0
+        for i in engines:
+            starved = starved | self.units[i].starved
+        m.d.comb += [self.starved.eq(starved), self.idle.eq(stage == IDLE)]
+
+        # ---- feature-map RAMs: one write port (the layer), one read port (next layer / debug)
+        rams, rds, wrs = [], [], []
+        for i, size in enumerate(self.sizes):
+            ram = memory.Memory(shape=hw, depth=max(size, 2), init=[])
+            m.submodules[f"fmap{i}"] = ram
+            rams.append(ram)
+            rds.append(ram.read_port(domain="sync"))
+            wrs.append(ram.write_port())
+        dbg_sel = Signal.like(self.dbg_layer)
+        m.d.sync += dbg_sel.eq(self.dbg_layer)
+        out = rds[0].data
+        for i in range(1, n):
+            out = Mux(dbg_sel == i, rds[i].data, out)
+        m.d.comb += self.dbg_data.eq(out)
+
+        # ---- stage transitions: go[i] is high in the cycle before stage i's first cycle
+        done = [Signal(name=f"done{i}") for i in range(n)]
+        go = [Signal(name=f"go{i}") for i in range(n)]
+        job_fire = self.job.valid & self.job.ready
+        m.d.comb += go[0].eq(job_fire)
+        for i in range(1, n):
+            m.d.comb += go[i].eq((stage == i - 1) & done[i - 1])
+        with m.If(job_fire):
+            m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), stage.eq(0)]
+        for i in range(n):
+            with m.If((stage == i) & done[i]):
+                m.d.sync += stage.eq(i + 1)
+
+        # ---- pixels: the centre crop goes to the first engine
+        e0 = self.units[0]
+        ch, cw = self.crop
+        oy, ox = (IMAGE_H - ch) // 2, (IMAGE_W - cw) // 2
+        py, px = Signal(range(IMAGE_H)), Signal(range(IMAGE_W))
+        pix_on = Signal()
+        in_crop = (py >= oy) & (py < oy + ch) & (px >= ox) & (px < ox + cw)
+        m.d.comb += [self.job.ready.eq((stage == IDLE) & ~pix_on & e0.job.ready),
+                     e0.job.valid.eq(self.job.valid & (stage == IDLE) & ~pix_on),
+                     e0.job.payload.eq(self.job.payload),
+                     e0.x_in.valid.eq(self.image.valid & pix_on & in_crop), e0.x_in.payload.eq(self.image.payload),
+                     self.image.ready.eq(pix_on & (~in_crop | e0.x_in.ready))]
+        with m.If(job_fire):
+            m.d.sync += [pix_on.eq(1), py.eq(0), px.eq(0)]
+        with m.Elif(self.image.valid & self.image.ready):
+            m.d.sync += px.eq(Mux(px == IMAGE_W - 1, 0, px + 1))
+            with m.If(px == IMAGE_W - 1):
+                m.d.sync += py.eq(py + 1)
+                with m.If(py == IMAGE_H - 1):
+                    m.d.sync += pix_on.eq(0)
+
+        # ---- class: argmax over the output layer's codes (flat index c*X*Y + ip, first on ties)
+        best, best_i, have = Signal(hw), Signal(range(max(self.n_out, 2))), Signal()
+
+        # ---- layers
+        for i, u in enumerate(self.units):
+            rd_by_next = (stage == i + 1)
+            if hasattr(u, "x_in"):  # SbS layer engine
+                if i > 0:
+                    f = self.feeders[i]
+                    sent = Signal(name=f"job_sent{i}")
+                    with m.If(go[i]):
+                        m.d.sync += sent.eq(0)
+                    with m.Elif(u.job.valid & u.job.ready):
+                        m.d.sync += sent.eq(1)
+                    m.d.comb += [f.start.eq(go[i]), u.job.valid.eq((stage == i) & ~sent),
+                                 u.job.payload.seed.eq(seed), u.job.payload.pattern.eq(pattern)]
+                    wiring.connect(m, f.o, u.x_in)
+                # output codes -> RAM i at c*X*Y + ip (they arrive IP by IP, N channels each)
+                C, X, Y = self.shapes[i]
+                plane = X * Y
+                ch_i, ip_i = Signal(range(max(C, 2)), name=f"wc{i}"), Signal(range(max(plane, 2)), name=f"wip{i}")
+                wa = Signal(range(max(self.sizes[i], 2)), name=f"wa{i}")
+                fire = u.h_out.valid & u.h_out.ready
+                m.d.comb += [u.h_out.ready.eq(1), wrs[i].en.eq(fire), wrs[i].addr.eq(wa),
+                             wrs[i].data.eq(u.h_out.payload)]
+                last_code = (ch_i == C - 1) & (ip_i == plane - 1)
+                m.d.comb += done[i].eq(fire & last_code)
+                with m.If(go[i]):
+                    m.d.sync += [ch_i.eq(0), ip_i.eq(0), wa.eq(0)]
+                with m.Elif(fire):
+                    with m.If(ch_i == C - 1):
+                        m.d.sync += [ch_i.eq(0), ip_i.eq(ip_i + 1), wa.eq(ip_i + 1)]
+                    with m.Else():
+                        m.d.sync += [ch_i.eq(ch_i + 1), wa.eq(wa + plane)]
+                if i == n - 1:
+                    with m.If(go[i]):
+                        m.d.sync += have.eq(0)
+                    with m.Elif(fire):
+                        better = ~have | (u.h_out.payload > best) | ((u.h_out.payload == best) & (wa < best_i))
+                        with m.If(better):
+                            m.d.sync += [best.eq(u.h_out.payload), best_i.eq(wa), have.eq(1)]
+            else:  # pooling
+                with m.If(stage == i):
+                    m.d.comb += [rds[i - 1].addr.eq(u.rd_addr), rds[i - 1].en.eq(u.rd_en)]
+                m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(rds[i - 1].data),
+                             wrs[i].en.eq(u.wr_en), wrs[i].addr.eq(u.wr_addr), wrs[i].data.eq(u.wr_data),
+                             done[i].eq(u.done)]
+            # read port i: the next layer while it runs, else the debug path
+            if i + 1 < n and hasattr(self.units[i + 1], "x_in"):
+                f = self.feeders[i + 1]
+                with m.If(rd_by_next):
+                    m.d.comb += [rds[i].addr.eq(f.rd_addr), rds[i].en.eq(f.rd_en)]
+                with m.Else():
+                    m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
+                m.d.comb += f.rd_data.eq(rds[i].data)
+            elif i + 1 < n:
+                with m.If(~rd_by_next):
+                    m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
+            else:
+                m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
+
+        # ---- done: the class, once the whole image has been taken
+        m.d.comb += [self.cls.valid.eq((stage == DONE) & ~pix_on), self.cls.payload.eq(best_i)]
+        with m.If(self.cls.valid & self.cls.ready):
+            m.d.sync += stage.eq(IDLE)
+        return m
+
+
+__all__ = ["NetworkAccelerator"]

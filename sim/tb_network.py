@@ -1,0 +1,92 @@
+"""cocotb testbench for ``rtl.network.top.NetworkAccelerator`` (run through :func:`sim.runner.build_and_test`).
+
+``tb_data()``: ``images`` = list of ``{"job": packed job, "pixels": [784 uint8], "codes": [[layer
+codes] per layer], "cls": class}``, ``layers`` (names), ``cycles`` (the cycle model), ``n_layers``.
+Per image: the job is sent when the design is idle, the 784 pixels are streamed (one per cycle, the
+design may hold ``ready`` low), then the testbench waits for the event ``cls__valid`` (Verilator
+runs freely, no per-cycle Python), takes the class, and reads every layer's output codes through
+the debug port.  Everything is compared with ``==``; the first divergence (image, layer, element,
+both values) is reported and the run stops there.  ``tb_out.json``: ``images`` (compared),
+``mismatch`` (None or the first divergence), ``cycles`` (measured per image), ``classes``.
+"""
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+
+from sim.runner import tb_data, tb_write_out
+from sim.stream import reset
+
+PERIOD_NS = 10
+
+
+@cocotb.test()
+async def network_vs_model(dut):
+    cfg = tb_data()
+    images = cfg["images"]
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    dut.job__valid.value = 0
+    dut.image__valid.value = 0
+    dut.cls__ready.value = 1
+    dut.dbg_layer.value = 0
+    dut.dbg_addr.value = 0
+    await reset(dut, dut.clk)
+    measured, got_cls, mismatch = [], [], None
+    for b, im in enumerate(images):
+        await RisingEdge(dut.clk)
+        dut.job__payload.value = int(im["job"])
+        dut.job__valid.value = 1
+        await ReadOnly()
+        assert int(dut.job__ready.value) == 1, "the design is not idle at the start of an image"
+        await RisingEdge(dut.clk)
+        t_job = get_sim_time("ns")
+        dut.job__valid.value = 0
+        for p in im["pixels"]:
+            dut.image__payload.value = int(p)
+            dut.image__valid.value = 1
+            while True:
+                await ReadOnly()
+                fire = int(dut.image__ready.value) == 1
+                await RisingEdge(dut.clk)
+                if fire:
+                    break
+        dut.image__valid.value = 0
+        # wait for the event "image done" (no per-cycle Python while the layers run)
+        await ReadOnly()
+        if not int(dut.cls__valid.value):
+            await RisingEdge(dut.cls__valid)
+            await ReadOnly()
+        cls = int(dut.cls__payload.value)
+        await RisingEdge(dut.clk)  # the class transfers at this edge (ready is always high)
+        cycles = round((get_sim_time("ns") - t_job) / PERIOD_NS)
+        measured.append(cycles)
+        got_cls.append(cls)
+        # every layer's output codes through the debug port
+        await ReadOnly()
+        assert int(dut.idle.value) == 1
+        await RisingEdge(dut.clk)
+        for li, want in enumerate(im["codes"]):
+            dut.dbg_layer.value = li
+            dut.dbg_addr.value = 0
+            got = []
+            await RisingEdge(dut.clk)
+            for a in range(1, len(want) + 1):
+                if a < len(want):
+                    dut.dbg_addr.value = a
+                await ReadOnly()
+                got.append(int(dut.dbg_data.value))
+                await RisingEdge(dut.clk)
+            if got != want and mismatch is None:
+                e = next(j for j in range(len(want)) if got[j] != want[j])
+                mismatch = {"image": b, "layer": li, "element": e, "got": got[e], "want": want[e]}
+        if cls != im["cls"] and mismatch is None:
+            mismatch = {"image": b, "layer": "class", "element": 0, "got": cls, "want": im["cls"]}
+        tb_write_out(images=b + 1, mismatch=mismatch, cycles=measured, classes=got_cls,
+                     starved=int(dut.starved.value))
+        if mismatch is not None:
+            break
+    await Timer(1, unit="ns")
+    assert mismatch is None, f"first divergence: {mismatch}"
+    assert int(dut.starved.value) == 0, "a layer engine's spike FIFO ran empty"
+    if cfg.get("cycles") is not None:
+        assert measured == [cfg["cycles"]] * len(measured), f"cycles per image {measured}, model {cfg['cycles']}"

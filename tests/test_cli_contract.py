@@ -73,6 +73,8 @@ BAD_INPUT = {
     "explore": [(["--grid", "{GRID}", "--out", "{FILE}"], "--out {FILE}: is a file")],
     "verilog": [(["--layer", "5", "-o", "{FILE}"], "-o/--out {FILE}: is a file"),
                 (["--layer", "5", "-o", "{FILE}/sub"], "-o/--out {FILE}/sub: {FILE} is a file")],
+    "build": [(["--layer", "5", "-o", "{FILE}"], "-o/--out {FILE}: is a file"),
+              (["--layer", "5", "-o", "{FILE}/sub"], "-o/--out {FILE}/sub: {FILE} is a file")],
     "synth": [(["{FILE}"], "is a file"),
               (["{DESIGN}"], "manifest.json names sbs_dot_l5.v, which is missing"),
               (["{BADJSON}"], "manifest.json: malformed JSON at line 1")],

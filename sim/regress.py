@@ -3,9 +3,10 @@
 Registry
     An :class:`Entry` is one (unit x datapath x lanes) design with its cocotb testbench module
     (``sim.tb_*``), a ``design(fault, mode)`` function returning the Amaranth component, and a
-    ``vectors(mode, seed)`` function returning ``(tb_data dict, number of vectors)`` computed from
-    the model (``quick`` or ``full``).  :func:`register` adds one; the project's entries live in
-    :mod:`sim.regress_units` (imported by :func:`entries`).  An entry with ``fault`` set is a
+    ``vectors(dut, mode, seed)`` function returning ``(tb_data dict, number of vectors)`` for that
+    component, computed from the model (``quick`` or ``full``).  :func:`register` adds one; the
+    project's entries live in :mod:`sim.regress_units`, one module per unit (imported by
+    :func:`entries`).  An entry with ``fault`` set is a
     fault-injection entry: the unit is built with its ``fault=`` flag and the regression must
     FAIL on it ("fault detected"; always with the quick vectors); a fault that passes is a
     regression failure ("FAULT MISSED").
@@ -33,6 +34,8 @@ import contextlib
 import datetime as _dt
 import fnmatch
 import hashlib
+import importlib
+import importlib.util
 import random
 import shlex
 import shutil
@@ -67,8 +70,9 @@ class Entry:
     ``design(fault, mode)`` -> Amaranth component (``fault`` is None or the entry's fault flag;
     ``mode`` matters only for designs whose size differs, e.g. the engine's T; a design must not
     depend on the seed, so its build is cached across seeds);
-    ``vectors(mode, seed)`` -> ``(data, n)``: the testbench's ``tb_data()`` dict (inputs and the
-    model's expected outputs) and how many vectors it checks; ``testcase`` restricts the cocotb
+    ``vectors(dut, mode, seed)`` -> ``(data, n)``: the testbench's ``tb_data()`` dict (inputs and the
+    model's expected outputs) for the component ``dut`` that ``design`` built, and how many vectors
+    it checks; ``testcase`` restricts the cocotb
     module to one test (None: all of its tests).
     """
     unit: str
@@ -102,6 +106,8 @@ def register(entry: Entry) -> Entry:
         raise ValueError(f"regress: entry {entry.name!r} is already registered")
     if not isinstance(entry.lanes, int) or entry.lanes < 1:
         raise ValueError(f"regress: lanes of {entry.name!r} must be an int >= 1, got {entry.lanes!r}")
+    if importlib.util.find_spec(entry.testbench) is None:
+        raise ValueError(f"regress: testbench {entry.testbench!r} of {entry.name!r} is not an importable module")
     _REGISTRY[entry.name] = entry
     return entry
 
@@ -115,7 +121,6 @@ def entries() -> list[Entry]:
     """All registered entries (importing :data:`UNIT_MODULES` the first time), in registry order."""
     global _loaded
     if not _loaded:
-        import importlib
         for mod in UNIT_MODULES:
             importlib.import_module(mod)
         _loaded = True
@@ -241,10 +246,10 @@ def _run_entry(entry: Entry, out: Outcome, mode: str, simulator: str, waves: boo
     t = time.perf_counter()
     # a fault entry only has to show the fault: the quick vectors suffice in either mode
     vmode = "quick" if entry.expect_failure else mode
-    data, n = entry.vectors(vmode, out.seed)
+    design = entry.design(entry.fault, vmode)
+    data, n = entry.vectors(design, vmode, out.seed)
     out.vectors = int(n)
     out.vector_seconds = time.perf_counter() - t
-    design = entry.design(entry.fault, vmode)
     res = build_and_test(design, entry.toplevel, entry.testbench, data=data, seed=out.seed,
                          waves=waves, simulator=simulator, testcase=entry.testcase)
     out.tests, out.failures = res.tests, res.failures

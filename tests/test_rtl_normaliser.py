@@ -1,11 +1,10 @@
 """Normaliser (rtl/normaliser.py) in Amaranth's simulator against fixedpoint.normalise (==)."""
-import random
-
 import pytest
 from amaranth.sim import Simulator
 
 from fixedpoint.datapath import PRESETS, Datapath
 from rtl.normaliser import Normaliser, reference
+from sim.regress_units.normaliser import corner_and_random_values
 from sim.scoreboard import ScoreboardMismatch, check
 from sim.stream import amaranth_sink, amaranth_source, amaranth_timed_sink
 
@@ -35,21 +34,11 @@ def test_every_input_small_widths(acc, R):
     assert check(got, reference(dp, values), out_width(dut), f"{acc} R={R}") == len(values)
 
 
-def random_acc(width, n, seed):
-    """0, 1, all ones, each single bit, then random values of random bit length."""
-    rng = random.Random(seed)
-    vals = [0, 1, (1 << width) - 1] + [1 << k for k in range(width)]
-    while len(vals) < n:
-        b = rng.randint(1, width)
-        vals.append(rng.getrandbits(b) | (1 << (b - 1)))
-    return vals
-
-
 @pytest.mark.parametrize("preset", ["paper", "int-e4m1"])
 def test_presets_random(preset):
     dp = PRESETS[preset]
     dut = Normaliser(dp)
-    values = random_acc(dut.acc_width, 1500, 17)
+    values = corner_and_random_values(dut.acc_width, 1500, 17)
     got = run(dut, values, 9, idle=0.3, bp=0.3)
     check(got, reference(dp, values), out_width(dut), preset)
 
@@ -57,7 +46,7 @@ def test_presets_random(preset):
 def test_64_bit_accumulator_wide_norm_bits():
     dp = Datapath(acc_format="uq0.64", norm_bits=40)
     dut = Normaliser(dp)
-    values = random_acc(64, 1000, 3)
+    values = corner_and_random_values(64, 1000, 3)
     check(run(dut, values, 2), reference(dp, values), out_width(dut))
 
 
@@ -76,7 +65,7 @@ def test_zero_flag_and_fields():
 def test_latency_and_one_per_cycle():
     dp = PRESETS["int-e4m1"]
     dut = Normaliser(dp)
-    values = random_acc(32, 40, 1)
+    values = corner_and_random_values(32, 40, 1)
     seen = {}
 
     async def source(ctx):
@@ -99,7 +88,7 @@ def test_latency_and_one_per_cycle():
 
 def test_fault_flag_makes_the_check_fail():
     dp = PRESETS["int-e4m1"]
-    values = random_acc(32, 200, 4)
+    values = corner_and_random_values(32, 200, 4)
     got = run(Normaliser(dp, fault="flip_sig0"), values, 4)
     with pytest.raises(ScoreboardMismatch, match="first at index"):
         check(got, reference(dp, values), 64)

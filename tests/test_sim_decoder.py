@@ -2,7 +2,8 @@
 import pytest
 
 from fixedpoint.formats import parse_format
-from rtl.decoder import WeightDecoder, reference
+from rtl.decoder import WeightDecoder
+from sim.regress_units.decoder import stimulus
 from sim.runner import build_and_test, simulator_available
 
 pytestmark = pytest.mark.verilator
@@ -13,25 +14,16 @@ if not ok:
 SEED = 20261122
 
 
-def tb_inputs(dut):
-    fmt = dut.fmt
-    codes = [int(c) for c in fmt.all_codes()]
-    sig, exp = reference(fmt, codes)
-    eb = dut.exp_shape.width
-    return {"codes": codes, "expected": [s | ((e & ((1 << eb) - 1)) << dut.sig_bits) for s, e in zip(sig, exp)],
-            "sig_bits": dut.sig_bits, "exp_bits": eb}
-
-
 @pytest.mark.parametrize("fmt", ["e5m11z", "e4m1"])  # paper h; paper and int-e4m1 weights
 def test_decoder_every_code_verilator(fmt):
     dut = WeightDecoder(fmt)
-    res = build_and_test(dut, f"weight_decoder_{fmt}", "sim.tb_decoder", data=tb_inputs(dut), seed=SEED)
+    res = build_and_test(dut, f"weight_decoder_{fmt}", "sim.tb_decoder", data=stimulus(dut, dut.fmt.all_codes()), seed=SEED)
     assert res.tests == 1 and res.failures == 0, res.summary()
     assert res.out["vectors"] == parse_format(fmt).n_codes
 
 
 def test_decoder_fault_fails_regression():
     dut = WeightDecoder("e4m1", fault="flip_sig0")
-    res = build_and_test(dut, "weight_decoder_fault", "sim.tb_decoder", data=tb_inputs(dut), seed=SEED)
+    res = build_and_test(dut, "weight_decoder_fault", "sim.tb_decoder", data=stimulus(dut, dut.fmt.all_codes()), seed=SEED)
     assert res.tests == 1 and res.failures == 1, res.summary()
     assert "first at index 3" in res.failed_cases[0][1]

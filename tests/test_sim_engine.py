@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from fixedpoint.datapath import PRESETS
-from rtl.engine import IPEngine, engine_cycles, pack_job, reference_ip
+from rtl.engine import IPEngine
+from sim.regress_units.engine import stimulus
 from sim.runner import build_and_test, simulator_available
 
 pytestmark = pytest.mark.verilator
@@ -23,16 +24,6 @@ def small_layer(S=12, N=10, seed=3):
     return DP.encode_weights(W / W.sum(axis=0))
 
 
-def job_data(dut, jobs, w_codes, w_fmt, idle, bp, check_cycles, dp=DP, schedule=None):
-    out = []
-    for (seed, pattern, layer, ip), window in jobs:
-        h, ign = reference_ip(dp, w_codes, window, seed, pattern, layer, ip, dut.T, w_format=w_fmt,
-                              schedule=schedule, record=True)
-        out.append({"job": pack_job(seed, pattern, layer, ip), "window": [int(v) for v in window], "expected": h,
-                    "cycles": engine_cycles(dp, dut.N, dut.S, dut.lanes, ign)})
-    return {"jobs": out, "h_width": dut.H.width, "idle": idle, "backpressure": bp, "check_cycles": check_cycles}
-
-
 def small_jobs(S, seed):
     rng = random.Random(seed)
     windows = [[0] * S, [rng.randrange(1 << 16) for _ in range(S)],
@@ -48,13 +39,13 @@ def test_small_layer_with_stalls_and_cycle_count(lanes):
     dut = IPEngine(DP, w_codes, 40, lanes=lanes, w_format=w_fmt)
     jobs = small_jobs(12, lanes)
     res = build_and_test(dut, f"ip_engine_small_l{lanes}", "sim.tb_engine",
-                         data=job_data(dut, jobs, w_codes, w_fmt, 0.25, 0.25, False), seed=SEED)
+                         data=stimulus(dut, jobs, 0.25, 0.25, False), seed=SEED)
     assert res.tests == 1 and res.failures == 0, res.summary()
     assert res.out["h_codes"] == 40
     # same (cached) build, no stalls: the cycles between IPs are the model's
     dut2 = IPEngine(DP, w_codes, 40, lanes=lanes, w_format=w_fmt)
     res = build_and_test(dut2, f"ip_engine_small_l{lanes}", "sim.tb_engine",
-                         data=job_data(dut2, jobs, w_codes, w_fmt, 0.0, 0.0, True), seed=SEED)
+                         data=stimulus(dut2, jobs, 0.0, 0.0, True), seed=SEED)
     assert res.tests == 1 and res.failures == 0, res.summary()
     assert res.cached
 
@@ -64,7 +55,7 @@ def test_fault_injection_fails_regression():
     dut = IPEngine(DP, w_codes, 40, lanes=4, w_format=w_fmt, fault="update")
     jobs = small_jobs(12, 4)
     res = build_and_test(dut, "ip_engine_small_fault", "sim.tb_engine",
-                         data=job_data(dut, jobs, w_codes, w_fmt, 0.0, 0.0, False), seed=SEED)
+                         data=stimulus(dut, jobs, 0.0, 0.0, False), seed=SEED)
     assert res.tests == 1 and res.failures == 1, res.summary()
     assert "first at index" in res.failed_cases[0][1]
 
@@ -97,7 +88,7 @@ def test_layer5_pytorch_sbs_T1600_real_windows():
     sched = Schedule.from_layer(net.layers[5])
     dut = IPEngine(DP, w_codes, 1600, lanes=4, w_format=w_fmt, schedule=sched, layer_index=5)
     jobs = [((0, b, 5, 0), windows[b]) for b in range(3)]
-    data = job_data(dut, jobs, w_codes, w_fmt, 0.1, 0.1, False, schedule=sched)
+    data = stimulus(dut, jobs, 0.1, 0.1, False)
     for j, out in zip(data["jobs"], model_out):  # our reference == the quantized model
         assert j["expected"] == [int(v) for v in out]
     res = build_and_test(dut, "ip_engine_l5_t1600", "sim.tb_engine", data=data, seed=SEED)
@@ -111,6 +102,6 @@ def test_layer5_fault_variant_fails():
     net, w_codes, w_fmt, windows, _ = layer5_real_windows(1, 1600)
     sched = Schedule.from_layer(net.layers[5])
     dut = IPEngine(DP, w_codes, 1600, lanes=4, w_format=w_fmt, schedule=sched, layer_index=5, fault="sampler")
-    data = job_data(dut, [((0, 0, 5, 0), windows[0])], w_codes, w_fmt, 0.0, 0.0, False, schedule=sched)
+    data = stimulus(dut, [((0, 0, 5, 0), windows[0])], 0.0, 0.0, False)
     res = build_and_test(dut, "ip_engine_l5_t1600_fault", "sim.tb_engine", data=data, seed=SEED)
     assert res.tests == 1 and res.failures == 1, res.summary()

@@ -1,12 +1,10 @@
 """cocotb + Verilator regression of SpikeRandom against fixedpoint.rng.spike_random."""
 import os
-import random
 
-import numpy as np
 import pytest
 
-from fixedpoint.rng import spike_random
-from rtl.rng import SpikeRandom, pack_request
+from rtl.rng import SpikeRandom
+from sim.regress_units.rng import stimulus
 from sim.runner import build_and_test, simulator_available
 
 pytestmark = pytest.mark.verilator
@@ -15,25 +13,9 @@ if not ok:
     pytest.skip(why, allow_module_level=True)
 
 SEED = int(os.environ.get("SBS_SIM_SEED", "20261122"))  # override to explore other seeds
-CORNERS = [(0, 0, 0, 0, 0), (0xFFFFFFFF, 0xFFFFFFFF, 255, (1 << 24) - 1, 0xFFFFFFFF),
-           (1, 0, 0, 1, 0), (0, 1, 1, 0, 0xFFFFFFFF)]
-
-
-def tb_inputs(n, seed, dut, idle=0.25, backpressure=0.25):
-    rng = random.Random(seed)
-    vecs = list(CORNERS)
-    while len(vecs) < n:
-        vecs.append((rng.getrandbits(32), rng.getrandbits(32), rng.randrange(256),
-                     rng.randrange(1 << 24), rng.getrandbits(32)))
-    a = np.array(vecs, dtype=np.uint64).T
-    return {"requests": [pack_request(*v) for v in vecs],
-            "expected": [int(v) for v in spike_random(a[0], a[1], a[2], a[3], a[4])],
-            "idle": idle, "backpressure": backpressure, "latency": dut.latency}
-
-
 def test_spike_random_verilator():
     dut = SpikeRandom("pipelined")
-    res = build_and_test(dut, "spike_random", "sim.tb_rng", data=tb_inputs(5000, SEED, dut),
+    res = build_and_test(dut, "spike_random", "sim.tb_rng", data=stimulus(dut, 5000, SEED),
                          seed=SEED)
     print(f"build {'cached' if res.cached else f'{res.build_seconds:.1f} s'}, "
           f"{res.out.get('vectors_per_second', 0):.0f} vectors/s")
@@ -43,7 +25,7 @@ def test_spike_random_verilator():
 
 def test_fault_injection_fails_regression():
     dut = SpikeRandom("pipelined", fault="flip_bit3")
-    res = build_and_test(dut, "spike_random", "sim.tb_rng", data=tb_inputs(200, SEED, dut),
+    res = build_and_test(dut, "spike_random", "sim.tb_rng", data=stimulus(dut, 200, SEED),
                          seed=SEED, testcase="random_stream_vs_model")
     assert res.tests == 1 and res.failures == 1, res.summary()
     assert "first at index" in res.failed_cases[0][1]
@@ -51,7 +33,7 @@ def test_fault_injection_fails_regression():
 
 def test_build_is_reused_for_the_same_verilog():
     dut = SpikeRandom("pipelined")
-    data = tb_inputs(40, 1, dut)
+    data = stimulus(dut, 40, 1)
     first = build_and_test(dut, "spike_random", "sim.tb_rng", data=data, seed=1,
                            testcase="back_to_back_one_per_cycle")
     again = build_and_test(SpikeRandom("pipelined"), "spike_random", "sim.tb_rng", data=data,
@@ -64,7 +46,7 @@ def test_build_is_reused_for_the_same_verilog():
 @pytest.mark.slow  # compiles Verilator's run-time library with tracing once (~15 s)
 def test_waves_are_dumped():
     dut = SpikeRandom("iterative")
-    res = build_and_test(dut, "spike_random_it", "sim.tb_rng", data=tb_inputs(8, 3, dut),
+    res = build_and_test(dut, "spike_random_it", "sim.tb_rng", data=stimulus(dut, 8, 3),
                          seed=3, waves=True, testcase="random_stream_vs_model")
     assert res.ok, res.summary()
     dumps = [p for p in res.test_dir.iterdir() if p.name in ("dump.fst", "dump.vcd")]

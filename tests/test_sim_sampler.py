@@ -1,10 +1,10 @@
 """cocotb + Verilator regression of SpikeSampler against fixedpoint.rng.sample_index_int."""
 import os
-import random
 
 import pytest
 
-from rtl.sampler import SpikeSampler, reference
+from rtl.sampler import SpikeSampler
+from sim.regress_units.sampler import stimulus
 from sim.runner import build_and_test, simulator_available
 
 pytestmark = pytest.mark.verilator
@@ -16,23 +16,9 @@ SEED = int(os.environ.get("SBS_SIM_SEED", "777"))  # override to explore other s
 S, VW = 12, 10
 
 
-def tb_inputs(seed, dut, idle=0.25, backpressure=0.25):
-    rng = random.Random(seed)
-    vmax = (1 << VW) - 1
-    windows = [[0] * S, [vmax] * S, [vmax if i == 5 else 0 for i in range(S)],
-               [rng.choice([0, 0, rng.randrange(vmax + 1)]) for _ in range(S)],
-               [rng.randrange(vmax + 1) for _ in range(S)]]
-    jobs = []
-    for w in windows:
-        draws = [0, (1 << 32) - 1] + [rng.getrandbits(32) for _ in range(60)]
-        jobs.append({"values": w, "draws": draws, "expected": reference(w, draws)})
-    return {"jobs": jobs, "index_width": dut.index_width, "idle": idle,
-            "backpressure": backpressure}
-
-
 def test_spike_sampler_verilator():
     dut = SpikeSampler(S, VW)
-    res = build_and_test(dut, "spike_sampler", "sim.tb_sampler", data=tb_inputs(SEED, dut),
+    res = build_and_test(dut, "spike_sampler", "sim.tb_sampler", data=stimulus(dut, 5, 62, SEED),
                          seed=SEED)
     assert res.tests == 1 and res.failures == 0, res.summary()
     assert res.out["draws"] == 5 * 62
@@ -40,7 +26,7 @@ def test_spike_sampler_verilator():
 
 def test_fault_injection_fails_regression():
     dut = SpikeSampler(S, VW, fault="flip_bit0")
-    res = build_and_test(dut, "spike_sampler", "sim.tb_sampler", data=tb_inputs(SEED, dut),
+    res = build_and_test(dut, "spike_sampler", "sim.tb_sampler", data=stimulus(dut, 5, 62, SEED),
                          seed=SEED)
     assert res.tests == 1 and res.failures == 1, res.summary()
     assert "first at index" in res.failed_cases[0][1]

@@ -14,7 +14,6 @@ from fixedpoint.datapath import Datapath
 from fixedpoint.formats import parse_format
 from fixedpoint.pooling import window_from_h
 from fixedpoint.schedule import Schedule
-from rtl.engine import engine_cycles, pack_job, reference_ip
 from rtl.generate import generate
 from rtl.lint import lint
 from rtl.synth import SynthUnavailable, synth, yosys_command
@@ -25,6 +24,7 @@ from sbs_model.model import Model
 from sbs_model.quant import QuantizedModel, overflow_warnings
 from sbs_model.quant_ref import crop_pixels, ip_window
 from sim.demo.options import PASSED, QUANT_BATCH, STEPS, SYNTH_TARGET, DemoOptions, demo_datapaths, rtl_datapath
+from sim.regress_units.engine import engine_job
 from sim.runner import build_and_test, simulator_available
 
 
@@ -207,18 +207,13 @@ def regression_jobs(demo: Demo, dp: Datapath, layer: int, count: int) -> list[di
         src = window_from_h(tr.outputs[layer - 1], tr.formats[layer - 1], dp.sampler_frac_bits)
     w_codes, w_fmt = dp.encode_weights(np.asarray(demo.weights[layer], dtype=np.float64))
     sched = Schedule.from_layer(spec)
-    N, S, T = spec.out_channels, spec.window, spec.spikes
     jobs = []
     for b, ip in picks:
-        window = ip_window(src, spec, b, ip)
-        model_h = [int(v) for v in tr.outputs[layer][b, :, ip // Y, ip % Y]]
-        h, ignored = reference_ip(dp, w_codes, window, o.seed, b, layer, ip, T, w_format=w_fmt, schedule=sched,
-                                  record=True)
-        if h != model_h:
+        job = engine_job(dp, w_codes, w_fmt, sched, spec.spikes, o.lanes, (o.seed, b, layer, ip),
+                         ip_window(src, spec, b, ip))
+        if job["expected"] != [int(v) for v in tr.outputs[layer][b, :, ip // Y, ip % Y]]:
             raise RuntimeError(f"rtl.engine.reference_ip disagrees with the quantized model at pattern {b} ip {ip}")
-        jobs.append({"job": pack_job(o.seed, b, layer, ip), "window": [int(v) for v in window], "expected": model_h,
-                     "cycles": int(engine_cycles(dp, N, S, o.lanes, ignored)), "pattern": b, "ip": ip,
-                     "ignored_spikes": int(sum(ignored))})
+        jobs.append(dict(job, pattern=b, ip=ip))
     return jobs
 
 

@@ -5,9 +5,9 @@ codes] per layer], "cls": class}``, ``layers`` (names), ``cycles`` (the cycle mo
 Per image: the job is sent when the design is idle, the 784 pixels are streamed (one per cycle, the
 design may hold ``ready`` low), then the testbench waits for the event ``cls__valid`` (Verilator
 runs freely, no per-cycle Python), takes the class, and reads every layer's output codes through
-the debug port.  Everything is compared with ``==``; the first divergence (image, layer, element,
-both values) is reported and the run stops there.  ``tb_out.json``: ``images`` (compared),
-``mismatch`` (None or the first divergence), ``cycles`` (measured per image), ``classes``.
+the debug port.  Everything is compared with ``==``; per image the first divergence (image, layer,
+element, both values) is recorded.  ``tb_out.json`` (rewritten after every image): ``images``
+(compared), ``mismatches`` (one per diverging image), ``cycles`` (measured per image), ``classes``.
 """
 import cocotb
 from cocotb.clock import Clock
@@ -31,7 +31,7 @@ async def network_vs_model(dut):
     dut.dbg_layer.value = 0
     dut.dbg_addr.value = 0
     await reset(dut, dut.clk)
-    measured, got_cls, mismatch = [], [], None
+    measured, got_cls, mismatches = [], [], []
     for b, im in enumerate(images):
         await RisingEdge(dut.clk)
         dut.job__payload.value = int(im["job"])
@@ -76,17 +76,15 @@ async def network_vs_model(dut):
                 await ReadOnly()
                 got.append(int(dut.dbg_data.value))
                 await RisingEdge(dut.clk)
-            if got != want and mismatch is None:
+            if got != want and (not mismatches or mismatches[-1]["image"] != b):
                 e = next(j for j in range(len(want)) if got[j] != want[j])
-                mismatch = {"image": b, "layer": li, "element": e, "got": got[e], "want": want[e]}
-        if cls != im["cls"] and mismatch is None:
-            mismatch = {"image": b, "layer": "class", "element": 0, "got": cls, "want": im["cls"]}
-        tb_write_out(images=b + 1, mismatch=mismatch, cycles=measured, classes=got_cls,
+                mismatches.append({"image": b, "layer": li, "element": e, "got": got[e], "want": want[e]})
+        if cls != im["cls"] and (not mismatches or mismatches[-1]["image"] != b):
+            mismatches.append({"image": b, "layer": "class", "element": 0, "got": cls, "want": im["cls"]})
+        tb_write_out(images=b + 1, mismatches=mismatches, cycles=measured, classes=got_cls,
                      starved=int(dut.starved.value))
-        if mismatch is not None:
-            break
     await Timer(1, unit="ns")
-    assert mismatch is None, f"first divergence: {mismatch}"
+    assert not mismatches, f"first divergence: {mismatches[0]}"
     assert int(dut.starved.value) == 0, "a layer engine's spike FIFO ran empty"
     if cfg.get("cycles") is not None:
         assert measured == [cfg["cycles"]] * len(measured), f"cycles per image {measured}, model {cfg['cycles']}"

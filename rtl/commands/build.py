@@ -7,6 +7,7 @@ from pathlib import Path
 from rtl.layer.engine import ENGINES_MAX
 from rtl.layer.generate import build_layer
 from rtl.lint import LintError, lint_command
+from rtl.network.build import add_network_arguments, run_network
 from sbs_model import loader
 from sbs_model.outputs import output_dir
 from sbs_model.quant_ref import load_datapath
@@ -18,9 +19,9 @@ LANES_MAX = 64
 
 
 def add_arguments(p):
-    p.add_argument("--layer", type=int, required=True,
+    p.add_argument("--layer", type=int, default=None,
                    help="the layer's position in the network, pooling layers counted (reference-mnist: SbS "
-                        "layers 0, 2, 4, 5)")
+                        "layers 0, 2, 4, 5); without --layer: the whole network (rtl.network)")
     p.add_argument("--config", default="reference-mnist",
                    help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
     p.add_argument("--weights", default=None,
@@ -36,6 +37,7 @@ def add_arguments(p):
     p.add_argument("--engines", type=int, default=1, help=f"engines E sharing the layer's IPs, 1..{ENGINES_MAX} "
                                                           "(default 1)")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
+    add_network_arguments(p)
     p.add_argument("-o", "--out", required=True,
                    help="output directory (an earlier design in it and its synthesis / place-and-route results "
                         "are replaced)")
@@ -53,6 +55,8 @@ def check_args(args) -> None:
 
 
 def run(args) -> int:
+    if args.layer is None:
+        return run_network(args)
     check_args(args)
     if args.weights is None:
         args.weights = loader.shipped_model_path()

@@ -195,7 +195,11 @@ def main(argv=None) -> int:
     for layer, lanes in designs:
         t0 = time.perf_counter()
         print(f"== layer {layer}, L = {lanes}", flush=True)
-        rows.append(run_design(net, weights, dp, args.datapath, weights_label, layer, lanes, args, work, old))
+        try:
+            rows.append(run_design(net, weights, dp, args.datapath, weights_label, layer, lanes, args, work, old))
+        except KeyboardInterrupt:
+            print(f"bench_pnr.py: interrupted; finished designs are in {path}", file=sys.stderr)
+            return 130
         print(f"== layer {layer}, L = {lanes}: {time.perf_counter() - t0:.0f} s", flush=True)
         keep = [r for r in old_rows if (r["layer"], r["lanes"], r["datapath"]) not in
                 {(x["layer"], x["lanes"], x["datapath"]) for x in rows}]

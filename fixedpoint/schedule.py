@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fixedpoint.formats import FixedFormat
+
 SCHEDULES = ("inv_sqrt", "constant")
 
 
@@ -74,8 +76,6 @@ class ScheduleTables:
 
 def make_tables(T: int, schedule: Schedule | None = None, c_bits: int = 16, g_bits: int = 16) -> ScheduleTables:
     """Build the tables for T spikes (``c_bits`` = Fc, ``g_bits`` = Fg, each 1..31)."""
-    from fixedpoint.formats import FixedFormat
-
     schedule = schedule or Schedule()
     for name, v in (("c_bits", c_bits), ("g_bits", g_bits)):
         if not 1 <= int(v) <= 31:

@@ -29,14 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from sbs_model.atomic import write_bytes, write_json, write_text
+from sbs_model.data import preprocess
 from sbs_model.network import NetworkSpec, require_no_forgetting_offset
 from sbs_model.train.checkpoint import load_checkpoint, save_checkpoint
 from sbs_model.train.forward import network_forward
 from sbs_model.train.gradients import network_backward
 from sbs_model.train.losses import ChaoticLoss, get_loss
 from sbs_model.train.optimizers import make_optimizer
+from sbs_model.train.qat import quantizer
 from sbs_model.train.rules import backend, parse_rules
 from sbs_model.train.schedulers import make_scheduler
+from sbs_model.weights import init_weights, save_weights, structure_mismatch
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -110,8 +113,6 @@ class TrainSettings:
 
 
 def _preprocess_batch(images, crop, rng):
-    from sbs_model.data import preprocess
-
     return preprocess(images, crop=crop, rng=rng) if crop == "random" else preprocess(images, crop="center")
 
 
@@ -148,10 +149,8 @@ class Trainer:
                       if settings.chaos_layer is not None else None)
         self.quant = None
         if settings.qat:
-            from sbs_model.train.qat import quantizer
             self.quant = quantizer(settings.qat, settings.qat_rounding)
         if weights is None:
-            from sbs_model.weights import init_weights
             weights = init_weights(net, settings.seed)
         self.W = {int(k): np.asarray(v, dtype=np.float64) for k, v in weights.items()}
         self.epoch = 0
@@ -187,8 +186,6 @@ class Trainer:
     def restore(self, path):
         arrays, st = load_checkpoint(path)
         if st["config_hash"] != self.net.config_hash():
-            from sbs_model.weights import structure_mismatch
-
             diff = structure_mismatch(NetworkSpec.from_dict(st["network"]), self.net)
             if diff:
                 raise ValueError(f"resume: checkpoint {path} belongs to another network ({diff})")
@@ -262,8 +259,6 @@ class Trainer:
 
     def evaluate(self, n=None):
         """Accuracy on the first ``n`` test images (centre crop, pattern key = test index)."""
-        from sbs_model.data import preprocess
-
         n = len(self.test_images) if n is None else min(n, len(self.test_images))
         net = self.net
         if self.s.eval_spikes:
@@ -369,8 +364,6 @@ class Trainer:
         self.log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 
     def write_outputs(self):
-        from sbs_model.weights import save_weights
-
         meta = {"trainer": "sbs train", "epochs": self.epoch, "seed": self.s.seed, "settings": self.s.to_dict(),
                 "history": self.history}
         w32 = {k: v.astype(np.float32) for k, v in self.W.items()}

@@ -323,8 +323,9 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
         write_text(d / name, body)
     write_text(d / YOSYS_INPUT, text)
     words = sum(m["words"] for m in memories)
-    _say(progress, f"yosys: synth_ecp5 -top {top} ({verilog}; {len(memories)} memory initialisers, {words} words, "
-                   f"as $readmemh in {YOSYS_INPUT}) -> {NETLIST}; log {d / YOSYS_LOG}")
+    how = (f"{verilog} with {len(memories)} memory initialiser(s), {words} words, as $readmemh: {YOSYS_INPUT}"
+           if memories else verilog)
+    _say(progress, f"yosys: synth_ecp5 -top {top} ({how}) -> {NETLIST}; log {d / YOSYS_LOG}")
     rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
                               min_interval_s=YOSYS_PHASE_INTERVAL_S)
     if rc != 0 or not (d / NETLIST).is_file() or not (d / YOSYS_STAT).is_file():

@@ -1,0 +1,113 @@
+"""rtl.network.pool.PoolUnit and rtl.network.feeder.FmapFeeder in Amaranth's simulator: every pooled
+code == fixedpoint.pooling (pool_avg with the datapath's rounding / pool_max, through the model's
+sbs_model.quant_ref.pool_codes), the cycle count == sbs_model.network_cycles.POOL_LATENCY."""
+import numpy as np
+import pytest
+from amaranth import Module
+from amaranth.lib import memory
+from amaranth.sim import Simulator
+
+from rtl.network.feeder import FmapFeeder
+from rtl.network.pool import PoolUnit, divider_constants
+from sbs_model.network import LayerSpec
+from sbs_model.network_cycles import POOL_LATENCY
+from sbs_model.quant_ref import pool_codes
+
+H = "uq0.16"
+
+
+def run_pool(layer, shape, codes, rounding):
+    """Pool ``codes`` (C*H*W ints) in the simulator -> (written codes in address order, last write cycle)."""
+    pool = PoolUnit(layer, shape, H, rounding)
+    m = Module()
+    m.submodules.pool = pool
+    m.submodules.ram = ram = memory.Memory(shape=16, depth=len(codes), init=[int(c) for c in codes])
+    rp = ram.read_port(domain="sync")
+    m.d.comb += [rp.addr.eq(pool.rd_addr), rp.en.eq(pool.rd_en), pool.rd_data.eq(rp.data)]
+    out, last = {}, []
+
+    async def tb(ctx):
+        ctx.set(pool.start, 1)
+        await ctx.tick()
+        ctx.set(pool.start, 0)
+        for cyc in range(1, pool.total * pool.k + 20):
+            if ctx.get(pool.wr_en):
+                out[ctx.get(pool.wr_addr)] = ctx.get(pool.wr_data)
+                if ctx.get(pool.done):
+                    last.append(cyc)
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert sorted(out) == list(range(pool.total))
+    return [out[a] for a in range(pool.total)], last, pool
+
+
+CASES = [  # (kind, in shape, kernel, stride, dilation, padding, rounding)
+    ("avgpool", (2, 4, 4), (2, 2), (2, 2), (1, 1), (0, 0), "rne"),
+    ("avgpool", (2, 5, 5), (3, 3), (1, 1), (1, 1), (0, 0), "rne"),     # k = 9: a real division
+    ("avgpool", (1, 6, 5), (3, 1), (2, 1), (1, 1), (0, 0), "rna"),     # k = 3
+    ("avgpool", (1, 6, 6), (2, 3), (1, 2), (2, 1), (0, 0), "trunc"),   # k = 6, dilation
+    ("maxpool", (2, 5, 5), (3, 3), (2, 2), (1, 1), (1, 1), "rne"),     # padding is skipped
+    ("maxpool", (1, 7, 7), (2, 2), (1, 1), (2, 2), (0, 0), "rne"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-k{c[2][0]}x{c[2][1]}-{c[6]}" for c in CASES])
+def test_pool_unit_equals_fixedpoint(case):
+    kind, shape, kernel, stride, dil, pad, rounding = case
+    layer = LayerSpec(kind, shape[0], shape[0], kernel, stride, dil, pad)
+    rng = np.random.default_rng(7)
+    n = int(np.prod(shape))
+    for codes in (rng.integers(0, 1 << 16, size=n), np.full(n, (1 << 16) - 1), rng.integers(0, 4, size=n)):
+        got, last, pool = run_pool(layer, shape, codes, rounding)
+        want = pool_codes(np.asarray(codes, dtype=np.int64).reshape((1,) + shape), H, rounding, layer)
+        assert got == [int(v) for v in want.reshape(-1)]
+        assert last == [pool.total * pool.k + POOL_LATENCY]
+
+
+def test_divider_constants_exact():
+    for k in (1, 2, 3, 4, 5, 6, 7, 9, 25):
+        n = 20
+        M, sh = divider_constants(k, n)
+        S = np.concatenate([np.arange(0, 5000), np.arange((1 << n) - 5000, 1 << n),
+                            np.random.default_rng(k).integers(0, 1 << n, 20000)]).astype(object)
+        assert all((s * M) >> sh == s // k for s in S)
+
+
+def test_avgpool_with_padding_refused():
+    with pytest.raises(ValueError, match="padding"):
+        PoolUnit(LayerSpec("avgpool", 1, 1, (2, 2), padding=(1, 1)), (1, 4, 4), H)
+
+
+def test_feeder_streams_in_order_with_backpressure():
+    vals = [(7 * i + 3) % 65536 for i in range(23)]
+    f = FmapFeeder(len(vals), 16)
+    m = Module()
+    m.submodules.f = f
+    m.submodules.ram = ram = memory.Memory(shape=16, depth=len(vals), init=vals)
+    rp = ram.read_port(domain="sync")
+    m.d.comb += [rp.addr.eq(f.rd_addr), rp.en.eq(f.rd_en), f.rd_data.eq(rp.data)]
+    got, first = [], []
+    rng = np.random.default_rng(3)
+
+    async def tb(ctx):
+        ctx.set(f.start, 1)
+        await ctx.tick()
+        ctx.set(f.start, 0)
+        for cyc in range(1, 200):
+            ready = int(rng.random() < 0.6) if cyc > 30 else 1
+            ctx.set(f.o.ready, ready)
+            if ready and ctx.get(f.o.valid):
+                got.append(ctx.get(f.o.payload))
+                first.append(cyc)
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == vals
+    assert first[:3] == [2, 3, 4]  # start in cycle 0 -> value j in cycle 2 + j while ready

@@ -44,7 +44,9 @@ def test_errors_exit_2(tmp_path, capsys, monkeypatch):
 
     def missing():
         raise SynthUnavailable("sbs synth needs the 'synth' extra")
-    (tmp_path / "manifest.json").write_text("{}")
+    # a well-formed design directory (sbs synth checks the manifest and its Verilog first)
+    (tmp_path / "manifest.json").write_text(json.dumps({k: 1 for k in rs.MANIFEST_KEYS} | {"verilog": "x.v"}))
+    (tmp_path / "x.v").write_text("module x; endmodule\n")
     monkeypatch.setattr(rs, "yosys_command", missing)
     assert main(["synth", str(tmp_path)]) == 2
     assert "synth' extra" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""Whole-network accelerator under Verilator + cocotb (sim/tb_network.py via sim.cosim): small networks
+with random weights and small T -- padding, stride, dilation, average pooling (k = 4 and k = 3, a
+real division with rounding) and max pooling (with padding), a two-layer fully connected net --
+build (sbs build's code path) and cosimulate with every layer's codes and the class == the
+quantized model and the measured cycles == sbs_model.network_cycles.  One Verilator build per design
+(cached by design hash)."""
+import json
+
+import numpy as np
+import pytest
+
+from rtl.network.build import build_network
+from sbs_model.network import LayerSpec as L
+from sbs_model.network import NetworkSpec
+from sbs_model.weights import init_weights
+from sim.runner import simulator_available
+
+pytestmark = pytest.mark.verilator
+ok, why = simulator_available("verilator")
+if not ok:
+    pytest.skip(why, allow_module_level=True)
+
+from sim.cosim import cosim  # noqa: E402
+
+NETS = {
+    # padding, max pooling (stride 2), average pooling (overlapping windows, k = 4)
+    "pad-max-avg": (NetworkSpec((1, 8, 8), (
+        L("sbs", 1, 4, (3, 3), padding=(1, 1), spikes=4),
+        L("maxpool", 4, 4, (2, 2), (2, 2)),
+        L("sbs", 4, 6, (3, 3), spikes=3),
+        L("avgpool", 6, 6, (2, 2), (1, 1)),
+        L("sbs", 6, 5, (1, 1), spikes=5)), name="small-a"),
+        {0: {"lanes": 4, "engines": 2}, 2: {"lanes": 4, "engines": 1}, 4: {"lanes": 8, "engines": 1}}),
+    # stride 2 with padding, average pooling k = 3 (1x3), max pooling with padding, dilation, FC tail
+    "stride-dil-avg3-maxpad": (NetworkSpec((1, 11, 11), (
+        L("sbs", 1, 3, (3, 3), stride=(2, 2), padding=(1, 1), spikes=3),
+        L("avgpool", 3, 3, (1, 3), (1, 1)),
+        L("maxpool", 3, 3, (2, 2), (2, 2), padding=(1, 1)),
+        L("sbs", 3, 4, (2, 2), dilation=(2, 2), spikes=4),
+        L("sbs", 4, 3, (2, 1), spikes=3)), name="small-b"),
+        {0: {"lanes": 2, "engines": 2}, 3: {"lanes": 4, "engines": 1}, 4: {"lanes": 2, "engines": 1}}),
+    # a two-layer fully connected network
+    "fc2": (NetworkSpec((1, 6, 6), (
+        L("sbs", 1, 8, (6, 6), spikes=6),
+        L("sbs", 8, 3, (1, 1), spikes=5)), name="small-fc"),
+        {0: {"lanes": 8, "engines": 1}, 1: {"lanes": 2, "engines": 1}}),
+}
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_small_network_cosim_equal(name, tmp_path):
+    net, plan = NETS[name]
+    weights = init_weights(net, 3)
+    man = build_network(net, weights, "int-e4m1", tmp_path / "d", plan=plan, progress=lambda m: None)
+    rep = cosim(tmp_path / "d", n=3, first=5, seed=11, waves=False, progress=print)
+    assert rep["equal"] is True and rep["mismatched"] == 0, rep
+    assert rep["images"] == 3
+    assert rep["cycles_measured"] == [man["cycles_per_image"]] == [rep["cycles_per_image"]]
+    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["input_hash"] == man["input_hash"]
+
+
+def test_cosim_reports_a_divergence(tmp_path):
+    """The same design, but the model expects another spike seed in its reference than the job
+    carries: the first layer's codes diverge, and the report names image, layer, IP and bits."""
+    net, plan = NETS["fc2"]
+    build_network(net, init_weights(net, 3), "int-e4m1", tmp_path / "d", plan=plan, progress=lambda m: None)
+    import sim.cosim as sc
+    real = sc.vectors
+
+    def wrong(model, images, first, cycles):
+        vec, cls = real(model, images, first, cycles)
+        vec["images"][0]["codes"][0][1] ^= 1  # one bit of layer 0, element 1 of the first image
+        return vec, cls
+
+    sc.vectors = wrong
+    try:
+        rep = cosim(tmp_path / "d", n=2, first=0, seed=0, waves=False, progress=print)
+    finally:
+        sc.vectors = real
+    assert rep["equal"] is False and rep["mismatched"] == 1
+    d = rep["first_divergence"]
+    assert (d["image"], d["layer"], d["element"], d["channel"], d["ip"]) == (0, 0, 1, 1, 0)
+    assert d["got_bits"] != d["want_bits"] and len(d["got_bits"]) == 16
+    assert rep["reproduce"].startswith("sbs cosim ") and "--first 0 -n 1" in rep["reproduce"]

@@ -79,6 +79,8 @@ BAD_INPUT = {
               (["{DESIGN}"], "manifest.json names sbs_dot_l5.v, which is missing"),
               (["{BADJSON}"], "manifest.json: malformed JSON at line 1")],
     "pnr": [(["{FILE}"], "{FILE}"), (["{BADJSON}"], "manifest.json")],
+    "cosim": [(["{FILE}"], "{FILE}"), (["{BADJSON}"], "manifest.json"),
+              (["{DESIGN}", "--json", "{FILE}/r.json"], "--json")],
     "regress": [(["--out", "{FILE}", "-k", "rng"], "--out {FILE}: is a file"),
                 (["--junit", "{DIR}", "-k", "rng"], "--junit {DIR}: is a directory"),
                 (["-k", "no-such-entry"], "-k 'no-such-entry' matches no registered entry")],

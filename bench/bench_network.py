@@ -20,6 +20,62 @@ from pathlib import Path
 from bench.common import write_result
 
 
+def diagram(manifest: dict, path) -> None:
+    """Block diagram of a whole-network design (from its manifest) as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    layers = manifest["network"]["layers"]
+    plan = manifest["plan"]["layers"]
+    stages = {s["layer"]: s for s in manifest["stages"]}
+    n = len(layers)
+    fig, ax = plt.subplots(figsize=(2.1 * (n + 2), 5.2))
+    ax.set_xlim(-0.2, 2.1 * (n + 2))
+    ax.set_ylim(-0.6, 5.0)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="black", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0, y0, x1, y1, style="-|>", color="black"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style, mutation_scale=10, color=color, lw=1))
+
+    crop = manifest["formats"]["crop"]
+    box(0.0, 2.4, 1.6, 1.0, f"image in\n28x28 uint8\ncentre crop\n{crop[0]}x{crop[1]}", "#e8e8e8")
+    x = 2.1
+    for i, layer in enumerate(layers):
+        st = stages[i]
+        if layer["kind"] == "sbs":
+            p = plan[str(i)]
+            txt = (f"layer {i}: SbS\nlayer engine\nL={p['lanes']} E={p['engines']}\n"
+                   f"N={st['N']} S={st['S']}\n{st['cycles']:,} cyc")
+            color = "#cfe2f3"
+        else:
+            txt = f"layer {i}: {layer['kind']}\npooling unit\nk={st['k']}\n{st['cycles']:,} cyc"
+            color = "#d9ead3"
+        box(x, 2.2, 1.6, 1.4, txt, color)
+        if i == 0:
+            arrow(x - 0.45, 2.9, x - 0.05, 2.9)
+        box(x + 0.1, 0.6, 1.4, 0.8, f"feature map {i}\nRAM ({st.get('n_ip', st.get('n_out', 0)) and ''}"
+            f"{manifest['memories'][f'fmap{i}']['words']:,} codes)", "#fff2cc")
+        arrow(x + 0.8, 2.15, x + 0.8, 1.45)
+        if i + 1 < n:
+            arrow(x + 1.5, 1.0, x + 2.1 + 0.2, 2.2, color="#555555")
+        x += 2.1
+    box(x, 2.4, 1.6, 1.0, "class out\n(argmax of\nthe last layer)", "#e8e8e8")
+    arrow(x - 0.45, 2.9, x - 0.05, 2.9)
+    box(2.1, 4.1, 2.1 * n - 0.5, 0.6, f"scheduler: one image at a time, one stage per layer  --  "
+        f"{manifest['cycles_per_image']:,} cycles per image (cycle model)", "#f4cccc")
+    box(2.1, -0.5, 2.1 * n - 0.5, 0.5, "debug read path: dbg_layer, dbg_addr -> dbg_data (every layer's codes)",
+        "#eeeeee")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=100)
@@ -31,8 +87,14 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="network_cosim", help="result name in bench/results (default network_cosim)")
     ap.add_argument("--source-commit", default=None,
                     help="the commit this checkout was exported from (for runs from 'git archive' copies)")
+    ap.add_argument("--diagram", default=None, metavar="PNG",
+                    help="only draw the block diagram of the design in --out (its manifest.json) into PNG")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.diagram:
+        diagram(json.loads((out / "manifest.json").read_text()), args.diagram)
+        print(f"-> {args.diagram}")
+        return 0
     build = ["sbs", "build", "--plan", args.plan, "-o", str(out), "--lint"]
     if args.spikes:
         build += ["--spikes", str(args.spikes)]

@@ -10,7 +10,7 @@ Verbs without an entry in ``BAD_INPUT`` still get the ``--help`` and unknown-opt
 from __future__ import annotations
 
 import json
-import shutil
+import os
 
 import pytest
 
@@ -195,3 +195,39 @@ def test_diff_defaults_to_the_shipped_model(tmp_path, capsys):
     assert rc in (0, 1) and "A: float" in out and (tmp_path / "d.json").is_file()
     assert main(["diff", "--save-a", str(tmp_path / "a.npz"), str(tmp_path / "x.npz"), str(tmp_path / "y.npz")]) == 2
     assert "--save-a/--save-b: only when" in capsys.readouterr().err
+
+
+def test_nothing_useful_is_not_success(tmp_path, capsys):
+    from sbs_model.loader import shipped_model_path
+
+    grid = tmp_path / "bad.toml"   # the only point needs a 64-bit product: invalid
+    grid.write_text(f'name = "bad"\n[base]\nweights = "{shipped_model_path()}"\nn = 2\nspikes = 2\n'
+                    '[[point]]\nweight_format = "uq0.48"\n')
+    assert main(["explore", "--grid", str(grid), "--out", str(tmp_path / "x"), "--no-progress"]) != 0
+    assert "every point is invalid" in capsys.readouterr().err
+    assert main(["regress", "-k", "no-such-entry"]) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_output_directory(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["eval", "-n", "1", "--json", str(ro / "r.json")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+        assert main(["verilog", "--layer", "5", "-o", str(ro / "d")]) == 2
+        assert "is not writable" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unwritable_parent_is_reported_even_as_root(tmp_path, monkeypatch, capsys):
+    import sbs_model.outputs as outputs
+
+    monkeypatch.setattr(outputs.os, "access", lambda p, mode: str(p) != str(tmp_path))
+    assert main(["eval", "-n", "1", "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"--json {tmp_path / 'r.json'}: directory {tmp_path} is not writable" in err
+    assert main(["demo", "-o", str(tmp_path)]) == 2
+    assert f"-o/--out {tmp_path}: directory is not writable" in capsys.readouterr().err

@@ -20,11 +20,13 @@ when the two lowest code bits are both 1, or the only code bit for 1-bit formats
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Shape, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import FloatFormat, parse_format
+from rtl.checked import CheckedComponent
 
 FAULTS = (None, "flip_sig0")
 
@@ -69,20 +71,24 @@ def exp_shape(fmt) -> Shape:
     return signed(signed_bits(*exp_range(fmt)))
 
 
-class WeightDecoder(wiring.Component):
+class WeightDecoder(CheckedComponent):
     """Combinational decoder of one code of an unsigned format (see module docstring)."""
 
     latency = 0
 
-    def __init__(self, fmt, fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
-        self.fmt = unsigned_format(fmt)
+    @staticmethod
+    def plan(fmt, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a WeightDecoder (ValueError for bad ones)."""
+        p = SimpleNamespace()
+        p.fmt = unsigned_format(fmt)
         if fault not in FAULTS:
             raise ValueError(f"WeightDecoder: fault must be one of {FAULTS}, got {fault!r}")
-        self.fault = fault
-        self.sig_bits = sig_bits(self.fmt)
-        self.exp_shape = exp_shape(self.fmt)
-        self._MustUse__silence = False
+        p.fault = fault
+        p.sig_bits = sig_bits(p.fmt)
+        p.exp_shape = exp_shape(p.fmt)
+        return vars(p)
+
+    def __init__(self, fmt, fault: str | None = None):
         super().__init__({
             "code": In(self.fmt.width),
             "sig": Out(self.sig_bits),

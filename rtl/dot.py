@@ -41,14 +41,17 @@ both 1).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.accumulate import MAX_TERMS
 from fixedpoint.bits import clog2
 from fixedpoint.datapath import Datapath
+from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, unsigned_format
 from rtl.multiplier import ApproxMultiplier
 from sbs_model.hw_cycles import dot_latency
@@ -57,11 +60,12 @@ FAULTS = (None, "flip_acc0")
 LANES_MAX = 64
 
 
-class DotProduct(wiring.Component):
+class DotProduct(CheckedComponent):
     """Pipelined L-lane approximate dot product with accumulator (see module docstring)."""
 
-    def __init__(self, dp, N: int, lanes: int = 1, w_format=None, fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
+    @staticmethod
+    def plan(dp, N: int, lanes: int = 1, w_format=None, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a DotProduct (ValueError for bad ones)."""
         if not isinstance(dp, Datapath):
             raise ValueError(f"DotProduct: dp must be a fixedpoint.datapath.Datapath, got {type(dp).__name__}")
         if not isinstance(N, int) or isinstance(N, bool) or not 1 <= N <= MAX_TERMS:
@@ -70,23 +74,25 @@ class DotProduct(wiring.Component):
             raise ValueError(f"DotProduct: lanes must be an int in 1..{LANES_MAX}, got {lanes!r}")
         if fault not in FAULTS:
             raise ValueError(f"DotProduct: fault must be one of {FAULTS}, got {fault!r}")
-        self.dp = dp
-        self.h_fmt = unsigned_format(dp.h_format, "DotProduct")
-        self.w_fmt = unsigned_format(w_format if w_format is not None else dp.weight_format, "DotProduct")
-        self.N, self.lanes, self.fault = N, lanes, fault
+        p = SimpleNamespace()
+        p.dp = dp
+        p.h_fmt = unsigned_format(dp.h_format, "DotProduct")
+        p.w_fmt = unsigned_format(w_format if w_format is not None else dp.weight_format, "DotProduct")
+        p.N, p.lanes, p.fault = N, lanes, fault
         I, F = dp.acc
-        self.acc_width, self.frac_bits = I + F, F
-        self.saturate = dp.acc_overflow == "saturate"
-        self.beats = -(-N // lanes)
-        self.last_lanes = N - (self.beats - 1) * lanes  # valid lanes of the last beat
-        self.tree_levels = clog2(lanes)
-        self.latency = dot_latency(lanes)  # 3 + tree_levels
-        self.out_layout = data.StructLayout({"acc": self.acc_width, "ovf": 1})
-        # a throw-away multiplier for the widths (the real ones are built in elaborate)
-        mul = self._multiplier()
-        mul._MustUse__silence = True
-        self.prod_width, self.prod_exp_range = mul.prod_width, mul.exp_range
-        self._MustUse__silence = False
+        p.acc_width, p.frac_bits = I + F, F
+        p.saturate = dp.acc_overflow == "saturate"
+        p.beats = -(-N // lanes)
+        p.last_lanes = N - (p.beats - 1) * lanes  # valid lanes of the last beat
+        p.tree_levels = clog2(lanes)
+        p.latency = dot_latency(lanes)  # 3 + tree_levels
+        p.out_layout = data.StructLayout({"acc": p.acc_width, "ovf": 1})
+        # the product widths of the lane multipliers (built in elaborate)
+        mul = ApproxMultiplier.plan(p.h_fmt, p.w_fmt, dp.prod_bits, dp.prod_rounding)
+        p.prod_width, p.prod_exp_range = mul["prod_width"], mul["exp_range"]
+        return vars(p)
+
+    def __init__(self, dp, N: int, lanes: int = 1, w_format=None, fault: str | None = None):
         super().__init__({
             "h": In(stream.Signature(data.ArrayLayout(self.h_fmt.width, lanes))),
             "w": In(stream.Signature(data.ArrayLayout(self.w_fmt.width, lanes))),

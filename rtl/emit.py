@@ -34,7 +34,6 @@ def to_verilog(component, name: str) -> str:
     """Verilog text of ``component`` with top module ``name`` (a valid Verilog identifier);
     deterministic (see module docstring)."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        component._MustUse__silence = True  # rejected on purpose: no "never used" warning
         raise ValueError(f"to_verilog: name must be a Verilog identifier "
                          f"([A-Za-z_][A-Za-z0-9_]*), got {name!r}")
     text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)

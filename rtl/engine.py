@@ -39,6 +39,8 @@ sampler's ``flip_bit0``: a wrong spike index on 1/16 of the draws).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from amaranth import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import data, memory, stream, wiring
@@ -47,6 +49,7 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.formats import parse_format
 from fixedpoint.rng import sample_index_int, spike_random
 from fixedpoint.schedule import Schedule
+from rtl.checked import CheckedComponent
 from rtl.dot import DotProduct
 from rtl.normaliser import Normaliser
 from rtl.reciprocal import Reciprocal
@@ -108,12 +111,14 @@ def reference_ip(dp, w_codes, window, seed: int, pattern: int, layer: int, ip: i
 
 
 # ------------------------------------------------------------------------------------ engine
-class IPEngine(wiring.Component):
+class IPEngine(CheckedComponent):
     """One SbS layer's IP engine (see module docstring)."""
 
-    def __init__(self, dp, w_codes, T: int, lanes: int = 1, w_format=None, schedule: Schedule | None = None,
-                 value_width: int | None = None, layer_index: int = 1, fault: str | None = None):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(dp, w_codes, T: int, lanes: int = 1, w_format=None, schedule: Schedule | None = None,
+             value_width: int | None = None, layer_index: int = 1, fault: str | None = None) -> dict:
+        """Checked arguments (the sub-units' too) -> the attributes of an IPEngine (ValueError for
+        bad ones)."""
         check_rtl_datapath(dp, "IPEngine")
         w_codes = np.asarray(w_codes, dtype=np.int64)
         if w_codes.ndim != 2 or w_codes.shape[0] < 1 or w_codes.shape[1] < 1:
@@ -122,19 +127,32 @@ class IPEngine(wiring.Component):
             raise ValueError(f"IPEngine: T must be an int in 1..{1 << 24}, got {T!r}")
         if fault not in FAULTS:
             raise ValueError(f"IPEngine: fault must be one of {FAULTS}, got {fault!r}")
-        self.dp = dp
-        self.S, self.N = (int(v) for v in w_codes.shape)
-        self.T = T
-        self.lanes = lanes
-        self.H = parse_format(dp.h_format)
-        self.W = parse_format(w_format if w_format is not None else dp.weight_format)
-        if w_codes.min() < 0 or w_codes.max() >= self.W.n_codes:
-            raise ValueError(f"IPEngine: w_codes must be codes of {self.W} (0..{self.W.n_codes - 1})")
-        self.w_codes = w_codes
-        self.schedule = schedule or Schedule()
-        self.value_width = value_width if value_width is not None else window_value_width(dp, layer_index)
-        self.fault = fault
-        # sub-units (built here so their validation errors surface in the constructor)
+        p = SimpleNamespace()
+        p.dp = dp
+        p.S, p.N = (int(v) for v in w_codes.shape)
+        p.T = T
+        p.lanes = lanes
+        p.H = parse_format(dp.h_format)
+        p.W = parse_format(w_format if w_format is not None else dp.weight_format)
+        if w_codes.min() < 0 or w_codes.max() >= p.W.n_codes:
+            raise ValueError(f"IPEngine: w_codes must be codes of {p.W} (0..{p.W.n_codes - 1})")
+        p.w_codes = w_codes
+        p.schedule = schedule or Schedule()
+        p.value_width = value_width if value_width is not None else window_value_width(dp, layer_index)
+        p.fault = fault
+        # the sub-units' arguments (they are built in __init__, once everything is known to be valid)
+        DotProduct.plan(dp, p.N, lanes, p.W)
+        Normaliser.plan(dp)
+        Reciprocal.plan(dp)
+        ScheduleTable.plan(dp, T, p.schedule)
+        UpdateUnit.plan(dp, p.W, lanes)
+        SpikeSampler.plan(p.S, p.value_width)
+        p.B = -(-p.N // lanes)
+        p.latency = engine_latency(dp, p.N, p.S, T, lanes)
+        return vars(p)
+
+    def __init__(self, dp, w_codes, T: int, lanes: int = 1, w_format=None, schedule: Schedule | None = None,
+                 value_width: int | None = None, layer_index: int = 1, fault: str | None = None):
         self.dot = DotProduct(dp, self.N, lanes, self.W)
         self.norm = Normaliser(dp)
         self.recip = Reciprocal(dp)
@@ -142,9 +160,6 @@ class IPEngine(wiring.Component):
         self.upd = UpdateUnit(dp, self.W, lanes, fault="flip_bit0" if fault == "update" else None)
         self.rng = SpikeRandom("iterative")
         self.sampler = SpikeSampler(self.S, self.value_width, fault="flip_bit0" if fault == "sampler" else None)
-        self.B = -(-self.N // lanes)
-        self.latency = engine_latency(dp, self.N, self.S, T, lanes)
-        self._MustUse__silence = False
         super().__init__({
             "job": In(stream.Signature(JOB_LAYOUT)),
             "window": In(stream.Signature(self.value_width)),

@@ -25,38 +25,42 @@ lsb); ``rna``: guard), a carry to ``2**prod_bits`` renormalised, ``E += sh + car
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.product import PROD_LIMIT_BITS, product
 from fixedpoint.rounding import ROUNDING_MODES
+from rtl.checked import CheckedComponent
 from rtl.decoder import exp_range, exp_shape, sig_bits, signed_bits, unsigned_format
 from rtl.normaliser import bit_length_expr
 
 FAULTS = (None, "flip_p0")
 
 
-class ApproxMultiplier(wiring.Component):
+class ApproxMultiplier(CheckedComponent):
     """Combinational approximate product of two decoded operands (see module docstring)."""
 
     latency = 0
 
-    def __init__(self, h_fmt, w_fmt, prod_bits: int | None = None, prod_rounding: str = "trunc",
-                 fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
-        self.h_fmt = unsigned_format(h_fmt, "ApproxMultiplier")
-        self.w_fmt = unsigned_format(w_fmt, "ApproxMultiplier")
+    @staticmethod
+    def plan(h_fmt, w_fmt, prod_bits: int | None = None, prod_rounding: str = "trunc",
+                 fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a ApproxMultiplier (ValueError for bad ones)."""
+        p = SimpleNamespace()
+        p.h_fmt = unsigned_format(h_fmt, "ApproxMultiplier")
+        p.w_fmt = unsigned_format(w_fmt, "ApproxMultiplier")
         if fault not in FAULTS:
             raise ValueError(f"ApproxMultiplier: fault must be one of {FAULTS}, got {fault!r}")
         if not isinstance(prod_rounding, str) or prod_rounding.lower() not in ROUNDING_MODES:
             raise ValueError(f"ApproxMultiplier: prod_rounding {prod_rounding!r}; allowed: "
                              f"{', '.join(ROUNDING_MODES)}")
-        self.sig_h_bits, self.sig_w_bits = sig_bits(self.h_fmt), sig_bits(self.w_fmt)
-        exact = self.sig_h_bits + self.sig_w_bits
+        p.sig_h_bits, p.sig_w_bits = sig_bits(p.h_fmt), sig_bits(p.w_fmt)
+        exact = p.sig_h_bits + p.sig_w_bits
         if exact > PROD_LIMIT_BITS:
-            raise ValueError(f"ApproxMultiplier: significand widths {self.sig_h_bits} + {self.sig_w_bits} "
+            raise ValueError(f"ApproxMultiplier: significand widths {p.sig_h_bits} + {p.sig_w_bits} "
                              f"exceed {PROD_LIMIT_BITS} bits")
         if prod_bits == 0:
             prod_bits = None
@@ -64,19 +68,22 @@ class ApproxMultiplier(wiring.Component):
                                       or not 1 <= prod_bits <= PROD_LIMIT_BITS):
             raise ValueError(f"ApproxMultiplier: prod_bits {prod_bits!r} out of range 1..{PROD_LIMIT_BITS} "
                              f"(or None = exact)")
-        self.prod_bits = prod_bits
-        self.prod_rounding = prod_rounding.lower()
-        self.exact_width = exact
-        self.rounds = prod_bits is not None and prod_bits < exact
-        self.prod_width = prod_bits if self.rounds else exact
-        hl, hh = exp_range(self.h_fmt)
-        wl, wh = exp_range(self.w_fmt)
-        grow = (exact - prod_bits + 1) if self.rounds else 0  # sh + carry
+        p.prod_bits = prod_bits
+        p.prod_rounding = prod_rounding.lower()
+        p.exact_width = exact
+        p.rounds = prod_bits is not None and prod_bits < exact
+        p.prod_width = prod_bits if p.rounds else exact
+        hl, hh = exp_range(p.h_fmt)
+        wl, wh = exp_range(p.w_fmt)
+        grow = (exact - prod_bits + 1) if p.rounds else 0  # sh + carry
         #: (smallest, largest) E of a non-zero product
-        self.exp_range = (hl + wl, hh + wh + grow)
-        self.exp_shape = signed(signed_bits(min(self.exp_range[0], 0), max(self.exp_range[1], 0)))
-        self.fault = fault
-        self._MustUse__silence = False
+        p.exp_range = (hl + wl, hh + wh + grow)
+        p.exp_shape = signed(signed_bits(min(p.exp_range[0], 0), max(p.exp_range[1], 0)))
+        p.fault = fault
+        return vars(p)
+
+    def __init__(self, h_fmt, w_fmt, prod_bits: int | None = None, prod_rounding: str = "trunc",
+                 fault: str | None = None):
         super().__init__({
             "sig_h": In(self.sig_h_bits),
             "exp_h": In(exp_shape(self.h_fmt)),

@@ -24,12 +24,15 @@ are both 1).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.datapath import Datapath
 from fixedpoint.normalise import NORM_BITS_MAX, NORM_BITS_MIN, normalise
+from rtl.checked import CheckedComponent
 from rtl.decoder import signed_bits
 from sbs_model.hw_cycles import NORMALISER_LATENCY
 
@@ -68,13 +71,15 @@ def exp_bits(acc_width: int, frac_bits: int, norm_bits: int) -> int:
     return signed_bits(min(1 - R - F, 0), max(acc_width - R - F, 0))
 
 
-class Normaliser(wiring.Component):
+class Normaliser(CheckedComponent):
     """Leading-one normalisation of the accumulator (see module docstring)."""
 
     latency = NORMALISER_LATENCY
 
-    def __init__(self, dp, fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
+    @staticmethod
+    def plan(dp, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a Normaliser (ValueError for bad ones)."""
+        p = SimpleNamespace()
         if not isinstance(dp, Datapath):
             raise ValueError(f"Normaliser: dp must be a fixedpoint.datapath.Datapath, got {type(dp).__name__}")
         if fault not in FAULTS:
@@ -83,14 +88,16 @@ class Normaliser(wiring.Component):
         R = int(dp.norm_bits)
         if not NORM_BITS_MIN <= R <= NORM_BITS_MAX:
             raise ValueError(f"Normaliser: norm_bits {R} out of range {NORM_BITS_MIN}..{NORM_BITS_MAX}")
-        self.dp = dp
-        self.fault = fault
-        self.acc_width = I + F
-        self.frac_bits = F
-        self.norm_bits = R
-        self.exp_shape = signed(exp_bits(self.acc_width, F, R))
-        self.out_layout = data.StructLayout({"sig": R, "exp": self.exp_shape, "zero": 1})
-        self._MustUse__silence = False
+        p.dp = dp
+        p.fault = fault
+        p.acc_width = I + F
+        p.frac_bits = F
+        p.norm_bits = R
+        p.exp_shape = signed(exp_bits(p.acc_width, F, R))
+        p.out_layout = data.StructLayout({"sig": R, "exp": p.exp_shape, "zero": 1})
+        return vars(p)
+
+    def __init__(self, dp, fault: str | None = None):
         super().__init__({
             "i": In(stream.Signature(self.acc_width)),
             "o": Out(stream.Signature(self.out_layout)),

@@ -29,12 +29,15 @@ waits for ``o.ready``.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import memory, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.reciprocal import nr_table, reciprocal
 from fixedpoint.rounding import RNA, RNE, rounding_code
+from rtl.checked import CheckedComponent
 from sbs_model.hw_cycles import reciprocal_latency
 
 FAULTS = (None, "flip_bit0")
@@ -62,24 +65,28 @@ def round_q2(m, q2, sticky, mode: int, width: int):
     return y
 
 
-class Reciprocal(wiring.Component):
+class Reciprocal(CheckedComponent):
     """Reciprocal unit (``div`` or ``nr``; see module docstring for ports and latency)."""
 
-    def __init__(self, dp, fault: str | None = None):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(dp, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a Reciprocal (ValueError for bad ones)."""
+        p = SimpleNamespace()
         if dp.update != "int":
             raise ValueError(f"Reciprocal: datapath update must be 'int' (the float32 update is model-only), "
                              f"got {dp.update!r}")
         if fault not in FAULTS:
             raise ValueError(f"Reciprocal: fault must be one of {FAULTS}, got {fault!r}")
-        self.dp = dp
-        self.fault = fault
-        self.R = int(dp.norm_bits)
-        self.Qb = int(dp.recip_bits)
-        self.method = dp.recip_method
-        self.y_width = self.Qb + 1
-        self.latency = reciprocal_latency(dp)  # Qb + 2 (div) or nr_iters + 1 (nr)
-        self._MustUse__silence = False
+        p.dp = dp
+        p.fault = fault
+        p.R = int(dp.norm_bits)
+        p.Qb = int(dp.recip_bits)
+        p.method = dp.recip_method
+        p.y_width = p.Qb + 1
+        p.latency = reciprocal_latency(dp)  # Qb + 2 (div) or nr_iters + 1 (nr)
+        return vars(p)
+
+    def __init__(self, dp, fault: str | None = None):
         super().__init__({
             "i": In(stream.Signature(self.R)),
             "o": Out(stream.Signature(self.y_width)),

@@ -23,11 +23,14 @@ whenever its bits [7:4] are all ones, i.e. on 1/16 of the draws).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Shape, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.rng import KS_PARITY, ROTATIONS, ROUNDS, spike_random
+from rtl.checked import CheckedComponent
 
 REQUEST_LAYOUT = data.StructLayout({
     "seed": 32, "pattern": 32, "layer": 8, "ip": 24, "spike": 32,
@@ -78,19 +81,23 @@ def _round(x0, x1, k0, k1, r: int):
     return y0, y1
 
 
-class SpikeRandom(wiring.Component):
+class SpikeRandom(CheckedComponent):
     """Threefry-2x32-20 spike draw unit (see module docstring for ports, latency, resources)."""
 
-    def __init__(self, mode: str = "pipelined", fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
+    @staticmethod
+    def plan(mode: str = "pipelined", fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a SpikeRandom (ValueError for bad ones)."""
+        p = SimpleNamespace()
         if mode not in MODES:
             raise ValueError(f"SpikeRandom: mode must be one of {MODES}, got {mode!r}")
         if fault not in FAULTS:
             raise ValueError(f"SpikeRandom: fault must be one of {FAULTS}, got {fault!r}")
-        self.mode = mode
-        self.fault = fault
-        self.latency = ROUNDS if mode == "pipelined" else ROUNDS + 1
-        self._MustUse__silence = False
+        p.mode = mode
+        p.fault = fault
+        p.latency = ROUNDS if mode == "pipelined" else ROUNDS + 1
+        return vars(p)
+
+    def __init__(self, mode: str = "pipelined", fault: str | None = None):
         super().__init__({
             "i": In(stream.Signature(REQUEST_LAYOUT)),
             "o": Out(stream.Signature(32)),

@@ -28,12 +28,15 @@ of the draw are all ones, i.e. on 1/16 of the draws).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import memory, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.bits import clog2
 from fixedpoint.rng import sample_index_int
+from rtl.checked import CheckedComponent
 from sbs_model.hw_cycles import sampler_latency
 
 FAULTS = (None, "flip_bit0")
@@ -47,11 +50,13 @@ def reference(values, draws) -> list[int]:
     return [int(v) for v in sample_index_int(cum, np.asarray(draws, dtype=np.uint64))]
 
 
-class SpikeSampler(wiring.Component):
+class SpikeSampler(CheckedComponent):
     """Integer spike sampler over a window of S values (see module docstring)."""
 
-    def __init__(self, S: int, value_width: int, fault: str | None = None):
-        self._MustUse__silence = True  # until valid: a rejected unit is not "unused"
+    @staticmethod
+    def plan(S: int, value_width: int, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a SpikeSampler (ValueError for bad ones)."""
+        p = SimpleNamespace()
         if not isinstance(S, int) or not 1 <= S <= S_MAX:
             raise ValueError(f"SpikeSampler: S must be an int in 1..{S_MAX}, got {S!r}")
         max_vw = 31 - clog2(S)
@@ -60,14 +65,16 @@ class SpikeSampler(wiring.Component):
                              f"(value_width + ceil(log2 S) <= 31), got {value_width!r}")
         if fault not in FAULTS:
             raise ValueError(f"SpikeSampler: fault must be one of {FAULTS}, got {fault!r}")
-        self.S = S
-        self.value_width = value_width
-        self.fault = fault
-        self.steps = clog2(S)
-        self.cum_width = value_width + self.steps
-        self.index_width = max(1, self.steps)
-        self.latency = sampler_latency(S)  # max(1, steps) + 1
-        self._MustUse__silence = False
+        p.S = S
+        p.value_width = value_width
+        p.fault = fault
+        p.steps = clog2(S)
+        p.cum_width = value_width + p.steps
+        p.index_width = max(1, p.steps)
+        p.latency = sampler_latency(S)  # max(1, steps) + 1
+        return vars(p)
+
+    def __init__(self, S: int, value_width: int, fault: str | None = None):
         super().__init__({
             "load": In(stream.Signature(value_width)),
             "draw": In(stream.Signature(32)),

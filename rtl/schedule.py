@@ -11,31 +11,38 @@ t), ``C`` Out (Fc bits), ``G`` Out (Fg bits).  Synchronous read: ``C``/``G`` sho
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Module
-from amaranth.lib import memory, wiring
+from amaranth.lib import memory
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.bits import clog2
 from fixedpoint.schedule import Schedule
+from rtl.checked import CheckedComponent
 
 
-class ScheduleTable(wiring.Component):
+class ScheduleTable(CheckedComponent):
     """C_t / G_t ROM (see module docstring)."""
 
     latency = 1
 
-    def __init__(self, dp, T: int, schedule: Schedule | None = None):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(dp, T: int, schedule: Schedule | None = None) -> dict:
+        """Checked arguments -> the attributes of a ScheduleTable (ValueError for bad ones)."""
+        p = SimpleNamespace()
         if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= (1 << 24):
             raise ValueError(f"ScheduleTable: T must be an int in 1..{1 << 24}, got {T!r}")
-        self.dp = dp
-        self.T = T
-        self.schedule = schedule or Schedule()
-        self.tables = dp.tables(T, self.schedule)
-        self.c_bits = int(dp.c_bits)
-        self.g_bits = int(dp.g_bits)
-        self.addr_width = max(1, clog2(T))
-        self._MustUse__silence = False
+        p.dp = dp
+        p.T = T
+        p.schedule = schedule or Schedule()
+        p.tables = dp.tables(T, p.schedule)
+        p.c_bits = int(dp.c_bits)
+        p.g_bits = int(dp.g_bits)
+        p.addr_width = max(1, clog2(T))
+        return vars(p)
+
+    def __init__(self, dp, T: int, schedule: Schedule | None = None):
         super().__init__({
             "addr": In(self.addr_width),
             "C": Out(self.c_bits),

@@ -36,15 +36,18 @@ its h input are both 1).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import FixedFormat, parse_format
 from fixedpoint.product import product
 from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import coefficient, update_int_sums
+from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, signed_bits
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import bit_length_expr, exp_bits
@@ -122,36 +125,40 @@ def align_clamped(m, v, sh, lo: int, hi: int, log2_cap: int, name: str):
     return out
 
 
-class UpdateUnit(wiring.Component):
+class UpdateUnit(CheckedComponent):
     """L-lane integer h update (see module docstring)."""
 
     latency = UPDATE_LATENCY
 
-    def __init__(self, dp, w_format=None, lanes: int = 1, fault: str | None = None):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(dp, w_format=None, lanes: int = 1, fault: str | None = None) -> dict:
+        """Checked arguments -> the attributes of a UpdateUnit (ValueError for bad ones)."""
+        p = SimpleNamespace()
         check_rtl_datapath(dp, "UpdateUnit")
         if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 64:
             raise ValueError(f"UpdateUnit: lanes must be an int in 1..64, got {lanes!r}")
         if fault not in FAULTS:
             raise ValueError(f"UpdateUnit: fault must be one of {FAULTS}, got {fault!r}")
-        self.dp = dp
-        self.lanes = lanes
-        self.fault = fault
-        self.H = parse_format(dp.h_format)
-        self.W = parse_format(w_format if w_format is not None else dp.weight_format)
-        self.h_width = self.H.width
-        self.w_width = self.W.width
-        self.y_width = int(dp.recip_bits) + 1
+        p.dp = dp
+        p.lanes = lanes
+        p.fault = fault
+        p.H = parse_format(dp.h_format)
+        p.W = parse_format(w_format if w_format is not None else dp.weight_format)
+        p.h_width = p.H.width
+        p.w_width = p.W.width
+        p.y_width = int(dp.recip_bits) + 1
         I, F = dp.acc
-        self.exp_r_shape = signed(exp_bits(I + F, F, int(dp.norm_bits)))
+        p.exp_r_shape = signed(exp_bits(I + F, F, int(dp.norm_bits)))
         ek_lo, ek_hi = exp_k_range(dp)
-        self.exp_k_shape = signed(signed_bits(ek_lo, ek_hi))
-        self.exp_k_range = (ek_lo, ek_hi)
-        self.coef_layout = data.StructLayout({"C": int(dp.c_bits), "G": int(dp.g_bits), "Y": self.y_width,
-                                              "exp_r": self.exp_r_shape})
-        self.in_layout = data.StructLayout({"h": data.ArrayLayout(self.h_width, lanes),
-                                            "w": data.ArrayLayout(self.w_width, lanes)})
-        self._MustUse__silence = False
+        p.exp_k_shape = signed(signed_bits(ek_lo, ek_hi))
+        p.exp_k_range = (ek_lo, ek_hi)
+        p.coef_layout = data.StructLayout({"C": int(dp.c_bits), "G": int(dp.g_bits), "Y": p.y_width,
+                                              "exp_r": p.exp_r_shape})
+        p.in_layout = data.StructLayout({"h": data.ArrayLayout(p.h_width, lanes),
+                                            "w": data.ArrayLayout(p.w_width, lanes)})
+        return vars(p)
+
+    def __init__(self, dp, w_format=None, lanes: int = 1, fault: str | None = None):
         super().__init__({
             "coef": In(stream.Signature(self.coef_layout)),
             "i": In(stream.Signature(self.in_layout)),

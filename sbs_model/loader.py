@@ -35,6 +35,18 @@ def shipped_model_path() -> Path:
     return Path(str(files("sbs_model") / SHIPPED_MODEL))
 
 
+def weights_or_shipped(weights_spec, name: str = "--weights"):
+    """``weights_spec`` as given, or (``None``) the path of the shipped model; ValueError naming
+    ``name`` when that is not installed."""
+    if weights_spec is not None:
+        return weights_spec
+    path = shipped_model_path()
+    if not path.is_file():
+        raise ValueError(f"{name}: the shipped model {path} is not installed; pass an .npz weight file or a "
+                         "pytorch-sbs directory")
+    return path
+
+
 def load_npz_model(path):
     """``(net, weights, meta)`` of an ``.npz`` weight file; the network is the one stored in it."""
     weights, meta = load_weights(path)

@@ -39,11 +39,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     output_dir(args.out, "-o/--out")
-    if args.weights is None:
-        args.weights = loader.shipped_model_path()
-        if not args.weights.is_file():
-            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
-                             "file or a pytorch-sbs directory")
+    args.weights = loader.weights_or_shipped(args.weights)
     net = load_network(args.config)
     dp = load_datapath(args.datapath)
     weights, _ = load_any(args.weights, net)

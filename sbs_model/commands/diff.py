@@ -40,11 +40,7 @@ def add_arguments(p):
 
 
 def _produce(args):
-    if args.weights is None:
-        args.weights = loader.shipped_model_path()
-        if not args.weights.is_file():
-            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
-                             "file or a pytorch-sbs directory")
+    args.weights = loader.weights_or_shipped(args.weights)
     if args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
     if args.spikes is not None and args.spikes < 1:

@@ -60,17 +60,28 @@ def check_weights(weights: dict, net: NetworkSpec, what: str = "weights") -> Non
     if sorted(weights) != sorted(expected):
         raise ValueError(f"{what}: layers {sorted(weights)} given, the network's SbS layers are {sorted(expected)}")
     for layer, shape in expected.items():
-        w = np.asarray(weights[layer])
-        if w.shape != shape:
-            raise ValueError(f"{what}: layer {layer} has shape {w.shape}, the network needs (S, N) = {shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError(f"{what}: layer {layer} holds negative or non-finite values")
-        sums = w.astype(np.float64).sum(axis=0)
-        worst = int(np.argmax(np.abs(sums - 1.0)))
-        if abs(sums[worst] - 1.0) > COLUMN_SUM_TOLERANCE:
-            zero = " (a layer of zeros)" if not np.any(w) else ""
-            raise ValueError(f"{what}: layer {layer}: column {worst} sums to {sums[worst]:.6g}{zero}; columns must "
-                             f"sum to 1 within {COLUMN_SUM_TOLERANCE:g}")
+        check_layer_weights(weights[layer], shape, layer, what)
+
+
+def check_layer_weights(w, shape, layer: int, what: str = "weights", source: str | None = None) -> np.ndarray:
+    """The one validity check of one layer's weights: shape ``shape``, finite non-negative values,
+    columns summing to 1 within :data:`COLUMN_SUM_TOLERANCE`; ValueError naming ``what``, the layer
+    and ``source`` (a file name) otherwise.  Returns the column sums (float64)."""
+    w = np.asarray(w)
+    at = f"{what}: layer {layer}" + (f": {source}" if source else "")
+    if w.shape != tuple(shape):
+        raise ValueError(f"{at} has shape {w.shape}, the network needs (S, N) = {tuple(shape)}")
+    w64 = w.astype(np.float64)
+    if not np.all(np.isfinite(w64)) or np.any(w64 < 0):
+        raise ValueError(f"{at} holds negative or non-finite values")
+    sums = w64.sum(axis=0)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > COLUMN_SUM_TOLERANCE:
+        zero = " (a layer of zeros)" if not np.any(w64) else ""
+        of = f" of {source}" if source else ""
+        raise ValueError(f"{what}: layer {layer}: column {worst}{of} sums to {sums[worst]:.6g}{zero}; columns must "
+                         f"sum to 1 within {COLUMN_SUM_TOLERANCE:g}")
+    return sums
 
 
 def _json_default(o):
@@ -211,18 +222,8 @@ def import_pytorch_sbs(directory, net: NetworkSpec, epoch: int | None = None) ->
             raise ValueError(f"weights: layer {layer}: {directory / f'Weight_L{layer}_S{epoch}.npy'} is missing")
         p = files[(layer, epoch)]
         w = _load_npy(p)
-        shape = net.weight_shapes()[layer]
-        if w.shape != shape:
-            raise ValueError(f"weights: layer {layer}: {p.name} has shape {w.shape}, the network needs (S, N) = {shape}")
-        w64 = w.astype(np.float64)
-        if not np.all(np.isfinite(w64)) or np.any(w64 < 0):
-            raise ValueError(f"weights: layer {layer}: {p.name} holds negative or non-finite values")
-        sums = w64.sum(axis=0)
-        worst = int(np.argmax(np.abs(sums - 1.0)))
-        if abs(sums[worst] - 1.0) > COLUMN_SUM_TOLERANCE:
-            raise ValueError(f"weights: layer {layer}: column {worst} of {p.name} sums to {sums[worst]:.6g}; "
-                             f"columns must sum to 1 within {COLUMN_SUM_TOLERANCE:g}")
-        out[layer] = (w64 / sums).astype(np.float32)
+        sums = check_layer_weights(w, net.weight_shapes()[layer], layer, source=p.name)
+        out[layer] = (w.astype(np.float64) / sums).astype(np.float32)
     return out
 
 

@@ -14,7 +14,7 @@ Default: the engine ``sbs demo`` writes (output layer 5, int-e4m1, L = 8).  Resu
 re-run skips rows whose Verilog, device, constraint and seed are unchanged unless ``--force``) and
 a plot ``bench/results/pnr.png``.
 
-Run: ``python bench/bench_pnr.py [--designs 5:8 0:1 2:1 4:1] [--freq 100] [--seed 1]``
+Run: ``python bench/bench_pnr.py [--designs 5:8 0:1 2:1 4:1] [--freq 100] [--seeds 1 2 3]``
 (needs the ``synth`` extra; several minutes per design on one core).
 """
 from __future__ import annotations
@@ -62,19 +62,20 @@ def compare(estimate: dict | None, yosys: dict, util: dict) -> dict:
     return out
 
 
-def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, args, work: Path, old: dict) -> dict:
+def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, seed, args, work: Path, old: dict) -> dict:
     from rtl.generate import generate
     from rtl.pnr import pnr
     from rtl.synth import estimate
 
     out = work / f"engine-l{layer}-L{lanes}-{dp_name}"
     man = generate(net, weights, dp, layer, out, lanes=lanes, unit="engine")
-    key = (man["verilog_sha256"], args.device, args.package, float(args.freq), args.seed)
+    key = (man["verilog_sha256"], args.device, args.package, float(args.freq), seed)
     prev = old.get(key)
     if prev is not None and not args.force:
-        print(f"layer {layer} L={lanes}: unchanged since the recorded run (use --force to redo)", flush=True)
+        print(f"layer {layer} L={lanes} seed {seed}: unchanged since the recorded run (use --force to redo)",
+              flush=True)
         return prev
-    res = pnr(out, args.device, args.package, args.freq, args.seed, progress=lambda m: print(m, flush=True))
+    res = pnr(out, args.device, args.package, args.freq, seed, progress=lambda m: print(m, flush=True))
     try:
         est = estimate(man, "ecp5")
     except (ImportError, KeyError, ValueError) as e:
@@ -84,7 +85,7 @@ def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, args, wor
         "design": f"engine layer {layer} L={lanes} {dp_name}",
         "commands": [f"sbs verilog --weights {weights_label} --datapath {dp_name} --layer {layer} --lanes {lanes} "
                      f"-o DIR", f"sbs pnr DIR --device {args.device} --package {args.package} --freq {args.freq:g} "
-                                f"--seed {args.seed}"],
+                                f"--seed {seed}"],
         "unit": "engine", "layer": layer, "lanes": lanes, "datapath": dp_name, "S": man["S"], "N": man["N"],
         "T": man["T"], "weights_format": man["formats"]["weights"], "verilog_sha256": man["verilog_sha256"],
         "device": res["device"], "package": res["package"], "seed": res["seed"], "freq_mhz": res["freq_mhz"],
@@ -100,13 +101,22 @@ def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, args, wor
     return row
 
 
+def row_key(r: dict) -> tuple:
+    """One row per design, datapath, device, package, constraint and seed."""
+    return (r["layer"], r["lanes"], r["datapath"], r["device"].lower(), r["package"], float(r["freq_mhz"]), r["seed"])
+
+
+def order(r: dict) -> tuple:
+    return (r["layer"], r["lanes"], r["datapath"], float(r["freq_mhz"]), r["seed"])
+
+
 def table(rows) -> str:
-    head = ("| design | LUT4 est / yosys / nextpnr | FF est / yosys / nextpnr | MULT18X18D est / yosys / nextpnr "
+    head = ("| design | seed | LUT4 est / yosys / nextpnr | FF est / yosys / nextpnr | MULT18X18D est / yosys / nextpnr "
             "| DP16KD est / yosys / nextpnr | LUT4 est/nextpnr | Fmax (MHz) | met at | cycles/IP |")
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         c = r["resources"]
-        cells = [r["design"]]
+        cells = [r["design"], str(r["seed"])]
         for _, res in RES_KEYS:
             x = c[res]
             cells.append(f"{x['estimate']} / {x['yosys']} / {x['nextpnr']}")
@@ -119,6 +129,8 @@ def table(rows) -> str:
 
 
 def plot(rows, path: Path) -> Path | None:
+    """Per design (layer, lanes): LUT4 / FF / MULT18X18D / DP16KD as estimate, Yosys, nextpnr bars, and the
+    post-route Fmax of every seed against the constraint."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -128,22 +140,39 @@ def plot(rows, path: Path) -> Path | None:
         return None
     from sbs_model.atomic import atomic_path
 
-    labels = [f"L{r['layer']} x{r['lanes']}\n{r['fmax_min_mhz']:.1f} MHz" for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(4 + 2.2 * len(rows) * 1.2, 3.8), squeeze=False)
-    x = np.arange(len(rows))
+    designs = []
+    for r in rows:
+        if (r["layer"], r["lanes"], r["datapath"]) not in [(d["layer"], d["lanes"], d["datapath"]) for d in designs]:
+            designs.append(r)
+    labels = [f"layer {r['layer']}\nL = {r['lanes']}" for r in designs]
+    fig, axes = plt.subplots(1, 5, figsize=(3.0 * 5 + 0.4 * len(designs), 3.9))
+    x = np.arange(len(designs))
     w = 0.27
-    for ax, (_, res) in zip(axes[0], RES_KEYS):
+    for ax, (_, res) in zip(axes, RES_KEYS):
         for i, (src, col) in enumerate((("estimate", "#999999"), ("yosys", "#4c72b0"), ("nextpnr", "#dd8452"))):
-            vals = [r["resources"][res][src] or 0 for r in rows]
+            vals = [r["resources"][res][src] or 0 for r in designs]
             ax.bar(x + (i - 1) * w, vals, w, label=src, color=col)
-        avail = rows[0]["resources"][res]["available"]
-        ax.set_title(f"{res} (device: {avail})" if avail else res, fontsize=9)
+        avail = designs[0]["resources"][res]["available"]
+        ax.set_title(f"{res} used (device has {avail})" if avail else res, fontsize=9)
         ax.set_xticks(x, labels, fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
-    axes[0][0].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
+    ax = axes[4]
+    for i, d in enumerate(designs):
+        f = [r["fmax_min_mhz"] for r in rows if (r["layer"], r["lanes"], r["datapath"]) ==
+             (d["layer"], d["lanes"], d["datapath"])]
+        ax.plot([i] * len(f), f, "o", color="#dd8452", ms=5)
+    for c in sorted({float(r["freq_mhz"]) for r in rows}):
+        ax.axhline(c, ls="--", color="k", lw=0.8)
+        ax.text(len(designs) - 0.5, c, f" {c:g} MHz constraint", fontsize=7, va="bottom", ha="right")
+    ax.set_ylim(0, max([float(r["freq_mhz"]) for r in rows] + [r["fmax_min_mhz"] or 0 for r in rows]) * 1.15)
+    ax.set_xlim(-0.5, len(designs) - 0.5)
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title("post-route Fmax (MHz), one dot per seed", fontsize=9)
     r0 = rows[0]
-    fig.suptitle(f"layer engines ({r0['datapath']}) on {r0['device']} {r0['package']}: analytic estimate vs "
-                 f"Yosys vs nextpnr; label: layer x lanes, post-route Fmax", fontsize=9)
+    fig.suptitle(f"SbS IP engines ({r0['datapath']}, one layer each) placed and routed on {r0['device']} "
+                 f"{r0['package']}: analytic estimate vs Yosys vs nextpnr", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -162,7 +191,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=DEFAULT_DEVICE)
     ap.add_argument("--package", default=DEFAULT_PACKAGE)
     ap.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz (default 100)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="nextpnr placer seeds (default 1)")
     ap.add_argument("--work", default="/tmp/sbs-bench-pnr", help="where the design directories are kept")
     ap.add_argument("--force", action="store_true", help="redo designs already recorded unchanged")
     args = ap.parse_args(argv)
@@ -170,7 +199,7 @@ def main(argv=None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        check_args(Path(__file__).resolve().parent / "nonexistent", args.device, args.package, args.freq, args.seed)
+        check_args(Path(__file__).resolve().parent / "nonexistent", args.device, args.package, args.freq, args.seeds[0])
     except ValueError as e:
         if "DESIGN_DIR" not in str(e):
             print(f"bench_pnr.py: error: {e}", file=sys.stderr)
@@ -193,17 +222,19 @@ def main(argv=None) -> int:
            for r in old_rows}
     rows = []
     for layer, lanes in designs:
-        t0 = time.perf_counter()
-        print(f"== layer {layer}, L = {lanes}", flush=True)
-        try:
-            rows.append(run_design(net, weights, dp, args.datapath, weights_label, layer, lanes, args, work, old))
-        except KeyboardInterrupt:
-            print(f"bench_pnr.py: interrupted; finished designs are in {path}", file=sys.stderr)
-            return 130
-        print(f"== layer {layer}, L = {lanes}: {time.perf_counter() - t0:.0f} s", flush=True)
-        keep = [r for r in old_rows if (r["layer"], r["lanes"], r["datapath"]) not in
-                {(x["layer"], x["lanes"], x["datapath"]) for x in rows}]
-        path = write_result(NAME, keep + rows, {"weights": weights_label})  # after every design
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            print(f"== layer {layer}, L = {lanes}, seed {seed}", flush=True)
+            try:
+                rows.append(run_design(net, weights, dp, args.datapath, weights_label, layer, lanes, seed, args, work,
+                                       old))
+            except KeyboardInterrupt:
+                print(f"bench_pnr.py: interrupted; finished designs are in {path}", file=sys.stderr)
+                return 130
+            print(f"== layer {layer}, L = {lanes}, seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
+            done = {row_key(x) for x in rows}
+            keep = [r for r in old_rows if row_key(r) not in done]
+            path = write_result(NAME, sorted(keep + rows, key=order), {"weights": weights_label})  # after every run
     all_rows = json.loads(path.read_text())["results"]
     png = plot(all_rows, RESULTS / f"{NAME}.png")
     print(table(all_rows))

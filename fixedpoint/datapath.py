@@ -14,6 +14,9 @@ Per spike: ``p_i = h_i*w_i`` (product, optional ``prod_bits``) -> ``A = sum floo
 (accumulator ``uqI.F``, wrap/saturate) -> ``r = sig_r*2**exp_r`` (leading-one detection, R bits,
 truncating) -> if ``A == 0`` the spike is ignored, else the update in ``int`` mode (reciprocal Y,
 coefficient ``K = G_t*Y``, aligned terms, one rounding into H) or ``float32`` mode (the paper's).
+``scaled`` mode (:mod:`fixedpoint.scaled`) is ``int`` mode with h kept divided by a per-layer
+scale: no ``C*h`` product per element, the common factor a power of two except at the last spike,
+and a spike with ``A == 0`` still applies that factor (``K = 0``).
 """
 from __future__ import annotations
 
@@ -32,11 +35,13 @@ from fixedpoint.normalise import normalise, normalise_nb
 from fixedpoint.product import product, product_nb
 from fixedpoint.reciprocal import METHODS, check_params, nr_table, reciprocal, reciprocal_nb
 from fixedpoint.rounding import ROUNDING_MODES, rounding_code
+from fixedpoint.scaled import scaled_tables
 from fixedpoint.schedule import Schedule, ScheduleTables, make_tables
 from fixedpoint.update import (coefficient, coefficient_nb, float32_to_parts, float32_to_parts_nb, parts_to_float32,
-                               update_float32, update_float32_nb, update_int_sum_nb, update_int_sums)
+                               scale_sum_nb, scale_sums, update_float32, update_float32_nb, update_int_sum_nb,
+                               update_int_sums, update_scaled_sum_nb, update_scaled_sums)
 
-UPDATE_MODES = {"int": 0, "float32": 1}
+UPDATE_MODES = {"int": 0, "float32": 1, "scaled": 2}
 WEIGHT_SCALING = ("none", "max")
 WEIGHT_OVERFLOW = ("raise", "saturate", "wrap")
 _ACC_RE = re.compile(r"^uq(\d+)\.(\d+)$")
@@ -217,6 +222,10 @@ class Datapath:
             if self.upd_frac_bits + max_exp_h > 59:
                 raise ValueError(f"upd_frac_bits {self.upd_frac_bits}: h_format {H} needs upd_frac_bits <= "
                                  f"{59 - max_exp_h} (aligned terms below 2**60 must cover H's range)")
+            vb = int(value_bits_nb(H.nb))
+            if self.update == "scaled" and self.upd_frac_bits + vb + 2 * self.c_bits + 2 > 62:
+                raise ValueError(f"upd_frac_bits {self.upd_frac_bits} + 2*c_bits {2 * self.c_bits} + 2 + h_format "
+                                 f"{H} value bits {vb} must be <= 62 (update 'scaled': capped sum times C_t)")
         if max_exp_h + self.sampler_frac_bits > 31:
             raise ValueError(f"sampler_frac_bits {self.sampler_frac_bits}: h_format {H} values would exceed "
                              f"2**31; allowed 0..{31 - max_exp_h}")
@@ -313,7 +322,10 @@ class Datapath:
         return H.encode(np.full(int(N), 1.0 / int(N)), self.h_rounding, "saturate")
 
     def tables(self, T: int, schedule: Schedule | None = None) -> ScheduleTables:
-        """eps/c/g tables for T spikes with this datapath's Fc, Fg."""
+        """eps/c/g tables for T spikes with this datapath's Fc, Fg (update ``scaled``: C and G are
+        :func:`fixedpoint.scaled.scaled_tables`' C_t and A_t)."""
+        if self.update == "scaled":
+            return scaled_tables(T, schedule, self.c_bits, self.g_bits)
         return make_tables(T, schedule, self.c_bits, self.g_bits)
 
     def lut(self) -> np.ndarray:
@@ -392,10 +404,21 @@ class Datapath:
         H = parse_format(self.h_format)
         sig_h, exp_h, P, E, A, ovf, sig_r, exp_r = self._dot_parts(h_codes, w_codes, w_format)
         sig_r, exp_r, A, ovf = int(sig_r), int(exp_r), int(A), int(ovf)
-        if sig_r == 0:
+        if sig_r == 0 and self.update != "scaled":
             return h_codes.copy(), StepRecord(A, ovf, 0, 0, 0, 0, 0, 0, 0)
         Y = K = eK = 0
-        if self.update == "int":
+        if self.update == "scaled":
+            if sig_r != 0:
+                Y = int(reciprocal(sig_r, self.norm_bits, self.recip_bits, self.recip_method, self.recip_rounding,
+                                   self.lut_bits, self.nr_iters))
+                K, eK = coefficient(tables.G[t], Y, exp_r, self.g_bits, self.recip_bits, self.norm_bits,
+                                    self.coef_bits)
+                K, eK = int(K), int(eK)
+            U = update_scaled_sums(sig_h, exp_h, P, E, K, eK, self.upd_frac_bits)
+            V = scale_sums(U, tables.C[t], self.upd_frac_bits + int(value_bits_nb(H.nb)) + self.c_bits)
+            codes, flags = H.encode_parts_flags(V, np.full(V.shape, -(self.upd_frac_bits + self.c_bits)),
+                                                self.h_rounding, "saturate")
+        elif self.update == "int":
             Y = int(reciprocal(sig_r, self.norm_bits, self.recip_bits, self.recip_method, self.recip_rounding,
                                self.lut_bits, self.nr_iters))
             K, eK = coefficient(tables.G[t], Y, exp_r, self.g_bits, self.recip_bits, self.norm_bits, self.coef_bits)
@@ -483,7 +506,7 @@ def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab,
     n = h_codes.shape[0]
     a_hi, a_lo, ovf, sig_r, exp_r = dot_nb(h_codes, w_codes, dp, h_p, w_p)
     record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r)
-    if sig_r == 0:
+    if sig_r == 0 and dp[D_UPDATE] != 2:
         for i in range(n):
             h_out[i] = h_codes[i]
         return
@@ -492,7 +515,34 @@ def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab,
     hr = dp[D_H_ROUND]
     n_ovf = np.int64(0)
     n_unf = np.int64(0)
-    if dp[D_UPDATE] == 0:
+    if dp[D_UPDATE] == 2:  # scaled (fixedpoint.scaled): T1 = h, times C_t, K = 0 when A == 0
+        K = np.int64(0)
+        eK = np.int64(0)
+        if sig_r != 0:
+            R = dp[D_NORM_BITS]
+            Qb = dp[D_RECIP_BITS]
+            Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS],
+                              lut)
+            K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
+            rec[R_Y] = Y
+            rec[R_K] = K
+            rec[R_EXP_K] = eK
+        C = C_tab[t]
+        cb = dp[D_C_BITS]
+        Fu = dp[D_UPD_FRAC]
+        cap_bits = Fu + value_bits_nb(h_p) + cb
+        for i in range(n):
+            sh, eh = decode_parts_nb(h_codes[i], h_p)
+            sw, ew = decode_parts_nb(w_codes[i], w_p)
+            P, E = product_nb(sh, eh, sw, ew, pb, pr)
+            V = scale_sum_nb(update_scaled_sum_nb(sh, eh, P, E, K, eK, Fu), C, cap_bits)
+            code, flag = encode_parts_nb(V, -(Fu + cb), h_p, hr, 0)
+            h_out[i] = code
+            if flag == 1:
+                n_ovf += 1
+            elif flag == 2:
+                n_unf += 1
+    elif dp[D_UPDATE] == 0:
         R = dp[D_NORM_BITS]
         Qb = dp[D_RECIP_BITS]
         Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS], lut)
@@ -563,6 +613,11 @@ def _int(wfmt: str) -> Datapath:
                     sampler_frac_bits=16)
 
 
+def _scaled(wfmt: str, coef_bits: int = 18) -> Datapath:
+    """The ``int`` preset's widths with the ``scaled`` update (:mod:`fixedpoint.scaled`)."""
+    return Datapath(**dict(_int(wfmt).to_dict(), update="scaled", coef_bits=coef_bits))
+
+
 PRESETS: dict[str, Datapath] = {
     "paper": _paper(1),
     "paper-e4m1": _paper(1),
@@ -571,4 +626,8 @@ PRESETS: dict[str, Datapath] = {
     "int-e4m1": _int("e4m1"),
     "int-e4m0": _int("e4m0"),
     "int-uq0.8": _int("uq0.8"),
+    "scaled-e4m1": _scaled("e4m1"),
+    "scaled-e3m1": _scaled("e3m1"),
+    "cheap-e4m1": _scaled("e4m1", coef_bits=4),
+    "cheap-e3m1": _scaled("e3m1", coef_bits=4),
 }

@@ -22,6 +22,12 @@ G_t (<= 2**-(Fg+1)/g_t), Y (div: <= 2**-Qb relative rne, 2**(1-Qb) trunc), K (< 
 r (accumulator floors < N*2**-F_acc absolute, normaliser < 2**(1-R) relative) scale the second
 term ``g_t*p_i/r <= g_t``.  ``tests/test_datapath.py`` checks the resulting bound on ``sum h``.
 
+Scaled mode (:mod:`fixedpoint.scaled`): h is kept divided by a per-layer scale known in advance, so
+``T1`` is h itself on the grid (``align(sig_h, exp_h, Fu)``, no multiply), ``T2`` is as above with
+``G_t`` replaced by ``A_t`` (the scaled schedule's table), and the sum is multiplied by
+``C_t`` (uq2.Fc; a power of two except at the last spike) before the one rounding into H:
+``encode_parts(min(T1 + T2, 2**(Fu+vb+Fc)) * C_t, -(Fu + Fc))``.
+
 float32 mode (the paper's): h decoded to float32 exactly, ``p32 = float32(P*2**E)`` (exact when P
 has <= 24 bits: prod_bits 24), ``r32 = float32(sig_r*2**exp_r)`` (exact, R <= 24),
 ``q = eps32_t / r32``, ``coef = c32_t * q``, ``h_new = c32_t*h32 + coef*p32`` - every operation one
@@ -110,6 +116,34 @@ def update_int_sums(sig_h, exp_h, P, E, C, c_bits: int, K, exp_K, upd_frac_bits:
 def update_int_sum_nb(sig_h, exp_h, P, E, C, c_bits, K, exp_K, upd_frac_bits):
     """Numba scalar twin of :func:`update_int_sums` for one element."""
     return align_nb(C * sig_h, exp_h - c_bits, upd_frac_bits) + align_nb(K * P, exp_K + E, upd_frac_bits)
+
+
+def update_scaled_sums(sig_h, exp_h, P, E, K, exp_K, upd_frac_bits: int) -> np.ndarray:
+    """``scaled`` update (:mod:`fixedpoint.scaled`): ``U = align(sig_h, exp_h) + align(K*P, exp_K + E)``
+    per element (int64, grid ``2**-Fu``): h itself plus the update term, no ``C*h`` product."""
+    U1 = align(np.asarray(sig_h, dtype=np.int64), np.asarray(exp_h, dtype=np.int64), upd_frac_bits)
+    U2 = align(np.asarray(K, dtype=np.int64) * np.asarray(P, dtype=np.int64),
+               np.asarray(exp_K, dtype=np.int64) + np.asarray(E, dtype=np.int64), upd_frac_bits)
+    return U1 + U2
+
+
+@njit(cache=True)
+def update_scaled_sum_nb(sig_h, exp_h, P, E, K, exp_K, upd_frac_bits):
+    """Numba scalar twin of :func:`update_scaled_sums` for one element."""
+    return align_nb(sig_h, exp_h, upd_frac_bits) + align_nb(K * P, exp_K + E, upd_frac_bits)
+
+
+def scale_sums(U, C, cap_bits: int) -> np.ndarray:
+    """``min(U, 2**cap_bits) * C``: the ``scaled`` update's common factor ``C_t`` (uq2.Fc) applied
+    to the sums; encode with ``encode_parts(V, -(Fu + Fc))``.  ``cap_bits = Fu + vb + Fc`` (every
+    value of H is below ``2**vb``): a capped sum saturates H either way (``C >= 1``)."""
+    return np.minimum(np.asarray(U, dtype=np.int64), np.int64(1) << int(cap_bits)) * np.int64(C)
+
+
+@njit(cache=True, inline="always")
+def scale_sum_nb(U, C, cap_bits):
+    """Numba scalar twin of :func:`scale_sums`."""
+    return min(U, np.int64(1) << cap_bits) * C
 
 
 def parts_to_float32(sig, exp) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Vectorised bit-exact kernel for quantized layers with the integer update (the ``int-*`` presets).
+"""Vectorised bit-exact kernel for quantized layers with the integer updates (the ``int-*`` and
+``scaled-*`` presets).
 
 Same definition and same integers as :func:`fixedpoint.datapath.step_nb` (tested ``==`` on h codes
 and counters), rewritten so that both element loops of a spike run as straight-line SIMD code:
@@ -12,53 +13,106 @@ and counters), rewritten so that both element loops of a spike run as straight-l
   format (``(h_max*sig) >> -e == 0``) get ``Md = 0`` and do not widen ``sd``.
 * **Update.**  ``T2_i = align(K*P_i, eK + exp_w,i - Fh, Fu) = floor(K*h_i*M2_i * 2**u)`` with
   ``M2_i = sig_i << (exp_w,i - e_min)`` and one shift per spike ``u = eK - Fh + Fu + e_min``;
-  ``T1_i = align(C*h_i, -Fh - cb, Fu)`` has one shift per layer.  ``align``'s cap at ``2**60``
-  becomes a compare (``v > (2**60 - 1) >> ls``).  ``S = T1 + T2`` is rounded to H's grid with the
-  datapath's rounding (:func:`fixedpoint.rounding.rshift_round_nb`'s rule, written branch-free for
-  ``S >= 0``) and saturated at H's largest code.
+  ``T1_i = align(C*h_i, -Fh - cb, Fu)`` has one shift per layer (``scaled`` update:
+  ``T1_i = h_i << (Fu - Fh)``, written as ``C' * h_i`` with ``C' = 2**(Fu - Fh)``).  ``align``'s
+  cap at ``2**60`` becomes a compare (``v > (2**60 - 1) >> ls``).  ``S = T1 + T2`` is rounded to
+  H's grid with the datapath's rounding (:func:`fixedpoint.rounding.rshift_round_pos_nb`'s rule,
+  written branch-free for ``S >= 0``) and saturated at H's largest code.  In the ``scaled``
+  update the per-spike factor ``C_t`` is a power of two except at the last spike
+  (:mod:`fixedpoint.scaled`): a power of two only changes the rounding shift, the last spike
+  multiplies (64-bit lanes).
+* **32-bit lanes.**  Where the widths allow it (``IntFastLayer.w32``; all ``int-*`` presets on
+  the reference network) h and the weight multipliers are ``uint32`` and every element operation
+  but one runs in 32-bit lanes (16 per AVX-512 vector instead of 8): with ``hb`` the bits of H's
+  largest code, ``h*Md < 2**(hb + bits(Md)) <= 2**32``; every weight row's dot sum
+  ``sum_i (h_max*Md_i) >> sd < 2**32`` (so the uint32 sum cannot wrap); ``C*h < 2**(cb + hb) <=
+  2**32`` (``C < 2**cb``; scaled: ``Fu - Fh + hb <= 32``); ``h*M2 < 2**(hb + bits(M2)) <= 2**32``.
+  The one wide product ``K*(h*M2)`` is a 32x32->64 multiply of two values below ``2**32``.  Per
+  spike, the scalar check ``(C*h_max >> rs1) + (K*h_max*max(M2) >> rs2) + 2**sr < 2**32`` proves
+  that ``T1``, ``T2``, ``S`` and the rounding bias fit 32 bits; where it fails (or a term needs a
+  left shift, or the last scaled spike multiplies) that spike runs the 64-bit loop.
 * **Per spike, scalar.**  ``finish_nb``, ``normalise_nb``, ``reciprocal_nb``, ``coefficient_nb``:
   the fixedpoint primitives themselves.  GROUP IPs are interleaved (spike t of each, then t+1) so
   their dependency chains (the divider) overlap, as in :mod:`sbs_model.kernels_cpu`.
 
-Applies when :func:`int_fast_ok` holds (unsigned fixed-point H with ``Fh <= Fu``, exact
-products, non-negative weights, and the bounds that keep every int64 intermediate below
-``2**62``); otherwise :mod:`sbs_model.quant_nb` runs ``step_nb``.  N is padded to a multiple of 8
-with zero weights (their h stays 0 and adds 0 to the dot).
+Applies when :func:`int_fast_ok` holds (unsigned fixed-point H of at most 31 bits with
+``Fh <= Fu``, exact products, non-negative weights, and the bounds that keep every int64
+intermediate below ``2**62``); otherwise :mod:`sbs_model.quant_nb` runs ``step_nb``.  N is padded
+to a multiple of 16 with zero weights (their h stays 0 and adds 0 to the dot).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from fixedpoint.accumulate import MASK32, finish_nb
-from fixedpoint.datapath import (R_ACC_OVF, R_EXP_K, R_H_OVF, R_K, R_SIG_R, R_Y, REC_LEN, record_dot_nb,
-                                 D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D_COEF_BITS, D_G_BITS, D_H_ROUND,
-                                 D_NORM_BITS, D_PROD_BITS, D_RECIP_BITS,
-                                 D_UPD_FRAC, D_UPDATE)
+from fixedpoint.datapath import (R_ACC_OVF, R_EXP_K, R_H_OVF, R_K, R_SIG_R, R_Y, REC_LEN, UPDATE_MODES,
+                                 record_dot_nb, D_ACC_FRAC, D_ACC_OVF, D_ACC_WIDTH, D_C_BITS, D_COEF_BITS,
+                                 D_G_BITS, D_H_ROUND, D_NORM_BITS, D_PROD_BITS, D_RECIP_BITS, D_UPD_FRAC, D_UPDATE)
 from fixedpoint.formats import KIND_FIXED, P_FRAC_BITS, P_KIND, P_SIGNED, P_WIDTH
 from fixedpoint.normalise import normalise_nb
 from fixedpoint.reciprocal import TABLE_MAX_NORM_BITS, reciprocal_table
-from fixedpoint.rounding import rshift_round_pos_nb
+from fixedpoint.rounding import RNA, RNE, bit_length_nb, rshift_round_pos_nb
 from fixedpoint.update import align_shifted_nb, align_shifts, coefficient_nb
-from sbs_model.quant_nb import ip_buffers, prepare_ip_fast, run_layer_kernel
+from sbs_model.quant_jobs import ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model.quant_ref import C_ACC_OVF, C_ACC_OVF_SPIKES, C_H_OVF, C_IGNORED, C_SPIKES, QLayer
+from sbs_model.simd import load_vector, reduce_halves, row_ptr, splat, vector_ptr
 
 GROUP = 4  # IPs whose spike loops are interleaved
-PAD = 8  # N is padded to a multiple of this (one AVX-512 int64 vector)
+PAD = 16  # N is padded to a multiple of this (one AVX-512 vector of 32-bit lanes)
 BOUND = 62  # every int64 intermediate stays below 2**BOUND
+LANE = 1 << 32  # the 32-bit lanes' bound
+SCALED = UPDATE_MODES["scaled"]
+BIG = np.int64(0x7FFFFFFFFFFFFFFF)
+TAB_CM, TAB_RS1, TAB_SR, TAB_BM, TAB_ODD, TAB_LIM = range(6)
+
+
+def spike_constants(ql: QLayer) -> np.ndarray:
+    """(6, T) int64: per spike t the constants of the 32-bit update (rows ``TAB_*``; see
+    :func:`_spike` for the same numbers computed per spike).  Rounding ``(S + bm + ((S >> sr) &
+    odd)) >> sr``: trunc 0/0, rna 2**(sr-1)/0, rne 2**(sr-1)-1/1, and 0/0 when ``sr == 0``."""
+    d = ql.dp
+    Fh, Fu, cb = int(ql.H.frac_bits), int(d.upd_frac_bits), int(d.c_bits)
+    kpos = (1 << int(ql.H.width)) - 1
+    C = np.asarray(ql.tables.C, dtype=np.int64)
+    T = C.shape[0]
+    if d.update == "scaled":  # C_t = 2**lc: a shift; any other C_t (the last spike) multiplies: 64-bit lanes
+        lc = np.floor(np.log2(np.maximum(C, 1))).astype(np.int64)
+        ok = (C > 0) & (C == np.left_shift(np.int64(1), lc)) & (lc <= cb)
+        cm, rs1, sr = np.full(T, 1 << (Fu - Fh)), np.zeros(T, np.int64), Fu - Fh + cb - lc
+    else:
+        sh = -Fh - cb + Fu
+        ok = np.full(T, sh <= 0)
+        cm, rs1, sr = C, np.full(T, max(0, -sh)), np.full(T, Fu - Fh)
+    ok &= (rs1 <= 31) & (sr <= 31)
+    sr = np.where(ok, sr, 0)
+    mode = int(d.nb[D_H_ROUND])
+    half = np.where(sr > 0, np.left_shift(np.int64(1), np.maximum(sr, 1) - 1), 0)
+    odd = np.where((sr > 0) & (mode == RNE), 1, 0)
+    bm = np.where(sr > 0, half - odd, 0) if mode in (RNE, RNA) else np.zeros(T, np.int64)
+    lim = np.maximum(0, LANE - ((cm * kpos) >> rs1) - bm - odd)
+    return np.stack([cm, rs1, sr, bm, odd, np.where(ok, lim, 0)]).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class IntFastLayer:
     """Pre-computed arrays of one layer for :func:`qsbs_layer_int`.
 
-    md    (S, Np) int64  dot multipliers ``sig << (e + sd)`` (0 where the term is always 0)
-    m2    (S, Np) int64  update multipliers ``sig << (exp_w - e_min)``
-    h0    (Np,)   int64  initial h codes, 0 in the padding
+    md    (S, Np) dot multipliers ``sig << (e + sd)`` (0 where the term is always 0)
+    m2    (S, Np) update multipliers ``sig << (exp_w - e_min)``
+          (both uint32 when ``w32``, else int64)
+    h0    (Np,)   uint32 initial h codes, 0 in the padding
     sd, e_min            the dot's layer shift and the smallest weight exponent
     recip (2**(R-1),) int64  :func:`fixedpoint.reciprocal.reciprocal_table` of the datapath
+    w32   the 32-bit lanes apply (module docstring); hm_max = h_max * max(m2)
+    tab   (6, T) int64 per-spike constants of :func:`_spike_fast` (rows ``TAB_*``): the T1
+          multiplier and shift, the rounding shift, bias and odd-bit mask, and the limit that
+          ``(K*hm_max) >> rs2`` must stay below for the 32-bit lanes (0: never)
     """
 
     md: np.ndarray
@@ -67,6 +121,9 @@ class IntFastLayer:
     sd: int
     e_min: int
     recip: np.ndarray
+    w32: bool
+    hm_max: int
+    tab: np.ndarray
 
 
 def _bits(x: int) -> int:
@@ -78,11 +135,12 @@ def prepare_int(ql: QLayer) -> IntFastLayer | None:
     docstring for the conditions)."""
     dp = ql.dp.nb
     hp = ql.H.nb
-    if not (dp[D_UPDATE] == 0 and hp[P_KIND] == KIND_FIXED and hp[P_SIGNED] == 0 and dp[D_PROD_BITS] == 0):
+    mode = int(dp[D_UPDATE])
+    if not (mode in (0, SCALED) and hp[P_KIND] == KIND_FIXED and hp[P_SIGNED] == 0 and dp[D_PROD_BITS] == 0):
         return None
     Fh = int(hp[P_FRAC_BITS])
     Fu = int(dp[D_UPD_FRAC])
-    if Fh > Fu:
+    if Fh > Fu or int(hp[P_WIDTH]) > 31:
         return None
     F = int(ql.dp.acc[1])
     sig, exp = ql.W.decode_parts(ql.wcodes)
@@ -114,74 +172,187 @@ def prepare_int(ql: QLayer) -> IntFastLayer | None:
         return None
     if max(int(hp[P_WIDTH]), int(dp[D_C_BITS]), int(dp[D_COEF_BITS])) > 32:  # the update's 32x32 multiplies
         return None
+    hb = _bits(h_max)
+    c_h_bits = (Fu - Fh if mode == SCALED else int(dp[D_C_BITS])) + hb  # bits of T1's product C*h
+    w32 = (hb + _bits(int(md.max())) <= 32 and sd <= 31 and c_h_bits <= 32 and hb + _bits(int(m2.max())) <= 32
+           and int(((h_max * md) >> sd).sum(axis=1).max()) < LANE)
     d = ql.dp
     recip = reciprocal_table(d.norm_bits, d.recip_bits, d.recip_method, d.recip_rounding, d.lut_bits, d.nr_iters)
-    h0 = np.zeros(Np, dtype=np.int64)
+    if int(recip.max()) < 1 << 31:  # half the cache footprint
+        recip = recip.astype(np.int32)
+    h0 = np.zeros(Np, dtype=np.uint32)
     h0[:N] = ql.h0
-    return IntFastLayer(np.ascontiguousarray(md), np.ascontiguousarray(m2), h0, sd, e_min, recip)
+    dt = np.uint32 if w32 else np.int64
+    hm_max = int(h_max * int(m2.max()))
+    return IntFastLayer(np.ascontiguousarray(md, dtype=dt), np.ascontiguousarray(m2, dtype=dt), h0, sd, e_min, recip,
+                        bool(w32), hm_max, spike_constants(ql))
 
 
 def int_fast_ok(ql: QLayer) -> bool:
     """True when :func:`qsbs_layer_int` applies to ``ql``."""
-    return prepare_int(ql) is not None
+    return _prepared(ql) is not None
 
 
 @njit(cache=True, inline="always")
-def _dot(h, k, md, s, sd, npad, narrow):
-    """Accumulator sum of IP ``k``'s terms ``(h*Md) >> sd``; ``narrow``: every h and Md is below
-    ``2**32``, so the multiply is the 32x32->64 one (masking tells LLVM so)."""
+def _dot64(h, k, md, s, sd, npad, narrow):
+    """Accumulator sum of IP ``k``'s terms ``(h*Md) >> sd`` in 64-bit lanes; ``narrow``: every h
+    and Md is below ``2**32``, so the multiply is the 32x32->64 one (masking tells LLVM so)."""
     tot = np.int64(0)
     if narrow:
         for i in range(npad):
-            tot += ((h[k, i] & MASK32) * (md[s, i] & MASK32)) >> sd
+            tot += ((np.int64(h[k, i]) & MASK32) * (np.int64(md[s, i]) & MASK32)) >> sd
     else:
         for i in range(npad):
-            tot += (h[k, i] * md[s, i]) >> sd
+            tot += (np.int64(h[k, i]) * np.int64(md[s, i])) >> sd
     return tot
 
 
+# ------------------------------------------------------------------------------ explicit SIMD, 32-bit lanes
+# LLVM vector instructions on <PAD x i32> blocks (sbs_model.simd): numba types every integer
+# operation as 64-bit, and LLVM does not narrow shifts by a variable amount, so a plain loop runs
+# in 64-bit lanes.  Every 32-bit shift amount here is below 32 (checked before the call).
+
+def _i32_args(context, builder, sig_args, args, first):
+    """The scalar arguments ``args[first:]`` as i32 values."""
+    return [context.cast(builder, a, t, types.uint32) for a, t in zip(args[first:], sig_args[first:])]
+
+
+def _dot32_ir(context, builder, sa, h_v, k_v, md_v, s_v, nb_v, sd_v):
+    i32 = ir.IntType(32)
+    vty = ir.VectorType(i32, PAD)
+    k_i = context.cast(builder, k_v, sa[1], types.intp)
+    s_i = context.cast(builder, s_v, sa[3], types.intp)
+    nb_i = context.cast(builder, nb_v, sa[4], types.intp)
+    sdv = splat(builder, context.cast(builder, sd_v, sa[5], types.uint32), vty)
+    hp = row_ptr(context, builder, sa[0], h_v, k_i)
+    mp = row_ptr(context, builder, sa[2], md_v, s_i)
+    acc = cgutils.alloca_once_value(builder, ir.Constant(vty, [ir.Constant(i32, 0)] * PAD))
+    with cgutils.for_range(builder, nb_i) as loop:
+        j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+        t = builder.lshr(builder.mul(load_vector(builder, hp, j, vty, 4), load_vector(builder, mp, j, vty, 4)), sdv)
+        builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
+    return builder.zext(reduce_halves(builder, builder.load(acc, typ=vty), PAD, builder.add), ir.IntType(64))
+
+
+@intrinsic
+def _dot32_simd(typingctx, h, k, md, s, nblk, sd):
+    """``sum_i (h[k, i]*md[s, i]) >> sd`` over ``nblk`` blocks of PAD uint32 lanes, the sum mod
+    2**32 (the exact sum where ``w32`` holds)."""
+    sig = types.int64(h, k, md, s, nblk, sd)
+
+    def codegen(context, builder, signature, args):
+        return _dot32_ir(context, builder, signature.args, *args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _update32_simd(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm, odd, sd):
+    """One spike's update of ``h[k]`` in place in 32-bit lanes, fused with the next dot product:
+    per lane ``T1 = (C*h) >> rs1``, ``T2 = trunc32((K * (h*m2[s])) >> rs2)`` (a 32x32->64
+    multiply), ``S = T1 + T2``, ``q = (S + bm + ((S >> sr) & odd)) >> sr`` stored into h, and
+    ``(q*md[s2]) >> sd`` summed; returns ``(max q, sum mod 2**32)``."""
+    sig = types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm, odd, sd)
+
+    def codegen(context, builder, signature, args):
+        sa = signature.args
+        h_v, k_v, m2_v, s_v, md_v, s2_v, nb_v = args[:7]
+        i32 = ir.IntType(32)
+        i64 = ir.IntType(64)
+        vty = ir.VectorType(i32, PAD)
+        wty = ir.VectorType(i64, PAD)
+        c32, _k, r1, _r2, s32, b32, o32, d32 = _i32_args(context, builder, sa, args, 7)
+        cv, r1v, srv, bmv, odv, sdv = (splat(builder, x, vty) for x in (c32, r1, s32, b32, o32, d32))
+        kv = splat(builder, builder.and_(context.cast(builder, args[8], sa[8], types.int64),
+                                         ir.Constant(i64, MASK32)), wty)
+        r2v = splat(builder, context.cast(builder, args[10], sa[10], types.int64), wty)
+        k_i = context.cast(builder, k_v, sa[1], types.intp)
+        s_i = context.cast(builder, s_v, sa[3], types.intp)
+        s2_i = context.cast(builder, s2_v, sa[5], types.intp)
+        nb_i = context.cast(builder, nb_v, sa[6], types.intp)
+        hp = row_ptr(context, builder, sa[0], h_v, k_i)
+        mp = row_ptr(context, builder, sa[2], m2_v, s_i)
+        dp_ = row_ptr(context, builder, sa[4], md_v, s2_i)
+        zero = ir.Constant(vty, [ir.Constant(i32, 0)] * PAD)
+        acc = cgutils.alloca_once_value(builder, zero)
+        qmx = cgutils.alloca_once_value(builder, zero)
+        with cgutils.for_range(builder, nb_i) as loop:
+            j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+            hptr = vector_ptr(builder, hp, j, vty)
+            hv = builder.load(hptr, align=4, typ=vty)
+            t1 = builder.lshr(builder.mul(cv, hv), r1v)
+            hm = builder.mul(hv, load_vector(builder, mp, j, vty, 4))
+            t2 = builder.trunc(builder.lshr(builder.mul(builder.zext(hm, wty), kv), r2v), vty)
+            S = builder.add(t1, t2)
+            q = builder.lshr(builder.add(builder.add(S, bmv), builder.and_(builder.lshr(S, srv), odv)), srv)
+            builder.store(q, hptr, align=4)
+            m = builder.load(qmx, typ=vty)
+            builder.store(builder.select(builder.icmp_unsigned(">", q, m), q, m), qmx)
+            t = builder.lshr(builder.mul(q, load_vector(builder, dp_, j, vty, 4)), sdv)
+            builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
+        umax = lambda a, b: builder.select(builder.icmp_unsigned(">", a, b), a, b)  # noqa: E731
+        qmax = builder.zext(reduce_halves(builder, builder.load(qmx, typ=vty), PAD, umax), i64)
+        tot = builder.zext(reduce_halves(builder, builder.load(acc, typ=vty), PAD, builder.add), i64)
+        return context.make_tuple(builder, signature.return_type, [qmax, tot])
+
+    return sig, codegen
+
+
 @njit(cache=True, inline="always")
-def _update(h, k, m2, s, npad, C, K, t1, t2, sr, mode, kpos, md, s_next, sd, narrow):
-    """New h codes of IP ``k`` in place (``t1``/``t2`` the :func:`fixedpoint.update.align_shifts`
-    of T1 and T2) fused with the next spike's dot product (row ``s_next`` of ``md``) on the new
-    codes: returns ``(saturated elements, next dot)``.  The common case (both terms only shift
-    right, narrow products) runs one loop without cap compares; saturation (rare) is found from
-    the largest code and applied afterwards (then the next dot is recomputed), so the element loop
-    has no data-dependent branch."""
-    n_ovf = np.int64(0)
+def _dot32(h, k, md, s, sd, npad):
+    """:func:`_dot64` in 32-bit lanes (``w32``: every term and every row's sum is below ``2**32``,
+    so the uint32 sum is the exact one)."""
+    return _dot32_simd(h, k, md, s, npad // PAD, sd)
+
+
+@njit(cache=True, inline="always")
+def _dot(h, k, md, s, sd, npad, narrow, w32):
+    if w32:
+        return _dot32(h, k, md, s, sd, npad)
+    return _dot64(h, k, md, s, sd, npad, narrow)
+
+
+@njit(cache=True, inline="always")
+def _update64(h, k, m2, s, npad, C, K, t1, t2, Mf, cap, sr, mode, kpos, narrow):
+    """New h codes of IP ``k`` in place, 64-bit lanes: ``q = round(min(T1 + T2, cap) * Mf, sr)``
+    (``Mf = 1``, ``cap`` unused but in the scaled update's last spike); stores ``min(q, kpos+1)``
+    and returns the largest ``q``."""
     qmax = np.int64(0)
-    tot = np.int64(0)
-    if t1[1] == 0 and t2[1] == 0 and narrow:  # C, K, h, Md below 2**32 (prepare_int): 32x32->64 multiplies
+    top = kpos + 1
+    if t1[1] == 0 and t2[1] == 0 and narrow and Mf == 1:  # C, K, h, M2 below 2**32: 32x32->64 multiplies
         for i in range(npad):
-            hv = h[k, i] & MASK32
-            S = (((C & MASK32) * hv) >> t1[0]) + ((((K & MASK32) * hv) * m2[s, i]) >> t2[0])
+            hv = np.int64(h[k, i]) & MASK32
+            S = (((C & MASK32) * hv) >> t1[0]) + ((((K & MASK32) * hv) * np.int64(m2[s, i])) >> t2[0])
             q = rshift_round_pos_nb(S, sr, mode)
             qmax = max(qmax, q)
-            h[k, i] = q
-            tot += ((q & MASK32) * (md[s_next, i] & MASK32)) >> sd
+            h[k, i] = min(q, top)
     else:
         for i in range(npad):
-            hv = h[k, i]
-            S = align_shifted_nb(C * hv, t1[0], t1[1], t1[2]) + align_shifted_nb(K * hv * m2[s, i], t2[0], t2[1], t2[2])
-            q = rshift_round_pos_nb(S, sr, mode)
+            hv = np.int64(h[k, i])
+            S = align_shifted_nb(C * hv, t1[0], t1[1], t1[2]) + align_shifted_nb(K * hv * np.int64(m2[s, i]), t2[0],
+                                                                                 t2[1], t2[2])
+            q = rshift_round_pos_nb(min(S, cap) * Mf, sr, mode)
             qmax = max(qmax, q)
-            h[k, i] = q
-        tot = _dot(h, k, md, s_next, sd, npad, narrow)
-    if qmax > kpos:  # rare: saturate and count outside the vector loop
-        for i in range(npad):
-            if h[k, i] > kpos:
-                h[k, i] = kpos
-                n_ovf += 1
-        tot = _dot(h, k, md, s_next, sd, npad, narrow)
-    return n_ovf, tot
+            h[k, i] = min(q, top)
+    return qmax
 
 
 @njit(cache=True, inline="always")
-def spike_int_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G_tab, rec):
-    """One spike of IP ``k`` (row of ``h`` (GROUP, Np) int64 codes) at input position ``s``, step
-    ``t``, given ``tot`` = :func:`_dot` of h and row ``s``: h updated in place, the step record
-    (layout ``R_*``, as :func:`fixedpoint.datapath.step_nb` writes it) into ``rec``; returns the
-    dot of the new h and row ``s_next`` (the next spike's)."""
+def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bm, odd, md, s_next, sd):
+    """New h codes of IP ``k`` in place in 32-bit lanes (the spike's bound check passed: every
+    ``T1``, ``T2``, ``S + bias`` below ``2**32``), fused with the next spike's dot product on the
+    new codes (row ``s_next``): ``(largest q, next dot)``.  Rounding: ``(S + bm + ((S >> sr) &
+    odd)) >> sr`` is :func:`fixedpoint.rounding.rshift_round_pos_nb` with ``bm``/``odd`` of its
+    mode (trunc 0/0, rna 2**(sr-1)/0, rne 2**(sr-1)-1/1; 0/0 when ``sr == 0``)."""
+    return _update32_simd(h, k, m2, s, md, s_next, npad // PAD, C, K, rs1, rs2, sr, bm, odd, sd)
+
+
+@njit(cache=True, inline="always")
+def _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp, h_p, C_tab, G_tab, rec):
+    """One spike of IP ``k`` (row of ``h`` (GROUP, Np) codes) at input position ``s``, step ``t``,
+    given ``tot`` = :func:`_dot` of h and row ``s``: h updated in place, the step record (layout
+    ``R_*``, as :func:`fixedpoint.datapath.step_nb` writes it) into ``rec``; returns the dot of
+    the new h and row ``s_next`` (the next spike's)."""
     npad = md.shape[1]
     F = dp[D_ACC_FRAC]
     R = dp[D_NORM_BITS]
@@ -189,32 +360,132 @@ def spike_int_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, dp, 
     a_hi, a_lo, ovf = finish_nb(np.int64(0), tot >> 32, tot & MASK32, dp[D_ACC_WIDTH], dp[D_ACC_OVF])
     sig_r, exp_r = normalise_nb(a_hi, a_lo, F, R)
     record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r)
-    if sig_r == 0:
-        return _dot(h, k, md, s_next, sd, npad, narrow)
-    Y = recip[sig_r - (np.int64(1) << (R - 1))]  # = reciprocal_nb(sig_r, ...): the primitive's own table
-    K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
-    rec[R_Y] = Y
-    rec[R_K] = K
-    rec[R_EXP_K] = eK
+    scaled = dp[D_UPDATE] == SCALED
+    if sig_r == 0 and not scaled:
+        return _dot(h, k, md, s_next, sd, npad, narrow, w32)
     Fh = h_p[P_FRAC_BITS]
     Fu = dp[D_UPD_FRAC]
-    t1 = align_shifts(-Fh - dp[D_C_BITS], Fu)
-    t2 = align_shifts(eK - Fh + e_min, Fu)
+    cb = dp[D_C_BITS]
+    K = np.int64(0)
+    t2 = (np.int64(0), np.int64(0), BIG)  # K = 0 (a scaled update's ignored spike): T2 = 0
+    if sig_r != 0:
+        Y = np.int64(recip[sig_r - (np.int64(1) << (R - 1))])  # = reciprocal_nb(sig_r, ...): the primitive's table
+        K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
+        rec[R_Y] = Y
+        rec[R_K] = K
+        rec[R_EXP_K] = eK
+        t2 = align_shifts(eK - Fh + e_min, Fu)
     kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
-    n_ovf, nxt = _update(h, k, m2, s, npad, C_tab[t], K, t1, t2, Fu - Fh, dp[D_H_ROUND], kpos, md, s_next, sd, narrow)
-    rec[R_H_OVF] = n_ovf
-    return nxt
+    C = C_tab[t]
+    Mf = np.int64(1)
+    cap = BIG
+    if scaled:  # T1 = h << (Fu - Fh); times C_t / 2**cb (a power of two: a shift) before the rounding
+        Cm = np.int64(1) << (Fu - Fh)
+        t1 = (np.int64(0), np.int64(0), BIG)
+        lc = bit_length_nb(C) - 1
+        if C > 0 and C == (np.int64(1) << lc) and lc <= cb:
+            sr = Fu - Fh + cb - lc
+        else:
+            sr = Fu - Fh + cb
+            Mf = C
+            cap = np.int64(1) << (Fu + h_p[P_WIDTH] - Fh + cb)
+    else:
+        Cm = C
+        t1 = align_shifts(-Fh - cb, Fu)
+        sr = Fu - Fh
+    mode = dp[D_H_ROUND]
+    if w32 and Mf == 1 and t1[1] == 0 and t2[1] == 0 and t1[0] <= 31 and sr <= 31:
+        half = (np.int64(1) << sr) >> 1
+        bm = half - 1 if (mode == RNE and sr > 0) else (half if mode == RNA else np.int64(0))
+        odd = np.int64(1) if (mode == RNE and sr > 0) else np.int64(0)
+        if ((Cm * kpos) >> t1[0]) + ((K * hm_max) >> t2[0]) + bm + odd < LANE:
+            qmax, nxt = _update32(h, k, m2, s, npad, Cm, K, t1[0], t2[0], sr, bm, odd, md, s_next, sd)
+            if qmax > kpos:  # rare: saturate and count outside the vector loop
+                rec[R_H_OVF] = _saturate(h, k, npad, kpos)
+                nxt = _dot(h, k, md, s_next, sd, npad, narrow, w32)
+            return nxt
+    qmax = _update64(h, k, m2, s, npad, Cm, K, t1, t2, Mf, cap, sr, mode, kpos, narrow)
+    if qmax > kpos:
+        rec[R_H_OVF] = _saturate(h, k, npad, kpos)
+    return _dot(h, k, md, s_next, sd, npad, narrow, w32)
+
+
+@njit(cache=True, inline="always")
+def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab):
+    """:func:`_spike` for the common case of a ``w32`` layer, without a step record: an
+    accumulator sum ``0 < tot < min(2**width, 2**32)`` (no overflow, not ignored), T2 shifted
+    right, the spike's 32-bit bound met.  Returns ``(next dot, saturated elements)``, or
+    ``(0, -1)`` before touching h where the case does not hold (then :func:`_spike` runs)."""
+    if tot <= 0 or tot >= (np.int64(1) << min(dp[D_ACC_WIDTH], np.int64(32))):
+        return np.int64(0), np.int64(-1)
+    R = dp[D_NORM_BITS]
+    sh = bit_length_nb(tot) - R  # normalise_nb on A = tot (a_hi = 0): truncating
+    sig_r = tot >> sh if sh >= 0 else tot << -sh
+    exp_r = sh - dp[D_ACC_FRAC]
+    Y = np.int64(recip[sig_r - (np.int64(1) << (R - 1))])
+    K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], dp[D_RECIP_BITS], R, dp[D_COEF_BITS])
+    sh2 = eK - h_p[P_FRAC_BITS] + e_min + dp[D_UPD_FRAC]  # align_shifts of T2
+    if sh2 > 0:
+        return np.int64(0), np.int64(-1)
+    rs2 = min(-sh2, np.int64(63))
+    if (K * hm_max) >> rs2 >= tab[TAB_LIM, t]:
+        return np.int64(0), np.int64(-1)
+    npad = md.shape[1]
+    qmax, nxt = _update32(h, k, m2, s, npad, tab[TAB_CM, t], K, tab[TAB_RS1, t], rs2, tab[TAB_SR, t],
+                          tab[TAB_BM, t], tab[TAB_ODD, t], md, s_next, sd)
+    kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
+    if qmax > kpos:  # rare: saturate and count outside the vector loop
+        n_ovf = _saturate(h, k, npad, kpos)
+        return _dot32(h, k, md, s_next, sd, npad), n_ovf
+    return nxt, np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def _saturate(h, k, npad, kpos):
+    """Codes above ``kpos`` -> ``kpos``; returns how many there were."""
+    n_ovf = np.int64(0)
+    for i in range(npad):
+        if np.int64(h[k, i]) > kpos:
+            h[k, i] = kpos
+            n_ovf += 1
+    return n_ovf
+
+
+@njit(cache=True)
+def spike_int_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, dp, h_p, C_tab, G_tab, rec):
+    """One spike in 64-bit lanes (:func:`_spike` without ``w32``; ``h`` int64 or uint32 codes)."""
+    return _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, False, np.int64(0), dp, h_p, C_tab,
+                  G_tab, rec)
+
+
+@njit(cache=True)
+def spike_int_any_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp, h_p, C_tab, G_tab,
+                     rec):
+    """:func:`_spike` for callers outside the kernel (tests): the layer's ``w32`` and ``hm_max``."""
+    return _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp, h_p, C_tab, G_tab, rec)
+
+
+@njit(cache=True)
+def spike_fast_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab):
+    """:func:`_spike_fast` for callers outside the kernel (tests)."""
+    return _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab)
 
 
 @njit(cache=True)
 def dot_int_nb(h, k, md, s, sd, narrow):
-    """:func:`_dot` (the accumulator sum before ``finish_nb``) for callers outside the kernel."""
-    return _dot(h, k, md, s, sd, md.shape[1], narrow)
+    """:func:`_dot64` (the accumulator sum before ``finish_nb``) for callers outside the kernel."""
+    return _dot64(h, k, md, s, sd, md.shape[1], narrow)
+
+
+@njit(cache=True)
+def dot_int_any_nb(h, k, md, s, sd, narrow, w32):
+    """:func:`_dot` for callers outside the kernel."""
+    return _dot(h, k, md, s, sd, md.shape[1], narrow, w32)
 
 
 @njit(cache=True, parallel=True)
-def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab, G_tab, seed, first_pattern,
-                   layer_index, n_t, out, counters, bad, chunk):
+def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_out, dp, h_p, C_tab, G_tab, seed,
+                   first_pattern, layer_index, n_t, out, counters, bad, chunk):
     """One quantized SbS layer (integer update) for all patterns and IPs; the contract of
     :func:`sbs_model.quant_nb.qsbs_layer` (``out`` (n, N, n_ip) codes, per-job ``counters``,
     ``bad``) with the arrays of :func:`prepare_int`."""
@@ -223,11 +494,11 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab,
     npad = md.shape[1]
     jobs = n_pat * n_ip
     n_chunks = (jobs + chunk - 1) // chunk
-    narrow = md.max() < (np.int64(1) << 32)
+    narrow = np.int64(md.max()) < (np.int64(1) << 32)
     for ck in prange(n_chunks):
         cum, r32, rth, bucket = ip_buffers(s_len, n_t)
         spk = np.empty((GROUP, n_t), dtype=np.int64)
-        h = np.empty((GROUP, npad), dtype=np.int64)
+        h = np.empty((GROUP, npad), dtype=np.uint32)
         ok = np.empty(GROUP, dtype=np.bool_)
         tot = np.zeros(GROUP, dtype=np.int64)
         rec = np.zeros(REC_LEN, dtype=np.int64)
@@ -245,13 +516,21 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, n_out, dp, h_p, C_tab,
                     bad[job] = 1
                 for i in range(npad):
                     h[k, i] = h0[i]
-                tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow)
+                tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow, w32)
             for t in range(n_t):
                 tn = t + 1 if t + 1 < n_t else t
                 for k in range(m):
                     if ok[k]:
-                        tot[k] = spike_int_nb(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip, narrow,
-                                              dp, h_p, C_tab, G_tab, rec)
+                        n_ovf = np.int64(-1)
+                        if w32:
+                            nxt, n_ovf = _spike_fast(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip,
+                                                     hm_max, tab, dp, h_p, G_tab)
+                        if n_ovf >= 0:
+                            tot[k] = nxt
+                            counters[g0 + k, C_H_OVF] += n_ovf
+                            continue
+                        tot[k] = _spike(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip, narrow, w32,
+                                        hm_max, dp, h_p, C_tab, G_tab, rec)
                         cnt = counters[g0 + k]
                         if rec[R_ACC_OVF] > 0:
                             cnt[C_ACC_OVF_SPIKES] += 1
@@ -286,6 +565,6 @@ def run_quant_layer_int(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: in
     if p is None:
         raise ValueError(f"layer {ql.index}: the vectorised integer kernel does not apply to datapath {ql.dp}")
     return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer_int(
-        x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, np.int64(ql.layer.out_channels),
-        ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(first_pattern), np.uint64(ql.index),
-        np.int64(ql.layer.spikes), out, cnt, bad, chunk))
+        x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, p.w32, np.int64(p.hm_max), p.tab,
+        np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed),
+        np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, chunk))

@@ -41,7 +41,7 @@ def test_paper_alias_and_preset_names():
     assert set(PRESETS) >= {"paper", "paper-e4m0", "paper-e4m1", "paper-e4m4", "int-e4m1", "int-e4m0", "int-uq0.8"}
     with pytest.raises(ValueError, match="preset 'paper-e4m9'"):
         Datapath.preset("paper-e4m9")
-    assert len(set(PRESETS.values())) == 6  # hashable; 'paper' is an alias
+    assert len(set(PRESETS.values())) == 10  # hashable; 'paper' is an alias
 
 
 def _random_case(dp, N, wfmt=None, zeros=0.2):

@@ -1,0 +1,139 @@
+"""The vectorised integer kernel (sbs_model.quant_fast_int): its 32-bit lanes, its 64-bit lanes and
+the generic ``step_nb`` loop give the same integers (``==``), for the ``int`` and ``scaled`` updates."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fixedpoint.datapath import PRESETS, R_H_OVF, R_SIG_R, REC_LEN, Datapath, step_nb
+from sbs_model import quant_fast_int as qfi
+from sbs_model import quant_nb as qn
+from sbs_model import quant_ref as qr
+from sbs_model.network import LayerSpec as L
+from sbs_model.network import NetworkSpec
+from sbs_model.quant import QuantizedModel
+from sbs_model.quant_jobs import run_layer_kernel
+from sbs_model.weights import load_any
+
+
+def _run(ql, p, xw, seed=5):
+    return run_layer_kernel(ql, xw, 0, lambda x, idx, out, cnt, bad, chunk: qfi.qsbs_layer_int(
+        x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, p.w32, np.int64(p.hm_max), p.tab,
+        np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(0),
+        np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, chunk))
+
+
+def _wide(p):
+    """The same layer on the 64-bit lanes only."""
+    return dataclasses.replace(p, md=p.md.astype(np.int64), m2=p.m2.astype(np.int64), w32=False)
+
+
+def _net(T=24, N=20):
+    return NetworkSpec((1, 6, 6), (L("sbs", 1, N, (3, 3), spikes=T),))
+
+
+def _weights(N=20, seed=9, power=3):
+    w = np.random.default_rng(seed).random((9, N)) ** power + 1e-3
+    return {0: (w / w.sum(axis=0)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("name", ["int-e4m1", "int-uq0.8", "scaled-e4m1", "scaled-e3m1", "cheap-e4m1"])
+def test_lanes_equal_generic(name):
+    """32-bit lanes == 64-bit lanes == step_nb loop on a whole layer (codes and counters)."""
+    net = _net()
+    ql = QuantizedModel(net, _weights(), PRESETS[name]).qlayers[0]
+    p = qfi.prepare_int(ql)
+    assert p is not None and p.w32
+    img = np.random.default_rng(4).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+    ref = qn.run_quant_layer(ql, xw, 5, 0, fast=False)
+    for q in (p, _wide(p)):
+        got = _run(ql, q, xw)
+        assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
+
+
+def test_saturating_layer_equal_generic():
+    """H saturates (uq0.6 cannot hold 1.0): the 32-bit lanes' rare saturation path."""
+    net = NetworkSpec((1, 2, 2), (L("sbs", 1, 2, (2, 2), spikes=40, eps0=10.0, eps_schedule="constant"),))
+    w = np.array([[1.0, 0.0], [0.0, 0.5], [0.0, 0.25], [0.0, 0.25]])
+    for upd in ("int", "scaled"):
+        dp = Datapath(weight_format="uq0.8", h_format="uq0.6", sampler_frac_bits=16, update=upd, c_bits=12)
+        ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
+        p = qfi.prepare_int(ql)
+        assert p.w32
+        img = np.zeros((1, 28, 28), np.uint8)
+        img[0, 13, 13] = 255
+        xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+        ref = qn.run_quant_layer(ql, xw, 0, 0, fast=False)
+        got = _run(ql, p, xw)
+        assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
+        assert got[1][qr.C_H_OVF] > 0
+
+
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(update="scaled"),
+    dict(update="scaled", coef_bits=4, h_rounding="trunc"),
+    dict(h_rounding="rna", weight_format="uq0.8", c_bits=12),
+    dict(h_rounding="trunc", weight_format="e3m2", upd_frac_bits=16),
+    dict(update="scaled", h_format="uq0.12", upd_frac_bits=20, h_rounding="rna"),
+])
+def test_fast_spike_equals_step_nb_on_random_states(kw):
+    """One spike at a time on random h (zeros, a dominant element near H's top, ignored spikes):
+    the kernel's spike (the 32-bit fast path where it applies, else the full one) == step_nb,
+    including the fused next dot product."""
+    dp = Datapath(**kw)
+    rng = np.random.default_rng(len(str(kw)))
+    S, N, T = 7, 13, 50
+    w = (0.05 + rng.random((S, N)) ** 2) / 20  # small weights keep the 32-bit lanes' dot bound (N*h*w < 2**32)
+    net = NetworkSpec((1, 1, S), (L("sbs", 1, N, (1, S), spikes=T),))
+    ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
+    p = qfi.prepare_int(ql)
+    assert p is not None and p.w32
+    t_ = ql.tables
+    seen = [0, 0, 0]
+    for trial in range(300):
+        h = rng.integers(0, ql.H.n_codes, N) >> rng.integers(0, ql.H.width, N)
+        if trial % 2:
+            h = h >> (ql.H.width - 1 if trial % 4 == 1 else ql.H.width // 2)
+            h[rng.integers(N)] = ql.H.n_codes - 1 - rng.integers(4)
+        if trial % 7 == 0:
+            h[:] = 0
+        s, s_next = int(rng.integers(S)), int(rng.integers(S))
+        t = T - 1 if trial % 11 == 0 else int(rng.integers(T))
+        a = h.copy()
+        ra, rb = np.zeros(REC_LEN, np.int64), np.zeros(REC_LEN, np.int64)
+        step_nb(a, ql.wcodes[s], np.int64(t), dp.nb, ql.H.nb, ql.W.nb, t_.C, t_.G, t_.eps32, t_.c32, ql.lut, a, ra)
+        hb = np.zeros((qfi.GROUP, p.md.shape[1]), np.uint32)
+        hb[2, :N] = h
+        sd = np.int64(p.sd)
+        tot = qfi.dot_int_any_nb(hb, 2, p.md, s, sd, True, p.w32)
+        nxt, n_ovf = qfi.spike_fast_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
+                                       np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb, t_.G)
+        if n_ovf < 0:  # not the fast case: h untouched, the full spike runs
+            assert np.array_equal(hb[2, :N], h)
+            nxt = qfi.spike_int_any_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip, True,
+                                       p.w32, np.int64(p.hm_max), dp.nb, ql.H.nb, t_.C, t_.G, rb)
+            assert np.array_equal(ra, rb)
+        else:
+            seen[2] += 1
+            assert n_ovf == ra[R_H_OVF]
+        assert np.array_equal(a, hb[2, :N].astype(np.int64)) and not hb[2, N:].any(), (trial, h, s, t)
+        assert nxt == qfi.dot_int_any_nb(hb, 2, p.md, s_next, sd, True, p.w32)
+        seen[0] += ra[R_H_OVF] > 0
+        seen[1] += ra[R_SIG_R] == 0
+    assert seen[1] > 0 and seen[2] > 100  # ignored spikes, and the fast path really ran
+
+
+def test_reference_network_runs_on_32_bit_lanes():
+    """The shipped model's layers with the int and scaled presets all take the 32-bit lanes."""
+    from pathlib import Path
+
+    import sbs_model
+    from sbs_model.configs import load_network
+
+    net = load_network("reference-mnist", spikes=4)
+    w, _ = load_any(Path(sbs_model.__file__).parent / "models" / "reference-mnist.npz", net)
+    for name in ("int-e4m1", "int-e4m0", "int-uq0.8", "scaled-e4m1", "scaled-e3m1", "cheap-e4m1"):
+        qm = QuantizedModel(net, w, PRESETS[name])
+        assert all(qfi.prepare_int(ql).w32 for ql in qm.qlayers.values()), name

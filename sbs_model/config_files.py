@@ -138,6 +138,7 @@ def from_native(data: dict, input_shape=None, source: str = "config") -> Network
     d = dict(data)
     if input_shape is not None:
         d["input_shape"] = list(input_shape)
+    _check_native_types(d, source)
     net = NetworkSpec.from_dict(d)
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
@@ -145,6 +146,47 @@ def from_native(data: dict, input_shape=None, source: str = "config") -> Network
     if "spikes" in data:
         net = _apply_spikes(net, data["spikes"], "spikes")
     return NetworkSpec(net.input_shape, net.layers, net.name, dict(meta, source=source))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_PAIR = ("an integer or a pair of integers", lambda v: _is_int(v) or (
+    isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v)))
+NATIVE_LAYER_TYPES = {  # field -> (what it must be, check); values are range-checked afterwards
+    "kind": ("a string", lambda v: isinstance(v, str)),
+    "in_channels": ("an integer", _is_int), "out_channels": ("an integer", _is_int),
+    "kernel": _PAIR, "stride": _PAIR, "dilation": _PAIR, "padding": _PAIR,
+    "spikes": ("an integer", _is_int), "eps0": ("a number", _is_number),
+    "eps_schedule": ("a string", lambda v: isinstance(v, str)),
+    "cooldown_after": ("an integer or null", lambda v: v is None or _is_int(v)),
+    "trainable": ("true or false", lambda v: isinstance(v, bool)),
+    "forgetting_offset": ("a number", _is_number),
+}
+
+
+def _check_native_types(d: dict, source: str) -> None:
+    """Wrong JSON types in a native config are type errors naming the layer and field (not range
+    errors or tracebacks further down)."""
+    shape = d.get("input_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) == 3 and all(_is_int(x) for x in shape)):
+        raise ValueError(f"{source}: field 'input_shape' must be three integers [C, H, W], got {json.dumps(shape)}")
+    layers = d.get("layers")
+    if layers is not None and not isinstance(layers, list):
+        raise ValueError(f"{source}: field 'layers' must be a list of layer objects")
+    for i, layer in enumerate(layers or []):
+        if not isinstance(layer, dict):
+            continue  # NetworkSpec.from_dict names it
+        for key, value in layer.items():
+            if key in NATIVE_LAYER_TYPES:
+                what, ok = NATIVE_LAYER_TYPES[key]
+                if not ok(value):
+                    raise ValueError(f"{source}: layer {i}: field '{key}' must be {what}, got {json.dumps(value)}")
 
 
 # --------------------------------------------------------------------------- pytorch-sbs

@@ -198,3 +198,15 @@ def test_native_example_in_the_docs_parses(tmp_path):
     net = cf.load(p)
     assert isinstance(net, NetworkSpec) and net.shapes() == [(16, 20, 20), (16, 10, 10), (10, 1, 1)]
     assert [l.spikes for l in net.layers if l.is_sbs] == [400, 400]
+
+
+@pytest.mark.parametrize("field,value,what", [
+    ("eps0", "1", "a number"), ("spikes", "10", "an integer"), ("trainable", 3, "true or false"),
+    ("cooldown_after", "5", "an integer or null"), ("padding", True, "an integer or a pair of integers"),
+    ("in_channels", 1.5, "an integer"), ("forgetting_offset", "x", "a number")])
+def test_native_wrong_types_are_type_errors(tmp_path, field, value, what):
+    layer = {"kind": "sbs", "in_channels": 1, "out_channels": 10, "kernel": [24, 24], field: value}
+    p = tmp_path / "n.json"
+    p.write_text(json.dumps({"input_shape": [1, 24, 24], "layers": [layer]}))
+    with pytest.raises(ValueError, match=f"layer 0: field '{field}' must be {what}, got"):
+        cf.load(p)

@@ -21,7 +21,7 @@ Samplers (one spike index per draw ``r``, a uint32):
   window, ``total = cum[-1] < 2**31``; ``target = (r * total) >> 32`` and the spike is the first
   ``s`` with ``cum[s] > target``; an all-zero window draws ``s = (r * S) >> 32`` (uniform), the
   exact limit of the float model's ``+1e-20``.
-* float (the reference's, sbs-algorithm.md section 2): ``u = r / 2**32`` and the spike is the
+* float (the reference's, docs/algorithm.md): ``u = r / 2**32`` and the spike is the
   first ``s`` with ``cum[s] >= u * cum[-1]``.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The h update of one accepted spike, exact on integers (``int``) or in float32 (``float32``).
 
-Definition (sbs-algorithm.md section 3): ``h_new_i = c_t*h_i + (g_t/r)*p_i`` with
+Definition (docs/algorithm.md, "Spikes and the h update"): ``h_new_i = c_t*h_i + (g_t/r)*p_i`` with
 ``p_i = h_i*w_i`` (the products of :mod:`fixedpoint.product`), ``r = sig_r*2**exp_r`` the
 normalised sum, ``c_t = 1/(1+eps_t)``, ``g_t = c_t*eps_t``.
 

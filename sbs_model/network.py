@@ -198,7 +198,7 @@ def require_no_forgetting_offset(layer: LayerSpec, index, backend: str) -> None:
 
 
 def reference_mnist(spikes: int = 1600) -> NetworkSpec:
-    """The reference MNIST network of sbs-algorithm.md section 5 (24x24 input)."""
+    """The reference MNIST network of docs/algorithm.md (24x24 input)."""
     L = LayerSpec
     return NetworkSpec(
         (1, 24, 24),

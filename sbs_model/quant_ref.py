@@ -1,7 +1,7 @@
 """Bit-exact quantized SbS inference: the plain numpy reference (slow, obviously correct).
 
 This module *defines* the quantized model; :mod:`sbs_model.quant_nb` reproduces it bit for bit
-(``==`` on every integer code).  Layer-by-layer schedule (sbs-algorithm.md section 4).
+(``==`` on every integer code).  Layer-by-layer schedule (docs/algorithm.md).
 
 Per quantized SbS layer ``L`` (position in ``net.layers``) with datapath ``dp``, per pattern
 ``b`` (global index ``pattern = first_pattern + b``) and IP ``ip = oy*W_out + ox``:

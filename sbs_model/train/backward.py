@@ -1,6 +1,6 @@
 """Backward pass through the converged h of an SbS layer: numpy float64 reference.
 
-Per IP (sbs-algorithm.md section 6), with the window ``u`` (length S), ``U = sum_s u_s``
+Per IP (Rotermund & Pawelzik 2019; docs/training.md), with the window ``u`` (length S), ``U = sum_s u_s``
 (sequential), ``p_s = u_s / U``, ``R_s = sum_i W[s,i] h_i``, ``z_si = W[s,i] h_i / R_s`` and the
 error ``g_i = dL/dh_i`` from above::
 

@@ -2,7 +2,7 @@
 (loss summed over the batch, dL/dh (B, N))``, float64.  Registry :data:`LOSSES` by name.
 
 * ``mixed``: ``[0.5*sum (h - t)^2 + KL(t || h)] / 1.5`` with one-hot t and 1e-20 guards in the
-  logs (sbs-algorithm.md section 6);
+  logs (docs/training.md);
 * ``ce``: softmax cross-entropy with h as the logits (what ``torch.nn.CrossEntropyLoss`` applied
   to h computes, as pytorch-sbs does);
 * ``nll``: ``-log(h_label + 1e-20)`` (cross-entropy of the distribution h itself).

@@ -4,7 +4,7 @@ Every optimiser ends its step with the projection of the spec: normalise columns
 least ``threshold / C_in`` (``threshold`` = def.json ``learning_rate_threshold_w``, default
 0.001), normalise again, so weights stay valid probabilities ``p(s | i)``.
 
-* ``madam`` (default, sbs-algorithm.md section 6): Adam moments (beta 0.9/0.999, eps 1e-8) and
+* ``madam`` (default; docs/training.md): Adam moments (beta 0.9/0.999, eps 1e-8) and
   the multiplicative step ``W <- W * (1 + 0.5*tanh(-lr * m_hat / (sqrt(v_hat) + eps)))``;
 * ``adam``: the same moments, additive step ``W <- W - lr * m_hat / (sqrt(v_hat) + eps)``;
 * ``sgd``: ``W <- W - lr * grad``.

@@ -27,12 +27,10 @@ PAPER_DATAPATHS = (
 )
 
 # The best integer datapaths the project knows, best first: (label, preset, Datapath field
-# overrides).  The first one is the datapath of the generated RTL.  Source: the design-space
-# exploration `sbs explore --grid bench/explore/paper.toml` (README "Design-space exploration";
-# results in /work/runs/explore-paper*/results.csv, 50-image pass at T = 1600 so far: int e4m1
-# 90 %, int uq0.4 94 %, paper-e4m1 40 %, float 100 %).  Update this table when the full sweep
-# (all 10,000 test images, 3 seeds) has finished.
-BEST_INT_DATAPATHS = (  # the best integer datapaths of bench/explore/shipped.toml at 5, 4 and 8 bits
+# overrides).  The first one is the datapath of the generated RTL.  Source: the format sweep on the
+# shipped model, `sbs explore --grid bench/explore/shipped.toml` (docs/exploration.md): the winners
+# at 5, 4 and 8 bits, plus the multiplier-free e4m0.
+BEST_INT_DATAPATHS = (
     ("int-e4m1", "int-e4m1", {}),
     ("int e3m1", "int-e4m1", {"weight_format": "e3m1"}),
     ("int-e4m0", "int-e4m0", {}),

@@ -1,6 +1,12 @@
 """``sbs explore``: resumable design-space sweep over datapaths, spikes, noise, seeds and layers."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from sbs_model.explore.grid import load_grid
+from sbs_model.explore.runner import ClusterError, check_out_dir, run_grid
+
 NAME = "explore"
 HELP = ("design-space exploration: accuracy (mean over seeds, 95 % interval) and analytic hardware cost of "
         "every point of a grid file; results.json/.csv and plots; resumable")
@@ -37,13 +43,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    import sys
-
-    from sbs_model.explore.grid import load_grid
-    from sbs_model.explore.runner import ClusterError, check_out_dir, run_grid
-
     grid = load_grid(args.grid)
     seeds = None
     if args.seeds is not None:

@@ -31,17 +31,25 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from fixedpoint.datapath import Datapath
+from fixedpoint.formats import parse_format
 from sbs_model.atomic import write_json, write_text
+from sbs_model.configs import load_network, with_spikes
+from sbs_model.data import load_dataset
 from sbs_model.explore.cluster import ClusterError, DaskEngine, Unit, iter_local
-from sbs_model.explore.grid import DATAPATH_FIELDS, Grid, Point
+from sbs_model.explore.grid import DATAPATH_FIELDS, Grid, Point, _seed_list
+from sbs_model.explore.plots import make_plots
 from sbs_model.explore.shards import Shipment, images_sha256, merge, plan, weights_sha256
-from sbs_model.model import wilson_interval
+from sbs_model.hwcost import HwConfig, hw_cost
+from sbs_model.model import Model, wilson_interval
+from sbs_model.quant import QuantizedModel, add_noise
+from sbs_model.weights import load_any
 
 __all__ = ["ClusterError", "Context", "run_grid", "prepare", "run_id", "weights_sha256", "images_sha256",
            "aggregate", "check_out_dir"]
@@ -56,11 +64,7 @@ def default_evaluator(net, weights, datapath, images, labels, seed, noise, batch
     with :func:`sbs_model.quant.add_noise` applied; else :class:`~sbs_model.quant.QuantizedModel`
     (numba backend) with its own ``noise`` option (the same noise).  ``images[k]`` is the test set's
     image ``first_pattern + k`` (its random draws are keyed by that index)."""
-    from sbs_model.quant import QuantizedModel, add_noise
-
     if datapath is None:
-        from sbs_model.model import Model
-
         imgs = add_noise(images, noise, seed, first_pattern) if noise else images
         res = Model(net, weights, dtype="float32", seed=seed).evaluate(imgs, labels, batch=batch, progress=progress,
                                                                        first_pattern=first_pattern)
@@ -90,10 +94,6 @@ class Context:
 
 def prepare(grid: Grid, n: int | None = None, weights: str | None = None, data: str | None = None) -> Context:
     """Load network, weights and images of a grid (``n``/``weights``/``data`` override the base)."""
-    from sbs_model.configs import load_network
-    from sbs_model.data import load_dataset
-    from sbs_model.weights import load_any
-
     base = dict(grid.base)
     if weights is not None:
         base["weights"] = weights
@@ -111,8 +111,6 @@ def prepare(grid: Grid, n: int | None = None, weights: str | None = None, data: 
 
 
 def point_network(ctx: Context, point: Point):
-    from sbs_model.configs import with_spikes
-
     return with_spikes(ctx.net, point.params["spikes"])
 
 
@@ -181,7 +179,11 @@ def load_shards(shard_dir: Path) -> dict:
         for p in shard_dir.glob("*.json"):
             try:
                 rec = json.loads(p.read_text())
-                out[(int(rec["start"]), int(rec["stop"]))] = rec
+                ok = rec["status"] == "invalid" or (rec["status"] == "ok" and isinstance(rec["counters"], dict)
+                                                    and int(rec["correct"]) >= 0 and float(rec["seconds"]) >= 0
+                                                    and int(rec["n"]) == int(rec["stop"]) - int(rec["start"]))
+                if ok:
+                    out[(int(rec["start"]), int(rec["stop"]))] = rec
             except (OSError, ValueError, KeyError, TypeError):
                 continue
     return out
@@ -234,14 +236,11 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
     check_out_dir(out)
     runs_dir, shards_dir = out / "runs", out / "shards"
     done = load_runs(runs_dir)
-    if done and not resume:
-        raise ValueError(f"--out {out} already holds {len(done)} finished runs; pass --resume to continue that "
-                         "sweep, or choose another --out")
+    n_shard_files = len(list(shards_dir.glob("*/*.json"))) if shards_dir.is_dir() else 0
+    if (done or n_shard_files) and not resume:
+        raise ValueError(f"--out {out} already holds {len(done)} finished runs and {n_shard_files} finished "
+                         "shards; pass --resume to continue that sweep, or choose another --out")
     if seeds is not None:
-        from dataclasses import replace
-
-        from sbs_model.explore.grid import _seed_list
-
         seeds = tuple(_seed_list("--seeds", list(seeds)))
         grid = replace(grid, points=tuple(replace(p, seeds=seeds) for p in grid.points))
     ctx = prepare(grid, n=n, weights=weights, data=data)
@@ -278,87 +277,79 @@ def run_grid(grid: Grid, out_dir, resume: bool = False, n: int | None = None, jo
     info = {rid: (p, s) for p, s, rid in runs}
     n_kept = sum(len(v) for v in have.values())
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "grid.toml", grid.text)
-    for p, err in skipped:
-        log(f"skip point {point_label(p)}: {err}")
-    log(f"{len(grid.points)} points, {n_runs} runs ({len(runs)} to do, {n_runs - len(runs)} finished), "
-        f"{n_img} images, data {ctx.data_text}; {len(units)} shards to evaluate"
-        + (f" ({n_kept} finished shards kept)" if n_kept else ""))
-
     shipment = Shipment(ctx.weights, ctx.images, ctx.labels, ctx.weights_sha, ctx.images_sha)
     skip: set = set()
-
-    def finish_run(rid, shards):
-        p, s = info[rid]
-        m = merge(list(shards.values()), n_img)
-        rec = {"format": RUN_FORMAT, "point_id": point_id(p), "params": p.params, "seed": int(s),
-               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": m["status"],
-               "error": m["error"]}
-        if m["status"] == "ok":
-            rec["result"] = _jsonable(m["result"])
-        rec["shards"] = m["shards"]
-        write_json(runs_dir / f"{rid}.json", rec)
-        shutil.rmtree(shards_dir / rid, ignore_errors=True)
-        done[rid] = rec
-        _write_results(out, aggregate(grid, ctx, done, tag))
-
-    # runs whose shards were all finished before (an interrupted merge) complete now
-    for rid in [r for r in have if not any(u.rid == r for u in units)]:
-        finish_run(rid, have.pop(rid))
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(units), unit="shard", desc="explore")
-    remaining = {}
+    remaining: dict = {}
     for u in units:
         remaining[u.rid] = remaining.get(u.rid, 0) + 1
+    # reach the cluster before anything is written (a wrong address exits 2 with nothing on disk)
+    engine = None
+    if units and on_cluster:
+        engine = DaskEngine(jobs=jobs if jobs > 1 else None, address=cluster, scheduler_file=scheduler_file,
+                            timeout=timeout).__enter__()
+    results, bar = iter(()), None
     try:
-        if not units:
-            results = iter(())
-            engine = None
-        elif on_cluster:
-            engine = DaskEngine(jobs=jobs if jobs > 1 else None, address=cluster, scheduler_file=scheduler_file,
-                                timeout=timeout).__enter__()
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "grid.toml", grid.text)
+        for p, err in skipped:
+            log(f"skip point {point_label(p)}: {err}")
+        log(f"{len(grid.points)} points, {n_runs} runs ({len(runs)} to do, {n_runs - len(runs)} finished), "
+            f"{n_img} images, data {ctx.data_text}; {len(units)} shards to evaluate"
+            + (f" ({n_kept} finished shards kept)" if n_kept else ""))
+
+        def finish_run(rid, shards):
+            p, s = info[rid]
+            m = merge(list(shards.values()), n_img)
+            rec = {"format": RUN_FORMAT, "point_id": point_id(p), "params": p.params, "seed": int(s),
+                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "status": m["status"],
+                   "error": m["error"]}
+            if m["status"] == "ok":
+                rec["result"] = _jsonable(m["result"])
+            rec["shards"] = m["shards"]
+            write_json(runs_dir / f"{rid}.json", rec)
+            shutil.rmtree(shards_dir / rid, ignore_errors=True)
+            done[rid] = rec
+            _write_results(out, aggregate(grid, ctx, done, tag))
+
+        # runs whose shards were all finished before (e.g. under another shard size) complete now
+        for rid in [r for r in have if r not in remaining]:
+            finish_run(rid, have.pop(rid))
+
+        if progress:
+            bar = tqdm(total=len(units), unit="shard", desc="explore")
+        if engine is not None:
             log(engine.describe())
             results = engine.iter(units, shipment, evaluator, skip)
-        else:
-            engine = None
+        elif units:
             results = iter_local(units, shipment, evaluator, progress, skip)
-        try:
-            for u, rec in results:
-                rid = u.rid
-                if rid in skip:
-                    continue
-                rec = dict(rec, run_id=rid)
-                if bar is not None:
-                    bar.set_postfix_str(f"{point_label(info[rid][0])} seed {info[rid][1]} [{u.start}, {u.stop})"[:60])
-                    bar.update(1)
-                remaining[rid] -= 1
-                have[rid][(u.start, u.stop)] = rec
-                if rec["status"] == "invalid" or remaining[rid] == 0:
-                    if rec["status"] == "invalid":
-                        skip.add(rid)   # deterministic for the point: its other shards are not needed
-                    finish_run(rid, have[rid])
-                else:
-                    write_json(shards_dir / rid / f"{u.start}-{u.stop}.json", rec)
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()             # cancels what is still queued on the cluster
-            if engine is not None:
-                engine.__exit__(None, None, None)
+        for u, rec in results:
+            rid = u.rid
+            if rid in skip:
+                continue
+            rec = dict(rec, run_id=rid)
+            if bar is not None:
+                bar.set_postfix_str(f"{point_label(info[rid][0])} seed {info[rid][1]} [{u.start}, {u.stop})"[:60])
+                bar.update(1)
+            remaining[rid] -= 1
+            have[rid][(u.start, u.stop)] = rec
+            if rec["status"] == "invalid" or remaining[rid] == 0:
+                if rec["status"] == "invalid":
+                    skip.add(rid)   # deterministic for the point: its other shards are not needed
+                finish_run(rid, have[rid])
+            else:
+                write_json(shards_dir / rid / f"{u.start}-{u.stop}.json", rec)
     finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()                 # cancels what is still queued on the cluster
+        if engine is not None:
+            engine.__exit__(None, None, None)
         if bar is not None:
             bar.close()
 
     doc = aggregate(grid, ctx, done, tag)
     _write_results(out, doc)
     if plots:
-        from sbs_model.explore.plots import make_plots
-
         doc["plots"] = [str(p) for p in make_plots(doc["points"], out / "plots")]
     return doc
 
@@ -398,8 +389,6 @@ def labels_for(points) -> dict:
 
 
 def _hw_columns(ctx: Context, point: Point, net) -> dict:
-    from sbs_model.hwcost import HwConfig, hw_cost
-
     b = ctx.base
     n_w = {li: S * N for li, (S, N) in net.weight_shapes().items()}
     if point.params["float"]:
@@ -493,8 +482,6 @@ def throughput(shards) -> dict:
 
 
 def _weight_bits(fmt_text) -> int | None:
-    from fixedpoint.formats import parse_format
-
     try:
         return parse_format(fmt_text).width
     except (ValueError, TypeError):

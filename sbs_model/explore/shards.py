@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sbs_model.evaluation import wilson_interval
@@ -108,8 +109,6 @@ def run_shard(shipment: Shipment, weights_sha: str, images_sha: str, net, datapa
     model (weights that do not fit the format, ...) is deterministic and becomes ``status: invalid``."""
     sh = checked(shipment, weights_sha, images_sha)
     if threads is not None:
-        import numba
-
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     rec = {"format": SHARD_FORMAT, "start": int(start), "stop": int(stop), "worker": worker_label(),
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

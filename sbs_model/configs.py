@@ -1,5 +1,5 @@
 """Loading networks: built-in presets now; native JSON and pytorch-sbs directories are parsed by
-:mod:`sbs_model.config_files` (see the README section "Configs")."""
+:mod:`sbs_model.config_files` (see docs/formats.md, "Configs")."""
 from __future__ import annotations
 
 import dataclasses

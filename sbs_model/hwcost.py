@@ -7,7 +7,7 @@ then an update pass (``B`` beats).  Every SbS layer has ``engines`` engines work
 
 Everything here is a formula on bit widths (no synthesis).  Units: LUTs of the target's size K
 (LUT6 for ``xc7``, LUT4 for ``ecp5``), flip-flops (FF), DSP blocks, memory bits and block RAMs,
-latency in clock cycles.  Building blocks (README, "Hardware cost model", lists every unit):
+latency in clock cycles.  Building blocks (docs/cost-model.md lists every unit):
 
 * ``adder_luts(w) = w``: one LUT per bit on the carry chain (CARRY4 / CCU2C); subtractors and
   comparators likewise.

@@ -13,8 +13,8 @@ HELP = ("design-space exploration: accuracy (mean over seeds, 95 % interval) and
 
 
 def add_arguments(p):
-    p.add_argument("--grid", required=True, metavar="GRID.toml", help="grid file (see README, 'Design-space "
-                   "exploration'); shipped: bench/explore/quick.toml, paper.toml, full.toml")
+    p.add_argument("--grid", required=True, metavar="GRID.toml", help="grid file (see docs/exploration.md); shipped: "
+                   "bench/explore/quick.toml, shipped.toml, table.toml, paper.toml, full.toml, ...")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default: explore-<grid name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue a sweep in --out: finished runs are kept, only missing ones are computed")

@@ -1,5 +1,5 @@
-"""``sbs train``: train an SbS network with backprop through the converged h (see the README
-section "Training")."""
+"""``sbs train``: train an SbS network with backprop through the converged h (see
+docs/training.md)."""
 from __future__ import annotations
 
 import sys
@@ -41,7 +41,7 @@ def add_arguments(p):
     p.add_argument("--rule", default="backprop", help="'backprop', 'local' or per layer '0:local,2:backprop'")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--adam-eps", type=float, default=1e-20,
-                   help="Adam epsilon (default 1e-20; the spec's 1e-8 stalls the lower layers, see README)")
+                   help="Adam epsilon (default 1e-20; the spec's 1e-8 stalls the lower layers, see docs/training.md)")
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--update-every", type=int, default=480, help="patterns per optimiser step (default 480)")
     p.add_argument("--seed", type=int, default=0)

@@ -2,7 +2,7 @@
 
 A grid has a ``[base]`` table (the fixed context of every point), a ``[sweep]`` table (lists of values;
 points are their cartesian product) and optional ``[[point]]`` tables (one explicit point each, scalar
-values).  See the README section "Design-space exploration" for the format and an example.
+values).  See docs/exploration.md for the format and an example.
 
 A :class:`Point` is the canonical description of one evaluation without its seed: ``float`` (the float
 reference), ``datapath`` (the full :class:`~fixedpoint.datapath.Datapath` dict, or None for float

@@ -102,7 +102,7 @@ OPTIMIZERS = {"madam": MultiplicativeAdam, "adam": Adam, "sgd": SGD}
 
 def make_optimizer(name: str, floors: dict, lr: float = 0.01, threshold: float = 0.001, eps: float = 1e-8):
     """``floors``: layer -> 1/C_in; the clamp is ``threshold * floors[layer]``; ``eps`` is Adam's
-    epsilon (the spec's 1e-8; see the README: SbS gradients of the lower layers start near 1e-12,
+    epsilon (the spec's 1e-8; see docs/training.md: SbS gradients of the lower layers start near 1e-12,
     far below it, so a smaller eps lets those layers learn from the first step)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer: unknown name {name!r}; allowed: {', '.join(OPTIMIZERS)}")

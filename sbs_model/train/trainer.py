@@ -67,7 +67,7 @@ class TrainSettings:
     device: str = "cpu"
     rules: str = "backprop"
     threshold: float = 0.001        # weight clamp = threshold / C_in
-    adam_eps: float = 1e-20         # Adam epsilon (spec: 1e-8; see README "Training")
+    adam_eps: float = 1e-20         # Adam epsilon (spec: 1e-8; see docs/training.md)
     qat: str | None = None          # fixedpoint format text, e.g. "e4m1"
     qat_rounding: str = "rne"
     crop: str = "random"

@@ -22,7 +22,7 @@ from sbs_model.data import preprocess
 from sbs_model.hwcost import Cost, HwConfig, hw_cost, memory_bits, unit_costs
 from sbs_model.model import Model
 from sbs_model.quant import QuantizedModel, overflow_warnings
-from sbs_model.quant_ref import crop_pixels, ip_window
+from sbs_model.quant_ref import crop_pixels, ip_window, weight_range_warnings
 from sim.demo.options import PASSED, QUANT_BATCH, STEPS, SYNTH_TARGET, DemoOptions, demo_datapaths, rtl_datapath
 from sim.regress_units.engine import engine_job
 from sim.runner import build_and_test, simulator_available
@@ -99,21 +99,6 @@ def acc_fields(res: dict) -> dict:
             "seconds": round(res["seconds"], 3), "ms_per_pattern": res["ms_per_pattern"]}
 
 
-def weight_range_warnings(dp: Datapath, weights: dict) -> list[str]:
-    """One line per layer whose weights do not all fit the datapath's weight format (a 0 % accuracy
-    of the paper datapaths on a model with weights below 2**-15 is this, not a bug)."""
-    out = []
-    for layer, W in sorted(weights.items()):
-        c = dp.weight_range_counts(W)
-        bad = c["overflow"] + c["underflow"]
-        if bad:
-            out.append(f"layer {layer}: {bad:,} of {c['n']:,} weights outside {c['format']} "
-                       f"(weight overflow policy {dp.weight_overflow}: "
-                       + ("each wraps to a wrong value, as the published encoding has no range check)"
-                          if dp.weight_overflow == "wrap" else "clamped to the format's range)"))
-    return out
-
-
 def step_quantized(demo: Demo) -> None:
     o = demo.opts
     rows, errors = [], []
@@ -128,7 +113,8 @@ def step_quantized(demo: Demo) -> None:
                               progress=o.progress)
             row.update(acc_fields(res), counters=res["counters"],
                        layer_formats={k: v["weight_format"] for k, v in qm.describe().items() if v != "float"},
-                       warnings=overflow_warnings(res["counters"]) + weight_range_warnings(dp, demo.weights))
+                       warnings=overflow_warnings(res["counters"])
+                       + weight_range_warnings({li: dp for li in demo.weights}, demo.weights))
             demo.say(f"      {label:<11} {100 * res['accuracy']:6.2f} %  ({res['ms_per_pattern']:.0f} ms/pattern)")
         except Exception as exc:  # one bad format does not hide the others
             row["error"] = f"{type(exc).__name__}: {exc}"

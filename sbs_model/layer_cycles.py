@@ -25,13 +25,13 @@ the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to
 from __future__ import annotations
 
 FRONT = 3      # issue -> update input: h RAM read, coefficient select, weight read (spike t-1's row)
-UPDATE = 4     # rtl.layer.update_lanes.UpdateLanes
+UPDATE = 5     # rtl.layer.update_lanes.UpdateLanes
 DOT = 3        # rtl.dot.DotProduct without its adder-tree levels
 NORM = 2       # rtl.normaliser.Normaliser
 RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP
-COEF = 3       # rtl.layer.coefficient.CoefficientPipe
+COEF = 4       # rtl.layer.coefficient.CoefficientPipe
 ROUNDS = 20    # Threefry rounds (rtl.rng.SpikeRandom, pipelined)
-SAMPLER = 5    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 2*ceil(log2 S)
+SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 2*ceil(log2 S)
 PRIME = 4      # indices in the spike FIFO before a core starts its rounds
 LOAD = 5       # rtl.layer.window.WindowLoader pipeline
 WRITE = FRONT + UPDATE  # a beat's new h is written this many cycles after its issue
@@ -65,8 +65,8 @@ def spikegen_latency(S: int) -> int:
     return ROUNDS + SAMPLER + 2 * clog2(S)
 
 
-WAVE_FIXED = 15  # per wave: loader pipeline (LOAD), prime -> run (2), drain (WRITE + 1), output start (1),
-                 # minus 1 (the core start overlaps); docs/layer-engine.md counts them cycle by cycle
+WAVE_FIXED = LOAD + WRITE + 3  # per wave: the loader pipeline, prime -> run (2), the drain after the last
+                                # beat (WRITE + 1), the output start (1), minus the cycle the cores start in
 
 
 def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, recip_bits: int) -> int:

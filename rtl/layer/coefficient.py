@@ -1,13 +1,13 @@
 """``CoefficientPipe``: ``(K, exp_K)`` of :func:`fixedpoint.update.coefficient`, pipelined.
 
 ``K = G*Y`` truncated to ``coef_bits`` significant bits, ``exp_K = -Fg - Qb - exp_r - (R-1) + shift``
-(``shift`` = the number of dropped bits).  Three registered stages: the product (one
+(``shift`` = the number of dropped bits).  Four registered stages: the operands, the product (one
 Fg x (Qb+1) multiplier), its bit length (:func:`rtl.normaliser.bit_length_expr`, a balanced
 priority tree), the truncating shift and exponent.
 
 Ports (plain signals, no back-pressure): ``G`` (Fg bits), ``Y`` (Qb + 1 bits), ``exp_r`` (signed,
 the normaliser's exponent) in; ``K`` (coef_bits), ``exp_K`` (signed, :attr:`exp_k_shape`) out.
-:attr:`latency` = 3.
+:attr:`latency` = 4.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def reference(dp, G, Y, exp_r) -> tuple[int, int]:
 class CoefficientPipe(wiring.Component):
     """Pipelined coefficient ``K = G*Y`` (see module docstring)."""
 
-    latency = 3
+    latency = 4
 
     def __init__(self, dp):
         self._MustUse__silence = True
@@ -46,8 +46,10 @@ class CoefficientPipe(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         Fg, Qb, R, cb = self.Fg, self.Qb, self.R, self.cb
+        G0, Y0, e0 = Signal(Fg), Signal(Qb + 1), Signal(self.exp_r_shape)
+        m.d.sync += [G0.eq(self.G), Y0.eq(self.Y), e0.eq(self.exp_r)]
         kf1, e1 = Signal(Fg + Qb + 1), Signal(self.exp_r_shape)
-        m.d.sync += [kf1.eq(self.G * self.Y), e1.eq(self.exp_r)]
+        m.d.sync += [kf1.eq(G0 * Y0), e1.eq(e0)]
         kf2, e2, bl2 = Signal(Fg + Qb + 1), Signal(self.exp_r_shape), Signal(range(Fg + Qb + 2))
         m.d.sync += [kf2.eq(kf1), e2.eq(e1), bl2.eq(bit_length_expr(kf1))]
         shk = Signal(range(coef_shift_max(self.dp) + 1))

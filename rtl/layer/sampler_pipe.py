@@ -19,10 +19,11 @@ Ports (plain signals):
 * draw side (``i_valid``, ``i_r`` u32, ``i_slot``): one draw per cycle, no back-pressure;
 * result (``o_valid``, ``o_index``, ``index_width`` bits): in draw order.
 
-Pipeline: the total is read (1), the four 16 x 16 partial products of ``r * total`` are
-registered (2), summed in two registered steps to ``target = (r * total) >> 32`` (3, 4), then
+Pipeline: the total is read (1) and registered (2), the four 16 x 16 partial products of
+``r * total`` are registered (3), summed in two registered steps to ``target = (r * total) >> 32``
+(4, 5), then
 ``KS`` search steps of two cycles each (the memory address is wired from registers, the compare
-is registered).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``5 + 2*KS``: a
+is registered).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``6 + 2*KS``: a
 draw presented in cycle ``c`` shows ``o_valid`` in cycle ``c + latency``.
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ class PipelinedSampler(wiring.Component):
         self.S, self.cum_width, self.slots = S, cum_width, slots
         self.steps = clog2(S)
         self.index_width = max(1, self.steps)
-        self.latency = 5 + 2 * self.steps
+        self.latency = 6 + 2 * self.steps
         self._MustUse__silence = False
         super().__init__({
             "wr_en": In(1), "wr_slot": In(range(max(slots, 2))), "wr_s": In(range(max(S, 2))),
@@ -109,8 +110,11 @@ class PipelinedSampler(wiring.Component):
         # ---- stage 0: draw registered while the total is read
         v0, r0, k0 = Signal(), Signal(32), Signal(sw)
         m.d.sync += [v0.eq(self.i_valid), r0.eq(self.i_r), k0.eq(self.i_slot)]
+        # ---- stage 0b: the total registered (memory output -> register -> multipliers)
+        v0b, r0b, k0b, tot = Signal(), Signal(32), Signal(sw), Signal(cw)
+        m.d.sync += [v0b.eq(v0), r0b.eq(r0), k0b.eq(k0), tot.eq(tr.data)]
+        v0, r0, k0 = v0b, r0b, k0b
         # ---- stage 1: partial products of r * total, uniform (r * S)
-        tot = tr.data
         th_w = max(cw - 16, 0)
         v1, k1, z1 = Signal(), Signal(sw), Signal()
         pll, plh, phl, phh = Signal(32), Signal(32), Signal(32), Signal(32)

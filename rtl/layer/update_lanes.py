@@ -15,8 +15,9 @@ Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly
 so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
 
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
-``exp_K`` in; ``o`` (L codes) out.  Four registered stages (products; aligned terms; sum; code),
-:attr:`latency` = 4: inputs of cycle ``c`` give ``o`` in cycle ``c + 4``.  Per lane one
+``exp_K`` in; ``o`` (L codes) out.  Five registered stages (the product ``P``; ``C*sig_h`` and
+``K*P``; aligned terms; sum; code; no multiplier output feeds another multiplier in the same cycle),
+:attr:`latency` = 5: inputs of cycle ``c`` give ``o`` in cycle ``c + 5``.  Per lane one
 (Fc+1) x h-significand and one coef_bits x product-width multiplier.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
 class UpdateLanes(wiring.Component):
     """L-lane integer h update, coefficients per beat (see module docstring)."""
 
-    latency = 4
+    latency = 5
 
     def __init__(self, dp, w_format, lanes: int):
         self._MustUse__silence = True
@@ -75,6 +76,8 @@ class UpdateLanes(wiring.Component):
         Fc, Fu, cb = int(dp.c_bits), int(dp.upd_frac_bits), int(dp.coef_bits)
         log2_cap = H.int_bits + Fu
         s_t1 = -H.frac_bits - Fc + Fu
+        C1, K1, eK1 = Signal(Fc + 1), Signal(cb), Signal(self.exp_k_shape)  # the per-beat values, stage 1
+        m.d.sync += [C1.eq(self.C), K1.eq(self.K), eK1.eq(self.exp_K)]
         for j in range(self.lanes):
             dh, dw = WeightDecoder(H), WeightDecoder(self.W)
             mul = ApproxMultiplier.from_datapath(dp, self.W)
@@ -84,17 +87,21 @@ class UpdateLanes(wiring.Component):
             e_lo, e_hi = mul.exp_range
             e_lo, e_hi = min(e_lo, 0), max(e_hi, 0)
             sh_lo, sh_hi = self.exp_k_range[0] + e_lo + Fu, self.exp_k_range[1] + e_hi + Fu
-            # stage 1: products and the T2 shift
+            # stage 1: the product P = sig_h*sig_w (decode + multiplier), operands registered
+            sh0 = Signal(dh.sig_bits, name=f"sigh{j}")
+            p0, e0 = Signal(mul.prod_width, name=f"p{j}"), Signal(mul.exp_shape, name=f"e{j}")
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(mul.P), e0.eq(mul.E)]
+            # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift
             a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
             b1 = Signal(cb + mul.prod_width, name=f"kp{j}")
             s1 = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
-            m.d.sync += [a1.eq(self.C * dh.sig), b1.eq(self.K * mul.P), s1.eq(self.exp_K + mul.E + Fu)]
-            # stage 2: aligned, clamped terms
+            m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), s1.eq(eK1 + e0 + Fu)]
+            # stage 3: aligned, clamped terms
             t1 = align_clamped(m, a1, s_t1, s_t1, s_t1, log2_cap, f"t1_{j}")
             t2 = align_clamped(m, b1, s1, sh_lo, sh_hi, log2_cap, f"t2_{j}")
             r1, r2 = Signal(log2_cap + 1, name=f"t1r{j}"), Signal(log2_cap + 1, name=f"t2r{j}")
             m.d.sync += [r1.eq(t1), r2.eq(t2)]
-            # stage 3: sum; stage 4: one rounding into H, saturate
+            # stage 4: sum; stage 5: one rounding into H, saturate
             ssum = Signal(log2_cap + 2, name=f"sum{j}")
             m.d.sync += ssum.eq(r1 + r2)
             m.d.sync += self.o[j].eq(self._round_into_h(m, ssum, j))

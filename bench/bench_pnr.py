@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,13 +63,33 @@ def compare(estimate: dict | None, yosys: dict, util: dict) -> dict:
     return out
 
 
+def fresh_design(make, out: Path) -> dict:
+    """``make(dir)`` writes a design and returns its manifest.  The design is made beside ``out`` and
+    replaces it only when it differs (Verilog hash or inputs), so an unchanged design keeps its
+    synthesised netlist (the next seed or constraint costs only nextpnr)."""
+    new = out.with_name(out.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    man = make(new)
+    try:
+        old = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        old = None
+    same = isinstance(old, dict) and all(old.get(k) == man.get(k) for k in ("verilog_sha256", "input_hash"))
+    if same:
+        shutil.rmtree(new)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        new.rename(out)
+    return man
+
+
 def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, seed, args, work: Path, old: dict) -> dict:
     from rtl.generate import generate
     from rtl.pnr import pnr
     from rtl.synth import estimate
 
     out = work / f"engine-l{layer}-L{lanes}-{dp_name}"
-    man = generate(net, weights, dp, layer, out, lanes=lanes, unit="engine")
+    man = fresh_design(lambda d: generate(net, weights, dp, layer, d, lanes=lanes, unit="engine"), out)
     key = (man["verilog_sha256"], args.device, args.package, float(args.freq), seed)
     prev = old.get(key)
     if prev is not None and not args.force:

@@ -113,8 +113,6 @@ def run_design(net, weights, dp, dp_name, weights_label, layer, lanes, seed, arg
         "fmax_mhz": res["fmax_mhz"], "fmax_min_mhz": res["fmax_min_mhz"], "timing_met": res["timing_met"],
         "critical_path": res["critical_path"],
         "cycles_per_ip": man["latency"]["cycles"], "cycles_per_spike": man["latency"].get("per_spike"),
-        "ms_per_ip_at_fmax": (round(man["latency"]["cycles"] / (res["fmax_min_mhz"] * 1e3), 4)
-                              if res["fmax_min_mhz"] else None),
         "resources": compare(est, res["yosys"], res["utilization"]),
         "estimate": est, "yosys": res["yosys"], "utilization": res["utilization"],
         "tools": res["tools"], "seconds": res["seconds"],

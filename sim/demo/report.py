@@ -58,13 +58,14 @@ def render_report(summary: dict) -> str:
         cfg = summary.get("cost", {}).get("config", {})
         L.append("## Accuracy, weight memory, cost and latency per format\n")
         L.append(f"Cost: analytic estimate of the whole network (`sbs_model.hwcost`, {cfg.get('target', '-')}, "
-                 f"L = {cfg.get('lanes', '-')} lanes, one engine per SbS layer, {cfg.get('clock_mhz', '-')} MHz); "
-                 "paper datapaths have a model-only float32 update. Latency: RTL cycle model. Each paper "
+                 f"L = {cfg.get('lanes', '-')} lanes, one engine per SbS layer); paper datapaths have a model-only "
+                 "float32 update. Latency: cycles per image from the RTL cycle model (a time needs a post-route "
+                 "Fmax, see `sbs pnr`). Each paper "
                  "format appears twice: as published (its weight encoding has no range check: weights outside "
                  "the format's range wrap) and `fit` (the project's range handling: the format fitted to each "
                  "layer, values outside it saturated).\n")
         L.append("| format | weight bits | weight memory (kbit) | accuracy (%) | 95 % interval (%) | n | ms/pattern "
-                 "| LUT | FF | DSP | BRAM | ms/image (HW) |")
+                 "| LUT | FF | DSP | BRAM | cycles/image (HW) |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             c = r.get("cost") or {}
@@ -72,7 +73,7 @@ def render_report(summary: dict) -> str:
             L.append(f"| {r['label']} | {r['weight_bits']} | {r['weight_memory_bits'] / 1000:,.1f} | {acc} | "
                      f"{_ci(r)} | {r.get('n', '-')} | {_num(r.get('ms_per_pattern'), '{:.1f}')} | "
                      f"{_num(c.get('lut'))} | {_num(c.get('ff'))} | {_num(c.get('dsp'))} | {_num(c.get('bram'))} | "
-                     f"{_num(c.get('ms_per_image'), '{:.1f}')} |")
+                     f"{_num(c.get('cycles_per_image'))} |")
         L.append("")
         for r in rows:
             for w in r.get("warnings") or []:

@@ -22,10 +22,11 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
    * c0: h RAM, coefficient RAM and spike-row RAM read; slot k's spike index ``s_t`` is taken
      from the FIFO (``t < T``, beat 0) and written to the spike-row RAM;
    * c1: ``h`` (``t = 0``: the initial h), the coefficient (identity ``C = 2**Fc, K = 0`` for
-     ``t = 0`` and for an ignored spike) and the weight address of ``s_{t-1}``;
-   * c3..c7: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c7;
-   * c7: :class:`rtl.dot.DotProduct` of the new h with row ``s_t`` (read in c6), accumulated over
-     the B beats; then :class:`rtl.normaliser.Normaliser`,
+     ``t = 0`` and for an ignored spike) and the weight address of ``s_{t-1}``; c2: weight read;
+     c3: the weights registered;
+   * c4..c9: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c9;
+   * c9: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c8),
+     accumulated over the B beats; then :class:`rtl.normaliser.Normaliser`,
      :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
      :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
      ``D`` = :func:`sbs_model.layer_cycles.chain_latency` cycles after the last beat.
@@ -48,8 +49,8 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
-from rtl.dot import DotProduct
 from rtl.layer.coefficient import CoefficientPipe
+from rtl.layer.dot_lanes import DotLanes
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
 from rtl.layer.spikegen import SpikeGenerator
 from rtl.layer.update_lanes import UpdateLanes
@@ -64,7 +65,7 @@ FAULTS = (None, "stale_h", "select")
 def delay(m, value, n: int, name: str):
     """``value`` delayed by ``n`` registers (n >= 0)."""
     for i in range(n):
-        r = Signal(len(value), name=f"{name}_d{i + 1}")
+        r = Signal(value.shape(), name=f"{name}_d{i + 1}")
         m.d.sync += r.eq(value)
         value = r
     return value
@@ -97,7 +98,7 @@ class EngineCore(wiring.Component):
                              f"{self.cum_width} bits; the sampler allows 31 (lower sampler_frac_bits)")
         # sub-units (validation errors surface here)
         self.upd = UpdateLanes(dp, self.W, self.L)
-        self.dot = DotProduct(dp, self.N, self.L, self.W)
+        self.dot = DotLanes(dp, self.W, self.N, self.L)
         self.norm = Normaliser(dp)
         self.recip = ReciprocalPipe(dp)
         self.coef = CoefficientPipe(dp)
@@ -235,13 +236,14 @@ class EngineCore(wiring.Component):
         m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)),
                      C2.eq(Mux(ident, 1 << Fc, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
                      eK2.eq(c_rd.data.eK), wa2.eq(s_prev * B + b1)]
-        # ---- c2: weight read (row s_{t-1}); operands one more register
+        # ---- c2: weight read (row s_{t-1}); c3: the weights registered; operands delayed to match
         m.d.comb += w_upd.addr.eq(wa2)
-        h3, C3, K3, eK3 = Signal(L * hw), Signal(Fc + 1), Signal(int(dp.coef_bits)), Signal(ek_shape)
-        m.d.sync += [h3.eq(h2), C3.eq(C2), K3.eq(K2), eK3.eq(eK2)]
-        # ---- c3: update lanes
-        m.d.comb += [upd.h.as_value().eq(h3), upd.w.as_value().eq(w_upd.data), upd.C.eq(C3), upd.K.eq(K3),
-                     upd.exp_K.eq(eK3)]
+        h4, C4, K4, eK4 = (delay(m, h2, 2, "h_upd"), delay(m, C2, 2, "c_upd"), delay(m, K2, 2, "k_upd"),
+                           delay(m, eK2, 2, "ek_upd"))
+        w4 = delay(m, w_upd.data, 1, "w_upd")
+        # ---- c4: update lanes
+        m.d.comb += [upd.h.as_value().eq(h4), upd.w.as_value().eq(w4), upd.C.eq(C4), upd.K.eq(K4),
+                     upd.exp_K.eq(eK4)]
         # ---- c6: weight read (row s_t) for the dot; c7: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         m.d.comb += wd0.eq(s_now * B + b)
@@ -251,13 +253,13 @@ class EngineCore(wiring.Component):
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
         t7 = delay(m, t1, lc.WRITE - 1, "t7")
         m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(k7 * B + b7), h_wr.data.eq(upd.o.as_value()),
-                     dot.h.payload.as_value().eq(upd.o.as_value()), dot.w.payload.as_value().eq(w_dot.data),
-                     dot.h.valid.eq(v7), dot.w.valid.eq(v7), dot.o.ready.eq(1)]
+                     dot.i_h.as_value().eq(upd.o.as_value()), dot.i_w.as_value().eq(w_dot.data),
+                     dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
         ctag = Cat(a7 & need7, k7)
         ctag_d = delay(m, ctag, dot.latency, "ctag_dot")
         t_d = delay(m, t7, dot.latency, "t_dot")
-        m.d.comb += [norm.i.valid.eq(dot.o.valid), norm.i.payload.eq(dot.o.payload.acc), norm.o.ready.eq(1)]
+        m.d.comb += [norm.i.valid.eq(dot.o_valid), norm.i.payload.eq(dot.o_acc), norm.o.ready.eq(1)]
         ctag_n = delay(m, ctag_d, lc.NORM, "ctag_norm")
         t_n = delay(m, t_d, lc.NORM, "t_norm")
         m.d.comb += recip.i_sig.eq(norm.o.payload.sig)

@@ -5,8 +5,9 @@ The arithmetic of :meth:`fixedpoint.datapath.Datapath.step` (``int`` update, fix
 ``C`` (``Fc + 1`` bits), ``K`` (``coef_bits``) and ``exp_K`` arrive with each beat, so beats of
 different IPs follow each other without a pause.  Per lane:
 
-* decode h and w (:class:`rtl.decoder.WeightDecoder`) and multiply (``P``, ``E``:
-  :class:`rtl.multiplier.ApproxMultiplier`, as the dot product did);
+* decode h and w (:class:`rtl.decoder.WeightDecoder`) and the exact product ``P = sig_h*sig_w``,
+  ``E = exp_h + exp_w`` (:func:`rtl.layer.dot_lanes.exact_product`: shifted adds for a narrow
+  significand; exact products only, ``prod_bits`` None);
 * ``T1 = floor(C*sig_h * 2**(-Fh - Fc + Fu))``, ``T2 = floor(K*P * 2**(exp_K + E + Fu))``, both
   clamped at ``2**(I + Fu)`` (:func:`rtl.update.align_clamped`; exact, see there);
 * ``code = rshift_round(T1 + T2, Fu - Fh, h_rounding)`` saturated at H's largest code.
@@ -31,8 +32,8 @@ from fixedpoint.formats import parse_format
 from fixedpoint.product import product
 from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import update_int_sums
-from rtl.decoder import WeightDecoder, signed_bits
-from rtl.multiplier import ApproxMultiplier
+from rtl.decoder import WeightDecoder, exp_range, signed_bits
+from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.update import align_clamped, check_rtl_datapath, exp_k_range
 
 
@@ -54,6 +55,7 @@ class UpdateLanes(wiring.Component):
     def __init__(self, dp, w_format, lanes: int):
         self._MustUse__silence = True
         check_rtl_datapath(dp, "UpdateLanes")
+        check_exact(dp, "UpdateLanes")
         self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
         if int(dp.upd_frac_bits) < self.H.frac_bits:
             raise ValueError(f"UpdateLanes: datapath field upd_frac_bits {dp.upd_frac_bits} must be >= the h "
@@ -78,22 +80,23 @@ class UpdateLanes(wiring.Component):
         s_t1 = -H.frac_bits - Fc + Fu
         C1, K1, eK1 = Signal(Fc + 1), Signal(cb), Signal(self.exp_k_shape)  # the per-beat values, stage 1
         m.d.sync += [C1.eq(self.C), K1.eq(self.K), eK1.eq(self.exp_K)]
+        hl, hh = exp_range(H)
+        wl, wh = exp_range(self.W)
+        e_lo, e_hi = min(hl + wl, 0), max(hh + wh, 0)
+        e_shape = signed(signed_bits(e_lo, e_hi))
         for j in range(self.lanes):
             dh, dw = WeightDecoder(H), WeightDecoder(self.W)
-            mul = ApproxMultiplier.from_datapath(dp, self.W)
-            m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"], m.submodules[f"mul{j}"] = dh, dw, mul
-            m.d.comb += [dh.code.eq(self.h[j]), dw.code.eq(self.w[j]), mul.sig_h.eq(dh.sig),
-                         mul.exp_h.eq(dh.exp), mul.sig_w.eq(dw.sig), mul.exp_w.eq(dw.exp)]
-            e_lo, e_hi = mul.exp_range
-            e_lo, e_hi = min(e_lo, 0), max(e_hi, 0)
+            m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"] = dh, dw
+            m.d.comb += [dh.code.eq(self.h[j]), dw.code.eq(self.w[j])]
+            prod = exact_product(m, dh.sig, dw.sig, f"prod{j}")
             sh_lo, sh_hi = self.exp_k_range[0] + e_lo + Fu, self.exp_k_range[1] + e_hi + Fu
             # stage 1: the product P = sig_h*sig_w (decode + multiplier), operands registered
             sh0 = Signal(dh.sig_bits, name=f"sigh{j}")
-            p0, e0 = Signal(mul.prod_width, name=f"p{j}"), Signal(mul.exp_shape, name=f"e{j}")
-            m.d.sync += [sh0.eq(dh.sig), p0.eq(mul.P), e0.eq(mul.E)]
+            p0, e0 = Signal(len(prod), name=f"p{j}"), Signal(e_shape, name=f"e{j}")
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), e0.eq(dh.exp + dw.exp)]
             # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift
             a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
-            b1 = Signal(cb + mul.prod_width, name=f"kp{j}")
+            b1 = Signal(cb + len(prod), name=f"kp{j}")
             s1 = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
             m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), s1.eq(eK1 + e0 + Fu)]
             # stage 3: aligned, clamped terms

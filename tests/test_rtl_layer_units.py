@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from fixedpoint.datapath import PRESETS
 from fixedpoint.formats import parse_format
-from rtl.layer import coefficient, reciprocal_pipe, update_lanes
+from rtl.layer import coefficient, reciprocal_pipe, threefry, update_lanes
 from rtl.update import exp_r_range
 
 DP = PRESETS["int-e4m1"]
@@ -88,3 +88,14 @@ def test_update_lanes(name, lanes):
     got = stream(dut, ins, [dut.o], dut.latency)
     mask = (1 << H.width) - 1
     assert [[(int(g[0]) >> (j * H.width)) & mask for j in range(lanes)] for g in got] == want
+
+
+def test_threefry_pipe():
+    rng = random.Random(8)
+    reqs = [(0, 0, 0, 0, 0), (0xFFFFFFFF, 0xFFFFFFFF, 255, (1 << 24) - 1, 0xFFFFFFFF)] + [
+        (rng.getrandbits(32), rng.getrandbits(32), rng.randrange(256), rng.getrandbits(24), rng.getrandbits(32))
+        for _ in range(60)]
+    dut = threefry.ThreefryPipe()
+    got = stream(dut, [[(dut.i_valid, 1), (dut.seed, a), (dut.pattern, b), (dut.layer, c), (dut.ip, d),
+                        (dut.spike, e)] for a, b, c, d, e in reqs], [dut.o_valid, dut.o_r], dut.latency)
+    assert got == [(1, threefry.reference(*r)) for r in reqs]

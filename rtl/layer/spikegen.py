@@ -5,8 +5,8 @@ update datapath, in the order the engine core consumes them: for ``t = 0..T-1``,
 ``slot = 0..n_active-1``, the index of spike ``t`` of IP ``ip_base + slot``:
 
 1. a request sequencer issues ``(seed, pattern, layer, ip, t)`` (one per cycle while it has
-   credit) to the pipelined Threefry RNG (:class:`rtl.rng.SpikeRandom`, ``"pipelined"``, 20
-   stages, never stalled);
+   credit) to the pipelined Threefry RNG (:class:`rtl.layer.threefry.ThreefryPipe`, 26 stages,
+   never stalled);
 2. :class:`rtl.layer.sampler_pipe.PipelinedSampler` turns each draw into an index (``5 + 2*KS``
    stages, never stalled);
 3. a FIFO (``lib.fifo.SyncFIFOBuffered``, :attr:`depth` entries) holds the indices for the core.
@@ -22,7 +22,7 @@ Ports (plain signals unless noted):
 * ``o`` (``lib.stream``, ``index_width`` bits): the indices;
 * ``primed``: the FIFO holds at least ``min(PRIME, T * n_active)`` indices (the core may start).
 
-Latency: :attr:`latency` = ``ROUNDS + sampler latency`` cycles from a request to its index
+Latency: :attr:`latency` = ``26 + sampler latency`` cycles from a request to its index
 entering the FIFO.  ``fault`` (tests only): ``"flip_bit0"`` inverts bit 0 of every 7th index.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fixedpoint.rng import IP_MAX, LAYER_MAX, ROUNDS
+from fixedpoint.rng import IP_MAX, LAYER_MAX
 from rtl.layer.sampler_pipe import PipelinedSampler, clog2
-from rtl.rng import SpikeRandom
+from rtl.layer.threefry import ThreefryPipe
 
 PRIME = 4
 FAULTS = (None, "flip_bit0")
@@ -41,7 +41,7 @@ FAULTS = (None, "flip_bit0")
 
 def fifo_depth(sampler_latency: int) -> int:
     """FIFO entries: a power of two covering the request-to-FIFO latency plus :data:`PRIME` + 8."""
-    return 1 << clog2(ROUNDS + sampler_latency + 2 + PRIME + 8)
+    return 1 << clog2(ThreefryPipe.latency + sampler_latency + 2 + PRIME + 8)
 
 
 class SpikeGenerator(wiring.Component):
@@ -56,7 +56,7 @@ class SpikeGenerator(wiring.Component):
         if fault not in FAULTS:
             raise ValueError(f"SpikeGenerator: fault must be one of {FAULTS}, got {fault!r}")
         self.sampler = PipelinedSampler(S, cum_width, slots)
-        self.rng = SpikeRandom("pipelined")
+        self.rng = ThreefryPipe()
         self.S, self.T, self.slots, self.layer_index, self.fault = S, T, slots, int(layer_index), fault
         self.index_width = self.sampler.index_width
         self.latency = self.rng.latency + self.sampler.latency
@@ -103,10 +103,8 @@ class SpikeGenerator(wiring.Component):
         # ---- requests (credit-limited)
         issue = Signal()
         m.d.comb += issue.eq(active & (outstanding < self.depth))
-        rp = rng.i.payload
-        m.d.comb += [rng.i.valid.eq(issue), rp.seed.eq(seed), rp.pattern.eq(pattern),
-                     rp.layer.eq(self.layer_index), rp.ip.eq(ip_base + k_req), rp.spike.eq(t_req),
-                     rng.o.ready.eq(1)]
+        m.d.comb += [rng.i_valid.eq(issue), rng.seed.eq(seed), rng.pattern.eq(pattern),
+                     rng.layer.eq(self.layer_index), rng.ip.eq(ip_base + k_req), rng.spike.eq(t_req)]
         with m.If(issue & ~self.start):
             last_k = k_req == n_act - 1
             m.d.sync += k_req.eq(Mux(last_k, 0, k_req + 1))
@@ -118,8 +116,8 @@ class SpikeGenerator(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + issue - pop)
 
         # ---- draws -> sampler (slot of each draw follows the request order)
-        m.d.comb += [smp.i_valid.eq(rng.o.valid), smp.i_r.eq(rng.o.payload), smp.i_slot.eq(k_out)]
-        with m.If(rng.o.valid & ~self.start):
+        m.d.comb += [smp.i_valid.eq(rng.o_valid), smp.i_r.eq(rng.o_r), smp.i_slot.eq(k_out)]
+        with m.If(rng.o_valid & ~self.start):
             m.d.sync += k_out.eq(Mux(k_out == n_act - 1, 0, k_out + 1))
 
         # ---- FIFO

@@ -21,9 +21,8 @@ Ports (plain signals):
 
 Pipeline: the total is read (1) and registered (2), the four 16 x 16 partial products of
 ``r * total`` are registered (3), summed in two registered steps to ``target = (r * total) >> 32``
-(4, 5), then
-``KS`` search steps of two cycles each (the memory address is wired from registers, the compare
-is registered).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``6 + 2*KS``: a
+(4, 5), then ``KS`` search steps of three cycles each (the memory address is wired from
+registers; the memory output and the compare are registered).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``6 + 3*KS``: a
 draw presented in cycle ``c`` shows ``o_valid`` in cycle ``c + latency``.
 """
 from __future__ import annotations
@@ -75,7 +74,7 @@ class PipelinedSampler(wiring.Component):
         self.S, self.cum_width, self.slots = S, cum_width, slots
         self.steps = clog2(S)
         self.index_width = max(1, self.steps)
-        self.latency = 6 + 2 * self.steps
+        self.latency = 6 + 3 * self.steps
         self._MustUse__silence = False
         super().__init__({
             "wr_en": In(1), "wr_slot": In(range(max(slots, 2))), "wr_s": In(range(max(S, 2))),
@@ -137,25 +136,32 @@ class PipelinedSampler(wiring.Component):
         target, u, idx = Signal(cw), Signal(self.index_width), Signal(self.index_width)
         m.d.sync += [v.eq(v3), k.eq(k3), z.eq(z3), target.eq(hh3 + x3[32:]), u.eq(u3), idx.eq(0)]
 
-        # ---- search steps, two cycles each
+        # ---- search steps, three cycles each: address (wired from registers), memory output
+        #      registered, compare registered
         for j in reversed(range(KS)):
             b = KS - 1 - j
             rd = step_rd[j]
             m.d.comb += rd.addr.eq(Cat(idx[j + 1:KS], k) if b else k)
-            va, ka, za = Signal(name=f"s{j}a_v"), Signal(sw, name=f"s{j}a_k"), Signal(name=f"s{j}a_z")
-            ta, ua = Signal(cw, name=f"s{j}a_t"), Signal(self.index_width, name=f"s{j}a_u")
-            ia = Signal(self.index_width, name=f"s{j}a_i")
-            m.d.sync += [va.eq(v), ka.eq(k), za.eq(z), ta.eq(target), ua.eq(u), ia.eq(idx)]
-            probe = ia + ((1 << j) - 1)
-            le = rd.data <= ta
+            fields = Cat(v, z, k, target, u, idx)
+            fa = Signal(len(fields), name=f"s{j}a")
+            fb = Signal(len(fields), name=f"s{j}b")
+            q = Signal(cw, name=f"s{j}q")
+            m.d.sync += [fa.eq(fields), fb.eq(fa), q.eq(rd.data)]
+            o = 0
+            parts = []
+            for width in (1, 1, sw, cw, self.index_width, self.index_width):
+                parts.append(fb[o:o + width])
+                o += width
+            vb, zb, kb, tb, ub, ib = parts
+            probe = ib + ((1 << j) - 1)
+            le = q <= tb
             if ((1 << KS) - 1) >= S:  # some probes fall past the window
                 le = le & (probe < S)
-            vb, kb, zb = Signal(name=f"s{j}b_v"), Signal(sw, name=f"s{j}b_k"), Signal(name=f"s{j}b_z")
-            tb, ub = Signal(cw, name=f"s{j}b_t"), Signal(self.index_width, name=f"s{j}b_u")
-            ib = Signal(self.index_width, name=f"s{j}b_i")
-            m.d.sync += [vb.eq(va), kb.eq(ka), zb.eq(za), tb.eq(ta), ub.eq(ua),
-                         ib.eq(ia | Mux(le, 1 << j, 0))]
-            v, k, z, target, u, idx = vb, kb, zb, tb, ub, ib
+            nv, nz, nk = Signal(name=f"s{j}c_v"), Signal(name=f"s{j}c_z"), Signal(sw, name=f"s{j}c_k")
+            nt, nu = Signal(cw, name=f"s{j}c_t"), Signal(self.index_width, name=f"s{j}c_u")
+            ni = Signal(self.index_width, name=f"s{j}c_i")
+            m.d.sync += [nv.eq(vb), nz.eq(zb), nk.eq(kb), nt.eq(tb), nu.eq(ub), ni.eq(ib | Mux(le, 1 << j, 0))]
+            v, z, k, target, u, idx = nv, nz, nk, nt, nu, ni
 
         m.d.comb += [self.o_valid.eq(v), self.o_index.eq(Mux(z, u, idx))]
         return m

@@ -87,6 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default="network_cosim", help="result name in bench/results (default network_cosim)")
     ap.add_argument("--source-commit", default=None,
                     help="the commit this checkout was exported from (for runs from 'git archive' copies)")
+    ap.add_argument("--skip-build", action="store_true",
+                    help="cosimulate the design already in --out (its manifest records how it was built)")
     ap.add_argument("--diagram", default=None, metavar="PNG",
                     help="only draw the block diagram of the design in --out (its manifest.json) into PNG")
     args = ap.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     cos = ["sbs", "cosim", str(out), "-n", str(args.n), "--first", str(args.first), "--jobs", str(args.jobs),
            "--json", str(rep_path)]
     t0 = time.perf_counter()
-    for cmd in (build, cos):
+    for cmd in ([cos] if args.skip_build else [build, cos]):
         print("$", shlex.join(cmd), flush=True)
         rc = subprocess.call(cmd)
         if rc not in (0, 1) or not (out / "manifest.json").is_file():

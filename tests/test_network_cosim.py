@@ -3,7 +3,7 @@ with random weights and small T -- padding, stride, dilation, average pooling (k
 real division with rounding) and max pooling (with padding), a two-layer fully connected net --
 build (sbs build's code path) and cosimulate with every layer's codes and the class == the
 quantized model and the measured cycles == sbs_model.network_cycles.  One Verilator build per design
-(cached by design hash)."""
+(cached by design hash); two builds in the regular run, the third under ``slow``."""
 import json
 
 import numpy as np
@@ -47,7 +47,8 @@ NETS = {
 }
 
 
-@pytest.mark.parametrize("name", list(NETS))
+@pytest.mark.parametrize("name", [pytest.param("pad-max-avg", marks=pytest.mark.slow),  # a third build: slow
+                                  "stride-dil-avg3-maxpad", "fc2"])
 def test_small_network_cosim_equal(name, tmp_path):
     net, plan = NETS[name]
     weights = init_weights(net, 3)

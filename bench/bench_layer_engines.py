@@ -12,7 +12,8 @@ Results go to ``bench/results/layer_engines.json`` after every design (machine, 
 rows whose Verilog, constraint and seed are unchanged are kept unless ``--force``.
 
 Run: ``python bench/bench_layer_engines.py [--designs 5:10:1 4:32:1 2:32:1 0:32:1] [--freq 100]``
-(needs the ``synth`` extra; minutes to tens of minutes per design on one core).
+(needs the ``synth`` extra; minutes to tens of minutes per design on one core), or
+``--record DIR ...`` to record designs already built and placed with ``sbs build`` + ``sbs pnr``.
 """
 from __future__ import annotations
 
@@ -39,6 +40,28 @@ def parse_design(text: str) -> tuple[int, int, int]:
     return layer, lanes, engines
 
 
+def row_from(out: Path, res: dict, man: dict, args) -> dict:
+    """A result row from a design directory's manifest and its ``sbs pnr`` result."""
+    util = res["utilization"]
+    spikes = f" --spikes {man['T']}" if args.spikes else ""
+    dp = args.datapath
+    return {
+        "key": f"{man['verilog_sha256']}/{res['freq_mhz']:g}/{res['seed']}",
+        "design": f"layer engine, layer {man['layer']}, L = {man['lanes']}, E = {man['engines']}, {dp}",
+        "commands": [f"sbs build --layer {man['layer']} --lanes {man['lanes']} --engines {man['engines']} "
+                     f"--datapath {dp}{spikes} -o DIR", f"sbs pnr DIR --freq {res['freq_mhz']:g} --seed {res['seed']}"],
+        "layer": man["layer"], "lanes": man["lanes"], "engines": man["engines"], "slots": man["slots"],
+        "beats": man["beats"], "S": man["S"], "N": man["N"], "T": man["T"], "ips": man["ips"],
+        "weights_format": man["formats"]["weights"], "verilog_sha256": man["verilog_sha256"],
+        "resources": {r: util.get(r) for r in RES},
+        "fmax_mhz": res["fmax_min_mhz"], "freq_mhz": res["freq_mhz"], "timing_met": res["timing_met"],
+        "critical_path": res["critical_path"],
+        "cycles_per_image": man["cycles_per_image"], "spike_steps_per_cycle": man["spike_steps_per_cycle"],
+        "ms_per_image": res.get("ms_per_image"), "ms_per_image_note": res.get("ms_per_image_note"),
+        "tools": res.get("tools"), "seconds": res.get("seconds"),
+    }
+
+
 def one(layer, lanes, engines, args, old):
     from rtl.layer.generate import build_layer
     from rtl.pnr import pnr
@@ -53,23 +76,7 @@ def one(layer, lanes, engines, args, old):
         print(f"layer {layer} L={lanes} E={engines}: unchanged since the recorded run (--force to redo)", flush=True)
         return old[key]
     res = pnr(out, freq=args.freq, seed=args.seed, progress=lambda m: print(m, flush=True))
-    util = res["utilization"]
-    spikes = f" --spikes {args.spikes}" if args.spikes else ""
-    return {
-        "key": key,
-        "design": f"layer engine, layer {layer}, L = {lanes}, E = {engines}, {args.datapath}",
-        "commands": [f"sbs build --layer {layer} --lanes {lanes} --engines {engines} --datapath {args.datapath}"
-                     f"{spikes} -o DIR", f"sbs pnr DIR --freq {args.freq:g} --seed {args.seed}"],
-        "layer": layer, "lanes": lanes, "engines": engines, "slots": man["slots"], "beats": man["beats"],
-        "S": man["S"], "N": man["N"], "T": man["T"], "ips": man["ips"], "weights_format": man["formats"]["weights"],
-        "verilog_sha256": man["verilog_sha256"],
-        "resources": {r: util.get(r) for r in RES},
-        "fmax_mhz": res["fmax_min_mhz"], "freq_mhz": res["freq_mhz"], "timing_met": res["timing_met"],
-        "critical_path": res["critical_path"],
-        "cycles_per_image": man["cycles_per_image"], "spike_steps_per_cycle": man["spike_steps_per_cycle"],
-        "ms_per_image": res.get("ms_per_image"), "ms_per_image_note": res.get("ms_per_image_note"),
-        "tools": res["tools"], "seconds": res["seconds"],
-    }
+    return row_from(out, res, man, args)
 
 
 def main(argv=None) -> int:
@@ -81,19 +88,27 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--work", default="build/layer_bench", help="design directories (default build/layer_bench)")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--record", nargs="+", default=None, metavar="DIR",
+                   help="record finished runs instead: design directories holding manifest.json (sbs build) and "
+                        "pnr.json (sbs pnr), e.g. from a long run in the background")
     args = p.parse_args(argv)
-    designs = [parse_design(d) for d in args.designs]
+    designs = [] if args.record else [parse_design(d) for d in args.designs]
     path = RESULTS / f"{NAME}.json"
     old = {}
     if path.is_file():
         old = {r["key"]: r for r in json.loads(path.read_text()).get("results", []) if "key" in r}
     rows = list(old.values())
-    for layer, lanes, engines in designs:
-        row = one(layer, lanes, engines, args, old)
+    todo = [("run", d) for d in designs] + [("record", Path(d)) for d in args.record or []]
+    for kind, what in todo:
+        if kind == "run":
+            row = one(*what, args, old)
+        else:
+            man = json.loads((what / "manifest.json").read_text())
+            row = row_from(what, json.loads((what / "pnr.json").read_text()), man, args)
         rows = [r for r in rows if r["key"] != row["key"]] + [row]
         write_result(NAME, rows)
         r = row["resources"]
-        print(f"layer {layer} L={lanes} E={engines}: LUT4 {r['LUT4']}, FF {r['FF']}, MULT18X18D "
+        print(f"layer {row['layer']} L={row['lanes']} E={row['engines']}: LUT4 {r['LUT4']}, FF {r['FF']}, MULT18X18D "
               f"{r['MULT18X18D']}, DP16KD {r['DP16KD']}; Fmax {row['fmax_mhz']} MHz (timing met: "
               f"{row['timing_met']}); {row['cycles_per_image']} cycles per image", flush=True)
     print(f"-> {path}")

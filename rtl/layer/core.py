@@ -244,7 +244,7 @@ class EngineCore(wiring.Component):
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(h4), upd.w.as_value().eq(w4), upd.C.eq(C4), upd.K.eq(K4),
                      upd.exp_K.eq(eK4)]
-        # ---- c6: weight read (row s_t) for the dot; c7: write back, dot
+        # ---- c8: weight read (row s_t) for the dot; c9: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         m.d.comb += wd0.eq(s_now * B + b)
         m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))

@@ -80,7 +80,7 @@ def test_update_lanes(name, lanes):
         else:
             C = int(rng.integers(1, 1 << dp.c_bits))
             K = int(rng.integers(1 << (dp.coef_bits - 1), 1 << dp.coef_bits))
-            e = int(rng.integers(-40, -20))
+            e = int(rng.integers(-40, -20)) if k % 2 else int(rng.integers(klo, khi + 1))
             want.append(update_lanes.reference(dp, wfmt, h, w, C, K, e))
         ins.append([(dut.h, sum(c << (j * H.width) for j, c in enumerate(h))),
                     (dut.w, sum(c << (j * wfmt.width) for j, c in enumerate(w))), (dut.C, C), (dut.K, K),

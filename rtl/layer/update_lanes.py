@@ -9,7 +9,8 @@ different IPs follow each other without a pause.  Per lane:
   ``E = exp_h + exp_w`` (:func:`rtl.layer.dot_lanes.exact_product`: shifted adds for a narrow
   significand; exact products only, ``prod_bits`` None);
 * ``T1 = floor(C*sig_h * 2**(-Fh - Fc + Fu))``, ``T2 = floor(K*P * 2**(exp_K + E + Fu))``, both
-  clamped at ``2**(I + Fu)`` (:func:`rtl.update.align_clamped`; exact, see there);
+  clamped at ``2**(I + Fu)`` (:func:`clamped_shift`, the value of :func:`rtl.update.align_clamped`;
+  exact: a term at the cap already saturates H);
 * ``code = rshift_round(T1 + T2, Fu - Fh, h_rounding)`` saturated at H's largest code.
 
 Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly and ``T2 = 0``,
@@ -34,7 +35,7 @@ from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import update_int_sums
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
-from rtl.update import align_clamped, check_rtl_datapath, exp_k_range
+from rtl.update import check_rtl_datapath, exp_k_range
 
 
 def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
@@ -45,6 +46,30 @@ def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
     P, E = product(sh, eh, sw, ew, dp.prod_bits, dp.prod_rounding)
     S = update_int_sums(sh, eh, P, E, C, dp.c_bits, int(K), int(exp_K), dp.upd_frac_bits)
     return [int(c) for c in H.encode_parts(S, np.full(S.shape, -dp.upd_frac_bits), dp.h_rounding, "saturate")]
+
+
+def clamped_shift(m, v, sh, lo: int, hi: int, log2_cap: int, name: str):
+    """``min(floor(v * 2**sh), 2**log2_cap)`` for unsigned ``v`` and a signed shift ``sh`` in
+    ``[lo, hi]`` (the value of :func:`rtl.update.align_clamped`), with the comparison against the cap
+    as an OR of the bits at and above ``log2_cap`` (no wide comparator)."""
+    cap = 1 << log2_cap
+    vw = len(v)
+    out = Signal(log2_cap + 1, name=name)
+    parts = []
+    if hi >= 0:
+        amt = Signal(range(log2_cap + 1), name=f"{name}_lamt")
+        m.d.comb += amt.eq(Mux(sh >= log2_cap, log2_cap, sh))
+        left = Signal(vw + log2_cap, name=f"{name}_left")
+        m.d.comb += left.eq(v << amt)
+        parts.append(Mux(left[log2_cap:].any(), cap, left[:log2_cap]))
+    if lo < 0:
+        amt = Signal(range(vw + 1), name=f"{name}_ramt")
+        m.d.comb += amt.eq(Mux(-sh >= vw, vw, -sh))
+        right = Signal(vw, name=f"{name}_right")
+        m.d.comb += right.eq(v >> amt)
+        parts.append(Mux(right[log2_cap:].any(), cap, right[:log2_cap]) if vw > log2_cap else right)
+    m.d.comb += out.eq(Mux(sh < 0, parts[1], parts[0]) if len(parts) == 2 else parts[0])
+    return out
 
 
 class UpdateLanes(wiring.Component):
@@ -100,8 +125,8 @@ class UpdateLanes(wiring.Component):
             s1 = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
             m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), s1.eq(eK1 + e0 + Fu)]
             # stage 3: aligned, clamped terms
-            t1 = align_clamped(m, a1, s_t1, s_t1, s_t1, log2_cap, f"t1_{j}")
-            t2 = align_clamped(m, b1, s1, sh_lo, sh_hi, log2_cap, f"t2_{j}")
+            t1 = clamped_shift(m, a1, s_t1, s_t1, s_t1, log2_cap, f"t1_{j}")
+            t2 = clamped_shift(m, b1, s1, sh_lo, sh_hi, log2_cap, f"t2_{j}")
             r1, r2 = Signal(log2_cap + 1, name=f"t1r{j}"), Signal(log2_cap + 1, name=f"t2r{j}")
             m.d.sync += [r1.eq(t1), r2.eq(t2)]
             # stage 4: sum; stage 5: one rounding into H, saturate

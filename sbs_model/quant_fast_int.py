@@ -69,13 +69,14 @@ BOUND = 62  # every int64 intermediate stays below 2**BOUND
 LANE = 1 << 32  # the 32-bit lanes' bound
 SCALED = UPDATE_MODES["scaled"]
 BIG = np.int64(0x7FFFFFFFFFFFFFFF)
-TAB_CM, TAB_RS1, TAB_SR, TAB_BM, TAB_ODD, TAB_LIM = range(6)
+TAB_CM, TAB_RS1, TAB_SR, TAB_BIAS, TAB_LM, TAB_TV, TAB_CSH, TAB_LIM = range(8)
 
 
 def spike_constants(ql: QLayer) -> np.ndarray:
-    """(6, T) int64: per spike t the constants of the 32-bit update (rows ``TAB_*``; see
-    :func:`_spike` for the same numbers computed per spike).  Rounding ``(S + bm + ((S >> sr) &
-    odd)) >> sr``: trunc 0/0, rna 2**(sr-1)/0, rne 2**(sr-1)-1/1, and 0/0 when ``sr == 0``."""
+    """(8, T) int64: per spike t the constants of the 32-bit update (rows ``TAB_*``; see
+    :func:`_spike` for the same numbers computed per spike, :func:`_round_params` for the
+    rounding's bias / tie mask / tie value, ``TAB_CSH`` = log2 of a power-of-two T1 multiplier
+    that needs no right shift, else -1)."""
     d = ql.dp
     Fh, Fu, cb = int(ql.H.frac_bits), int(d.upd_frac_bits), int(d.c_bits)
     kpos = (1 << int(ql.H.width)) - 1
@@ -93,10 +94,14 @@ def spike_constants(ql: QLayer) -> np.ndarray:
     sr = np.where(ok, sr, 0)
     mode = int(d.nb[D_H_ROUND])
     half = np.where(sr > 0, np.left_shift(np.int64(1), np.maximum(sr, 1) - 1), 0)
-    odd = np.where((sr > 0) & (mode == RNE), 1, 0)
-    bm = np.where(sr > 0, half - odd, 0) if mode in (RNE, RNA) else np.zeros(T, np.int64)
-    lim = np.maximum(0, LANE - ((cm * kpos) >> rs1) - bm - odd)
-    return np.stack([cm, rs1, sr, bm, odd, np.where(ok, lim, 0)]).astype(np.int64)
+    rne = (sr > 0) & (mode == RNE)
+    bias = half if mode in (RNE, RNA) else np.zeros(T, np.int64)
+    lm = np.where(rne, np.left_shift(np.int64(1), sr) - 1, 0)
+    tv = np.where(rne, 0, 1)
+    lcm = np.floor(np.log2(np.maximum(cm, 1))).astype(np.int64)
+    csh = np.where((cm > 0) & (cm == np.left_shift(np.int64(1), lcm)) & (rs1 == 0), lcm, -1)
+    lim = np.maximum(0, LANE - ((cm * kpos) >> rs1) - bias)
+    return np.stack([cm, rs1, sr, bias, lm, tv, csh, np.where(ok, lim, 0)]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,9 @@ class IntFastLayer:
     sd, e_min            the dot's layer shift and the smallest weight exponent
     recip (2**(R-1),) int64  :func:`fixedpoint.reciprocal.reciprocal_table` of the datapath
     w32   the 32-bit lanes apply (module docstring); hm_max = h_max * max(m2)
-    tab   (6, T) int64 per-spike constants of :func:`_spike_fast` (rows ``TAB_*``): the T1
-          multiplier and shift, the rounding shift, bias and odd-bit mask, and the limit that
+    tab   (8, T) int64 per-spike constants of :func:`_spike_fast` (rows ``TAB_*``): the T1
+          multiplier and shift, the rounding shift, bias, tie mask and value, the T1 multiplier's
+          log2 where it is a power of two, and the limit that
           ``(K*hm_max) >> rs2`` must stay below for the 32-bit lanes (0: never)
     """
 
@@ -246,13 +252,13 @@ def _dot32_simd(typingctx, h, k, md, s, nblk, sd):
     return sig, codegen
 
 
-@intrinsic
-def _update32_simd(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm, odd, sd):
-    """One spike's update of ``h[k]`` in place in 32-bit lanes, fused with the next dot product:
-    per lane ``T1 = (C*h) >> rs1``, ``T2 = trunc32((K * (h*m2[s])) >> rs2)`` (a 32x32->64
-    multiply), ``S = T1 + T2``, ``q = (S + bm + ((S >> sr) & odd)) >> sr`` stored into h, and
-    ``(q*md[s2]) >> sd`` summed; returns ``(max q, sum mod 2**32)``."""
-    sig = types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm, odd, sd)
+def _update32_codegen(t1_shift: bool, dot_shift: bool):
+    """Code generator of the 32-bit update intrinsics.  Per lane: ``T1 = (C*h) >> rs1`` (``t1_shift``:
+    ``h << C``, C then the multiplier's log2), ``T2 = trunc32((K * (h*m2[s])) >> rs2)`` (a 32x32->64
+    multiply), ``S = T1 + T2``, ``u = S + bias``, ``q = u >> sr`` with the lowest bit cleared where
+    ``(u & lm) == tv`` (round half to even: an exact tie), stored into h; and the next dot product's
+    term ``(q*md[s2]) >> sd`` (``dot_shift`` False: sd is 0, no shift).  Returns ``(OR of every q, sum of the
+    terms mod 2**32)``: some ``q > 2**w - 1`` exactly when the OR is (H's codes have w bits)."""
 
     def codegen(context, builder, signature, args):
         sa = signature.args
@@ -261,11 +267,12 @@ def _update32_simd(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm,
         i64 = ir.IntType(64)
         vty = ir.VectorType(i32, PAD)
         wty = ir.VectorType(i64, PAD)
-        c32, _k, r1, _r2, s32, b32, o32, d32 = _i32_args(context, builder, sa, args, 7)
-        cv, r1v, srv, bmv, odv, sdv = (splat(builder, x, vty) for x in (c32, r1, s32, b32, o32, d32))
+        c32, _k, r1, _r2, s32, b32, lm32, tv32, d32 = _i32_args(context, builder, sa, args, 7)
+        cv, r1v, srv, bv, lmv, tvv, sdv = (splat(builder, x, vty) for x in (c32, r1, s32, b32, lm32, tv32, d32))
         kv = splat(builder, builder.and_(context.cast(builder, args[8], sa[8], types.int64),
                                          ir.Constant(i64, MASK32)), wty)
         r2v = splat(builder, context.cast(builder, args[10], sa[10], types.int64), wty)
+        notone = ir.Constant(vty, [ir.Constant(i32, 0xFFFFFFFE)] * PAD)
         k_i = context.cast(builder, k_v, sa[1], types.intp)
         s_i = context.cast(builder, s_v, sa[3], types.intp)
         s2_i = context.cast(builder, s2_v, sa[5], types.intp)
@@ -280,22 +287,41 @@ def _update32_simd(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bm,
             j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
             hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
-            t1 = builder.lshr(builder.mul(cv, hv), r1v)
+            t1 = builder.shl(hv, cv) if t1_shift else builder.lshr(builder.mul(cv, hv), r1v)
             hm = builder.mul(hv, load_vector(builder, mp, j, vty, 4))
             t2 = builder.trunc(builder.lshr(builder.mul(builder.zext(hm, wty), kv), r2v), vty)
-            S = builder.add(t1, t2)
-            q = builder.lshr(builder.add(builder.add(S, bmv), builder.and_(builder.lshr(S, srv), odv)), srv)
+            u = builder.add(builder.add(t1, t2), bv)
+            q = builder.lshr(u, srv)
+            tie = builder.icmp_unsigned("==", builder.and_(u, lmv), tvv)
+            q = builder.select(tie, builder.and_(q, notone), q)
             builder.store(q, hptr, align=4)
-            m = builder.load(qmx, typ=vty)
-            builder.store(builder.select(builder.icmp_unsigned(">", q, m), q, m), qmx)
-            t = builder.lshr(builder.mul(q, load_vector(builder, dp_, j, vty, 4)), sdv)
+            builder.store(builder.or_(builder.load(qmx, typ=vty), q), qmx)
+            t = builder.mul(q, load_vector(builder, dp_, j, vty, 4))
+            if dot_shift:
+                t = builder.lshr(t, sdv)
             builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
-        umax = lambda a, b: builder.select(builder.icmp_unsigned(">", a, b), a, b)  # noqa: E731
-        qmax = builder.zext(reduce_halves(builder, builder.load(qmx, typ=vty), PAD, umax), i64)
+        qmax = builder.zext(reduce_halves(builder, builder.load(qmx, typ=vty), PAD, builder.or_), i64)
         tot = builder.zext(reduce_halves(builder, builder.load(acc, typ=vty), PAD, builder.add), i64)
         return context.make_tuple(builder, signature.return_type, [qmax, tot])
 
-    return sig, codegen
+    return codegen
+
+
+def _make_update32(t1_shift: bool, dot_shift: bool):
+    @intrinsic
+    def update32(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd):
+        """One spike's update of ``h[k]`` in place in 32-bit lanes fused with the next dot product
+        (see :func:`_update32_codegen`)."""
+        return (types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd),
+                _update32_codegen(t1_shift, dot_shift))
+
+    return update32
+
+
+_upd32_mul_sd = _make_update32(False, True)
+_upd32_mul = _make_update32(False, False)
+_upd32_shl_sd = _make_update32(True, True)
+_upd32_shl = _make_update32(True, False)
 
 
 @njit(cache=True, inline="always")
@@ -338,13 +364,34 @@ def _update64(h, k, m2, s, npad, C, K, t1, t2, Mf, cap, sr, mode, kpos, narrow):
 
 
 @njit(cache=True, inline="always")
-def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bm, odd, md, s_next, sd):
+def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd):
     """New h codes of IP ``k`` in place in 32-bit lanes (the spike's bound check passed: every
     ``T1``, ``T2``, ``S + bias`` below ``2**32``), fused with the next spike's dot product on the
-    new codes (row ``s_next``): ``(largest q, next dot)``.  Rounding: ``(S + bm + ((S >> sr) &
-    odd)) >> sr`` is :func:`fixedpoint.rounding.rshift_round_pos_nb` with ``bm``/``odd`` of its
-    mode (trunc 0/0, rna 2**(sr-1)/0, rne 2**(sr-1)-1/1; 0/0 when ``sr == 0``)."""
-    return _update32_simd(h, k, m2, s, md, s_next, npad // PAD, C, K, rs1, rs2, sr, bm, odd, sd)
+    new codes (row ``s_next``): ``(OR of the new codes, next dot)``.  The rounding of
+    :func:`fixedpoint.rounding.rshift_round_pos_nb` as ``(bias, lm, tv)`` of :func:`_round_params`;
+    ``csh >= 0``: ``C == 2**csh`` and ``rs1 == 0``, so T1 is a shift."""
+    nb = npad // PAD
+    if csh >= 0:
+        if sd > 0:
+            return _upd32_shl_sd(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd)
+        return _upd32_shl(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd)
+    if sd > 0:
+        return _upd32_mul_sd(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd)
+    return _upd32_mul(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd)
+
+
+@njit(cache=True, inline="always")
+def _round_params(sr, mode):
+    """``(bias, lm, tv)``: ``q = (S + bias) >> sr``, its lowest bit cleared where
+    ``((S + bias) & lm) == tv`` equals :func:`fixedpoint.rounding.rshift_round_pos_nb` (trunc:
+    0, no tie; rna: ``2**(sr-1)``, no tie; rne: ``2**(sr-1)``, a tie where the low ``sr`` bits of
+    ``S + bias`` are 0, i.e. ``S`` was exactly halfway: then the even neighbour)."""
+    if sr == 0 or (mode != RNE and mode != RNA):
+        return np.int64(0), np.int64(0), np.int64(1)
+    half = np.int64(1) << (sr - 1)
+    if mode == RNA:
+        return half, np.int64(0), np.int64(1)
+    return half, (np.int64(1) << sr) - 1, np.int64(0)
 
 
 @njit(cache=True, inline="always")
@@ -395,11 +442,10 @@ def _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_ma
         sr = Fu - Fh
     mode = dp[D_H_ROUND]
     if w32 and Mf == 1 and t1[1] == 0 and t2[1] == 0 and t1[0] <= 31 and sr <= 31:
-        half = (np.int64(1) << sr) >> 1
-        bm = half - 1 if (mode == RNE and sr > 0) else (half if mode == RNA else np.int64(0))
-        odd = np.int64(1) if (mode == RNE and sr > 0) else np.int64(0)
-        if ((Cm * kpos) >> t1[0]) + ((K * hm_max) >> t2[0]) + bm + odd < LANE:
-            qmax, nxt = _update32(h, k, m2, s, npad, Cm, K, t1[0], t2[0], sr, bm, odd, md, s_next, sd)
+        bias, lm, tv = _round_params(sr, mode)
+        if ((Cm * kpos) >> t1[0]) + ((K * hm_max) >> t2[0]) + bias < LANE:
+            qmax, nxt = _update32(h, k, m2, s, npad, Cm, K, t1[0], t2[0], sr, bias, lm, tv, np.int64(-1), md, s_next,
+                                  sd)
             if qmax > kpos:  # rare: saturate and count outside the vector loop
                 rec[R_H_OVF] = _saturate(h, k, npad, kpos)
                 nxt = _dot(h, k, md, s_next, sd, npad, narrow, w32)
@@ -432,7 +478,7 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
         return np.int64(0), np.int64(-1)
     npad = md.shape[1]
     qmax, nxt = _update32(h, k, m2, s, npad, tab[TAB_CM, t], K, tab[TAB_RS1, t], rs2, tab[TAB_SR, t],
-                          tab[TAB_BM, t], tab[TAB_ODD, t], md, s_next, sd)
+                          tab[TAB_BIAS, t], tab[TAB_LM, t], tab[TAB_TV, t], tab[TAB_CSH, t], md, s_next, sd)
     kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
     if qmax > kpos:  # rare: saturate and count outside the vector loop
         n_ovf = _saturate(h, k, npad, kpos)

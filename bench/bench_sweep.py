@@ -109,29 +109,37 @@ def measure(name, grid, out, args, before):
 
 
 def plot(doc, path):
+    """One bar per configuration and round (rounds are the round-robin repeats), labelled with the
+    machine's load average before -> after."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    res = doc["results"]["configs"]
-    names = [c for c in CONFIGS if c in res]
-    walls = [res[c]["wall_s"] for c in names]
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    colors = ["#999999" if c.startswith("before") else "#1f77b4" for c in names]
-    bars = ax.barh(names[::-1], walls[::-1], color=colors[::-1])
-    loads = [(res[c]["load_avg_before"][0], res[c]["load_avg_after"][0]) for c in names]
-    for b, w, (l0, l1) in zip(bars, walls[::-1], loads[::-1]):
-        ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {w:.0f} s (load {l0:.0f} -> {l1:.0f})",
-                va="center", fontsize=8)
     r = doc["results"]
+    res = r["configs"]
+    names = [c for c in CONFIGS if c in res]
+    rounds = max(len(res[c].get("samples_s", [res[c]["wall_s"]])) for c in names)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * len(names) * rounds))
+    height = 0.8 / rounds
+    top = 0.0
+    for i, c in enumerate(names):
+        samples = res[c].get("samples_s", [res[c]["wall_s"]])
+        loads = res[c].get("load_avg_per_sample", [[res[c]["load_avg_before"][0], res[c]["load_avg_after"][0]]])
+        for k, (w, (l0, l1)) in enumerate(zip(samples, loads)):
+            y = -(i + k * height)
+            color = ("#bbbbbb", "#777777")[k % 2] if c.startswith("before") else ("#9ecae1", "#1f77b4")[k % 2]
+            ax.barh(y, w, height=height * 0.9, color=color)
+            ax.text(w, y, f" {w:.0f} s, round {k + 1} (load {l0:.0f} -> {l1:.0f})", va="center", fontsize=7)
+            top = max(top, w)
+    ax.set_yticks([-(i + (rounds - 1) * height / 2) for i in range(len(names))], names)
     ax.set_xlabel(f"wall time (s), lower is better\n{doc['machine'].get('cpus', r.get('cores'))}-core machine "
                   "shared with other jobs: 1-minute load average before -> after", fontsize=8)
     eff = r.get("scaling_efficiency")
     ax.set_title(f"sbs explore, {r['points']} points x {r['seeds']} seeds x {r['n_images']} images, T = 1600"
-                 + (f"\nlocal Dask cluster 1 -> 2 workers: scaling efficiency {100 * eff:.0f} %" if eff else ""),
-                 fontsize=9)
-    ax.set_xlim(0, max(walls) * 1.45)
+                 + (f"\nlocal Dask cluster 1 -> 2 workers (medians): scaling efficiency {100 * eff:.0f} %"
+                    if eff else ""), fontsize=9)
+    ax.set_xlim(0, top * 1.5)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -83,3 +83,16 @@ def test_cosim_reports_a_divergence(tmp_path):
     assert (d["image"], d["layer"], d["element"], d["channel"], d["ip"]) == (0, 0, 1, 1, 0)
     assert d["got_bits"] != d["want_bits"] and len(d["got_bits"]) == 16
     assert rep["reproduce"].startswith("sbs cosim ") and "--first 0 -n 1" in rep["reproduce"]
+
+
+@pytest.mark.slow
+def test_reference_network_T1600_100_images(tmp_path):
+    """The shipped model (int-e4m1, T = 1600, the planner's plan) on MNIST test images 0..99: every
+    layer's codes and the class ==, cycles == model.  Hours of simulation on a small machine; the
+    committed bench/results/network_cosim*.json record the images run so far."""
+    from sbs_model import loader
+    net, weights, _ = loader.load_net_and_weights("reference-mnist", loader.shipped_model_path())
+    man = build_network(net, weights, "int-e4m1", tmp_path / "ref", progress=print)
+    rep = cosim(tmp_path / "ref", n=100, first=0, seed=0, jobs=2, waves=False, progress=print)
+    assert rep["equal"] is True and rep["images"] == 100, rep
+    assert rep["cycles_measured"] == [man["cycles_per_image"]]

@@ -25,7 +25,7 @@ the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to
 from __future__ import annotations
 
 FRONT = 4      # issue -> update input: h RAM read, coefficient select, weight read (spike t-1's row)
-UPDATE = 5     # rtl.layer.update_lanes.UpdateLanes
+UPDATE = 6     # rtl.layer.update_lanes.UpdateLanes
 DOT = 4        # rtl.layer.dot_lanes.DotLanes without its adder-tree levels
 NORM = 2       # rtl.normaliser.Normaliser
 RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP

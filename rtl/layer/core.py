@@ -24,8 +24,8 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
    * c1: ``h`` (``t = 0``: the initial h), the coefficient (identity ``C = 2**Fc, K = 0`` for
      ``t = 0`` and for an ignored spike) and the weight address of ``s_{t-1}``; c2: weight read;
      c3: the weights registered;
-   * c4..c9: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c9;
-   * c9: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c8),
+   * c4..c10: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c10;
+   * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c9),
      accumulated over the B beats; then :class:`rtl.normaliser.Normaliser`,
      :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
      :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
@@ -244,7 +244,7 @@ class EngineCore(wiring.Component):
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(h4), upd.w.as_value().eq(w4), upd.C.eq(C4), upd.K.eq(K4),
                      upd.exp_K.eq(eK4)]
-        # ---- c8: weight read (row s_t) for the dot; c9: write back, dot
+        # ---- c9: weight read (row s_t) for the dot; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         m.d.comb += wd0.eq(s_now * B + b)
         m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))

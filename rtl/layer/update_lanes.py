@@ -9,17 +9,18 @@ different IPs follow each other without a pause.  Per lane:
   ``E = exp_h + exp_w`` (:func:`rtl.layer.dot_lanes.exact_product`: shifted adds for a narrow
   significand; exact products only, ``prod_bits`` None);
 * ``T1 = floor(C*sig_h * 2**(-Fh - Fc + Fu))``, ``T2 = floor(K*P * 2**(exp_K + E + Fu))``, both
-  clamped at ``2**(I + Fu)`` (:func:`clamped_shift`, the value of :func:`rtl.update.align_clamped`;
-  exact: a term at the cap already saturates H);
+  clamped at ``2**(I + Fu)`` (:func:`shift_amounts`, :func:`shifted`, :func:`clamp`: the value of
+  :func:`rtl.update.align_clamped`; exact: a term at the cap already saturates H);
 * ``code = rshift_round(T1 + T2, Fu - Fh, h_rounding)`` saturated at H's largest code.
 
 Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly and ``T2 = 0``,
 so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
 
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
-``exp_K`` in; ``o`` (L codes) out.  Five registered stages (the product ``P``; ``C*sig_h`` and
-``K*P``; aligned terms; sum; code; no multiplier output feeds another multiplier in the same cycle),
-:attr:`latency` = 5: inputs of cycle ``c`` give ``o`` in cycle ``c + 5``.  Per lane one
+``exp_K`` in; ``o`` (L codes) out.  Six registered stages (the product ``P``; ``C*sig_h``, ``K*P``
+and the shift amounts; the shifts; the clamps; the sum; the code -- no multiplier output feeds
+another multiplier and no shifter feeds a comparison in the same cycle), :attr:`latency` = 6:
+inputs of cycle ``c`` give ``o`` in cycle ``c + 6``.  Per lane one
 (Fc+1) x h-significand and one coef_bits x product-width multiplier.
 """
 from __future__ import annotations
@@ -48,34 +49,35 @@ def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
     return [int(c) for c in H.encode_parts(S, np.full(S.shape, -dp.upd_frac_bits), dp.h_rounding, "saturate")]
 
 
-def clamped_shift(m, v, sh, lo: int, hi: int, log2_cap: int, name: str):
-    """``min(floor(v * 2**sh), 2**log2_cap)`` for unsigned ``v`` and a signed shift ``sh`` in
-    ``[lo, hi]`` (the value of :func:`rtl.update.align_clamped`), with the comparison against the cap
-    as an OR of the bits at and above ``log2_cap`` (no wide comparator)."""
-    cap = 1 << log2_cap
-    vw = len(v)
-    out = Signal(log2_cap + 1, name=name)
-    parts = []
-    if hi >= 0:
-        amt = Signal(range(log2_cap + 1), name=f"{name}_lamt")
-        m.d.comb += amt.eq(Mux(sh >= log2_cap, log2_cap, sh))
-        left = Signal(vw + log2_cap, name=f"{name}_left")
-        m.d.comb += left.eq(v << amt)
-        parts.append(Mux(left[log2_cap:].any(), cap, left[:log2_cap]))
-    if lo < 0:
-        amt = Signal(range(vw + 1), name=f"{name}_ramt")
-        m.d.comb += amt.eq(Mux(-sh >= vw, vw, -sh))
-        right = Signal(vw, name=f"{name}_right")
-        m.d.comb += right.eq(v >> amt)
-        parts.append(Mux(right[log2_cap:].any(), cap, right[:log2_cap]) if vw > log2_cap else right)
-    m.d.comb += out.eq(Mux(sh < 0, parts[1], parts[0]) if len(parts) == 2 else parts[0])
-    return out
+def shift_amounts(m, sh, lo: int, hi: int, log2_cap: int, vw: int, name: str):
+    """``(left, right, neg)`` Signals for :func:`shifted`: the left amount ``min(sh, log2_cap)``, the
+    right amount ``min(-sh, vw)`` and ``sh < 0``, for a signed shift ``sh`` in ``[lo, hi]``."""
+    la = Signal(range(log2_cap + 1), name=f"{name}_lamt")
+    ra = Signal(range(vw + 1), name=f"{name}_ramt")
+    neg = Signal(name=f"{name}_neg")
+    m.d.comb += [la.eq(Mux(sh < 0, 0, Mux(sh >= log2_cap, log2_cap, sh)) if hi >= 0 else 0),
+                 ra.eq(Mux(sh >= 0, 0, Mux(-sh >= vw, vw, -sh)) if lo < 0 else 0), neg.eq(sh < 0)]
+    return la, ra, neg
+
+
+def shifted(v, la, ra, neg, log2_cap: int):
+    """``floor(v * 2**sh)`` as ``vw + log2_cap`` bits, from the amounts of :func:`shift_amounts`
+    (a left shift by ``la`` or a right shift by ``ra``; ``la = log2_cap`` stands for any larger
+    shift: the value is then >= the cap or 0, as :func:`clamp` needs)."""
+    return Mux(neg, v >> ra, v << la)
+
+
+def clamp(x, log2_cap: int):
+    """``min(x, 2**log2_cap)``: the comparison with the cap as an OR of the bits at and above it."""
+    if len(x) <= log2_cap:
+        return x
+    return Mux(x[log2_cap:].any(), 1 << log2_cap, x[:log2_cap])
 
 
 class UpdateLanes(wiring.Component):
     """L-lane integer h update, coefficients per beat (see module docstring)."""
 
-    latency = 5
+    latency = 6
 
     def __init__(self, dp, w_format, lanes: int):
         self._MustUse__silence = True
@@ -119,17 +121,21 @@ class UpdateLanes(wiring.Component):
             sh0 = Signal(dh.sig_bits, name=f"sigh{j}")
             p0, e0 = Signal(len(prod), name=f"p{j}"), Signal(e_shape, name=f"e{j}")
             m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), e0.eq(dh.exp + dw.exp)]
-            # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift
+            # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift amounts
             a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
             b1 = Signal(cb + len(prod), name=f"kp{j}")
-            s1 = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
-            m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), s1.eq(eK1 + e0 + Fu)]
-            # stage 3: aligned, clamped terms
-            t1 = clamped_shift(m, a1, s_t1, s_t1, s_t1, log2_cap, f"t1_{j}")
-            t2 = clamped_shift(m, b1, s1, sh_lo, sh_hi, log2_cap, f"t2_{j}")
+            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
+            m.d.comb += sh.eq(eK1 + e0 + Fu)
+            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, log2_cap, len(b1), f"t2_{j}")
+            la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal()
+            m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), la2.eq(la), ra2.eq(ra), neg2.eq(neg)]
+            # stage 3: the shifts (T1's is a constant: wires)
+            x1 = Signal(len(a1) + log2_cap, name=f"t1x{j}")
+            x2 = Signal(len(b1) + log2_cap, name=f"t2x{j}")
+            m.d.sync += [x1.eq(a1 << s_t1 if s_t1 >= 0 else a1 >> -s_t1), x2.eq(shifted(b1, la2, ra2, neg2, log2_cap))]
+            # stage 4: clamped at 2**(I + Fu); stage 5: sum; stage 6: one rounding into H, saturate
             r1, r2 = Signal(log2_cap + 1, name=f"t1r{j}"), Signal(log2_cap + 1, name=f"t2r{j}")
-            m.d.sync += [r1.eq(t1), r2.eq(t2)]
-            # stage 4: sum; stage 5: one rounding into H, saturate
+            m.d.sync += [r1.eq(clamp(x1, log2_cap)), r2.eq(clamp(x2, log2_cap))]
             ssum = Signal(log2_cap + 2, name=f"sum{j}")
             m.d.sync += ssum.eq(r1 + r2)
             m.d.sync += self.o[j].eq(self._round_into_h(m, ssum, j))

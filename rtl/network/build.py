@@ -26,12 +26,17 @@ import numpy as np
 from rtl.emit import design_hash, to_verilog
 from rtl.generate import ports_of, remove_previous_design
 from rtl.layer.generate import memories as engine_memories
+from rtl.lint import LintError
 from rtl.lint import lint as run_lint
 from rtl.network.design import accelerator, check_model, cycle_model
+from sbs_model import loader
 from sbs_model import plan as planner
 from sbs_model.atomic import write_text
+from sbs_model.network import NetworkSpec
+from sbs_model.outputs import output_dir
 from sbs_model.quant import QuantizedModel
-from sbs_model.weights import save_weights
+from sbs_model.quant_ref import datapath_from_fields, load_datapath
+from sbs_model.weights import load_weights, save_weights
 
 TOP = "sbs_network"
 WEIGHTS_FILE = "weights.npz"
@@ -123,9 +128,6 @@ def build_network(net, weights, datapath, out_dir, plan="auto", device: str = "l
 def load_design(out_dir):
     """``(manifest, model)`` of a design directory written by :func:`build_network` (the model with
     the seed ``seed``); ValueError naming what is wrong."""
-    from sbs_model.network import NetworkSpec
-    from sbs_model.quant_ref import datapath_from_fields
-    from sbs_model.weights import load_weights
     d = Path(out_dir)
     mpath = d / "manifest.json"
     if not d.is_dir() or not mpath.is_file():
@@ -167,7 +169,6 @@ def add_network_arguments(p) -> None:
 
 
 def check_network_args(args) -> None:
-    from sbs_model.outputs import output_dir
     if args.lanes is not None or args.engines != 1:
         raise ValueError("--lanes/--engines are for one layer (--layer K); for the whole network use --plan FILE.json")
     if args.spikes is not None and not 1 <= args.spikes <= (1 << 24):
@@ -182,9 +183,6 @@ def check_network_args(args) -> None:
 
 def run_network(args) -> int:
     """``sbs build`` without ``--layer``: the whole network into ``args.out``."""
-    from rtl.lint import LintError
-    from sbs_model import loader
-    from sbs_model.quant_ref import load_datapath
     check_network_args(args)
     if args.weights is None:
         args.weights = loader.shipped_model_path()

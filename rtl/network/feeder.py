@@ -8,15 +8,20 @@ transfers in cycle ``s + 2 + j`` for ``start`` in cycle ``s``.
 from __future__ import annotations
 
 from amaranth import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
+from rtl.checked import CheckedComponent
 
-class FmapFeeder(wiring.Component):
-    def __init__(self, n: int, width: int):
-        if not isinstance(n, int) or n < 1:
+
+class FmapFeeder(CheckedComponent):
+    @staticmethod
+    def plan(n: int, width: int) -> dict:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"FmapFeeder: n must be an int >= 1, got {n!r}")
-        self.n, self.width = n, int(width)
+        return dict(n=n, width=int(width))
+
+    def __init__(self, n: int, width: int):
         super().__init__({
             "start": In(1),
             "rd_addr": Out(range(max(n, 2))), "rd_en": Out(1), "rd_data": In(self.width),

@@ -24,11 +24,12 @@ write).  One window position per cycle: ``start`` in cycle ``s`` -> positions is
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, memory
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.bits import clog2
 from fixedpoint.formats import FixedFormat, parse_format
+from rtl.checked import CheckedComponent
 from sbs_model.network_cycles import POOL_LATENCY
 from sbs_model.quant_ref import pool_index
 
@@ -42,11 +43,11 @@ def divider_constants(k: int, n: int) -> tuple[int, int]:
     return -(-(1 << sh) // int(k)), sh
 
 
-class PoolUnit(wiring.Component):
+class PoolUnit(CheckedComponent):
     """Pooling of one feature map (see module docstring)."""
 
-    def __init__(self, layer, in_shape, h_format, rounding: str = "rne"):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(layer, in_shape, h_format, rounding: str = "rne") -> dict:
         if layer.kind not in KINDS:
             raise ValueError(f"PoolUnit: layer kind {layer.kind!r}; allowed: {', '.join(KINDS)}")
         H = parse_format(h_format)
@@ -56,23 +57,22 @@ class PoolUnit(wiring.Component):
             raise ValueError(f"PoolUnit: rounding {rounding!r}; allowed: {', '.join(ROUNDINGS)}")
         if layer.kind == "avgpool" and max(layer.padding) > 0:
             raise ValueError("PoolUnit: average pooling with padding is not supported (the model refuses it)")
-        self.layer, self.H, self.rounding = layer, H, rounding
-        self.C, self.h, self.w = (int(v) for v in in_shape)
-        self.idx = pool_index(layer, self.h, self.w)  # (n_out, k), -1 = padding
-        self.n_out, self.k = (int(v) for v in self.idx.shape)
-        ho, wo = layer.output_hw(self.h, self.w)
-        assert ho * wo == self.n_out
-        self.out_shape = (self.C, ho, wo)
-        self.n_in = self.C * self.h * self.w
-        self.total = self.C * self.n_out
-        self.sum_width = H.width + max(1, clog2(self.k))
-        self.M, self.sh = divider_constants(self.k, self.sum_width)
-        self.latency = POOL_LATENCY
-        self._MustUse__silence = False
+        C, h, w = (int(v) for v in in_shape)
+        idx = pool_index(layer, h, w)  # (n_out, k), -1 = padding
+        n_out, k = (int(v) for v in idx.shape)
+        ho, wo = layer.output_hw(h, w)
+        assert ho * wo == n_out
+        sum_width = H.width + max(1, clog2(k))
+        M, sh = divider_constants(k, sum_width)
+        return dict(layer=layer, H=H, rounding=rounding, C=C, h=h, w=w, idx=idx, n_out=n_out, k=k,
+                    out_shape=(C, ho, wo), n_in=C * h * w, total=C * n_out, sum_width=sum_width, M=M, sh=sh,
+                    latency=POOL_LATENCY)
+
+    def __init__(self, layer, in_shape, h_format, rounding: str = "rne"):
         super().__init__({
             "start": In(1), "done": Out(1),
-            "rd_addr": Out(range(max(self.n_in, 2))), "rd_en": Out(1), "rd_data": In(H.width),
-            "wr_addr": Out(range(max(self.total, 2))), "wr_data": Out(H.width), "wr_en": Out(1),
+            "rd_addr": Out(range(max(self.n_in, 2))), "rd_en": Out(1), "rd_data": In(self.H.width),
+            "wr_addr": Out(range(max(self.total, 2))), "wr_data": Out(self.H.width), "wr_en": Out(1),
         })
 
     def cycles(self) -> int:

@@ -31,30 +31,30 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.checked import CheckedComponent
 from rtl.layer.engine import JOB_LAYOUT
+from rtl.network.feeder import FmapFeeder
 from sbs_model.network_cycles import IMAGE_H, IMAGE_W
 
 
-class NetworkAccelerator(wiring.Component):
+class NetworkAccelerator(CheckedComponent):
     """``units``: per layer of ``net`` a ``LayerEngine`` (SbS) or a ``PoolUnit`` (pooling); ``h_width``:
     bits of an h code; ``shapes``: every layer's output shape ``(C, X, Y)``; ``crop``: ``(H, W)`` of
     the first layer's input."""
 
-    def __init__(self, units: list, shapes: list, h_width: int, crop: tuple[int, int]):
-        self._MustUse__silence = True
+    @staticmethod
+    def plan(units: list, shapes: list, h_width: int, crop: tuple[int, int]) -> dict:
         if not units or not hasattr(units[0], "x_in") or units[0].input_kind != "pixels":
             raise ValueError("NetworkAccelerator: the first layer must be an SbS layer engine reading pixels")
         if not hasattr(units[-1], "h_out"):
             raise ValueError("NetworkAccelerator: the last layer must be an SbS layer engine")
-        self.units, self.shapes, self.hw = list(units), [tuple(s) for s in shapes], int(h_width)
-        self.crop = tuple(int(v) for v in crop)
-        self.sizes = [int(c * x * y) for c, x, y in self.shapes]
-        self.n_layers = len(units)
-        self.n_out = self.sizes[-1]
-        from rtl.network.feeder import FmapFeeder
-        self.feeders = {i: FmapFeeder(self.sizes[i - 1], self.hw) for i, u in enumerate(units)
+        sizes = [int(c * x * y) for c, x, y in shapes]
+        return dict(units=list(units), shapes=[tuple(s) for s in shapes], hw=int(h_width),
+                    crop=tuple(int(v) for v in crop), sizes=sizes, n_layers=len(units), n_out=sizes[-1])
+
+    def __init__(self, units: list, shapes: list, h_width: int, crop: tuple[int, int]):
+        self.feeders = {i: FmapFeeder(self.sizes[i - 1], self.hw) for i, u in enumerate(self.units)
                         if i > 0 and hasattr(u, "x_in")}
-        self._MustUse__silence = False
         super().__init__({
             "job": In(stream.Signature(JOB_LAYOUT)),
             "image": In(stream.Signature(8)),

@@ -33,7 +33,7 @@ COEF = 4       # rtl.layer.coefficient.CoefficientPipe
 RNG = 26       # rtl.layer.threefry.ThreefryPipe: 20 rounds, 5 key injections, 1 input stage
 SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 3*ceil(log2 S)
 PRIME = 4      # indices in the spike FIFO before a core starts its rounds
-LOAD = 5       # rtl.layer.window.WindowLoader pipeline
+LOAD = 6       # rtl.layer.window.WindowLoader pipeline
 WRITE = FRONT + UPDATE  # a beat's new h is written this many cycles after its issue
 
 

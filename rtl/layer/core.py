@@ -54,6 +54,7 @@ from rtl.layer.dot_lanes import DotLanes
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
 from rtl.layer.spikegen import SpikeGenerator
 from rtl.layer.update_lanes import UpdateLanes
+from rtl.layer.window import LATENCY as LOADER_LATENCY
 from rtl.layer.window import WindowLoader
 from rtl.normaliser import Normaliser
 from rtl.schedule import ScheduleTable
@@ -106,9 +107,9 @@ class EngineCore(wiring.Component):
         self.gen = SpikeGenerator(self.S, self.cum_width, self.T, self.P, layer_index)
         self.loader = WindowLoader(in_shape, layer, value_width, self.cum_width, self.P)
         got = (self.upd.latency, self.dot.latency, self.norm.latency, self.recip.latency, self.coef.latency,
-               self.gen.latency)
+               self.gen.latency, LOADER_LATENCY)
         want = (lc.UPDATE, lc.dot_latency(self.L), lc.NORM, int(dp.recip_bits) + lc.RECIP, lc.COEF,
-                lc.spikegen_latency(self.S))
+                lc.spikegen_latency(self.S), lc.LOAD)
         assert got == want, f"EngineCore: unit latencies {got} differ from sbs_model.layer_cycles {want}"
         self.n_in = self.loader.n_in
         self.h0 = [int(c) for c in dp.initial_h(self.N)]

@@ -13,7 +13,7 @@ of beat ``i // L``; lanes ``>= N - (B-1)*L`` of the last beat are masked).
 
 Ports (plain signals, no back-pressure): ``i_valid``, ``i_h``, ``i_w`` (L codes each) in;
 ``o_valid``, ``o_acc`` (I+F bits), ``o_ovf`` out.  Stages: input registers; decode + product +
-mask; alignment (``w``-bit term and an overflow flag); ``ceil(log2 L)`` adder-tree levels; the
+mask and the alignment shift amount; alignment (``w``-bit term and an overflow flag); ``ceil(log2 L)`` adder-tree levels; the
 accumulator, which on the row's last beat loads the output.  :attr:`latency` =
 ``4 + ceil(log2 L)``: a row's last beat presented in cycle ``c`` shows ``o_valid`` in cycle
 ``c + latency``.
@@ -87,20 +87,28 @@ class DotLanes(wiring.Component):
             "o_valid": Out(1), "o_acc": Out(self.acc_width), "o_ovf": Out(1),
         })
 
-    def _align(self, m, P, E, e_lo, e_hi, j):
-        """``(term, big)``: ``floor(P * 2**(E + F))`` as w bits and ``>= 2**w``."""
-        w, F, pw = self.acc_width, self.F, len(P)
+    def _limits(self, e_lo: int, e_hi: int, pw: int) -> tuple[int, int]:
+        """Clamp range ``[s_lo, s_hi]`` of the alignment shift ``s = E + F``: below ``-pw`` every
+        term is 0, above ``w`` every non-zero term overflows (same term and flag as unclamped)."""
+        w, F = self.acc_width, self.F
         s_lo = max(e_lo + F, -pw)
-        s_hi = max(min(e_hi + F, w), s_lo)
-        s = E + F
-        s = Mux(s < s_lo, s_lo, Mux(s > s_hi, s_hi, s))
+        return s_lo, max(min(e_hi + F, w), s_lo)
+
+    def _shift_amount(self, m, E, e_lo, e_hi, pw, j):
+        """``d = clamp(E + F) - s_lo`` (0..span), computed in the product stage."""
+        s_lo, s_hi = self._limits(e_lo, e_hi, pw)
+        s = E + self.F
+        d = Signal(range(s_hi - s_lo + 1), name=f"d{j}")
+        m.d.comb += d.eq(Mux(s < s_lo, 0, Mux(s > s_hi, s_hi - s_lo, s - s_lo)))
+        return d
+
+    def _align(self, m, P, d, e_lo, e_hi, j):
+        """``(term, big)``: ``floor(P * 2**(E + F))`` as w bits and ``>= 2**w``, from ``d``."""
+        w, pw = self.acc_width, len(P)
+        s_lo, s_hi = self._limits(e_lo, e_hi, pw)
         span = s_hi - s_lo
         X = Signal(pw + span, name=f"x{j}")
-        if span:
-            d = Signal(range(span + 1), name=f"shift{j}")
-            m.d.comb += [d.eq(s - s_lo), X.eq(P << d)]
-        else:
-            m.d.comb += X.eq(P)
+        m.d.comb += X.eq(P << d if span else P)
         if s_lo >= 0:
             full = Cat(Const(0, s_lo), X) if s_lo else X
         else:
@@ -137,8 +145,11 @@ class DotLanes(wiring.Component):
             m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"] = dh, dw
             m.d.comb += [dh.code.eq(hv[j]), dw.code.eq(wv[j])]
             p = exact_product(m, dh.sig, dw.sig, f"prod{j}")
-            P1, E1 = Signal(len(p), name=f"p{j}"), Signal(e_shape, name=f"e{j}")
-            m.d.sync += [P1.eq(p if j < self.last_lanes else Mux(last0, 0, p)), E1.eq(dh.exp + dw.exp)]
+            E = Signal(e_shape, name=f"e{j}")
+            m.d.comb += E.eq(dh.exp + dw.exp)
+            d = self._shift_amount(m, E, hl + wl, hh + wh, len(p), j)
+            P1, E1 = Signal(len(p), name=f"p{j}"), Signal.like(d, name=f"d1_{j}")
+            m.d.sync += [P1.eq(p if j < self.last_lanes else Mux(last0, 0, p)), E1.eq(d)]
             P1s.append(P1)
             E1s.append(E1)
         # ---- stage 2: alignment

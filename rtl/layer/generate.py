@@ -31,7 +31,7 @@ from sbs_model.atomic import write_text
 from sbs_model.float_ref import layer_weights
 from sbs_model.quant import QuantizedModel
 
-CYCLES_FORMULA = ("n_in + sum over waves of (n0*S + 18 + (32 + 3*ceil(log2 S)) + min(4, T*n0) + (T+1)*P*B "
+CYCLES_FORMULA = ("n_in + sum over waves of (n0*S + 19 + (32 + 3*ceil(log2 S)) + min(4, T*n0) + (T+1)*P*B "
                   "+ n_w*(2*B + N)); P = ceil((D + B)/B), D = 23 + ceil(log2 L) + Qb, B = ceil(N/L); "
                   "n_w = IPs of the wave (<= E*P), n0 = min(P, n_w); job transfer to last output code")
 

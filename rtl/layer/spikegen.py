@@ -91,6 +91,7 @@ class SpikeGenerator(wiring.Component):
         ip_base, n_act = Signal(range(IP_MAX + 1)), Signal(range(P + 1))
         thr = Signal(range(max(PRIME, 1) + 1))
         t_req, k_req = Signal(range(max(T, 2))), Signal(range(max(P, 2)))
+        ip_req = Signal(range(IP_MAX + 1))
         k_out = Signal(range(max(P, 2)))
         active = Signal()
         outstanding = Signal(range(self.depth + 1))
@@ -98,16 +99,17 @@ class SpikeGenerator(wiring.Component):
             total = self.n_active * T
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), ip_base.eq(self.ip_base),
                          n_act.eq(self.n_active), t_req.eq(0), k_req.eq(0), k_out.eq(0), active.eq(1),
+                         ip_req.eq(self.ip_base),
                          thr.eq(Mux(total < PRIME, total, PRIME))]
 
         # ---- requests (credit-limited)
         issue = Signal()
         m.d.comb += issue.eq(active & (outstanding < self.depth))
         m.d.comb += [rng.i_valid.eq(issue), rng.seed.eq(seed), rng.pattern.eq(pattern),
-                     rng.layer.eq(self.layer_index), rng.ip.eq(ip_base + k_req), rng.spike.eq(t_req)]
+                     rng.layer.eq(self.layer_index), rng.ip.eq(ip_req), rng.spike.eq(t_req)]
         with m.If(issue & ~self.start):
             last_k = k_req == n_act - 1
-            m.d.sync += k_req.eq(Mux(last_k, 0, k_req + 1))
+            m.d.sync += [k_req.eq(Mux(last_k, 0, k_req + 1)), ip_req.eq(Mux(last_k, ip_base, ip_req + 1))]
             with m.If(last_k):
                 m.d.sync += t_req.eq(t_req + 1)
                 with m.If(t_req == T - 1):

@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.decoder import signed_bits
 from sbs_model.unfold import unfold_index
 
-LATENCY = 5  # issue, geometry ROM read, address, input RAM read, cumulative sum -> write
+LATENCY = 6  # issue, geometry ROM read, ROM words registered, address, input RAM read, cumulative sum
 
 
 def geometry(in_shape, layer):
@@ -112,12 +112,16 @@ class WindowLoader(wiring.Component):
         # ---- 1: geometry words
         v1, k1, s1 = Signal(), Signal.like(k), Signal.like(s)
         m.d.sync += [v1.eq(running & ~self.start), k1.eq(k), s1.eq(s)]
+        # ---- 1b: the ROM words registered
+        v1b, k1b, s1b = Signal(), Signal.like(k), Signal.like(s)
+        ipw, sw_ = Signal(row), Signal(row)
+        m.d.sync += [v1b.eq(v1), k1b.eq(k1), s1b.eq(s1), ipw.eq(ipr.data), sw_.eq(sr.data)]
         # ---- 2: address and inside test
         v2, k2, s2, in2 = Signal(), Signal.like(k), Signal.like(s), Signal()
         addr2 = Signal(range(max(self.n_in, 2)))
-        y, x = ipr.data.a + sr.data.a, ipr.data.b + sr.data.b
-        m.d.sync += [v2.eq(v1), k2.eq(k1), s2.eq(s1), in2.eq((y >= 0) & (y < H) & (x >= 0) & (x < W)),
-                     addr2.eq(ipr.data.c + sr.data.c)]
+        y, x = ipw.a + sw_.a, ipw.b + sw_.b
+        m.d.sync += [v2.eq(v1b), k2.eq(k1b), s2.eq(s1b), in2.eq((y >= 0) & (y < H) & (x >= 0) & (x < W)),
+                     addr2.eq(ipw.c + sw_.c)]
         m.d.comb += self.rd_addr.eq(addr2)
         # ---- 3: input RAM read
         v3, k3, s3, in3 = Signal(), Signal.like(k), Signal.like(s), Signal()

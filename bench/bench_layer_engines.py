@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             row = row_from(what, json.loads((what / "pnr.json").read_text()), man, args)
         rows = [r for r in rows if r["key"] != row["key"]] + [row]
         write_result(NAME, rows)
-        r = row["resources"]
+        r = {k: (v or {}).get("used") for k, v in row["resources"].items()}
         print(f"layer {row['layer']} L={row['lanes']} E={row['engines']}: LUT4 {r['LUT4']}, FF {r['FF']}, MULT18X18D "
               f"{r['MULT18X18D']}, DP16KD {r['DP16KD']}; Fmax {row['fmax_mhz']} MHz (timing met: "
               f"{row['timing_met']}); {row['cycles_per_image']} cycles per image", flush=True)

@@ -139,15 +139,25 @@ def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACK
 
 
 # ---------------------------------------------------------------------------------------- tools
+def require_tools(tools=tuple(TOOLS)) -> None:
+    """:class:`PnrUnavailable` naming every package of ``tools`` that does not import."""
+    missing = []
+    for tool in tools:
+        module, _, package = TOOLS[tool]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise PnrUnavailable(f"sbs pnr needs the 'synth' extra: pip install -e \".[synth]\" "
+                             f"(not installed: {', '.join(missing)})")
+
+
 def tool_command(tool: str) -> list[str]:
     """The command that runs a YoWASP tool in a child Python; :class:`PnrUnavailable` when its
     package does not import."""
-    module, func, package = TOOLS[tool]
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        raise PnrUnavailable(f"sbs pnr needs the 'synth' extra: pip install -e \".[synth]\" (package {package} "
-                             f"is not installed)") from None
+    require_tools((tool,))
+    module, func, _ = TOOLS[tool]
     return [sys.executable, "-c", f"import sys, {module} as m; sys.exit(m.{func}(sys.argv[1:]))"]
 
 
@@ -463,7 +473,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     failed; the message holds the end of its log)."""
     d, manifest, dev, pkg = check_args(design, device, package, freq, seed)
     freq = float(freq)
-    tool_command("yosys")
+    require_tools()
     nextpnr_cmd = tool_command("nextpnr")
     t0 = time.monotonic()
     stamp = synthesise(d, manifest, progress, timeout)

@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("--record", nargs="+", default=None, metavar="DIR",
                    help="record finished runs instead: design directories holding manifest.json (sbs build) and "
                         "pnr.json (sbs pnr), e.g. from a long run in the background")
+    p.add_argument("--note", default=None, help="a note stored with the recorded rows (e.g. which commit built them)")
     args = p.parse_args(argv)
     designs = [] if args.record else [parse_design(d) for d in args.designs]
     path = RESULTS / f"{NAME}.json"
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
         else:
             man = json.loads((what / "manifest.json").read_text())
             row = row_from(what, json.loads((what / "pnr.json").read_text()), man, args)
+            if args.note:
+                row["note"] = args.note
         rows = [r for r in rows if r["key"] != row["key"]] + [row]
         write_result(NAME, rows)
         r = {k: (v or {}).get("used") for k, v in row["resources"].items()}

@@ -36,6 +36,7 @@ from fixedpoint.product import product, product_nb
 from fixedpoint.reciprocal import METHODS, check_params, nr_table, reciprocal, reciprocal_nb
 from fixedpoint.rounding import ROUNDING_MODES, rounding_code
 from fixedpoint.scaled import scaled_tables
+from fixedpoint.scaling import fit_format
 from fixedpoint.schedule import Schedule, ScheduleTables, make_tables
 from fixedpoint.update import (coefficient, coefficient_nb, float32_to_parts, float32_to_parts_nb, parts_to_float32,
                                scale_sum_nb, scale_sums, update_float32, update_float32_nb, update_int_sum_nb,
@@ -296,8 +297,6 @@ class Datapath:
         base = parse_format(self.weight_format)
         if self.weight_scaling == "none":
             return base
-        from fixedpoint.scaling import fit_format
-
         return fit_format(base, np.asarray(W, dtype=np.float64), "max")
 
     def encode_weights(self, W):

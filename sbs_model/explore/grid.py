@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from fixedpoint.datapath import PRESETS, Datapath
+from sbs_model.hwcost import get_target
 
 DATAPATH_FIELDS = tuple(f.name for f in fields(Datapath))
 POINT_KEYS = ("datapath", "float", "layer", "spikes", "noise", "seed")
@@ -149,8 +150,6 @@ def parse_base(table: dict, root: Path | None = None) -> dict:
     if isinstance(b["clock_mhz"], bool) or not isinstance(b["clock_mhz"], (int, float)) or \
             not 0 < b["clock_mhz"] <= 2000:
         raise ValueError(f"base.clock_mhz {b['clock_mhz']!r} out of range (0, 2000]")
-    from sbs_model.hwcost import get_target
-
     try:
         get_target(b["target"])
     except ValueError as e:

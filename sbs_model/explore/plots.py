@@ -18,6 +18,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from sbs_model.atomic import atomic_path
 from sbs_model.explore.pareto import front_rows
 
 
@@ -36,8 +37,6 @@ def _skey(v):
 
 
 def _save(fig, out: Path, name: str) -> list[Path]:
-    from sbs_model.atomic import atomic_path
-
     paths = []
     for ext in ("png", "svg"):
         p = out / f"{name}.{ext}"

@@ -138,7 +138,7 @@ class LayerEngine(wiring.Component):
         seed, pattern = Signal(32), Signal(32)
         xi = Signal(range(max(n_in, 2)))
         base = Signal(range(n_ip + E * P + 1))
-        rem = Signal(range(n_ip + 1))
+        rem = Signal(range(max(n_ip, E * P) + 1))  # wide enough for the compares with E*P (no constant compare)
         n_e = [Signal(range(P + 1), name=f"n_act{e}") for e in range(E)]
         for e in range(E):
             lo = e * P

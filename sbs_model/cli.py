@@ -13,7 +13,8 @@ imported because an optional dependency is missing (e.g. amaranth for the RTL ve
 listed; running it prints one error line saying what is missing (exit code 2).
 
 Bad input (``ValueError``, ``FileNotFoundError``) prints one ``sbs <verb>: error: ...`` line and
-exits with code 2; a keyboard interrupt exits with 130.
+exits with code 2; a keyboard interrupt exits with 130; a tool or simulator failure after the checks
+(``RuntimeError``, ``OSError``) prints one ``sbs <verb>: failed: ...`` line and exits with 1.
 """
 from __future__ import annotations
 
@@ -96,6 +97,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"sbs {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (RuntimeError, OSError) as exc:  # a tool or simulator run failed after the checks passed
+        print(f"sbs {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

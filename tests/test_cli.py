@@ -3,6 +3,7 @@ page renders (argparse %-formats help strings, so a literal ``%`` in a verb's HE
 ``sbs --help``)."""
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -65,3 +66,22 @@ def test_a_verb_whose_import_fails_is_listed_and_fails_cleanly(monkeypatch, caps
     assert cli.main(["broken", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sbs broken: error:") and "nowhere" in err[0]
+
+
+def test_a_tool_failure_is_one_line_and_exit_1(monkeypatch, capsys):
+    """A verb whose tool run fails after its checks (e.g. a Verilator build of `sbs cosim`) prints one
+    line, no traceback, and exits 1."""
+    failing = types.SimpleNamespace(NAME="failing", HELP="fails", add_arguments=lambda p: None,
+                                    run=lambda args: (_ for _ in ()).throw(RuntimeError("verilator build failed")))
+
+    class EP:
+        name, value = "failing", "tests.failing"
+
+        def load(self):
+            return failing
+
+    real = cli.verb_entry_points
+    monkeypatch.setattr(cli, "verb_entry_points", lambda: {**real(), "failing": EP()})
+    assert cli.main(["failing"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sbs failing: failed: verilator build failed"]

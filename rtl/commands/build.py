@@ -5,12 +5,10 @@ import shlex
 from pathlib import Path
 
 from rtl.layer.engine import ENGINES_MAX
-from rtl.layer.generate import build_layer
+from rtl.layer.generate import build_layer, load_int_build
 from rtl.lint import LintError, lint_command
 from rtl.network.build import add_network_arguments, run_network
-from sbs_model import loader
 from sbs_model.outputs import output_dir
-from sbs_model.quant_ref import load_datapath
 
 NAME = "build"
 HELP = ("generate the streaming layer engine of one SbS layer (Verilog + manifest.json with the exact "
@@ -58,16 +56,7 @@ def run(args) -> int:
     if args.layer is None:
         return run_network(args)
     check_args(args)
-    if args.weights is None:
-        args.weights = loader.shipped_model_path()
-        if not args.weights.is_file():
-            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
-                             "file or a pytorch-sbs directory")
-    dp = load_datapath(args.datapath)
-    if dp is None or dp.update != "int":
-        raise ValueError(f"--datapath {args.datapath}: the layer engine needs a datapath with the int update "
-                         "(int-e4m1, int-e4m0, int-uq0.8 or a .json file)")
-    net, weights, _ = loader.load_net_and_weights(args.config, args.weights, args.spikes)
+    net, weights, dp = load_int_build(args.config, args.weights, args.datapath, args.spikes, "the layer engine")
     sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
     if args.layer not in sbs:
         raise ValueError(f"--layer {args.layer}: not an SbS layer of {net.name}; allowed: "

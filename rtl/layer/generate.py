@@ -27,9 +27,24 @@ from rtl.generate import input_hash, ports_of, remove_previous_design
 from rtl.layer.design import engine_for
 from rtl.lint import lint as run_lint
 from sbs_model import layer_cycles as lc
+from sbs_model import loader
 from sbs_model.atomic import write_text
 from sbs_model.float_ref import layer_weights
 from sbs_model.quant import QuantizedModel
+from sbs_model.quant_ref import load_datapath
+
+
+def load_int_build(config, weights, datapath, spikes, what: str):
+    """``(net, weights, dp)`` for an RTL build of the model ``config``/``weights`` (``None``: the
+    shipped model) with ``datapath``; ValueError naming ``--datapath`` unless it has the int update
+    (``what`` names the design in the message)."""
+    weights = loader.weights_or_shipped(weights)
+    dp = load_datapath(datapath)
+    if dp is None or dp.update != "int":
+        raise ValueError(f"--datapath {datapath}: {what} needs a datapath with the int update "
+                         "(int-e4m1, int-e4m0, int-uq0.8 or a .json file)")
+    net, w, _ = loader.load_net_and_weights(config, weights, spikes)
+    return net, w, dp
 
 CYCLES_FORMULA = ("n_in + sum over waves of (n0*S + 19 + (32 + 3*ceil(log2 S)) + min(4, T*n0) + (T+1)*P*B "
                   "+ n_w*(2*B + N)); P = ceil((D + B)/B), D = 23 + ceil(log2 L) + Qb, B = ceil(N/L); "

@@ -25,17 +25,17 @@ import numpy as np
 
 from rtl.emit import design_hash, to_verilog
 from rtl.generate import ports_of, remove_previous_design
+from rtl.layer.generate import load_int_build
 from rtl.layer.generate import memories as engine_memories
 from rtl.lint import LintError
 from rtl.lint import lint as run_lint
 from rtl.network.design import accelerator, check_model, cycle_model
-from sbs_model import loader
 from sbs_model import plan as planner
 from sbs_model.atomic import write_text
 from sbs_model.network import NetworkSpec
 from sbs_model.outputs import output_dir
 from sbs_model.quant import QuantizedModel
-from sbs_model.quant_ref import datapath_from_fields, load_datapath
+from sbs_model.quant_ref import datapath_from_fields
 from sbs_model.weights import load_weights, save_weights
 
 TOP = "sbs_network"
@@ -184,16 +184,7 @@ def check_network_args(args) -> None:
 def run_network(args) -> int:
     """``sbs build`` without ``--layer``: the whole network into ``args.out``."""
     check_network_args(args)
-    if args.weights is None:
-        args.weights = loader.shipped_model_path()
-        if not args.weights.is_file():
-            raise ValueError(f"--weights: the shipped model {args.weights} is not installed; pass an .npz weight "
-                             "file or a pytorch-sbs directory")
-    dp = load_datapath(args.datapath)
-    if dp is None or dp.update != "int":
-        raise ValueError(f"--datapath {args.datapath}: the accelerator needs a datapath with the int update "
-                         "(int-e4m1, int-e4m0, int-uq0.8 or a .json file)")
-    net, weights, _ = loader.load_net_and_weights(args.config, args.weights, args.spikes)
+    net, weights, dp = load_int_build(args.config, args.weights, args.datapath, args.spikes, "the accelerator")
     if args.plan != "auto":
         planner.load_plan(args.plan, [i for i, layer in enumerate(net.layers) if layer.is_sbs])
     target = None if args.target_ms is None else int(args.target_ms * 1e-3 * 100e6)

@@ -497,6 +497,20 @@ def record_dot_nb(rec, a_hi, a_lo, ovf, sig_r, exp_r):
 
 
 @njit(cache=True)
+def coefficient_record_nb(sig_r, exp_r, G, dp, lut, rec):
+    """The spike's reciprocal Y of ``sig_r`` and coefficient ``(K, exp_K)`` from the schedule's G, also
+    written to the step record ``rec``; ``sig_r != 0``."""
+    R = dp[D_NORM_BITS]
+    Qb = dp[D_RECIP_BITS]
+    Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS], lut)
+    K, eK = coefficient_nb(G, Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
+    rec[R_Y] = Y
+    rec[R_K] = K
+    rec[R_EXP_K] = eK
+    return K, eK
+
+
+@njit(cache=True)
 def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab, lut, h_out, rec):
     """Numba twin of :meth:`Datapath.step`: writes the new h codes into ``h_out`` (may be
     ``h_codes``) and the record (layout ``R_*``, :meth:`StepRecord.from_array`) into ``rec``.
@@ -518,14 +532,7 @@ def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab,
         K = np.int64(0)
         eK = np.int64(0)
         if sig_r != 0:
-            R = dp[D_NORM_BITS]
-            Qb = dp[D_RECIP_BITS]
-            Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS],
-                              lut)
-            K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
-            rec[R_Y] = Y
-            rec[R_K] = K
-            rec[R_EXP_K] = eK
+            K, eK = coefficient_record_nb(sig_r, exp_r, G_tab[t], dp, lut, rec)
         C = C_tab[t]
         cb = dp[D_C_BITS]
         Fu = dp[D_UPD_FRAC]
@@ -542,13 +549,7 @@ def step_nb(h_codes, w_codes, t, dp, h_p, w_p, C_tab, G_tab, eps32_tab, c32_tab,
             elif flag == 2:
                 n_unf += 1
     elif dp[D_UPDATE] == 0:
-        R = dp[D_NORM_BITS]
-        Qb = dp[D_RECIP_BITS]
-        Y = reciprocal_nb(sig_r, R, Qb, dp[D_RECIP_METHOD], dp[D_RECIP_ROUND], dp[D_LUT_BITS], dp[D_ITERS], lut)
-        K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], Qb, R, dp[D_COEF_BITS])
-        rec[R_Y] = Y
-        rec[R_K] = K
-        rec[R_EXP_K] = eK
+        K, eK = coefficient_record_nb(sig_r, exp_r, G_tab[t], dp, lut, rec)
         C = C_tab[t]
         cb = dp[D_C_BITS]
         Fu = dp[D_UPD_FRAC]

@@ -92,3 +92,12 @@ def default_spikes(net, meta: dict) -> int:
         if isinstance(cand, int) and cand >= 1:
             return cand
     return int(net.layers[net.sbs_layers()[0]].spikes)
+
+
+def add_model_arguments(p) -> None:
+    """``--config`` and ``--weights`` of a verb that builds from a trained model (default: the shipped one)."""
+    p.add_argument("--config", default="reference-mnist",
+                   help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
+    p.add_argument("--weights", default=None,
+                   help="trained weights: an .npz file or a pytorch-sbs directory (default: the project's trained "
+                        "model shipped in the package, sbs_model/models/reference-mnist.npz)")

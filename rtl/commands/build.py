@@ -8,6 +8,7 @@ from rtl.layer.engine import ENGINES_MAX
 from rtl.layer.generate import build_layer, load_int_build
 from rtl.lint import LintError, lint_command
 from rtl.network.build import add_network_arguments, run_network
+from sbs_model import loader
 from sbs_model.outputs import output_dir
 
 NAME = "build"
@@ -20,11 +21,7 @@ def add_arguments(p):
     p.add_argument("--layer", type=int, default=None,
                    help="the layer's position in the network, pooling layers counted (reference-mnist: SbS "
                         "layers 0, 2, 4, 5); without --layer: the whole network (rtl.network)")
-    p.add_argument("--config", default="reference-mnist",
-                   help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
-    p.add_argument("--weights", default=None,
-                   help="trained weights: an .npz file or a pytorch-sbs directory (default: the project's trained "
-                        "model shipped in the package, sbs_model/models/reference-mnist.npz)")
+    loader.add_model_arguments(p)
     p.add_argument("--datapath", default="int-e4m1",
                    help="datapath preset with the int update (int-e4m1, int-e4m0, int-uq0.8) or a .json file of "
                         "Datapath fields (default int-e4m1)")

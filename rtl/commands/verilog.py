@@ -17,11 +17,7 @@ HELP = "generate deterministic Verilog + hex memory images + manifest.json for o
 
 
 def add_arguments(p):
-    p.add_argument("--config", default="reference-mnist",
-                   help="network: preset name, native .json config or pytorch-sbs directory (default: reference-mnist)")
-    p.add_argument("--weights", default=None,
-                   help="trained weights: an .npz file or a pytorch-sbs directory (default: the project's trained "
-                        "model shipped in the package, sbs_model/models/reference-mnist.npz)")
+    loader.add_model_arguments(p)
     p.add_argument("--datapath", default="int-e4m1",
                    help="datapath preset (paper, int-e4m1, ...) or a .json file of Datapath fields (default int-e4m1)")
     p.add_argument("--layer", type=int, required=True,

@@ -35,6 +35,8 @@ SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 3*ceil(log2 
 PRIME = 4      # indices in the spike FIFO before a core starts its rounds
 LOAD = 6       # rtl.layer.window.WindowLoader pipeline
 WRITE = FRONT + UPDATE  # a beat's new h is written this many cycles after its issue
+FINAL = 4      # rtl.layer.final_scale.FinalScale: the scaled update's last factor on the output stream
+UPDATES = ("int", "scaled")
 
 
 def clog2(n: int) -> int:
@@ -78,7 +80,15 @@ def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, r
             + (int(T) + 1) * P * B + int(n_wave) * (2 * B + int(N)))
 
 
-def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int, recip_bits: int) -> int:
+def final_latency(update: str = "int") -> int:
+    """Output latency added by the update mode: ``scaled`` sends every code through FinalScale."""
+    if update not in UPDATES:
+        raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+    return FINAL if update == "scaled" else 0
+
+
+def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int, recip_bits: int,
+                 update: str = "int") -> int:
     """Exact cycles of one image, from the cycle its job transfers to the cycle its last output code
     transfers, with the input always valid and the output always ready (back-to-back images take
     one cycle more each: the next job transfers in the cycle after the last code)::
@@ -87,9 +97,10 @@ def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engin
                                      + min(PRIME, T*n0_w) + (T+1)*P*B + n_w*(2B + N) )
 
     with ``n_w = min(E*P, IPs left)`` the IPs of wave w and ``n0_w = min(P, n_w)`` those of its
-    first core."""
+    first core; plus :data:`FINAL` for the ``scaled`` update (:func:`final_latency`: the lanes run the
+    same rounds, the last factor ``C_{T-1}`` is pipelined on the output stream)."""
     P = slots(N, lanes, recip_bits)
-    total, left = int(n_in), int(n_ip)
+    total, left = int(n_in) + final_latency(update), int(n_ip)
     while left > 0:
         n_w = min(int(engines) * P, left)
         total += wave_cycles(min(P, n_w), n_w, N, S, T, lanes, recip_bits)
@@ -98,6 +109,6 @@ def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engin
 
 
 def spike_steps_per_cycle(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int,
-                          recip_bits: int) -> float:
+                          recip_bits: int, update: str = "int") -> float:
     """Spike steps (IP x spike) per cycle over one image: at most ``engines`` when ``lanes >= N``."""
-    return int(n_ip) * int(T) / layer_cycles(N, S, T, n_ip, n_in, lanes, engines, recip_bits)
+    return int(n_ip) * int(T) / layer_cycles(N, S, T, n_ip, n_in, lanes, engines, recip_bits, update)

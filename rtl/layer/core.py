@@ -1,6 +1,7 @@
 """``EngineCore``: P interleaved IPs of one SbS layer, one fused update + dot pass per beat.
 
-Parameters: a :class:`fixedpoint.datapath.Datapath` (``int`` update, fixed-point H, ``div``
+Parameters: a :class:`fixedpoint.datapath.Datapath` (``int`` or ``scaled`` update -- the units of
+either are chosen by :func:`rtl.layer.update_select.update_units`; fixed-point H, ``div``
 reciprocal), the layer's weight codes ``w_codes`` (S x N) in its weight format ``w_format``, T
 spikes, L lanes, the layer geometry (for :class:`rtl.layer.window.WindowLoader`) and the layer
 index (for the spike draws).  ``B = ceil(N/L)`` beats per pass, ``P`` =
@@ -49,15 +50,13 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
-from rtl.layer.coefficient import CoefficientPipe
 from rtl.layer.dot_lanes import DotLanes
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
 from rtl.layer.spikegen import SpikeGenerator
-from rtl.layer.update_lanes import UpdateLanes
+from rtl.layer.update_select import update_units
 from rtl.layer.window import LATENCY as LOADER_LATENCY
 from rtl.layer.window import WindowLoader
 from rtl.normaliser import Normaliser
-from rtl.schedule import ScheduleTable
 from sbs_model import layer_cycles as lc
 
 FAULTS = (None, "stale_h", "select")
@@ -98,12 +97,13 @@ class EngineCore(wiring.Component):
             raise ValueError(f"EngineCore: window values of {value_width} bits over S = {self.S} positions need "
                              f"{self.cum_width} bits; the sampler allows 31 (lower sampler_frac_bits)")
         # sub-units (validation errors surface here)
-        self.upd = UpdateLanes(dp, self.W, self.L)
+        self.units = update_units(dp, self.W, self.L, self.T, self.schedule)  # int or scaled update
+        self.upd = self.units.upd
+        self.word_width = self.units.word_width  # bits per lane of an h memory word
         self.dot = DotLanes(dp, self.W, self.N, self.L)
         self.norm = Normaliser(dp)
         self.recip = ReciprocalPipe(dp)
-        self.coef = CoefficientPipe(dp)
-        self.sched = ScheduleTable(dp, self.T, self.schedule)
+        self.coef, self.sched = self.units.coef, self.units.sched
         self.gen = SpikeGenerator(self.S, self.cum_width, self.T, self.P, layer_index)
         self.loader = WindowLoader(in_shape, layer, value_width, self.cum_width, self.P)
         got = (self.upd.latency, self.dot.latency, self.norm.latency, self.recip.latency, self.coef.latency,
@@ -120,7 +120,8 @@ class EngineCore(wiring.Component):
             "seed": In(32), "pattern": In(32),
             "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
             "done": Out(1), "starved": Out(1),
-            "out_addr": In(range(max(self.P * self.B, 2))), "out_data": Out(data.ArrayLayout(self.H.width, self.L)),
+            "out_addr": In(range(max(self.P * self.B, 2))),
+            "out_data": Out(data.ArrayLayout(self.word_width, self.L)),
         })
 
     def weight_words(self) -> list[int]:
@@ -135,8 +136,7 @@ class EngineCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         dp, S, N, T, L, B, P = self.dp, self.S, self.N, self.T, self.L, self.B, self.P
-        hw = self.H.width
-        Fc = int(dp.c_bits)
+        hw, ow, units = self.H.width, self.word_width, self.units
         for name in ("upd", "dot", "norm", "recip", "coef", "sched", "gen", "loader"):
             m.submodules[name] = getattr(self, name)
         upd, dot, norm, recip, coef, sched, gen, ld = (self.upd, self.dot, self.norm, self.recip, self.coef,
@@ -151,10 +151,10 @@ class EngineCore(wiring.Component):
         m.submodules.wrom = wrom = memory.Memory(shape=L * self.W.width, depth=max(S * B, 2),
                                                  init=self.weight_words())
         w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
-        m.submodules.hram = hram = memory.Memory(shape=L * hw, depth=max(P * B, 2), init=[])
+        m.submodules.hram = hram = memory.Memory(shape=L * ow, depth=max(P * B, 2), init=[])
         h_rd, h_wr = hram.read_port(domain="sync"), hram.write_port()
         ek_shape = upd.exp_k_shape
-        coef_layout = data.StructLayout({"ign": 1, "C": Fc + 1, "K": int(dp.coef_bits), "eK": ek_shape})
+        coef_layout = data.StructLayout({"ign": 1, "C": units.c_width, "K": int(dp.coef_bits), "eK": ek_shape})
         m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[])
         c_rd, c_wr = cram.read_port(domain="sync"), cram.write_port()
         sw = max(1, lc.clog2(S))
@@ -220,22 +220,24 @@ class EngineCore(wiring.Component):
         t1 = delay(m, t, 1, "t1")
 
         # ---- c1: h, coefficient, weight address of spike t-1's row
-        h0w = pack([self.h0[0]] * L, hw)
+        h0w = pack([self.h0[0]] * L, ow)
         stale = Const(0, 1)
         if self.fault == "stale_h":
             stale = k1 == 0
         elif self.fault == "select":
             stale = (k1 == 0) & self.stale_en
-        h2 = Signal(L * hw)
-        C2, K2, eK2 = Signal(Fc + 1), Signal(int(dp.coef_bits)), Signal(ek_shape)
+        h2 = Signal(L * ow)
+        C2, K2, eK2 = Signal(units.c_width), Signal(int(dp.coef_bits)), Signal(ek_shape)
         wa2 = Signal(range(max(S * B, 2)))
         s_prev_hold = Signal(sw)
         s_prev = Mux(b1 == 0, s_rd.data, s_prev_hold)
         with m.If(v1 & (b1 == 0)):
             m.d.sync += s_prev_hold.eq(s_rd.data)
         ident = first1 | c_rd.data.ign
-        m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)),
-                     C2.eq(Mux(ident, 1 << Fc, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
+        ident_c = first1 if units.scaled else ident  # scaled: an ignored spike keeps its j_t (K = 0)
+        last2 = Signal()  # scaled: round T, the lanes output the sums for FinalScale
+        m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)), last2.eq(t1 == T),
+                     C2.eq(Mux(ident_c, units.c_identity, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
                      eK2.eq(c_rd.data.eK), wa2.eq(s_prev * B + b1)]
         # ---- c2: weight read (row s_{t-1}); c3: the weights registered; operands delayed to match
         m.d.comb += w_upd.addr.eq(wa2)
@@ -243,8 +245,10 @@ class EngineCore(wiring.Component):
                            delay(m, eK2, 2, "ek_upd"))
         w4 = delay(m, w_upd.data, 1, "w_upd")
         # ---- c4: update lanes
-        m.d.comb += [upd.h.as_value().eq(h4), upd.w.as_value().eq(w4), upd.C.eq(C4), upd.K.eq(K4),
-                     upd.exp_K.eq(eK4)]
+        m.d.comb += [upd.h.as_value().eq(_narrow(h4, L, ow, hw)), upd.w.as_value().eq(w4), units.c_port().eq(C4),
+                     upd.K.eq(K4), upd.exp_K.eq(eK4)]
+        if units.scaled:
+            m.d.comb += upd.last.eq(delay(m, last2, 2, "last_upd"))
         # ---- c9: weight read (row s_t) for the dot; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         m.d.comb += wd0.eq(s_now * B + b)
@@ -254,7 +258,7 @@ class EngineCore(wiring.Component):
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
         t7 = delay(m, t1, lc.WRITE - 1, "t7")
         m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(k7 * B + b7), h_wr.data.eq(upd.o.as_value()),
-                     dot.i_h.as_value().eq(upd.o.as_value()), dot.i_w.as_value().eq(w_dot.data),
+                     dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
         ctag = Cat(a7 & need7, k7)
@@ -273,6 +277,11 @@ class EngineCore(wiring.Component):
         m.d.comb += [c_wr.en.eq(ctag_c[0]), c_wr.addr.eq(ctag_c[1:]), c_wr.data.ign.eq(cz[0]),
                      c_wr.data.C.eq(cz[1:]), c_wr.data.K.eq(coef.K), c_wr.data.eK.eq(coef.exp_K)]
         return m
+
+
+def _narrow(word, L: int, ow: int, hw: int):
+    """The low ``hw`` bits of each of the L ``ow``-bit lanes of ``word`` (the h codes of a wide word)."""
+    return word if ow == hw else Cat(*(word[j * ow:j * ow + hw] for j in range(L)))
 
 
 __all__ = ["EngineCore", "delay", "pack"]

@@ -37,7 +37,8 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
 from rtl.layer.core import EngineCore
-from rtl.update import check_rtl_datapath
+from rtl.layer.final_scale import FinalScale
+from rtl.layer.scaled_lanes import check_layer_datapath
 from sbs_model import layer_cycles as lc
 
 JOB_LAYOUT = data.StructLayout({"seed": 32, "pattern": 32})
@@ -76,7 +77,7 @@ class LayerEngine(wiring.Component):
                  layer_index: int, input_kind: str = "codes", schedule: Schedule | None = None,
                  fault: str | None = None):
         self._MustUse__silence = True
-        check_rtl_datapath(dp, "LayerEngine")
+        check_layer_datapath(dp, "LayerEngine")
         if input_kind not in INPUT_KINDS:
             raise ValueError(f"LayerEngine: input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
         if fault not in FAULTS:
@@ -98,6 +99,10 @@ class LayerEngine(wiring.Component):
                                  self.schedule, core_fault) for _ in range(engines)]
         c0 = self.cores[0]
         self.S, self.N, self.B, self.P = c0.S, c0.N, c0.B, c0.P
+        self.scaled, self.word_width = c0.units.scaled, c0.word_width
+        if self.scaled:  # the last spike's factor C_{T-1} on the output stream, one multiplier per engine
+            self.final = FinalScale(dp, self.word_width, c0.units.c_last)
+            assert self.final.latency == lc.FINAL, "LayerEngine: FinalScale latency differs from layer_cycles.FINAL"
         self.n_in, self.n_ip = c0.n_in, c0.loader.n_ip
         self.in_shape, self.layer, self.layer_index = tuple(in_shape), layer, layer_index
         self._MustUse__silence = False
@@ -112,11 +117,11 @@ class LayerEngine(wiring.Component):
     def cycles(self) -> int:
         """Cycles per image (:func:`sbs_model.layer_cycles.layer_cycles` for this engine)."""
         return lc.layer_cycles(N=self.N, S=self.S, T=self.T, n_ip=self.n_ip, n_in=self.n_in, lanes=self.L,
-                               engines=self.E, recip_bits=int(self.dp.recip_bits))
+                               engines=self.E, recip_bits=int(self.dp.recip_bits), update=self.dp.update)
 
     def elaborate(self, platform):
         m = Module()
-        E, P, B, N, L, hw = self.E, self.P, self.B, self.N, self.L, self.H.width
+        E, P, B, N, L, hw = self.E, self.P, self.B, self.N, self.L, self.word_width
         n_in, n_ip = self.n_in, self.n_ip
         for e, core in enumerate(self.cores):
             m.submodules[f"core{e}"] = core
@@ -174,8 +179,13 @@ class LayerEngine(wiring.Component):
         suppress = 0
         if self.fault in ("drop_ip", "select"):
             suppress = on["drop_ip"] & (base == 0) & (eo == 0) & (ko == 1)
-        m.d.comb += [self.h_out.payload.eq(sreg[:hw]), self.h_out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
-        moved = (state == 4) & (sub == 2) & (suppress | self.h_out.ready)
+        out = self.h_out
+        if self.scaled:  # codes = FinalScale(the lanes' last sums)
+            m.submodules.final = self.final
+            out = self.final.i
+            wiring.connect(m, self.final.o, wiring.flipped(self.h_out))
+        m.d.comb += [out.payload.eq(sreg[:hw]), out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
+        moved = (state == 4) & (sub == 2) & (suppress | out.ready)
         n_last = N - (B - 1) * L
 
         with m.If(state == 0):

@@ -42,14 +42,20 @@ def parse_design(text: str) -> tuple[int, int, int]:
 
 def row_from(out: Path, res: dict, man: dict, args) -> dict:
     """A result row from a design directory's manifest and its ``sbs pnr`` result."""
+    if res.get("routed", True) is not True:
+        raise SystemExit(f"bench_layer_engines.py: error: {out}: the result is placement only (sbs pnr --place-only); "
+                         "record a routed design")
     util = res["utilization"]
+    router = res.get("router", "router1")
     spikes = f" --spikes {man['T']}" if args.spikes else ""
     dp = args.datapath
     return {
-        "key": f"{man['verilog_sha256']}/{res['freq_mhz']:g}/{res['seed']}",
+        "key": f"{man['verilog_sha256']}/{res['freq_mhz']:g}/{res['seed']}" + (f"/{router}" if router != "router1" else ""),
         "design": f"layer engine, layer {man['layer']}, L = {man['lanes']}, E = {man['engines']}, {dp}",
         "commands": [f"sbs build --layer {man['layer']} --lanes {man['lanes']} --engines {man['engines']} "
-                     f"--datapath {dp}{spikes} -o DIR", f"sbs pnr DIR --freq {res['freq_mhz']:g} --seed {res['seed']}"],
+                     f"--datapath {dp}{spikes} -o DIR", f"sbs pnr DIR --freq {res['freq_mhz']:g} --seed {res['seed']}"
+                     + (f" --router {router}" if router != "router1" else "")],
+        "router": router,
         "layer": man["layer"], "lanes": man["lanes"], "engines": man["engines"], "slots": man["slots"],
         "beats": man["beats"], "S": man["S"], "N": man["N"], "T": man["T"], "ips": man["ips"],
         "weights_format": man["formats"]["weights"], "verilog_sha256": man["verilog_sha256"],
@@ -71,11 +77,11 @@ def one(layer, lanes, engines, args, old):
     dp = load_datapath(args.datapath)
     out = Path(args.work) / f"layer{layer}-L{lanes}-E{engines}-T{args.spikes or 'cfg'}"
     man = build_layer(net, weights, dp, layer, out, lanes, engines)
-    key = f"{man['verilog_sha256']}/{args.freq:g}/{args.seed}"
+    key = f"{man['verilog_sha256']}/{args.freq:g}/{args.seed}" + (f"/{args.router}" if args.router != "router1" else "")
     if key in old and not args.force:
         print(f"layer {layer} L={lanes} E={engines}: unchanged since the recorded run (--force to redo)", flush=True)
         return old[key]
-    res = pnr(out, freq=args.freq, seed=args.seed, progress=lambda m: print(m, flush=True))
+    res = pnr(out, freq=args.freq, seed=args.seed, progress=lambda m: print(m, flush=True), router=args.router)
     return row_from(out, res, man, args)
 
 
@@ -86,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--spikes", type=int, default=None, help="T (default: the config's, 1600)")
     p.add_argument("--freq", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--router", default="router1", choices=("router1", "router2"), help="nextpnr's router")
     p.add_argument("--work", default="build/layer_bench", help="design directories (default build/layer_bench)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--record", nargs="+", default=None, metavar="DIR",

@@ -61,6 +61,8 @@ DEFAULT_DEVICE = "lfe5u-85f"
 DEFAULT_PACKAGE = "CABGA381"
 DEFAULT_FREQ_MHZ = 100.0
 DEFAULT_SEED = 1
+ROUTERS = ("router1", "router2")  # nextpnr's routers; router1 is nextpnr-ecp5's default
+DEFAULT_ROUTER = "router1"
 SPEED_GRADE = 6  # nextpnr-ecp5's default
 MAX_FREQ_MHZ = 1000.0
 MAX_SEED = 2**31 - 1
@@ -80,7 +82,10 @@ YOSYS_STAT = "pnr-yosys-stat.json"
 YOSYS_LOG = "pnr-yosys.log"
 REPORT = "pnr-report.json"
 NEXTPNR_LOG = "pnr-nextpnr.log"
+PLACE_REPORT = "pnr-place-report.json"
+PLACE_LOG = "pnr-place.log"
 RESULT = "pnr.json"
+PLACE_RESULT = "pnr-place.json"  # --place-only: placement and nextpnr's pre-route timing estimate
 
 HEARTBEAT_S = 30.0
 YOSYS_PHASE_INTERVAL_S = 10.0  # synth_ecp5 has ~50 passes, most take milliseconds
@@ -97,9 +102,12 @@ class PnrUnavailable(ValueError):
 
 # ---------------------------------------------------------------------------------------- arguments
 def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
-               freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED) -> tuple[Path, dict, str, str]:
+               freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED,
+               router: str = DEFAULT_ROUTER) -> tuple[Path, dict, str, str]:
     """Validate everything before any work -> ``(design_dir, manifest, device, package)`` (canonical
     spellings); ValueError with one line naming the argument and what is allowed."""
+    if router not in ROUTERS:
+        raise ValueError(f"--router {router!r}; allowed: {', '.join(ROUTERS)}")
     dev = str(device).lower()
     if dev not in DEVICES:
         raise ValueError(f"--device {device!r}; allowed: {', '.join(DEVICES)}")
@@ -466,41 +474,65 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 
 
 # ---------------------------------------------------------------------------------------- flow
+def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
+                 place_only: bool = False) -> list[str]:
+    """nextpnr-ecp5's command line (files relative to the design directory)."""
+    report, log = (PLACE_REPORT, PLACE_LOG) if place_only else (REPORT, NEXTPNR_LOG)
+    args = [DEVICES[dev][0], "--package", pkg, "--json", NETLIST, "--top", top, "--freq", f"{float(freq):g}",
+            "--seed", str(seed), "--report", report, "--log", log, "--timing-allow-fail"]
+    if router != DEFAULT_ROUTER:
+        args += ["--router", router]
+    if place_only:
+        args.append("--no-route")
+    return args
+
+
 def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
-        seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None) -> dict:
+        seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
+        place_only: bool = False) -> dict:
     """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
+    ``router``: nextpnr's router (:data:`ROUTERS`).  ``place_only``: stop after placement (nextpnr
+    ``--no-route``) and write ``pnr-place.json`` instead: the same fields, with ``routed`` false,
+    ``fmax_mhz`` nextpnr's pre-route *estimate*, ``timing_met`` null (only a routed design meets
+    timing; ``timing_met_estimate`` says whether the estimate reaches the constraint) and no
+    ``ms_per_image``; ``pnr.json`` is left as it was.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
-    d, manifest, dev, pkg = check_args(design, device, package, freq, seed)
+    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router)
     freq = float(freq)
     require_tools()
     nextpnr_cmd = tool_command("nextpnr")
     t0 = time.monotonic()
     stamp = synthesise(d, manifest, progress, timeout)
-    (d / REPORT).unlink(missing_ok=True)
-    (d / RESULT).unlink(missing_ok=True)
-    args = [DEVICES[dev][0], "--package", pkg, "--json", NETLIST, "--top", manifest["top"], "--freq", f"{freq:g}",
-            "--seed", str(seed), "--report", REPORT, "--log", NEXTPNR_LOG, "--timing-allow-fail"]
-    _say(progress, f"nextpnr: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}; log {d / NEXTPNR_LOG}")
+    report, log, result_name = (PLACE_REPORT, PLACE_LOG, PLACE_RESULT) if place_only else (REPORT, NEXTPNR_LOG, RESULT)
+    (d / report).unlink(missing_ok=True)
+    (d / result_name).unlink(missing_ok=True)
+    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only)
+    _say(progress, f"nextpnr: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}, "
+                   + ("placement only" if place_only else router) + f"; log {d / log}")
     rc, tail, secs = run_tool(nextpnr_cmd + args, d, "nextpnr", _NEXTPNR_PHASE, progress, timeout)
-    log_text = (d / NEXTPNR_LOG).read_text(errors="replace") if (d / NEXTPNR_LOG).is_file() else "\n".join(tail)
-    if rc != 0 or not (d / REPORT).is_file():
+    log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
+    if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
-        raise RuntimeError(f"nextpnr failed on {d / NETLIST} (exit {rc}); log {d / NEXTPNR_LOG}:\n"
+        raise RuntimeError(f"nextpnr failed on {d / NETLIST} (exit {rc}); log {d / log}:\n"
                            + "\n".join((errs or tail)[-15:]))
-    rep = parse_report(json.loads((d / REPORT).read_text()), freq)
+    rep = parse_report(json.loads((d / report).read_text()), freq)
     log_fmax = parse_log_fmax(log_text)
     versions = tool_versions()
     versions["yosys"]["version"] = stamp.get("version")
     versions["nextpnr"]["version"] = nextpnr_version(nextpnr_cmd)
-    ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
+    if place_only:
+        estimate_met, rep["timing_met"] = rep["timing_met"], None
+        ms, note = None, "placement only: the Fmax is nextpnr's pre-route estimate; no latency is quoted"
+    else:
+        ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
     result = {
         "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
         "verilog_sha256": stamp["verilog_sha256"],
         "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
                      if k in manifest},
         "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": SPEED_GRADE,
-        "seed": seed,
+        "seed": seed, "router": router, "routed": not place_only,
         "constraint_mhz": rep["constraint_mhz"] or {"": freq}, "freq_mhz": freq,
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
         "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},
@@ -511,9 +543,12 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
         "tools": versions,
         "seconds": {"yosys": stamp.get("seconds"), "nextpnr": round(secs, 1), "total": round(time.monotonic() - t0, 1)},
         "memory_initialisers": stamp.get("memories", []),
-        "files": {"yosys_input": YOSYS_INPUT, "netlist": NETLIST, "report": REPORT, "yosys_log": YOSYS_LOG, "nextpnr_log": NEXTPNR_LOG},
+        "files": {"yosys_input": YOSYS_INPUT, "netlist": NETLIST, "report": report, "yosys_log": YOSYS_LOG,
+                  "nextpnr_log": log},
     }
-    write_json(d / RESULT, result)
+    if place_only:
+        result["timing_met_estimate"] = estimate_met
+    write_json(d / result_name, result)
     return result
 
 
@@ -521,10 +556,15 @@ def summary_lines(res: dict) -> list[str]:
     """Human-readable lines of a ``pnr.json`` result."""
     u = res["utilization"]
     lines = []
+    routed = res.get("routed", True)
     for clk, f in res["fmax_mhz"].items():
         c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))
-        lines.append(f"clock {clk}: Fmax {f:.2f} MHz, constraint {c:g} MHz: "
-                     + ("timing met" if f >= c else "TIMING NOT MET"))
+        if routed:
+            lines.append(f"clock {clk}: Fmax {f:.2f} MHz, constraint {c:g} MHz: "
+                         + ("timing met" if f >= c else "TIMING NOT MET"))
+        else:
+            lines.append(f"clock {clk}: placement only, pre-route estimate {f:.2f} MHz for a {c:g} MHz "
+                         f"constraint (not a result: route it to measure)")
     if not res["fmax_mhz"]:
         lines.append("no clock found in the design: no Fmax")
     lines.append(", ".join(f"{k} {v['used']}/{v['available']} ({v['percent']} %)" for k, v in u.items()

@@ -27,7 +27,7 @@ from __future__ import annotations
 FRONT = 4      # issue -> update input: h RAM read, coefficient select, weight read (spike t-1's row)
 UPDATE = 6     # rtl.layer.update_lanes.UpdateLanes
 DOT = 4        # rtl.layer.dot_lanes.DotLanes without its adder-tree levels
-NORM = 2       # rtl.normaliser.Normaliser
+NORM = 3       # rtl.layer.norm_pipe.NormalisePipe
 RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP
 COEF = 4       # rtl.layer.coefficient.CoefficientPipe
 RNG = 26       # rtl.layer.threefry.ThreefryPipe: 20 rounds, 5 key injections, 1 input stage

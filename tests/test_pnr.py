@@ -139,13 +139,53 @@ def no_work(monkeypatch):
     (["--freq", "0"], "--freq"), (["--freq", "-5"], "--freq"), (["--freq", "nan"], "--freq"),
     (["--freq", "5000"], "--freq"), (["--device", "lfe5u-99f"], "--device"),
     (["--package", "CABGA999"], "--package"), (["--device", "lfe5u-25f", "--package", "CABGA756"], "--package"),
-    (["--seed", "-1"], "--seed"),
+    (["--seed", "-1"], "--seed"), (["--router", "router3"], "--router"),
 ])
 def test_bad_arguments_exit_2_before_work(design, no_work, capsys, extra, match):
     assert main(["pnr", str(design)] + extra) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0] and "allowed" in err[0]
     assert not (design / "pnr.json").exists() and not (design / "pnr-netlist.json").exists()
+
+
+def test_nextpnr_command_line_for_router_and_place_only():
+    full = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
+    assert "--no-route" not in full and "--router" not in full and "--timing-allow-fail" in full
+    assert full[full.index("--report") + 1] == "pnr-report.json"
+    placed = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, "router2", place_only=True)
+    assert "--no-route" in placed and placed[placed.index("--router") + 1] == "router2"
+    assert placed[placed.index("--report") + 1] == "pnr-place-report.json"  # pnr-report.json stays
+
+
+def test_place_only_writes_an_estimate_never_a_result(design, monkeypatch, capsys):
+    """--place-only: pnr-place.json with routed false, timing_met null, no ms_per_image; pnr.json
+    (the routed result) is left alone."""
+    man = json.loads((design / "manifest.json").read_text())
+    man["cycles_per_image"] = 1000
+    (design / "manifest.json").write_text(json.dumps(man))
+    (design / "pnr.json").write_text('{"routed": "earlier"}')
+    monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["nextpnr"])
+    monkeypatch.setattr(pnr_mod, "nextpnr_version", lambda cmd: "nextpnr-test")
+    monkeypatch.setattr(pnr_mod, "synthesise", lambda d, m, p, t: {"verilog_sha256": "0", "yosys": {}})
+    seen = []
+
+    def fake_run(cmd, cwd, *a, **k):
+        seen.append(cmd)
+        rep = sample_report()
+        rep["fmax"] = {"$glbnet$clk": {"achieved": 120.5, "constraint": 100.0}}
+        (cwd / cmd[cmd.index("--report") + 1]).write_text(json.dumps(rep))
+        return 0, [], 1.0
+    monkeypatch.setattr(pnr_mod, "run_tool", fake_run)
+    assert main(["pnr", str(design), "--place-only", "--router", "router2"]) == 0
+    assert "--no-route" in seen[0] and "router2" in seen[0]
+    out = capsys.readouterr().out
+    assert "pre-route estimate 120.50 MHz" in out and "timing met" not in out and "pnr-place.json" in out
+    res = json.loads((design / "pnr-place.json").read_text())
+    assert res["routed"] is False and res["timing_met"] is None and res["timing_met_estimate"] is True
+    assert res["ms_per_image"] is None and "placement only" in res["ms_per_image_note"]
+    assert res["router"] == "router2"
+    assert json.loads((design / "pnr.json").read_text()) == {"routed": "earlier"}
 
 
 def test_not_a_design_dir_exits_2(tmp_path, no_work, capsys):

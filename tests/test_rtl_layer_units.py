@@ -99,3 +99,35 @@ def test_threefry_pipe():
     got = stream(dut, [[(dut.i_valid, 1), (dut.seed, a), (dut.pattern, b), (dut.layer, c), (dut.ip, d),
                         (dut.spike, e)] for a, b, c, d, e in reqs], [dut.o_valid, dut.o_r], dut.latency)
     assert got == [(1, threefry.reference(*r)) for r in reqs]
+
+
+def test_two_step_shift_and_overflow_equal_floor_and_clamp():
+    """update_lanes.coarse_shifted + the fine shift + fine_overflow == min(floor(v * 2**sh), 2**cap)
+    for every shift in range, both directions, values near the cap (the T2 path of UpdateLanes)."""
+    from amaranth import Module, Mux, Signal, signed
+    vw, cap = 24, 13  # vw > cap + 8 as in the engine (35 > 32): a right shift can start above the cap
+    m = Module()
+    v, sh = Signal(vw), Signal(signed(7))
+    la, ra, neg = update_lanes.shift_amounts(m, sh, -30, 30, cap, vw, "t")
+    y = Signal(vw + cap)
+    m.d.comb += y.eq(update_lanes.coarse_shifted(v, la, ra, neg, len(y)))
+    f = Mux(neg, ra[:3], la[:3])
+    z = Mux(neg, y >> f, y << f)[:cap]
+    out = Signal(cap + 1)
+    m.d.comb += out.eq(Mux(update_lanes.fine_overflow(y, f, neg, cap), 1 << cap, z))
+    rng = random.Random(3)
+    edges = sorted({x for p in range(vw + 1) for x in ((1 << p) - 1, 1 << p, (1 << p) + 1) if 0 <= x < 1 << vw})
+    cases = [(a, s) for s in range(-30, 31) for a in edges + [rng.getrandbits(vw) for _ in range(4)]]
+    got = []
+
+    async def tb(ctx):
+        for a, s in cases:
+            ctx.set(v, a)
+            ctx.set(sh, s)
+            await ctx.delay(1e-9)
+            got.append(ctx.get(out))
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    want = [min((a << s) if s >= 0 else (a >> -s), 1 << cap) for a, s in cases]
+    assert got == want

@@ -2,8 +2,9 @@
 
 ``K = G*Y`` truncated to ``coef_bits`` significant bits, ``exp_K = -Fg - Qb - exp_r - (R-1) + shift``
 (``shift`` = the number of dropped bits).  Four registered stages: the operands, the product (one
-Fg x (Qb+1) multiplier), its bit length (:func:`rtl.normaliser.bit_length_expr`, a balanced
-priority tree), the truncating shift and exponent.
+Fg x (Qb+1) multiplier), the number of bits to drop (the bit length of the product's bits above
+``coef_bits``: :func:`rtl.normaliser.bit_length_expr`, a balanced priority tree, no subtraction),
+the truncating shift and exponent.
 
 Ports (plain signals, no back-pressure): ``G`` (Fg bits), ``Y`` (Qb + 1 bits), ``exp_r`` (signed,
 the normaliser's exponent) in; ``K`` (coef_bits), ``exp_K`` (signed, :attr:`exp_k_shape`) out.
@@ -11,7 +12,7 @@ the normaliser's exponent) in; ``K`` (coef_bits), ``exp_K`` (signed, :attr:`exp_
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,10 +51,11 @@ class CoefficientPipe(wiring.Component):
         m.d.sync += [G0.eq(self.G), Y0.eq(self.Y), e0.eq(self.exp_r)]
         kf1, e1 = Signal(Fg + Qb + 1), Signal(self.exp_r_shape)
         m.d.sync += [kf1.eq(G0 * Y0), e1.eq(e0)]
-        kf2, e2, bl2 = Signal(Fg + Qb + 1), Signal(self.exp_r_shape), Signal(range(Fg + Qb + 2))
-        m.d.sync += [kf2.eq(kf1), e2.eq(e1), bl2.eq(bit_length_expr(kf1))]
-        shk = Signal(range(coef_shift_max(self.dp) + 1))
-        m.d.comb += shk.eq(Mux(bl2 > cb, bl2 - cb, 0))
+        # the number of dropped bits max(bit_length(kf1) - cb, 0) is the bit length of kf1's bits above
+        # cb: a priority tree over Fg + Qb + 1 - cb bits, no subtraction
+        kf2, e2 = Signal(Fg + Qb + 1), Signal(self.exp_r_shape)
+        shk = Signal(range(max(coef_shift_max(self.dp), len(kf1) - cb, 0) + 1))
+        m.d.sync += [kf2.eq(kf1), e2.eq(e1), shk.eq(bit_length_expr(kf1[cb:]) if len(kf1) > cb else 0)]
         K, eK = Signal(cb), Signal(self.exp_k_shape)
         m.d.sync += [K.eq(kf2 >> shk), eK.eq(-Fg - Qb - (R - 1) - e2 + shk)]
         m.d.comb += [self.K.eq(K), self.exp_K.eq(eK)]

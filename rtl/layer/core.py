@@ -27,7 +27,7 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
      c3: the weights registered;
    * c4..c10: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c10;
    * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c9),
-     accumulated over the B beats; then :class:`rtl.normaliser.Normaliser`,
+     accumulated over the B beats; then :class:`rtl.layer.norm_pipe.NormalisePipe`,
      :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
      :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
      ``D`` = :func:`sbs_model.layer_cycles.chain_latency` cycles after the last beat.
@@ -51,12 +51,12 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
 from rtl.layer.dot_lanes import DotLanes
+from rtl.layer.norm_pipe import NormalisePipe
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
 from rtl.layer.spikegen import SpikeGenerator
 from rtl.layer.update_select import update_units
 from rtl.layer.window import LATENCY as LOADER_LATENCY
 from rtl.layer.window import WindowLoader
-from rtl.normaliser import Normaliser
 from sbs_model import layer_cycles as lc
 
 FAULTS = (None, "stale_h", "select")
@@ -101,7 +101,7 @@ class EngineCore(wiring.Component):
         self.upd = self.units.upd
         self.word_width = self.units.word_width  # bits per lane of an h memory word
         self.dot = DotLanes(dp, self.W, self.N, self.L)
-        self.norm = Normaliser(dp)
+        self.norm = NormalisePipe(dp)
         self.recip = ReciprocalPipe(dp)
         self.coef, self.sched = self.units.coef, self.units.sched
         self.gen = SpikeGenerator(self.S, self.cum_width, self.T, self.P, layer_index)
@@ -148,8 +148,9 @@ class EngineCore(wiring.Component):
                      ld.start.eq(self.start), ld.ip_start.eq(self.ip_start), ld.n_active.eq(self.n_active)]
 
         # ---- memories
+        # block RAM even when small: a ROM in LUTs is a deep mux tree whose address fans out to every bit
         m.submodules.wrom = wrom = memory.Memory(shape=L * self.W.width, depth=max(S * B, 2),
-                                                 init=self.weight_words())
+                                                 init=self.weight_words(), attrs={"ram_style": "block"})
         w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
         m.submodules.hram = hram = memory.Memory(shape=L * ow, depth=max(P * B, 2), init=[])
         h_rd, h_wr = hram.read_port(domain="sync"), hram.write_port()

@@ -17,16 +17,18 @@ Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly
 so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
 
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
-``exp_K`` in; ``o`` (L codes) out.  Six registered stages (the product ``P``; ``C*sig_h``, ``K*P``
-and the shift amounts; the shifts; the clamps; the sum; the code -- no multiplier output feeds
-another multiplier and no shifter feeds a comparison in the same cycle), :attr:`latency` = 6:
+``exp_K`` in; ``o`` (L codes) out.  Six registered stages: the product ``P`` and the T2 shift
+``exp_K + E + Fu``; ``C*sig_h``, ``K*P`` and the shift amounts; T2's shift by the multiple of 8
+(:func:`coarse_shifted`); T2's shift by the rest, with whether it reaches the cap
+(:func:`fine_overflow`), and T1's clamp; the sum (T2 clamped); the code.  No multiplier output feeds
+another multiplier, no shifter feeds a comparison in the same cycle.  :attr:`latency` = 6:
 inputs of cycle ``c`` give ``o`` in cycle ``c + 6``.  Per lane one
 (Fc+1) x h-significand and one coef_bits x product-width multiplier.
 """
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -74,6 +76,27 @@ def clamp(x, log2_cap: int):
     return Mux(x[log2_cap:].any(), 1 << log2_cap, x[:log2_cap])
 
 
+def coarse_shifted(v, la, ra, neg, width: int):
+    """The first half of :func:`shifted`: ``v`` shifted by the amounts' multiples of 8 (left by
+    ``la & ~7`` or right by ``ra & ~7``), as ``width`` bits."""
+    left = v << Cat(Const(0, 3), la[3:]) if len(la) > 3 else v
+    right = v >> Cat(Const(0, 3), ra[3:]) if len(ra) > 3 else v
+    return Mux(neg, right, left)[:width]
+
+
+def fine_overflow(y, f, neg, log2_cap: int):
+    """Whether ``y << f`` (``neg`` false) or ``y >> f`` (``neg`` true), ``f`` in 0..7, is at least
+    ``2**log2_cap``: from the bits of ``y`` near the cap and ``f``, without the shifted value."""
+    n, cap = len(y), log2_cap
+    left = [y[cap:].any()] if n > cap else []
+    left += [y[cap - i] & (f >= i) for i in range(1, 8) if 0 <= cap - i < n]
+    right = [y[cap + 7:].any()] if n > cap + 7 else []
+    right += [y[cap + i] & (f <= i) for i in range(7) if cap + i < n]
+    any_left = Cat(*left).any() if left else Const(0, 1)
+    any_right = Cat(*right).any() if right else Const(0, 1)
+    return Mux(neg, any_right, any_left)
+
+
 class UpdateLanes(wiring.Component):
     """L-lane integer h update, coefficients per beat (see module docstring)."""
 
@@ -105,39 +128,45 @@ class UpdateLanes(wiring.Component):
         Fc, Fu, cb = int(dp.c_bits), int(dp.upd_frac_bits), int(dp.coef_bits)
         log2_cap = H.int_bits + Fu
         s_t1 = -H.frac_bits - Fc + Fu
-        C1, K1, eK1 = Signal(Fc + 1), Signal(cb), Signal(self.exp_k_shape)  # the per-beat values, stage 1
-        m.d.sync += [C1.eq(self.C), K1.eq(self.K), eK1.eq(self.exp_K)]
+        C1, K1 = Signal(Fc + 1), Signal(cb)  # the per-beat values, stage 1
+        m.d.sync += [C1.eq(self.C), K1.eq(self.K)]
         hl, hh = exp_range(H)
         wl, wh = exp_range(self.W)
         e_lo, e_hi = min(hl + wl, 0), max(hh + wh, 0)
-        e_shape = signed(signed_bits(e_lo, e_hi))
         for j in range(self.lanes):
             dh, dw = WeightDecoder(H), WeightDecoder(self.W)
             m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"] = dh, dw
             m.d.comb += [dh.code.eq(self.h[j]), dw.code.eq(self.w[j])]
             prod = exact_product(m, dh.sig, dw.sig, f"prod{j}")
             sh_lo, sh_hi = self.exp_k_range[0] + e_lo + Fu, self.exp_k_range[1] + e_hi + Fu
-            # stage 1: the product P = sig_h*sig_w (decode + multiplier), operands registered
+            # stage 1: the product P = sig_h*sig_w (decode + shifted adds) and the T2 shift
+            # exp_K + E + Fu, operands registered
             sh0 = Signal(dh.sig_bits, name=f"sigh{j}")
-            p0, e0 = Signal(len(prod), name=f"p{j}"), Signal(e_shape, name=f"e{j}")
-            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), e0.eq(dh.exp + dw.exp)]
+            p0 = Signal(len(prod), name=f"p{j}")
+            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), sh.eq(self.exp_K + dh.exp + dw.exp + Fu)]
             # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift amounts
             a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
             b1 = Signal(cb + len(prod), name=f"kp{j}")
-            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
-            m.d.comb += sh.eq(eK1 + e0 + Fu)
             la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, log2_cap, len(b1), f"t2_{j}")
             la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal()
             m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), la2.eq(la), ra2.eq(ra), neg2.eq(neg)]
-            # stage 3: the shifts (T1's is a constant: wires)
+            # stage 3: T1's shift (a constant: wires); T2's coarse shift (multiples of 8)
             x1 = Signal(len(a1) + log2_cap, name=f"t1x{j}")
-            x2 = Signal(len(b1) + log2_cap, name=f"t2x{j}")
-            m.d.sync += [x1.eq(a1 << s_t1 if s_t1 >= 0 else a1 >> -s_t1), x2.eq(shifted(b1, la2, ra2, neg2, log2_cap))]
-            # stage 4: clamped at 2**(I + Fu); stage 5: sum; stage 6: one rounding into H, saturate
-            r1, r2 = Signal(log2_cap + 1, name=f"t1r{j}"), Signal(log2_cap + 1, name=f"t2r{j}")
-            m.d.sync += [r1.eq(clamp(x1, log2_cap)), r2.eq(clamp(x2, log2_cap))]
+            y2 = Signal(len(b1) + log2_cap, name=f"t2y{j}")
+            f2, neg3 = Signal(3, name=f"t2f{j}"), Signal(name=f"t2neg{j}")
+            m.d.sync += [x1.eq(a1 << s_t1 if s_t1 >= 0 else a1 >> -s_t1),
+                         y2.eq(coarse_shifted(b1, la2, ra2, neg2, len(y2))),
+                         f2.eq(Mux(neg2, ra2[:3], la2[:3])), neg3.eq(neg2)]
+            # stage 4: T1 clamped at 2**(I + Fu); T2's fine shift, its low I + Fu bits and whether
+            # the shifted value reaches the cap (from the coarse value and the fine amount)
+            r1 = Signal(log2_cap + 1, name=f"t1r{j}")
+            z2, o2 = Signal(log2_cap, name=f"t2z{j}"), Signal(name=f"t2o{j}")
+            m.d.sync += [r1.eq(clamp(x1, log2_cap)), z2.eq(Mux(neg3, y2 >> f2, y2 << f2)[:log2_cap]),
+                         o2.eq(fine_overflow(y2, f2, neg3, log2_cap))]
+            # stage 5: sum (T2 clamped: the cap when it overflows); stage 6: one rounding into H, saturate
             ssum = Signal(log2_cap + 2, name=f"sum{j}")
-            m.d.sync += ssum.eq(r1 + r2)
+            m.d.sync += ssum.eq(r1 + Mux(o2, 1 << log2_cap, z2))
             m.d.sync += self.o[j].eq(self._round_into_h(m, ssum, j))
         return m
 

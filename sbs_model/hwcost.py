@@ -33,6 +33,7 @@ from fixedpoint.bits import clog2, sig_bits
 from fixedpoint.datapath import Datapath
 from fixedpoint.formats import parse_format
 from fixedpoint.rng import ROUNDS as RNG_ROUNDS
+from sbs_model import layer_cycles as lc
 from sbs_model.hw_cycles import RNG_PERIOD, engine_latency, sampler_latency
 from sbs_model.hw_cycles import spike_cycles as engine_spike_cycles
 
@@ -417,3 +418,382 @@ def hw_cost(dp: Datapath, net=None, hw: HwConfig = HwConfig()) -> dict:
 __all__ = ["Target", "TARGETS", "Cost", "HwConfig", "unit_costs", "memory_bits", "spike_cycles", "ip_cycles",
            "latency", "hw_cost", "multiplier", "memory", "shifter_luts", "logic_luts", "adder_luts", "clog2",
            "get_target", "window_value_bits"]
+
+
+# ============================================================================ streaming layer engine
+# The model of ``rtl.layer.engine.LayerEngine`` (E engine cores of P interleaved IPs, L lanes) and of
+# the whole-network design ``rtl.network.top.NetworkAccelerator``, on ECP5 (docs/cost-model.md).
+# Multipliers and block RAMs are counted exactly as Yosys ``synth_ecp5`` maps them (every ``*`` in
+# the RTL whose operands both have >= 2 bits becomes ceil(a/18)*ceil(b/18) MULT18X18D after Yosys
+# narrows constants; every memory goes through :func:`ecp5_memory`, an emulation of Yosys'
+# ``memory_libmap`` choice between soft logic, TRELLIS_DPR16X4 LUT RAM and DP16KD/PDPW16KD).  LUT4
+# and FF are structural counts per component times a per-component factor fitted to Yosys
+# (``LAYER_FIT``; bench/bench_cost_calibration.py).  LUT4 counts LUT4 cells + 2 per CCU2C + 4 per
+# TRELLIS_DPR16X4 (as ``sbs pnr`` reports Yosys LUTs; nextpnr's TRELLIS_COMB is the same kind).
+
+# LUT4 and FF factors per component, fitted by bench/bench_cost_calibration.py on the training
+# designs (their per-component Yosys numbers); None where the structural count is used as it is.
+LAYER_FIT = {
+    "upd": (0.746, 1.02), "dot": (0.773, 1.013), "norm": (1.223, 0.969), "recip": (1.017, 0.969),
+    "coef": (0.432, 1.004), "sched": (1.0, 1.0), "gen": (1.11, 0.893), "loader": (0.89, 0.769),
+    "core": (0.937, 1.017), "engine": (0.737, 0.83),
+}
+# the cheap/scaled update lanes have no Yosys number yet: their factor is the int lanes' one (estimated)
+ESTIMATED_UNITS = ("upd_scaled", "upd_cheap")
+
+ECP5_BRAM = (("DP16KD", 14, (1, 2, 4, 9, 18), 128, None),        # name, abits, widths, cost, write width
+             ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, 36))
+ECP5_BYTE = 9
+DPR_COST = 4
+
+
+@dataclass(frozen=True)
+class MemMap:
+    """How Yosys maps one memory on ECP5: ``kind`` (``block``, ``lutram``, ``logic``), block RAMs,
+    LUT RAM cells, and the soft logic around them (LUT4, FF)."""
+
+    kind: str
+    bram: int
+    dpr: int
+    lut: int
+    ff: int
+
+    def cost(self) -> Cost:
+        return Cost(self.lut + 4 * self.dpr, self.ff, 0, 0, self.bram)
+
+
+def _rom_luts(words: int) -> int:
+    """LUT4s of one output bit of a ROM of ``words`` words (a function of ceil(log2 words) inputs)."""
+    a = clog2(max(int(words), 2))
+    return max(1, 1 << max(0, a - 4))
+
+
+def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bool = False) -> MemMap:
+    """Yosys' choice for a memory of ``words`` x ``width`` bits with ``reads`` synchronous read ports
+    and ``writes`` (0 or 1) write ports (``rom``: constant contents, no write port): the cheapest of
+    soft logic (cost ``bits`` for a RAM, ``bits/16`` for a ROM, truncated), TRELLIS_DPR16X4 (16 x 4,
+    cost 4 each; not for ROMs) and the block RAMs DP16KD (two read/write ports, 16K x 1 .. 1K x 18) and
+    PDPW16KD (one read port, one 36-bit write port, .. 512 x 36), cost 128 each, as ``memory_libmap``
+    computes it: per base width the blocks ``ceil(ranges * padded width / unit)`` (a write port pads
+    the word to whole 9-bit bytes), replicated per extra read port; plus half a point per bit of the
+    read multiplexer over address ranges and per write-enable range, two points per emulated feature
+    (one per read port; six per write port for the read-old-data emulation of a block RAM, as
+    observed: a 96 x 16 RAM goes to LUT RAM, an 88 x 23 one to a block RAM).  Observed too: Yosys
+    maps no ROM to PDPW16KD."""
+    words, width, reads, writes = int(words), int(width), int(reads), 0 if rom else int(writes)
+    words = max(words, 2)
+    bits = words * width
+    best_kind, best_cost, best = "logic", int(bits / 16 if rom else bits), None
+    cands = []
+    for name, abits, dbits, unit_cost, wr_width in ECP5_BRAM:
+        if name == "DP16KD":
+            space = 2 - writes
+            repl_port = -(-reads // space) if reads else 1
+        else:
+            repl_port = max(reads, 1)
+        if name == "PDPW16KD" and not writes:
+            continue                                        # observed: Yosys maps no ROM to PDPW16KD
+        emu = reads + (6 * writes if reads else 0)
+        for bw, unit in enumerate(dbits):
+            if writes and wr_width is not None and unit < ECP5_BYTE:
+                continue                                    # a 36-bit write port narrower than a byte
+            eb = (ECP5_BYTE if ECP5_BYTE <= unit else unit) if writes else 1
+            sw = -(-width // eb) * eb
+            ranges = (words - 1) // (1 << (abits - bw)) + 1
+            repl = -(-(ranges * sw) // unit)
+            c = unit_cost * repl * repl_port + 0.5 * (ranges - 1) * width * reads
+            c += 0.5 * ranges * writes if ranges > 1 else 0
+            c += 2 * emu
+            cands.append((c, "block", repl * repl_port, ranges))
+    if not rom and writes <= 1:
+        ranges = (words - 1) // 16 + 1
+        repl = -(-(ranges * (-(-width // 4) * 4)) // 4)     # the word padded to whole 4-bit cells
+        c = DPR_COST * repl * max(reads, 1) + 0.5 * (ranges - 1) * width * reads + (0.5 * ranges if ranges > 1 else 0)
+        c += 2 * reads
+        cands.append((c, "lutram", repl * max(reads, 1), ranges))
+    for c in cands:
+        if c[0] < best_cost and (best is None or c[0] < best[0]):
+            best = c
+    if best is None:
+        if rom:
+            return MemMap("logic", 0, 0, width * _rom_luts(words) * reads, width * reads)
+        return MemMap("logic", 0, 0, width * words // 2 * reads + words, bits + width * reads)
+    _, kind, n, ranges = best
+    mux = (ranges - 1) * width * reads
+    if kind == "block":
+        return MemMap("block", n, 0, mux + (ranges if ranges > 1 and writes else 0), clog2(ranges) * reads)
+    return MemMap("lutram", 0, n, mux + (ranges if ranges > 1 else 0), width * reads)
+
+
+def ecp5_mults(a: int, b: int) -> int:
+    """MULT18X18D blocks of an unsigned ``a`` x ``b`` multiply (Yosys mul2dsp: operands of 2..18 bits
+    in one block, wider ones split into 18-bit parts; a 1-bit operand is an AND, no block)."""
+    a, b = int(a), int(b)
+    if min(a, b) < 2:
+        return 0
+    return -(-a // 18) * -(-b // 18)
+
+
+def _const_mult(x_bits: int, k: int) -> int:
+    """MULT18X18D of ``x * k`` for a constant ``k``: none for a power of two (a shift) or a 1-bit ``x``."""
+    k = int(k)
+    if k <= 1 or k & (k - 1) == 0:
+        return 0
+    return ecp5_mults(x_bits, k.bit_length())
+
+
+def _adder(w) -> int:
+    return max(int(w), 0)
+
+
+def _shifter(width: int, amounts: int) -> int:
+    """2:1 mux LUT4s of a barrel shifter with ``amounts`` shift amounts and ``width`` output bits."""
+    return int(width) * clog2(max(int(amounts), 1))
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    """Width of the narrowest two's complement number holding every integer in [lo, hi]."""
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi < (1 << (n - 1))):
+        n += 1
+    return n
+
+
+def layer_geometry(layer, in_shape) -> dict:
+    """Window length S, IPs, input values and the loader's ROM coordinate width of one SbS layer
+    (:func:`rtl.layer.window.geometry`)."""
+    C, H, W = (int(v) for v in in_shape)
+    ho, wo = layer.output_hw(H, W)
+    (kh, kw), (sy, sx), (dly, dlx), (py, px) = layer.kernel, layer.stride, layer.dilation, layer.padding
+    ip_vals = [v for oy in range(ho) for ox in range(wo)
+               for v in (oy * sy - py, ox * sx - px, (oy * sy - py) * W + ox * sx - px)]
+    s_vals = [v for c in range(C) for ky in range(kh) for kx in range(kw)
+              for v in (ky * dly, kx * dlx, c * H * W + ky * dly * W + kx * dlx)]
+    vals = ip_vals + s_vals
+    n_in = C * H * W
+    cs = _signed_bits(min(vals) - 1, max(vals) + 1 + max(H, W, n_in))
+
+    def rom_bits(v):
+        """Bits of a geometry ROM that are not the same in every word (Yosys drops constant bits):
+        a field that is never negative needs the bits of its largest value, another all ``cs``."""
+        return sum(cs if min(v[f::3]) < 0 else max(v[f::3]).bit_length() for f in range(3))
+    return {"S": C * kh * kw, "n_ip": ho * wo, "n_in": n_in, "coord_bits": cs,
+            "ip_rom_bits": rom_bits(ip_vals), "s_rom_bits": rom_bits(s_vals)}
+
+
+def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
+                       w_format=None, input_kind: str | None = None, fit: bool = True) -> dict[str, Cost]:
+    """Cost of every component of one ``rtl.layer.engine.LayerEngine`` (ECP5), summed over its
+    ``engines`` cores: ``upd`` (update lanes), ``dot`` (dot lanes, adder tree, accumulator), ``norm``,
+    ``recip`` (pipelined divider), ``coef``, ``sched`` (schedule ROM), ``gen`` (Threefry pipe,
+    sampler, window memories, spike FIFO), ``loader`` (window loader and its geometry ROMs),
+    ``core`` (weights ROM, h / coefficient / spike-row RAMs, pass pipeline), ``engine`` (input RAM,
+    output serialiser, wave control).  ``layer``: the :class:`sbs_model.network.LayerSpec`;
+    ``in_shape``: its input ``(C, H, W)``; ``w_format``: the weight format (default: the datapath's
+    ``weight_format``; the build's bias changes no width).  ``fit``: apply :data:`LAYER_FIT`."""
+    if not isinstance(dp, Datapath):
+        raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
+    if dp.update not in ("int", "scaled"):
+        raise ValueError(f"layer engine cost: datapath update must be int or scaled, got {dp.update!r}")
+    L, E = int(lanes), int(engines)
+    geo = layer_geometry(layer, in_shape)
+    S, n_ip, n_in = geo["S"], geo["n_ip"], geo["n_in"]
+    N, T = int(layer.out_channels), int(layer.spikes)
+    W = parse_format(w_format if w_format is not None else dp.weight_format)
+    H = parse_format(dp.h_format)
+    hw, ww = H.width, W.width
+    a, b = sig_bits(W), sig_bits(H)
+    pw = a + b
+    I, F = dp.acc
+    wacc = I + F
+    R, Qb, Fc, Fg, cb, Fu = (int(dp.norm_bits), int(dp.recip_bits), int(dp.c_bits), int(dp.g_bits),
+                             int(dp.coef_bits), int(dp.upd_frac_bits))
+    B = lc.beats(N, L)
+    P = lc.slots(N, L, Qb)
+    KS = clog2(S)
+    sw = max(1, KS)
+    if input_kind is None:
+        input_kind = "pixels" if layer_index == 0 else "codes"
+    vw = 8 if input_kind == "pixels" else window_value_bits(dp, max(1, layer_index))
+    cw = vw + max(1, KS)
+    e_span = (1 << W.exp_bits) if W.kind == "float" else 1          # weight exponents (h fixed point)
+    cap = max(H.width - H.frac_bits, 0) + Fu                         # log2 of the update clamp
+    u: dict[str, Cost] = {}
+
+    # product of a decoded h and w: shifted adds when the narrower significand has <= 4 bits
+    narrow = min(a, b) <= 4
+    prod_lut = (min(a, b) - 1) * (max(a, b) + 1) + max(a, b) if narrow else 0
+    prod_dsp = 0 if narrow else ecp5_mults(a, b)
+    dec_lut = 1 if W.kind == "float" else 0
+
+    # ---- dot lanes: inputs, decode + product + shift amount, alignment, adder tree, accumulator
+    span = min(e_span + 1, wacc + pw)
+    lane = Cost(dec_lut + prod_lut + 8 + _shifter(wacc + 1, span) + 4,
+                hw + ww + pw + clog2(span + 1) + wacc + 1, prod_dsp)
+    tree_ff = 0
+    n = L
+    for _ in range(clog2(L)):
+        n = -(-n // 2)
+        tree_ff += n * (wacc + 1) + 2
+    u["dot"] = lane * L + Cost(_adder(wacc) * (L - 1) + 2 * wacc + 4, tree_ff + 2 * (wacc + 1) + 4)
+
+    # ---- update lanes
+    if dp.update == "int":
+        t1 = Fc + 1 + b
+        t2 = cb + pw
+        lane = Cost(dec_lut + prod_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
+                    + 2 * (cap + 1) + _adder(cap + 2) + _adder(cap + 2 - (Fu - H.frac_bits) + 1) + hw,
+                    b + pw + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
+                    + 2 * (cap + 1) + (cap + 2) + hw,
+                    prod_dsp + ecp5_mults(Fc + 1, b) + ecp5_mults(cb, pw))
+        u["upd"] = lane * L + Cost(0, Fc + 1 + cb + 8)
+    else:
+        shift_add = cb <= 6
+        kp_lut = (cb - 1) * (pw + cb) + pw if shift_add else 0
+        kp_dsp = 0 if shift_add else ecp5_mults(cb, pw)
+        t2 = cb + pw
+        lane = Cost(dec_lut + prod_lut + kp_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
+                    + (cap + 1) + 2 * (cap + 3) + _adder(cap + 4) + _adder(cap + 4 - (Fu - H.frac_bits)) + 2 * hw,
+                    b + pw + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4),
+                    prod_dsp + kp_dsp)
+        u["upd"] = lane * L + Cost(0, cb + 16)
+
+    # ---- normaliser, reciprocal (Qb + 2 restoring stages + rounding), coefficient
+    u["norm"] = Cost(wacc + clog2(wacc) * (wacc // 4) + _shifter(R, wacc + 1) + 2 * 8,
+                     2 + wacc + clog2(wacc + 1) + R + 8)
+    u["recip"] = Cost((Qb + 2) * (2 * (R + 1)) + _adder(Qb + 1) + 4,
+                      sum((R + 1) + (i + 1) + R for i in range(Qb + 2)) + Qb + 1)
+    if dp.update == "int":
+        u["coef"] = Cost(2 * (Fg + Qb + 1) + _shifter(cb, Fg + Qb + 2 - cb) + 16,
+                         Fg + Qb + 1 + 8 + 2 * (Fg + Qb + 1) + 8 + cb + 8, ecp5_mults(Fg, Qb + 1))
+        sched = ecp5_memory(T, Fc + Fg, rom=True)
+    else:
+        u["coef"] = Cost(2 * (Fg + Qb + 1) + _shifter(cb, Fg + Qb + 2 - cb) + 16,
+                         Fg + Qb + 1 + 8 + 2 * (Fg + Qb + 1) + 8 + cb + 8, ecp5_mults(Fg, Qb + 1))
+        sched = ecp5_memory(T, Fg + 2, rom=True)
+    u["sched"] = sched.cost()
+
+    # ---- spike generator: Threefry (26 stages), sampler (target, KS search steps), window memories, FIFO
+    rng = Cost(20 * (32 + 32) + 5 * 3 * 32 + 32 + 8, 26 * (1 + 64 + 96) + 5 * 32)
+    th = max(cw - 16, 0)
+    smp_dsp = 2 * ecp5_mults(16, 16) + (2 * ecp5_mults(16, th) if th else 0) + _const_mult(32, S)
+    fields = 2 + clog2(max(P, 2)) + cw + 2 * sw
+    smp = Cost(33 + 50 + 32 + KS * (cw + 2 + sw) + 8,
+               3 * (1 + 32 + clog2(max(P, 2))) + cw + 4 * 32 + 33 + 50 + 32 + KS * (2 * fields + cw + fields),
+               smp_dsp)
+    mem = ecp5_memory(P, cw).cost()
+    for j in range(KS):
+        mem = mem + ecp5_memory(P << (KS - 1 - j), cw).cost()
+    depth = 1 << clog2(lc.RNG + lc.SAMPLER + 3 * KS + 2 + lc.PRIME + 8)
+    fifo = ecp5_memory(depth - 1, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)
+    ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
+                64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,
+                _const_mult(clog2(P + 1), T))
+    u["gen"] = rng + smp + mem + fifo + ctrl
+
+    # ---- window loader: geometry ROMs, address adders, range checks, cumulative sum
+    cs = geo["coord_bits"]
+    roms = (ecp5_memory(n_ip, geo["ip_rom_bits"], rom=True).cost()
+            + ecp5_memory(S, geo["s_rom_bits"], rom=True).cost())
+    u["loader"] = roms + Cost(3 * _adder(cs) + 4 * cs + _adder(cw) + cw + 2 * clog2(max(n_ip, 2)) + 16,
+                              2 * 3 * cs + 3 * (2 + clog2(max(P, 2)) + sw) + clog2(max(n_in, 2)) + 2 * cw + 16)
+
+    # ---- core: memories, address arithmetic, pass pipeline delay lines
+    ek = 8
+    wrom = ecp5_memory(S * B, min(L, N) * ww, reads=2, rom=True).cost()   # lanes >= N hold constant 0
+    hram = ecp5_memory(P * B, L * hw).cost()
+    cram = ecp5_memory(P, 1 + Fc + 1 + cb + ek).cost()
+    sram = ecp5_memory(P, sw).cost()
+    # row * B + beat for the two weight reads, slot * B + beat for the h RAM (Yosys shares the
+    # write address's product with the read's): constant multiplies, blocks unless B is a power of two
+    addr_dsp = 2 * _const_mult(sw, B) + _const_mult(clog2(max(P, 2)), B)
+    write = lc.WRITE
+    dl = lc.dot_latency(L)
+    tag = 4 + clog2(max(P, 2)) + clog2(max(B, 2))
+    delay_ff = (2 * (L * hw + Fc + 1 + cb + ek) + L * ww + (write - 1) * (clog2(max(S * B, 2)) + tag + 12)
+                + (dl + lc.NORM + Qb + 3 + lc.COEF) * (1 + clog2(max(P, 2)) + 12) + lc.COEF * (1 + Fc) + 16)
+    u["core"] = wrom + hram + cram + sram + Cost(
+        L * hw + 2 * _adder(clog2(max(S * B, 2))) + 3 * clog2(max(P * B, 2)) + clog2(T + 1) + 40,
+        delay_ff + L * hw + Fc + 1 + cb + ek + 2 * sw + clog2(T + 1) + 16, addr_dsp)
+
+    for k in list(u):
+        u[k] = u[k] * E
+    # ---- engine: input RAM (E read ports), serialiser, wave control, output address
+    xram = ecp5_memory(n_in, vw, reads=E).cost()
+    u["engine"] = xram + Cost(L * hw + E * L * hw + 4 * clog2(n_ip + E * P + 1) + E * 8 + 32,
+                              L * hw + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16,
+                              _const_mult(clog2(max(P, 2)), B))
+    if fit:
+        for k, c in u.items():
+            fl, ff = LAYER_FIT.get(k, (1.0, 1.0))
+            u[k] = Cost(int(round(c.lut * fl)), int(round(c.ff * ff)), c.dsp, c.mem_bits, c.bram)
+    return u
+
+
+def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
+                      w_format=None, input_kind: str | None = None) -> dict:
+    """Totals of :func:`layer_engine_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd`` and ``units``
+    (per component, lists ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
+    u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind)
+    tot = Cost()
+    for c in u.values():
+        tot = tot + c
+    return {"lut4": tot.lut, "ff": tot.ff, "mult18": tot.dsp, "dp16kd": tot.bram,
+            "units": {k: [c.lut, c.ff, c.dsp, c.bram] for k, c in u.items()}}
+
+
+def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
+    """``rtl.network.pool.PoolUnit``: geometry ROM (``n_out*k`` words: in-range flag + plane index),
+    counters, the window sum, the divide-by-k (a constant multiply; a shift for k a power of two),
+    rounding (average) or compare (max), output address."""
+    C, h, w = (int(v) for v in in_shape)
+    ho, wo = layer.output_hw(h, w)
+    k = layer.kernel[0] * layer.kernel[1]
+    n_out, plane = ho * wo, h * w
+    sw = int(h_width) + max(1, clog2(k))
+    rom = ecp5_memory(n_out * k, 1 + clog2(max(plane, 2)), rom=True).cost()
+    M = -(-(1 << (sw + clog2(k))) // k)
+    dsp = _const_mult(sw, M) if layer.kind == "avgpool" else 0
+    ctl = 3 * clog2(max(n_out * k, 2)) + 2 * clog2(max(C * plane, 2)) + 2 * clog2(max(C * n_out, 2))
+    return rom + Cost(ctl + 3 * _adder(sw) + int(h_width) + 16, ctl + 4 * sw + int(h_width) + 12, dsp)
+
+
+def network_units(net, dps: dict, plan: dict) -> dict[str, Cost]:
+    """Cost of ``rtl.network.top.NetworkAccelerator`` per part: ``layer<i>`` (each SbS layer's
+    :func:`layer_engine_units` summed; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}``),
+    ``pool<i>`` (:func:`pool_unit_cost`), ``fmaps`` (one RAM per layer output, one write and one read
+    port), ``top`` (feeders, pixel crop, scheduler, argmax, debug read mux)."""
+    shapes, ins = net.shapes(), net.input_shapes()
+    h_width = parse_format(dps[min(dps)].h_format).width
+    out: dict[str, Cost] = {}
+    for i, layer in enumerate(net.layers):
+        if layer.is_sbs:
+            u = layer_engine_units(dps[i], layer, ins[i], i, int(plan[i]["lanes"]), int(plan[i]["engines"]))
+            tot = Cost()
+            for c in u.values():
+                tot = tot + c
+            out[f"layer{i}"] = tot
+        else:
+            out[f"pool{i}"] = pool_unit_cost(layer, ins[i], h_width)
+    fm = Cost()
+    for c, x, y in shapes:
+        fm = fm + ecp5_memory(c * x * y, h_width).cost()
+    out["fmaps"] = fm
+    n = len(net.layers)
+    feeders = sum(2 * clog2(max(c * x * y, 2)) + 4 for i, (c, x, y) in enumerate(shapes[:-1])
+                  if net.layers[i + 1].is_sbs)
+    top = Cost(feeders + n * h_width + 2 * h_width + 64 + 3 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes),
+               feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes))
+    out["top"] = top
+    return out
+
+
+def network_cost(net, dps: dict, plan: dict) -> dict:
+    """Totals of :func:`network_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd``, ``parts`` (per part,
+    ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
+    u = network_units(net, dps, plan)
+    tot = Cost()
+    for c in u.values():
+        tot = tot + c
+    return {"lut4": tot.lut, "ff": tot.ff, "mult18": tot.dsp, "dp16kd": tot.bram,
+            "parts": {k: [c.lut, c.ff, c.dsp, c.bram] for k, c in u.items()}}

@@ -2,14 +2,21 @@
 
 A plan is ``{"layers": {"<layer index>": {"lanes": L, "engines": E}, ...}}`` with an entry for every
 SbS layer (``1 <= L <= 64``, ``1 <= E <= 64``).  :func:`auto_plan` chooses one that minimises the
-cycles per image (:mod:`sbs_model.network_cycles`) within a device budget, with resources from
-the analytic cost model (:func:`sbs_model.hwcost.unit_costs`, ECP5 target): an estimate, not a
-synthesis result.  :func:`load_plan` reads and checks a plan file.
+cycles per image (:mod:`sbs_model.network_cycles`, exact) within a device budget, with resources
+from the calibrated cost model of the streaming design (:func:`sbs_model.hwcost.network_cost`:
+multipliers and block RAMs as Yosys maps them, LUT4 and FF fitted to Yosys; an estimate, not a
+synthesis result).  :func:`load_plan` reads and checks a plan file.
 
-Search: start from one core of the fewest lanes per layer; repeatedly take the single change (one
-layer's lanes doubled or one more core) with the largest saving of cycles per added LUT4 that keeps
-the design inside the budget; stop when nothing fits or nothing saves cycles, or when the cycles
-reach ``target_cycles``.
+Budget: every MULT18X18D and DP16KD of the device, and :data:`FILL` of its LUT4s and flip-flops
+(the rest is slack for the model's error and for routing: docs/cost-model.md gives the model's
+error on designs it was not fitted to).
+
+Search: start from one core of one lane per layer; repeatedly take the single change -- one layer's
+lanes raised to the next count that saves a beat (``ceil(N/L)`` falls), or one more core while the
+layer's IPs fill more waves -- that saves the most cycles per unit of the scarcest resource it uses
+(the largest of its added LUT4, FF, MULT18X18D and DP16KD as shares of the budget), among the changes
+that keep the design inside the budget; stop when nothing fits or nothing saves cycles, or when
+the cycles reach ``target_cycles``.
 """
 from __future__ import annotations
 
@@ -18,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbs_model import hwcost
-from sbs_model.hwcost import Cost, HwConfig
+from sbs_model import layer_cycles as lc
 from sbs_model.network_cycles import network_cycles
 
-LANES = (1, 2, 4, 8, 16, 32, 64)
+MAX_LANES = 64
 MAX_ENGINES = 64
 
 
@@ -31,12 +38,17 @@ class Device:
     lut4: int
     mult18: int
     dp16kd: int
+    ff: int = 0  # flip-flops (TRELLIS_FF); 0: as many as LUT4 (an ECP5 slice has two of each)
+
+    @property
+    def ffs(self) -> int:
+        return self.ff or self.lut4
 
 
 DEVICES = {"lfe5u-85f": Device("lfe5u-85f", 83640, 156, 208),
            "lfe5u-45f": Device("lfe5u-45f", 43848, 72, 108),
            "lfe5u-25f": Device("lfe5u-25f", 24288, 28, 56)}
-FILL = 0.85  # LUT4 share the planner may fill (routing needs slack)
+FILL = 0.75  # share of the device's LUT4s and FFs the planner may fill (model error and routing need slack)
 
 
 def get_device(name: str) -> Device:
@@ -59,7 +71,7 @@ def check_plan(plan, sbs_layers) -> dict:
             raise ValueError(f"plan: layer {li} is not an SbS layer; SbS layers: {sorted(sbs_layers)}")
         if not isinstance(v, dict):
             raise ValueError(f"plan: layer {li}: expected {{\"lanes\": L, \"engines\": E}}")
-        for name, hi in (("lanes", 64), ("engines", MAX_ENGINES)):
+        for name, hi in (("lanes", MAX_LANES), ("engines", MAX_ENGINES)):
             x = v.get(name)
             if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= hi:
                 raise ValueError(f"plan: layer {li}: '{name}' must be an integer in 1..{hi}, got {x!r}")
@@ -101,77 +113,110 @@ def cycles(net, dps: dict, plan: dict) -> int:
     return network_cycles(stages(net, dps, plan), net.input_shape[1:])["cycles_per_image"]
 
 
-def layer_cost(dp, layer, lanes: int, engines: int, T: int, index: int) -> Cost:
-    """Estimated cost of one SbS layer's engine cores (ECP5, pipelined RNG)."""
-    u = hwcost.unit_costs(dp, HwConfig(lanes=lanes, engines=1, target="ecp5", rng_mode="pipelined"),
-                          S=layer.window, N=layer.out_channels, T=T, layer_index=index)
-    core = Cost()
-    for c in u.values():
-        core = core + c
-    return core * engines
+class _Costs:
+    """Per-layer costs of the network, cached by (layer, lanes, engines)."""
 
+    def __init__(self, net, dps):
+        self.net, self.dps = net, dps
+        self.ins = net.input_shapes()
+        self.cache: dict = {}
+        rest = hwcost.network_units(net, dps, {i: {"lanes": 1, "engines": 1} for i in net.sbs_layers()})
+        self.fixed = hwcost.Cost()
+        for k, c in rest.items():
+            if not k.startswith("layer"):
+                self.fixed = self.fixed + c
 
-def fmap_cost(net, dp) -> Cost:
-    """Feature-map RAMs (one per layer, h codes) and the engines' input RAMs."""
-    t = hwcost.get_target("ecp5")
-    H = dp.formats()[1]
-    total = Cost()
-    for c, x, y in net.shapes():
-        total = total + hwcost.memory(c * x * y * H.width, H.width, t)
-    for c, x, y in net.input_shapes():
-        total = total + hwcost.memory(c * x * y * H.width, H.width, t)
-    return total
+    def layer(self, i: int, lanes: int, engines: int) -> hwcost.Cost:
+        key = (i, lanes, engines)
+        if key not in self.cache:
+            u = hwcost.layer_engine_units(self.dps[i], self.net.layers[i], self.ins[i], i, lanes, engines)
+            tot = hwcost.Cost()
+            for c in u.values():
+                tot = tot + c
+            self.cache[key] = tot
+        return self.cache[key]
+
+    def total(self, plan: dict) -> hwcost.Cost:
+        tot = self.fixed
+        for i, p in plan.items():
+            tot = tot + self.layer(i, p["lanes"], p["engines"])
+        return tot
 
 
 def plan_cost(net, dps: dict, plan: dict) -> dict:
-    """``{"lut4", "ff", "mult18", "dp16kd", "per_layer": {...}}`` estimated for a plan."""
-    per, total = {}, Cost()
-    for i, p in plan.items():
-        c = layer_cost(dps[i], net.layers[i], p["lanes"], p["engines"], net.layers[i].spikes, i)
-        per[str(i)] = {"lut4": c.lut, "ff": c.ff, "mult18": c.dsp, "dp16kd": c.bram}
-        total = total + c
-    any_dp = dps[min(dps)]
-    total = total + fmap_cost(net, any_dp)
-    return {"lut4": total.lut, "ff": total.ff, "mult18": total.dsp, "dp16kd": total.bram, "per_layer": per,
-            "estimate": "analytic (sbs_model.hwcost), not a synthesis result"}
+    """``{"lut4", "ff", "mult18", "dp16kd", "per_layer": {...}, "parts": {...}}`` estimated for a plan
+    (:func:`sbs_model.hwcost.network_cost`)."""
+    c = hwcost.network_cost(net, dps, plan)
+    per = {str(i): dict(zip(("lut4", "ff", "mult18", "dp16kd"), c["parts"][f"layer{i}"])) for i in plan}
+    return {"lut4": c["lut4"], "ff": c["ff"], "mult18": c["mult18"], "dp16kd": c["dp16kd"], "per_layer": per,
+            "parts": c["parts"],
+            "estimate": "analytic (sbs_model.hwcost.network_cost, calibrated to Yosys synth_ecp5), "
+                        "not a synthesis result"}
 
 
 def fits(cost: dict, dev: Device) -> bool:
-    return cost["lut4"] <= FILL * dev.lut4 and cost["mult18"] <= dev.mult18 and cost["dp16kd"] <= dev.dp16kd
+    """Inside the budget: every multiplier and block RAM, :data:`FILL` of the LUT4s and FFs."""
+    return (cost["lut4"] <= FILL * dev.lut4 and cost["ff"] <= FILL * dev.ffs and cost["mult18"] <= dev.mult18
+            and cost["dp16kd"] <= dev.dp16kd)
+
+
+def _fits(c: hwcost.Cost, dev: Device) -> bool:
+    return fits({"lut4": c.lut, "ff": c.ff, "mult18": c.dsp, "dp16kd": c.bram}, dev)
+
+
+def _share(d: hwcost.Cost, dev: Device) -> float:
+    """The largest of the added resources as a share of the budget."""
+    return max(d.lut / (FILL * dev.lut4), d.ff / (FILL * dev.ffs), d.dsp / dev.mult18, d.bram / dev.dp16kd, 1e-9)
+
+
+def next_lanes(N: int, L: int) -> int | None:
+    """The smallest lane count above ``L`` with fewer beats per pass (``ceil(N/L)`` falls), at most
+    :data:`MAX_LANES`; None when there is none."""
+    B = lc.beats(N, L)
+    if B <= 1:
+        return None
+    L2 = -(-int(N) // (B - 1))
+    return L2 if L2 <= MAX_LANES else None
 
 
 def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | None = None) -> dict:
     """The plan the greedy search finds (see module docstring); ValueError if even the smallest
     plan does not fit."""
     dev = get_device(device)
-    sbs = [i for i, l in enumerate(net.layers) if l.is_sbs]
+    sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
+    costs = _Costs(net, dps)
     plan = {i: {"lanes": 1, "engines": 1} for i in sbs}
-    if not fits(plan_cost(net, dps, plan), dev):
+    if not _fits(costs.total(plan), dev):
         raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
                          f"({plan_cost(net, dps, plan)})")
     cur = cycles(net, dps, plan)
+    shapes = net.shapes()
     while target_cycles is None or cur > target_cycles:
         best = None
-        base_lut = plan_cost(net, dps, plan)["lut4"]
+        base = costs.total(plan)
         for i in sbs:
             L, E = plan[i]["lanes"], plan[i]["engines"]
             N = net.layers[i].out_channels
+            n_ip = shapes[i][1] * shapes[i][2]
             options = []
-            if L < 64 and L < N:
-                options.append({"lanes": min(64, L * 2), "engines": E})
-            n_ip = net.shapes()[i][1] * net.shapes()[i][2]
-            if E < MAX_ENGINES and E < n_ip:
+            L2 = next_lanes(N, L)
+            if L2 is not None:
+                options.append({"lanes": L2, "engines": E})
+            P = lc.slots(N, L, int(dps[i].recip_bits))
+            if E < MAX_ENGINES and E * P < n_ip:
                 options.append({"lanes": L, "engines": E + 1})
             for opt in options:
                 trial = dict(plan)
                 trial[i] = opt
-                cost = plan_cost(net, dps, trial)
-                if not fits(cost, dev):
+                tc = costs.total(trial)
+                if not _fits(tc, dev):
                     continue
                 c = cycles(net, dps, trial)
                 if c >= cur:
                     continue
-                score = (cur - c) / max(1, cost["lut4"] - base_lut)
+                d = hwcost.Cost(max(tc.lut - base.lut, 0), max(tc.ff - base.ff, 0), max(tc.dsp - base.dsp, 0), 0,
+                                max(tc.bram - base.bram, 0))
+                score = (cur - c) / _share(d, dev)
                 if best is None or score > best[0]:
                     best = (score, trial, c)
         if best is None:
@@ -185,4 +230,4 @@ def plan_json(plan: dict) -> dict:
 
 
 __all__ = ["auto_plan", "load_plan", "check_plan", "stages", "cycles", "plan_cost", "plan_json", "DEVICES",
-           "get_device"]
+           "get_device", "fits", "next_lanes", "FILL"]

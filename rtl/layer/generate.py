@@ -34,20 +34,25 @@ from sbs_model.quant import QuantizedModel
 from sbs_model.quant_ref import load_datapath
 
 
-def load_int_build(config, weights, datapath, spikes, what: str):
+def load_int_build(config, weights, datapath, spikes, what: str, updates=("int",)):
     """``(net, weights, dp)`` for an RTL build of the model ``config``/``weights`` (``None``: the
-    shipped model) with ``datapath``; ValueError naming ``--datapath`` unless it has the int update
-    (``what`` names the design in the message)."""
+    shipped model) with ``datapath``; ValueError naming ``--datapath`` unless its update is one of
+    ``updates`` (the layer engine: ``int`` and ``scaled``; ``what`` names the design in the message)."""
     weights = loader.weights_or_shipped(weights)
     dp = load_datapath(datapath)
-    if dp is None or dp.update != "int":
-        raise ValueError(f"--datapath {datapath}: {what} needs a datapath with the int update "
-                         "(int-e4m1, int-e4m0, int-uq0.8 or a .json file)")
+    if dp is None or dp.update not in updates:
+        names = "int-e4m1, int-e4m0, int-uq0.8" + (", scaled-e4m1, scaled-e3m1, cheap-e4m1, cheap-e3m1"
+                                                   if "scaled" in updates else "")
+        upd = " or ".join(repr(u) for u in updates)
+        raise ValueError(f"--datapath {datapath}: {what} needs a datapath with the {upd} update "
+                         f"({names} or a .json file)")
     net, w, _ = loader.load_net_and_weights(config, weights, spikes)
     return net, w, dp
 
-CYCLES_FORMULA = ("n_in + sum over waves of (n0*S + 19 + (32 + 3*ceil(log2 S)) + min(4, T*n0) + (T+1)*P*B "
-                  "+ n_w*(2*B + N)); P = ceil((D + B)/B), D = 23 + ceil(log2 L) + Qb, B = ceil(N/L); "
+CYCLES_FORMULA = (f"n_in + sum over waves of (n0*S + {lc.WAVE_FIXED} + ({lc.RNG + lc.SAMPLER} + 3*ceil(log2 S)) "
+                  "+ min(4, T*n0) + (T+1)*P*B "
+                  "+ n_w*(2*B + N)) [+ 4 with the scaled update: FinalScale]; P = ceil((D + B)/B), "
+                  f"D = {lc.chain_latency(1, 0)} + ceil(log2 L) + Qb, B = ceil(N/L); "
                   "n_w = IPs of the wave (<= E*P), n0 = min(P, n_w); job transfer to last output code")
 
 
@@ -58,10 +63,10 @@ def memories(eng) -> dict:
     sw = max(1, lc.clog2(S))
     per = {
         "weights": (S * B, L * c.W.width),
-        "h": (P * B, L * eng.H.width),
-        "coefficients": (P, 1 + int(eng.dp.c_bits) + 1 + int(eng.dp.coef_bits) + c.upd.exp_k_shape.width),
+        "h": (P * B, L * c.word_width),
+        "coefficients": (P, 1 + c.units.c_width + int(eng.dp.coef_bits) + c.upd.exp_k_shape.width),
         "spike_rows": (P, sw),
-        "schedule": (eng.T, int(eng.dp.c_bits) + int(eng.dp.g_bits)),
+        "schedule": (eng.T, len(c.sched.C) + len(c.sched.G)),
         "windows": (P * S, c.cum_width),
         "spike_fifo": (c.gen.depth, sw),
         "geometry": (c.loader.n_ip + S, 3 * c.loader.c_shape.width),
@@ -69,6 +74,17 @@ def memories(eng) -> dict:
     out = {k: {"words": w, "bits": w * b, "per_engine": True} for k, (w, b) in per.items()}
     out["input"] = {"words": eng.n_in, "bits": eng.n_in * eng.value_width, "per_engine": False}
     return out
+
+
+def update_lanes_info(eng) -> dict:
+    """The update lanes of the engine: ``int`` (two multipliers per lane) or ``scaled`` (``K*P`` by one
+    multiplier, ``mult``, or by gated shifted adds, ``shift_add``; ``C_{T-1}`` by FinalScale)."""
+    c = eng.cores[0]
+    if not c.units.scaled:
+        return {"update": "int", "multipliers_per_lane": 2}
+    return {"update": "scaled", "coef": c.upd.coef, "multipliers_per_lane": int(c.upd.coef == "mult"),
+            "j_max": c.upd.j_max, "clamp_bits": c.upd.clamp_bits, "word_bits_per_lane": c.word_width,
+            "c_last": c.units.c_last, "final_scale_latency": lc.FINAL}
 
 
 def build_layer(net, weights, dp, layer: int, out_dir, lanes: int, engines: int = 1, lint: bool = False) -> dict:
@@ -98,6 +114,7 @@ def build_layer(net, weights, dp, layer: int, out_dir, lanes: int, engines: int 
         "formats": {"weights": ql.W.text, "h": ql.H.text, "window_value_bits": eng.value_width},
         "datapath": ql.dp.to_dict(),
         "memories": memories(eng),
+        "update_lanes": update_lanes_info(eng),
         "cycles_per_image": cycles,
         "cycles_formula": CYCLES_FORMULA,
         "spike_steps_per_cycle": round(eng.n_ip * eng.T / cycles, 6),

@@ -59,11 +59,12 @@ BUILD = ROOT / "build" / "cal"
 DESIGNS = [
     ("l5_L10_E1", 5, 10, 1, "int-e4m1", "train"),
     ("l4_L16_E1", 4, 16, 1, "int-e4m1", "train"),
+    ("l5_L10_E1_cheap", 5, 10, 1, "cheap-e4m1", "holdout"),
     ("l5_L4_E1", 5, 4, 1, "int-e4m1", "holdout"),
-    ("l2_L8_E1", 2, 8, 1, "int-e4m1", "holdout"),
-    ("l0_L8_E2", 0, 8, 2, "int-e4m1", "holdout"),
-    ("l2_L16_E1", 2, 16, 1, "int-e4m1", "holdout"),
     ("l0_L32_E1", 0, 32, 1, "int-e4m1", "holdout"),
+    ("l2_L16_E1", 2, 16, 1, "int-e4m1", "holdout"),
+    ("l0_L8_E2", 0, 8, 2, "int-e4m1", "holdout"),
+    ("l2_L8_E1", 2, 8, 1, "int-e4m1", "holdout"),
     ("l5_L5_E2", 5, 5, 2, "int-e4m1", "holdout"),
     ("l4_L32_E1", 4, 32, 1, "int-e4m1", "holdout"),
 ]
@@ -183,17 +184,25 @@ def attribute(netlist: Path, top: str) -> dict:
 def nextpnr_of(d: Path, manifest: dict) -> dict | None:
     """Placed LUT4/FF/MULT/DP16KD of the same Verilog, if any run of sbs pnr exists."""
     sha = manifest["verilog_sha256"]
-    p = d / "pnr.json"
-    if p.is_file():
-        r = json.loads(p.read_text())
+    for p in [d / "pnr.json"] + sorted((ROOT / "build").glob("*/*/pnr.json")):
+        if not p.is_file():
+            continue
+        try:
+            r = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
         if r.get("verilog_sha256") == sha and r.get("utilization"):
             u = r["utilization"]
-            return {k: u[k]["used"] for k in ("LUT4", "FF", "MULT18X18D", "DP16KD") if k in u}
+            out = {k: u[k]["used"] for k in ("LUT4", "FF", "MULT18X18D", "DP16KD") if k in u}
+            out["source"] = str(p.relative_to(ROOT))
+            return out
     le = RESULTS / "layer_engines.json"
     if le.is_file():
         for r in json.loads(le.read_text()).get("results", []):
             if r.get("verilog_sha256") == sha:
-                return {k: r["resources"][k]["used"] for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
+                out = {k: r["resources"][k]["used"] for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
+                out["source"] = "bench/results/layer_engines.json"
+                return out
     return None
 
 

@@ -434,10 +434,15 @@ __all__ = ["Target", "TARGETS", "Cost", "HwConfig", "unit_costs", "memory_bits",
 # LUT4 and FF factors per component, fitted by bench/bench_cost_calibration.py on the training
 # designs (their per-component Yosys numbers); None where the structural count is used as it is.
 LAYER_FIT = {
-    "upd": (0.746, 1.02), "dot": (0.773, 1.013), "norm": (1.223, 0.969), "recip": (1.017, 0.969),
-    "coef": (0.432, 1.004), "sched": (1.0, 1.0), "gen": (1.11, 0.893), "loader": (0.89, 0.769),
-    "core": (0.937, 1.017), "engine": (0.737, 0.83),
+    "upd": (0.704, 1.014), "dot": (0.772, 1.053), "norm": (0.832, 1.562), "recip": (1.017, 0.969),
+    "coef": (0.211, 0.989), "sched": (1.0, 1.0), "gen": (1.115, 0.893), "loader": (0.807, 0.847),
+    "core": (1.063, 1.034), "engine": (0.753, 0.83),
 }
+# nextpnr packs Yosys' LUT4s, carry cells and LUT RAMs into TRELLIS_COMB cells with some overhead:
+# placed / Yosys LUT4 was 1.037 .. 1.085 (mean 1.06) on the seven designs placed so far
+# (bench/results/pnr.json, bench/results/layer_engines.json, build/layer/l5); the device's LUT4 count
+# is in TRELLIS_COMB units, so budgets use the estimate times this factor
+NEXTPNR_LUT_FACTOR = 1.06
 # the cheap/scaled update lanes have no Yosys number yet: their factor is the int lanes' one (estimated)
 ESTIMATED_UNITS = ("upd_scaled", "upd_cheap")
 
@@ -468,7 +473,8 @@ def _rom_luts(words: int) -> int:
     return max(1, 1 << max(0, a - 4))
 
 
-def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bool = False) -> MemMap:
+def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bool = False,
+                style: str | None = None) -> MemMap:
     """Yosys' choice for a memory of ``words`` x ``width`` bits with ``reads`` synchronous read ports
     and ``writes`` (0 or 1) write ports (``rom``: constant contents, no write port): the cheapest of
     soft logic (cost ``bits`` for a RAM, ``bits/16`` for a ROM, truncated), TRELLIS_DPR16X4 (16 x 4,
@@ -479,11 +485,13 @@ def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bo
     read multiplexer over address ranges and per write-enable range, two points per emulated feature
     (one per read port; six per write port for the read-old-data emulation of a block RAM, as
     observed: a 96 x 16 RAM goes to LUT RAM, an 88 x 23 one to a block RAM).  Observed too: Yosys
-    maps no ROM to PDPW16KD."""
+    maps no ROM to PDPW16KD.  ``style="block"`` (the RTL's ``ram_style`` attribute): block RAM only."""
     words, width, reads, writes = int(words), int(width), int(reads), 0 if rom else int(writes)
     words = max(words, 2)
     bits = words * width
     best_kind, best_cost, best = "logic", int(bits / 16 if rom else bits), None
+    if style == "block":
+        best_cost = float("inf")
     cands = []
     for name, abits, dbits, unit_cost, wr_width in ECP5_BRAM:
         if name == "DP16KD":
@@ -505,7 +513,7 @@ def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bo
             c += 0.5 * ranges * writes if ranges > 1 else 0
             c += 2 * emu
             cands.append((c, "block", repl * repl_port, ranges))
-    if not rom and writes <= 1:
+    if not rom and writes <= 1 and style != "block":
         ranges = (words - 1) // 16 + 1
         repl = -(-(ranges * (-(-width // 4) * 4)) // 4)     # the word padded to whole 4-bit cells
         c = DPR_COST * repl * max(reads, 1) + 0.5 * (ranges - 1) * width * reads + (0.5 * ranges if ranges > 1 else 0)
@@ -618,6 +626,13 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     cw = vw + max(1, KS)
     e_span = (1 << W.exp_bits) if W.kind == "float" else 1          # weight exponents (h fixed point)
     cap = max(H.width - H.frac_bits, 0) + Fu                         # log2 of the update clamp
+    scaled = dp.update == "scaled"
+    # scaled update (estimated: no Yosys number yet): the lanes keep the last round's sums (X + 1 bits,
+    # X = Fu - Fh + h width + j_max with j_max = 2 for the reference schedule) in the h memory; the
+    # per-slot factor is j_t (2 bits) instead of C_t (Fc + 1 bits)
+    X = Fu - H.frac_bits + hw + 2
+    ow = max(X + 1, hw) if scaled else hw
+    c_width = 2 if scaled else Fc + 1
     u: dict[str, Cost] = {}
 
     # product of a decoded h and w: shifted adds when the narrower significand has <= 4 bits
@@ -700,9 +715,9 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
 
     # ---- core: memories, address arithmetic, pass pipeline delay lines
     ek = 8
-    wrom = ecp5_memory(S * B, min(L, N) * ww, reads=2, rom=True).cost()   # lanes >= N hold constant 0
-    hram = ecp5_memory(P * B, L * hw).cost()
-    cram = ecp5_memory(P, 1 + Fc + 1 + cb + ek).cost()
+    wrom = ecp5_memory(S * B, min(L, N) * ww, reads=2, rom=True, style="block").cost()  # lanes >= N: constant 0
+    hram = ecp5_memory(P * B, L * ow).cost()
+    cram = ecp5_memory(P, 1 + c_width + cb + ek).cost()
     sram = ecp5_memory(P, sw).cost()
     # row * B + beat for the two weight reads, slot * B + beat for the h RAM (Yosys shares the
     # write address's product with the read's): constant multiplies, blocks unless B is a power of two
@@ -720,9 +735,14 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         u[k] = u[k] * E
     # ---- engine: input RAM (E read ports), serialiser, wave control, output address
     xram = ecp5_memory(n_in, vw, reads=E).cost()
-    u["engine"] = xram + Cost(L * hw + E * L * hw + 4 * clog2(n_ip + E * P + 1) + E * 8 + 32,
-                              L * hw + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16,
+    u["engine"] = xram + Cost(L * ow + E * L * ow + 4 * clog2(n_ip + E * P + 1) + E * 8 + 32,
+                              L * ow + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16,
                               _const_mult(clog2(max(P, 2)), B))
+    if scaled:   # FinalScale on the output stream: U (ow bits, split at 18) times C_{T-1} (Fc + 2 bits)
+        lo, hi = min(18, ow), max(ow - 18, 0)
+        u["engine"] = u["engine"] + Cost(_adder(ow + Fc + 2) + _adder(hw + 2) + hw + 8,
+                                         ow + lo + Fc + 2 + hi + Fc + 2 + ow + Fc + 2 + hw + 8,
+                                         ecp5_mults(lo, Fc + 2) + ecp5_mults(hi, Fc + 2))
     if fit:
         for k, c in u.items():
             fl, ff = LAYER_FIT.get(k, (1.0, 1.0))

@@ -148,15 +148,17 @@ def plan_cost(net, dps: dict, plan: dict) -> dict:
     (:func:`sbs_model.hwcost.network_cost`)."""
     c = hwcost.network_cost(net, dps, plan)
     per = {str(i): dict(zip(("lut4", "ff", "mult18", "dp16kd"), c["parts"][f"layer{i}"])) for i in plan}
-    return {"lut4": c["lut4"], "ff": c["ff"], "mult18": c["mult18"], "dp16kd": c["dp16kd"], "per_layer": per,
-            "parts": c["parts"],
+    return {"lut4": c["lut4"], "lut4_placed": int(round(c["lut4"] * hwcost.NEXTPNR_LUT_FACTOR)), "ff": c["ff"],
+            "mult18": c["mult18"], "dp16kd": c["dp16kd"], "per_layer": per, "parts": c["parts"],
             "estimate": "analytic (sbs_model.hwcost.network_cost, calibrated to Yosys synth_ecp5), "
                         "not a synthesis result"}
 
 
 def fits(cost: dict, dev: Device) -> bool:
-    """Inside the budget: every multiplier and block RAM, :data:`FILL` of the LUT4s and FFs."""
-    return (cost["lut4"] <= FILL * dev.lut4 and cost["ff"] <= FILL * dev.ffs and cost["mult18"] <= dev.mult18
+    """Inside the budget: every multiplier and block RAM, :data:`FILL` of the LUT4s (the estimate
+    times :data:`sbs_model.hwcost.NEXTPNR_LUT_FACTOR`: nextpnr's packed count) and of the FFs."""
+    lut = cost.get("lut4_placed", cost["lut4"] * hwcost.NEXTPNR_LUT_FACTOR)
+    return (lut <= FILL * dev.lut4 and cost["ff"] <= FILL * dev.ffs and cost["mult18"] <= dev.mult18
             and cost["dp16kd"] <= dev.dp16kd)
 
 
@@ -166,7 +168,7 @@ def _fits(c: hwcost.Cost, dev: Device) -> bool:
 
 def _share(d: hwcost.Cost, dev: Device) -> float:
     """The largest of the added resources as a share of the budget."""
-    return max(d.lut / (FILL * dev.lut4), d.ff / (FILL * dev.ffs), d.dsp / dev.mult18, d.bram / dev.dp16kd, 1e-9)
+    return max(d.lut * hwcost.NEXTPNR_LUT_FACTOR / (FILL * dev.lut4), d.ff / (FILL * dev.ffs), d.dsp / dev.mult18, d.bram / dev.dp16kd, 1e-9)
 
 
 def next_lanes(N: int, L: int) -> int | None:

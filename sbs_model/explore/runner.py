@@ -40,6 +40,7 @@ from tqdm import tqdm
 from fixedpoint.datapath import Datapath
 from fixedpoint.formats import parse_format
 from sbs_model.atomic import write_json, write_text
+from sbs_model.cluster import throughput
 from sbs_model.configs import load_network, with_spikes
 from sbs_model.data import load_dataset
 from sbs_model.explore.cluster import ClusterError, DaskEngine, Unit, iter_local
@@ -462,23 +463,6 @@ def aggregate(grid: Grid, ctx: Context, runs: dict, tag: str) -> dict:
             "ci95_note": "Wilson 95 % interval of the mean accuracy over seeds with n test images",
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": rows,
             "throughput": throughput(shards)}
-
-
-def throughput(shards) -> dict:
-    """Images per second of every worker over the given shard records (``start``, ``stop``, ``worker``,
-    ``seconds``): evaluation time only, so the sum over workers is the sweep's aggregate rate."""
-    per: dict = {}
-    for sh in shards:
-        if sh.get("seconds") is None or sh.get("worker") is None:
-            continue
-        w = per.setdefault(sh["worker"], {"shards": 0, "images": 0, "seconds": 0.0})
-        w["shards"] += 1
-        w["images"] += int(sh["stop"]) - int(sh["start"])
-        w["seconds"] += float(sh["seconds"])
-    for w in per.values():
-        w["images_per_s"] = w["images"] / w["seconds"] if w["seconds"] > 0 else None
-    return {"note": "images evaluated / evaluation seconds of each worker, over the finished runs of this grid",
-            "workers": dict(sorted(per.items()))}
 
 
 def _weight_bits(fmt_text) -> int | None:

@@ -12,43 +12,18 @@ anything if one differs (:class:`ContentMismatch`).  Nothing refers to a file of
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+from sbs_model.cluster import (ContentMismatch, images_sha256, plan, split,  # noqa: F401 (re-exported)
+                               weights_sha256, worker_label)
 from sbs_model.evaluation import wilson_interval
 
 SHARD_FORMAT = 1
-
-
-def weights_sha256(weights: dict) -> str:
-    """Content hash of a weight dict ``{layer: array}`` (layer order, dtype, shape and bytes)."""
-    h = hashlib.sha256()
-    for k in sorted(weights, key=int):
-        w = np.ascontiguousarray(weights[k])
-        h.update(f"{int(k)}:{w.dtype.str}:{w.shape}".encode())
-        h.update(w.tobytes())
-    return h.hexdigest()
-
-
-def images_sha256(images, labels) -> str:
-    """Content hash of the evaluated images and labels (dtype, shape and bytes of both)."""
-    h = hashlib.sha256()
-    for a in (images, labels):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-class ContentMismatch(RuntimeError):
-    """The weights or images that reached a worker are not the ones the sweep was started with."""
 
 
 @dataclass
@@ -85,21 +60,6 @@ def checked(shipment: Shipment, weights_sha: str, images_sha: str) -> Shipment:
     return shipment
 
 
-def worker_label() -> str:
-    """Who evaluated a shard: ``host/name`` of the Dask worker, else ``host/pid<pid>`` (one process)."""
-    host = socket.gethostname()
-    w = None
-    if "distributed" in sys.modules:   # only a Dask worker process has it loaded and a worker to name
-        try:
-            w = sys.modules["distributed"].get_worker()
-        except ValueError:
-            w = None
-    if w is None:
-        return f"{host}/pid{os.getpid()}"
-    name = str(w.name)
-    return name if "://" in name else f"{host}/worker-{name}"
-
-
 def run_shard(shipment: Shipment, weights_sha: str, images_sha: str, net, datapath, seed: int, noise: float,
               batch: int, start: int, stop: int, evaluator, threads: int | None = None,
               progress: bool = False) -> dict:
@@ -127,27 +87,7 @@ def run_shard(shipment: Shipment, weights_sha: str, images_sha: str, net, datapa
     return rec
 
 
-# ---------------------------------------------------------------------------- planning and merging
-def split(start: int, stop: int, size: int) -> list:
-    """``[start, stop)`` cut into consecutive pieces of at most ``size`` images."""
-    return [(a, min(stop, a + size)) for a in range(start, stop, size)]
-
-
-def plan(n: int, size: int, finished) -> tuple[list, list]:
-    """Cover ``[0, n)`` with finished shards where they fit (disjoint, in order) and new shards of at
-    most ``size`` images in the gaps: ``(finished shards used, shards to compute)``.  A changed shard size
-    between two invocations therefore reuses every finished shard that still fits."""
-    used, todo, pos = [], [], 0
-    for a, b in sorted(set(finished)):
-        if a < pos or b > n or a >= b:
-            continue
-        todo += split(pos, a, size)
-        used.append((a, b))
-        pos = b
-    todo += split(pos, n, size)
-    return used, todo
-
-
+# ---------------------------------------------------------------------------- merging (planning: sbs_model.cluster)
 def merge(shards: list, n: int) -> dict:
     """One run's result from shards that tile ``[0, n)``: ``status``, ``error`` and ``result``
     (``accuracy``, ``ci95``, ``n``, ``correct``, ``seconds``, ``ms_per_pattern``, ``counters``), plus

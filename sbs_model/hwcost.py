@@ -437,14 +437,15 @@ LAYER_FIT = {
     "upd": (0.704, 1.014), "dot": (0.772, 1.053), "norm": (0.832, 1.562), "recip": (1.017, 0.969),
     "coef": (0.211, 0.989), "sched": (1.0, 1.0), "gen": (1.115, 0.893), "loader": (0.807, 0.847),
     "core": (1.063, 1.034), "engine": (0.753, 0.83),
+    # the scaled/cheap update lanes (fitted on the cheap-e4m1 layer-5 engine, L = 10: its update and dot
+    # lanes together, the dot lanes at their own factor)
+    "upd_scaled": (0.959, 0.971),
 }
 # nextpnr packs Yosys' LUT4s, carry cells and LUT RAMs into TRELLIS_COMB cells with some overhead:
 # placed / Yosys LUT4 was 1.037 .. 1.085 (mean 1.06) on the seven designs placed so far
 # (bench/results/pnr.json, bench/results/layer_engines.json, build/layer/l5); the device's LUT4 count
 # is in TRELLIS_COMB units, so budgets use the estimate times this factor
 NEXTPNR_LUT_FACTOR = 1.06
-# the cheap/scaled update lanes have no Yosys number yet: their factor is the int lanes' one (estimated)
-ESTIMATED_UNITS = ("upd_scaled", "upd_cheap")
 
 ECP5_BRAM = (("DP16KD", 14, (1, 2, 4, 9, 18), 128, None),        # name, abits, widths, cost, write width
              ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, 36))
@@ -745,7 +746,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
                                          ecp5_mults(lo, Fc + 2) + ecp5_mults(hi, Fc + 2))
     if fit:
         for k, c in u.items():
-            fl, ff = LAYER_FIT.get(k, (1.0, 1.0))
+            fl, ff = LAYER_FIT.get("upd_scaled" if (k == "upd" and scaled) else k, (1.0, 1.0))
             u[k] = Cost(int(round(c.lut * fl)), int(round(c.ff * ff)), c.dsp, c.mem_bits, c.bram)
     return u
 

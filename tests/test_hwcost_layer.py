@@ -41,11 +41,14 @@ def test_multiplier_blocks():
     assert hwcost._const_mult(10, 64) == 0 and hwcost._const_mult(10, 6) == 1 and hwcost._const_mult(1, 6) == 0
 
 
-@pytest.mark.parametrize("layer,lanes,engines,mult,bram", [
-    (5, 10, 1, 28, 20),   # Yosys synth_ecp5 of 'sbs build --layer 5 --lanes 10' (weights ROM in 3 DP16KD)
+# Yosys synth_ecp5 of 'sbs build --layer K --lanes L --engines E --datapath D' (bench/bench_cost_calibration.py)
+@pytest.mark.parametrize("layer,lanes,engines,datapath,mult,bram", [
+    (5, 10, 1, "int-e4m1", 28, 20),     # weights ROM in 3 DP16KD, 13 for the window sums, 4 schedule
+    (4, 16, 1, "int-e4m1", 44, 51),     # B = 6: three address products on multipliers
+    (5, 10, 1, "cheap-e4m1", 10, 26),   # no lane multiplier; FinalScale 2; h words of the last sums
 ])
-def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, mult, bram):
-    c = layer_engine_cost(INT, NET.layers[layer], INS[layer], layer, lanes, engines)
+def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, mult, bram):
+    c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines)
     assert (c["mult18"], c["dp16kd"]) == (mult, bram)
 
 

@@ -75,7 +75,7 @@ BOUND = 62  # every int64 intermediate stays below 2**BOUND
 LANE = 1 << 32  # the 32-bit lanes' bound
 SCALED = UPDATE_MODES["scaled"]
 BIG = np.int64(0x7FFFFFFFFFFFFFFF)
-TAB_CM, TAB_RS1, TAB_SR, TAB_BIAS, TAB_LM, TAB_TV, TAB_CSH, TAB_LIM = range(8)
+TAB_CM, TAB_RS1, TAB_SR, TAB_BIAS, TAB_LM, TAB_TV, TAB_CSH, TAB_LIM, TAB_G = range(9)
 
 
 def spike_constants(ql: QLayer) -> np.ndarray:
@@ -110,6 +110,13 @@ def spike_constants(ql: QLayer) -> np.ndarray:
     return np.stack([cm, rs1, sr, bias, lm, tv, csh, np.where(ok, lim, 0)]).astype(np.int64)
 
 
+def spike_table(ql: QLayer) -> np.ndarray:
+    """(T, 9) int64: :func:`spike_constants` and the schedule's G_t, one row per spike (the fast
+    path reads one cache line per spike)."""
+    G = np.asarray(ql.tables.G, dtype=np.int64)
+    return np.ascontiguousarray(np.vstack([spike_constants(ql), G[None, :]]).T)
+
+
 @dataclass(frozen=True)
 class IntFastLayer:
     """Pre-computed arrays of one layer for :func:`qsbs_layer_int`.
@@ -121,10 +128,10 @@ class IntFastLayer:
     sd, e_min            the dot's layer shift and the smallest weight exponent
     recip (2**(R-1),) int64  :func:`fixedpoint.reciprocal.reciprocal_table` of the datapath
     w32   the 32-bit lanes apply (module docstring); hm_max = h_max * max(m2)
-    tab   (8, T) int64 per-spike constants of :func:`_spike_fast` (rows ``TAB_*``): the T1
-          multiplier and shift, the rounding shift, bias, tie mask and value, the T1 multiplier's
-          log2 where it is a power of two, and the limit that
-          ``(K*hm_max) >> rs2`` must stay below for the 32-bit lanes (0: never)
+    tab   (T, 9) int64, row t: the constants of spike t for :func:`_spike_fast` (columns
+          ``TAB_*``, :func:`spike_table`: the T1 multiplier and shift, the rounding shift, bias,
+          tie mask and value, the T1 multiplier's log2 where it is a power of two, the limit
+          that ``(K*hm_max) >> rs2`` must stay below for the 32-bit lanes (0: never), and G_t)
     """
 
     md: np.ndarray
@@ -197,7 +204,7 @@ def prepare_int(ql: QLayer) -> IntFastLayer | None:
     dt = np.uint32 if w32 else np.int64
     hm_max = int(h_max * int(m2.max()))
     return IntFastLayer(np.ascontiguousarray(md, dtype=dt), np.ascontiguousarray(m2, dtype=dt), h0, sd, e_min, recip,
-                        bool(w32), hm_max, spike_constants(ql))
+                        bool(w32), hm_max, spike_table(ql))
 
 
 def int_fast_ok(ql: QLayer) -> bool:
@@ -258,13 +265,19 @@ def _dot32_simd(typingctx, h, k, md, s, nblk, sd):
     return sig, codegen
 
 
-def _update32_codegen(t1_shift: bool, dot_shift: bool):
+def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
     """Code generator of the 32-bit update intrinsics.  Per lane: ``T1 = (C*h) >> rs1`` (``t1_shift``:
-    ``h << C``, C then the multiplier's log2), ``T2 = trunc32((K * (h*m2[s])) >> rs2)`` (a 32x32->64
-    multiply), ``S = T1 + T2``, ``u = S + bias``, ``q = u >> sr`` with the lowest bit cleared where
-    ``(u & lm) == tv`` (round half to even: an exact tie), stored into h; and the next dot product's
-    term ``(q*md[s2]) >> sd`` (``dot_shift`` False: sd is 0, no shift).  Returns ``(OR of every q, sum of the
-    terms mod 2**32)``: some ``q > 2**w - 1`` exactly when the OR is (H's codes have w bits)."""
+    ``h << C``, C then the multiplier's log2), ``T2 = trunc32((K * (h*m2[s])) >> rs2)``, ``S = T1 + T2``,
+    ``u = S + bias``, ``q = u >> sr`` with the lowest bit cleared where ``(u & lm) == tv`` (round half
+    to even: an exact tie), stored into h; and the next dot product's term ``(q*md[s2]) >> sd``
+    (``dot_shift`` False: sd is 0, no shift).  Returns ``(1 if some q > kpos else 0, sum of the terms
+    mod 2**32)`` (``kpos = 2**w - 1``, H's codes have w bits: the test is ``OR of every q & ~kpos``).
+
+    ``T2`` without widening the vector: ``hm = h*m2`` (below ``2**32``) seen as 8 64-bit lanes, the
+    even elements ``hm & (2**32-1)`` and the odd ones ``hm >> 32`` each times K (32x32->64
+    multiplies), the even products shifted right by ``rs2`` (their low 32 bits are the even T2),
+    the odd ones moved so that their high 32 bits are the odd T2 (``odd_left``: ``<< (32 - rs2)``,
+    for ``rs2 <= 32``; else ``>> (rs2 - 32)`` then ``<< 32``), and the halves merged."""
 
     def codegen(context, builder, signature, args):
         sa = signature.args
@@ -272,12 +285,22 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool):
         i32 = ir.IntType(32)
         i64 = ir.IntType(64)
         vty = ir.VectorType(i32, PAD)
-        wty = ir.VectorType(i64, PAD)
-        c32, _k, r1, _r2, s32, b32, lm32, tv32, d32 = _i32_args(context, builder, sa, args, 7)
+        wty = ir.VectorType(i64, PAD // 2)
+        c32, _k, r1, _r2, s32, b32, lm32, tv32, d32 = _i32_args(context, builder, sa, args[:16], 7)
         cv, r1v, srv, bv, lmv, tvv, sdv = (splat(builder, x, vty) for x in (c32, r1, s32, b32, lm32, tv32, d32))
         kv = splat(builder, builder.and_(context.cast(builder, args[8], sa[8], types.int64),
                                          ir.Constant(i64, MASK32)), wty)
-        r2v = splat(builder, context.cast(builder, args[10], sa[10], types.int64), wty)
+        rs2 = context.cast(builder, args[10], sa[10], types.int64)
+        if odd_left:  # rs2 <= 32
+            r2v = splat(builder, rs2, wty)
+            olv = splat(builder, builder.sub(ir.Constant(i64, 32), rs2), wty)
+        else:  # rs2 > 32
+            r2v = splat(builder, rs2, wty)
+            orv = splat(builder, builder.sub(rs2, ir.Constant(i64, 32)), wty)
+        lo_mask = ir.Constant(wty, [ir.Constant(i64, MASK32)] * (PAD // 2))
+        c32v = ir.Constant(wty, [ir.Constant(i64, 32)] * (PAD // 2))
+        hi_bits = context.cast(builder, args[16], sa[16], types.uint32)
+        hiv = splat(builder, builder.not_(hi_bits), vty)  # ~kpos: the bits no code may have
         notone = ir.Constant(vty, [ir.Constant(i32, 0xFFFFFFFE)] * PAD)
         k_i = context.cast(builder, k_v, sa[1], types.intp)
         s_i = context.cast(builder, s_v, sa[3], types.intp)
@@ -294,8 +317,12 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool):
             hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
             t1 = builder.shl(hv, cv) if t1_shift else builder.lshr(builder.mul(cv, hv), r1v)
-            hm = builder.mul(hv, load_vector(builder, mp, j, vty, 4))
-            t2 = builder.trunc(builder.lshr(builder.mul(builder.zext(hm, wty), kv), r2v), vty)
+            hm = builder.bitcast(builder.mul(hv, load_vector(builder, mp, j, vty, 4)), wty)
+            pe = builder.mul(builder.and_(hm, lo_mask), kv)
+            po = builder.mul(builder.lshr(hm, c32v), kv)
+            te = builder.lshr(pe, r2v)
+            to = builder.shl(po, olv) if odd_left else builder.shl(builder.lshr(po, orv), c32v)
+            t2 = builder.bitcast(builder.or_(builder.and_(te, lo_mask), builder.and_(to, builder.not_(lo_mask))), vty)
             u = builder.add(builder.add(t1, t2), bv)
             q = builder.lshr(u, srv)
             tie = builder.icmp_unsigned("==", builder.and_(u, lmv), tvv)
@@ -306,28 +333,35 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool):
             if dot_shift:
                 t = builder.lshr(t, sdv)
             builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
-        qmax = builder.zext(reduce_halves(builder, builder.load(qmx, typ=vty), PAD, builder.or_), i64)
+        over = builder.icmp_unsigned("!=", builder.and_(builder.load(qmx, typ=vty), hiv), zero)
+        over = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(over, ir.IntType(PAD)),
+                                                  ir.Constant(ir.IntType(PAD), 0)), i64)
         tot = builder.zext(reduce_halves(builder, builder.load(acc, typ=vty), PAD, builder.add), i64)
-        return context.make_tuple(builder, signature.return_type, [qmax, tot])
+        return context.make_tuple(builder, signature.return_type, [over, tot])
 
     return codegen
 
 
-def _make_update32(t1_shift: bool, dot_shift: bool):
+def _make_update32(t1_shift: bool, dot_shift: bool, odd_left: bool):
     @intrinsic
-    def update32(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd):
+    def update32(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos):
         """One spike's update of ``h[k]`` in place in 32-bit lanes fused with the next dot product
         (see :func:`_update32_codegen`)."""
-        return (types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd),
-                _update32_codegen(t1_shift, dot_shift))
+        return (types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos),
+                _update32_codegen(t1_shift, dot_shift, odd_left))
 
     return update32
 
 
-_upd32_mul_sd = _make_update32(False, True)
-_upd32_mul = _make_update32(False, False)
-_upd32_shl_sd = _make_update32(True, True)
-_upd32_shl = _make_update32(True, False)
+# variants: T1 multiply / shift, dot shift / none, rs2 <= 32 / > 32
+_upd32_mul_sd = _make_update32(False, True, True)
+_upd32_mul = _make_update32(False, False, True)
+_upd32_shl_sd = _make_update32(True, True, True)
+_upd32_shl = _make_update32(True, False, True)
+_upd32_mul_sd_w = _make_update32(False, True, False)
+_upd32_mul_w = _make_update32(False, False, False)
+_upd32_shl_sd_w = _make_update32(True, True, False)
+_upd32_shl_w = _make_update32(True, False, False)
 
 
 @njit(cache=True, inline="always")
@@ -370,20 +404,28 @@ def _update64(h, k, m2, s, npad, C, K, t1, t2, Mf, cap, sr, mode, kpos, narrow):
 
 
 @njit(cache=True, inline="always")
-def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd):
+def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd, kpos):
     """New h codes of IP ``k`` in place in 32-bit lanes (the spike's bound check passed: every
-    ``T1``, ``T2``, ``S + bias`` below ``2**32``), fused with the next spike's dot product on the
-    new codes (row ``s_next``): ``(OR of the new codes, next dot)``.  The rounding of
-    :func:`fixedpoint.rounding.rshift_round_pos_nb` as ``(bias, lm, tv)`` of :func:`_round_params`;
-    ``csh >= 0``: ``C == 2**csh`` and ``rs1 == 0``, so T1 is a shift."""
+    ``T1``, ``T2``, ``S + bias`` below ``2**32``; ``0 <= rs2 <= 63``), fused with the next spike's dot
+    product on the new codes (row ``s_next``): ``(1 if some new code > kpos else 0, next dot)``.
+    The rounding of :func:`fixedpoint.rounding.rshift_round_pos_nb` as ``(bias, lm, tv)`` of
+    :func:`_round_params`; ``csh >= 0``: ``C == 2**csh`` and ``rs1 == 0``, so T1 is a shift."""
     nb = npad // PAD
+    if rs2 <= 32:
+        if csh >= 0:
+            if sd > 0:
+                return _upd32_shl_sd(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+            return _upd32_shl(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+        if sd > 0:
+            return _upd32_mul_sd(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+        return _upd32_mul(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
     if csh >= 0:
         if sd > 0:
-            return _upd32_shl_sd(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd)
-        return _upd32_shl(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd)
+            return _upd32_shl_sd_w(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+        return _upd32_shl_w(h, k, m2, s, md, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
     if sd > 0:
-        return _upd32_mul_sd(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd)
-    return _upd32_mul(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd)
+        return _upd32_mul_sd_w(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+    return _upd32_mul_w(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
 
 
 @njit(cache=True, inline="always")
@@ -450,9 +492,9 @@ def _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_ma
     if w32 and Mf == 1 and t1[1] == 0 and t2[1] == 0 and t1[0] <= 31 and sr <= 31:
         bias, lm, tv = _round_params(sr, mode)
         if ((Cm * kpos) >> t1[0]) + ((K * hm_max) >> t2[0]) + bias < LANE:
-            qmax, nxt = _update32(h, k, m2, s, npad, Cm, K, t1[0], t2[0], sr, bias, lm, tv, np.int64(-1), md, s_next,
-                                  sd)
-            if qmax > kpos:  # rare: saturate and count outside the vector loop
+            over, nxt = _update32(h, k, m2, s, npad, Cm, K, t1[0], t2[0], sr, bias, lm, tv, np.int64(-1), md, s_next,
+                                  sd, kpos)
+            if over:  # rare: saturate and count outside the vector loop
                 rec[R_H_OVF] = _saturate(h, k, npad, kpos)
                 nxt = _dot(h, k, md, s_next, sd, npad, narrow, w32)
             return nxt
@@ -463,11 +505,12 @@ def _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_ma
 
 
 @njit(cache=True, inline="always")
-def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab):
+def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p):
     """:func:`_spike` for the common case of a ``w32`` layer, without a step record: an
     accumulator sum ``0 < tot < min(2**width, 2**32)`` (no overflow, not ignored), T2 shifted
-    right, the spike's 32-bit bound met.  Returns ``(next dot, saturated elements)``, or
-    ``(0, -1)`` before touching h where the case does not hold (then :func:`_spike` runs)."""
+    right, the spike's 32-bit bound met.  ``tab``: :attr:`IntFastLayer.tab` (row t: the spike's
+    constants and ``G_t``).  Returns ``(next dot, saturated elements)``, or ``(0, -1)`` before
+    touching h where the case does not hold (then :func:`_spike` runs)."""
     if tot <= 0 or tot >= (np.int64(1) << min(dp[D_ACC_WIDTH], np.int64(32))):
         return np.int64(0), np.int64(-1)
     R = dp[D_NORM_BITS]
@@ -475,21 +518,28 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
     sig_r = tot >> sh if sh >= 0 else tot << -sh
     exp_r = sh - dp[D_ACC_FRAC]
     Y = np.int64(recip[sig_r - (np.int64(1) << (R - 1))])
-    K, eK = coefficient_nb(G_tab[t], Y, exp_r, dp[D_G_BITS], dp[D_RECIP_BITS], R, dp[D_COEF_BITS])
+    K, eK = coefficient_nb(tab[t, TAB_G], Y, exp_r, dp[D_G_BITS], dp[D_RECIP_BITS], R, dp[D_COEF_BITS])
     sh2 = eK - h_p[P_FRAC_BITS] + e_min + dp[D_UPD_FRAC]  # align_shifts of T2
     if sh2 > 0:
         return np.int64(0), np.int64(-1)
     rs2 = min(-sh2, np.int64(63))
-    if (K * hm_max) >> rs2 >= tab[TAB_LIM, t]:
+    if (K * hm_max) >> rs2 >= tab[t, TAB_LIM]:
         return np.int64(0), np.int64(-1)
     npad = md.shape[1]
-    qmax, nxt = _update32(h, k, m2, s, npad, tab[TAB_CM, t], K, tab[TAB_RS1, t], rs2, tab[TAB_SR, t],
-                          tab[TAB_BIAS, t], tab[TAB_LM, t], tab[TAB_TV, t], tab[TAB_CSH, t], md, s_next, sd)
     kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
-    if qmax > kpos:  # rare: saturate and count outside the vector loop
-        n_ovf = _saturate(h, k, npad, kpos)
-        return _dot32(h, k, md, s_next, sd, npad), n_ovf
+    over, nxt = _update32(h, k, m2, s, npad, tab[t, TAB_CM], K, tab[t, TAB_RS1], rs2, tab[t, TAB_SR],
+                          tab[t, TAB_BIAS], tab[t, TAB_LM], tab[t, TAB_TV], tab[t, TAB_CSH], md, s_next, sd, kpos)
+    if over:  # rare: saturate and count outside the vector loop
+        return _saturated_dot(h, k, md, s_next, sd, npad, kpos)
     return nxt, np.int64(0)
+
+
+@njit(cache=True)
+def _saturated_dot(h, k, md, s_next, sd, npad, kpos):
+    """The rare end of :func:`_spike_fast` (a call, so that the spike loop stays small): codes above
+    ``kpos`` saturated -> ``(dot with row s_next, how many)``."""
+    n_ovf = _saturate(h, k, npad, kpos)
+    return _dot32(h, k, md, s_next, sd, npad), n_ovf
 
 
 @njit(cache=True, inline="always")
@@ -518,9 +568,9 @@ def spike_int_any_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, 
 
 
 @njit(cache=True)
-def spike_fast_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab):
+def spike_fast_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p):
     """:func:`_spike_fast` for callers outside the kernel (tests)."""
-    return _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, G_tab)
+    return _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p)
 
 
 @njit(cache=True)
@@ -533,6 +583,21 @@ def dot_int_nb(h, k, md, s, sd, narrow):
 def dot_int_any_nb(h, k, md, s, sd, narrow, w32):
     """:func:`_dot` for callers outside the kernel."""
     return _dot(h, k, md, s, sd, md.shape[1], narrow, w32)
+
+
+@njit(cache=True)
+def _spike_counted(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp, h_p, C_tab, G_tab, rec,
+                   cnt):
+    """:func:`_spike` with its step record added to the job's counters ``cnt``: the general path, a
+    call (not inlined) so that the spike loop around :func:`_spike_fast` stays small."""
+    nxt = _spike(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp, h_p, C_tab, G_tab, rec)
+    if rec[R_ACC_OVF] > 0:
+        cnt[C_ACC_OVF_SPIKES] += 1
+        cnt[C_ACC_OVF] += rec[R_ACC_OVF]
+    if rec[R_SIG_R] == 0:
+        cnt[C_IGNORED] += 1
+    cnt[C_H_OVF] += rec[R_H_OVF]
+    return nxt
 
 
 @njit(cache=True, parallel=True)
@@ -549,7 +614,7 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
     narrow = np.int64(md.max()) < (np.int64(1) << 32)
     for ck in prange(n_chunks):
         cum, r32, rth, bucket = ip_buffers(s_len, n_t)
-        spk = np.empty((GROUP, n_t), dtype=np.int64)
+        spk = np.empty((GROUP, n_t), dtype=np.int32)  # int32: the threshold count runs in 16 lanes
         h = np.empty((GROUP, npad), dtype=np.uint32)
         ok = np.empty(GROUP, dtype=np.bool_)
         tot = np.zeros(GROUP, dtype=np.int64)
@@ -573,23 +638,20 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
                 tn = t + 1 if t + 1 < n_t else t
                 for k in range(m):
                     if ok[k]:
-                        n_ovf = np.int64(-1)
+                        x = tot[k]
+                        s = spk[k, t]
+                        s2 = spk[k, tn]
                         if w32:
-                            nxt, n_ovf = _spike_fast(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip,
-                                                     hm_max, tab, dp, h_p, G_tab)
-                        if n_ovf >= 0:
-                            tot[k] = nxt
-                            counters[g0 + k, C_H_OVF] += n_ovf
-                            continue
-                        tot[k] = _spike(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip, narrow, w32,
-                                        hm_max, dp, h_p, C_tab, G_tab, rec)
-                        cnt = counters[g0 + k]
-                        if rec[R_ACC_OVF] > 0:
-                            cnt[C_ACC_OVF_SPIKES] += 1
-                            cnt[C_ACC_OVF] += rec[R_ACC_OVF]
-                        if rec[R_SIG_R] == 0:
-                            cnt[C_IGNORED] += 1
-                        cnt[C_H_OVF] += rec[R_H_OVF]
+                            nxt, n_ovf = _spike_fast(h, k, s, t, x, s2, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p)
+                            if n_ovf == 0:
+                                tot[k] = nxt
+                                continue
+                            if n_ovf > 0:
+                                tot[k] = nxt
+                                counters[g0 + k, C_H_OVF] += n_ovf
+                                continue
+                        tot[k] = _spike_counted(h, k, s, t, x, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp,
+                                                h_p, C_tab, G_tab, rec, counters[g0 + k])
             for k in range(m):
                 job = g0 + k
                 if not ok[k]:

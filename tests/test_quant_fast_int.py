@@ -109,7 +109,7 @@ def test_fast_spike_equals_step_nb_on_random_states(kw):
         sd = np.int64(p.sd)
         tot = qfi.dot_int_any_nb(hb, 2, p.md, s, sd, True, p.w32)
         nxt, n_ovf = qfi.spike_fast_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
-                                       np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb, t_.G)
+                                       np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb)
         if n_ovf < 0:  # not the fast case: h untouched, the full spike runs
             assert np.array_equal(hb[2, :N], h)
             nxt = qfi.spike_int_any_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip, True,

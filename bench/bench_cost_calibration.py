@@ -216,7 +216,8 @@ def _model(manifest: dict, fit: bool) -> dict:
     net = reference_mnist(int(manifest["T"]))
     li = int(manifest["layer"])
     return hwcost.layer_engine_units(dp, net.layers[li], tuple(manifest["input_shape"]), li, int(manifest["lanes"]),
-                                     int(manifest["engines"]), w_format=manifest["formats"]["weights"], fit=fit)
+                                     int(manifest["engines"]), w_format=manifest["formats"]["weights"], fit=fit,
+                                     w_const_bits=tuple(manifest.get("w_const_bits", (0, 0))))
 
 
 def _sum(units: dict) -> hwcost.Cost:
@@ -329,7 +330,8 @@ def main(argv=None) -> int:
         if args.only and name not in args.only:
             continue
         d, manifest, eng = design_dir(name, layer, lanes, engines, datapath, cache)
-        manifests[name] = manifest
+        core = eng.cores[0]
+        manifests[name] = dict(manifest, w_const_bits=hwcost.weight_const_bits(core.w_codes, core.W.width))
         row = {"design": name, "role": role, "layer": layer, "lanes": lanes, "engines": engines,
                "datapath": datapath, "slots": manifest["slots"], "beats": manifest["beats"],
                "verilog_sha256": manifest["verilog_sha256"],

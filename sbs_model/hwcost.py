@@ -591,7 +591,8 @@ def layer_geometry(layer, in_shape) -> dict:
 
 
 def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
-                       w_format=None, input_kind: str | None = None, fit: bool = True) -> dict[str, Cost]:
+                       w_format=None, input_kind: str | None = None, fit: bool = True,
+                       w_const_bits: tuple[int, int] = (0, 0)) -> dict[str, Cost]:
     """Cost of every component of one ``rtl.layer.engine.LayerEngine`` (ECP5), summed over its
     ``engines`` cores: ``upd`` (update lanes), ``dot`` (dot lanes, adder tree, accumulator), ``norm``,
     ``recip`` (pipelined divider), ``coef``, ``sched`` (schedule ROM), ``gen`` (Threefry pipe,
@@ -599,7 +600,10 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     ``core`` (weights ROM, h / coefficient / spike-row RAMs, pass pipeline), ``engine`` (input RAM,
     output serialiser, wave control).  ``layer``: the :class:`sbs_model.network.LayerSpec`;
     ``in_shape``: its input ``(C, H, W)``; ``w_format``: the weight format (default: the datapath's
-    ``weight_format``; the build's bias changes no width).  ``fit``: apply :data:`LAYER_FIT`."""
+    ``weight_format``; the build's bias changes no width).  ``fit``: apply :data:`LAYER_FIT`.
+    ``w_const_bits``: ``(zero, one)`` -- how many bits of the weight code are 0 (1) in every weight of
+    the layer (:func:`weight_const_bits`; Yosys drops ROM bits that are the same in every word, so
+    they decide whether the weights ROM needs one block RAM more; default none)."""
     if not isinstance(dp, Datapath):
         raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
     if dp.update not in ("int", "scaled"):
@@ -716,7 +720,13 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
 
     # ---- core: memories, address arithmetic, pass pipeline delay lines
     ek = 8
-    wrom = ecp5_memory(S * B, min(L, N) * ww, reads=2, rom=True, style="block").cost()  # lanes >= N: constant 0
+    # weights ROM word: lanes holding a weight in every beat lose the code bits constant in the layer,
+    # lanes that are padding (0) in the last beat only the constant-0 bits, lanes >= N everything
+    c0, c1 = (int(v) for v in w_const_bits)
+    n_full = N - (B - 1) * L if B > 1 else min(L, N)
+    n_pad = L - n_full if B > 1 else 0
+    wrom = ecp5_memory(S * B, n_full * (ww - c0 - c1) + n_pad * (ww - c0), reads=2, rom=True,
+                       style="block").cost()
     hram = ecp5_memory(P * B, L * ow).cost()
     cram = ecp5_memory(P, 1 + c_width + cb + ek).cost()
     sram = ecp5_memory(P, sw).cost()
@@ -751,11 +761,21 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     return u
 
 
+def weight_const_bits(w_codes, width: int) -> tuple[int, int]:
+    """``(zero, one)``: the number of bits of ``width``-bit codes that are 0, resp. 1, in every code."""
+    ored, anded = 0, (1 << int(width)) - 1
+    for c in np.asarray(w_codes, dtype=np.int64).ravel():
+        ored |= int(c)
+        anded &= int(c)
+    return int(width) - bin(ored).count("1"), bin(anded).count("1")
+
+
 def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
-                      w_format=None, input_kind: str | None = None) -> dict:
+                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0)) -> dict:
     """Totals of :func:`layer_engine_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd`` and ``units``
     (per component, lists ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
-    u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind)
+    u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind,
+                           w_const_bits=w_const_bits)
     tot = Cost()
     for c in u.values():
         tot = tot + c

@@ -35,6 +35,11 @@ def test_memory_mapping_as_yosys_did():
     assert ecp5_memory(6400, 40, reads=2, rom=True).bram == ecp5_memory(6400, 40, rom=True).bram
 
 
+def test_weight_const_bits():
+    assert hwcost.weight_const_bits([0b10010, 0b10110, 0b11000], 5) == (1, 1)   # bit 0 always 0, bit 4 always 1
+    assert hwcost.weight_const_bits([0, 31], 5) == (0, 0)
+
+
 def test_multiplier_blocks():
     assert ecp5_mults(17, 16) == 1 and ecp5_mults(18, 18) == 1 and ecp5_mults(19, 18) == 2
     assert ecp5_mults(32, 7) == 2 and ecp5_mults(1, 30) == 0
@@ -42,13 +47,16 @@ def test_multiplier_blocks():
 
 
 # Yosys synth_ecp5 of 'sbs build --layer K --lanes L --engines E --datapath D' (bench/bench_cost_calibration.py)
-@pytest.mark.parametrize("layer,lanes,engines,datapath,mult,bram", [
-    (5, 10, 1, "int-e4m1", 28, 20),     # weights ROM in 3 DP16KD, 13 for the window sums, 4 schedule
-    (4, 16, 1, "int-e4m1", 44, 51),     # B = 6: three address products on multipliers
-    (5, 10, 1, "cheap-e4m1", 10, 26),   # no lane multiplier; FinalScale 2; h words of the last sums
+# (the shipped model's layer-5 e4m1 codes all have bit 4 set: w_const_bits (0, 1))
+@pytest.mark.parametrize("layer,lanes,engines,datapath,const,mult,bram", [
+    (5, 10, 1, "int-e4m1", (0, 1), 28, 20),    # weights ROM in 3 DP16KD, 13 for the window sums, 4 schedule
+    (4, 16, 1, "int-e4m1", (0, 0), 44, 51),    # B = 6: three address products on multipliers
+    (5, 10, 1, "cheap-e4m1", (0, 1), 10, 26),  # no lane multiplier; FinalScale 2; h words of the last sums
+    (5, 4, 1, "int-e4m1", (0, 1), 20, 10),     # B = 3; weights ROM 2*4 + 2*5 = 18 bits wide: one DP16KD
 ])
-def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, mult, bram):
-    c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines)
+def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):
+    c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines,
+                          w_const_bits=const)
     assert (c["mult18"], c["dp16kd"]) == (mult, bram)
 
 

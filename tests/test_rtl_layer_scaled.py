@@ -208,3 +208,10 @@ def test_scaled_units_reject():
         scaled_lanes.ScaledUpdateLanes.plan(PRESETS["scaled-e4m1"], "e4m1", 4, 2, 60000, coef="shift_add")
     with pytest.raises(ValueError, match="c_last"):
         final_scale.FinalScale.plan(PRESETS["cheap-e4m1"], 27, 0)
+
+
+def test_cycle_model_final_latency():
+    from sbs_model.layer_cycles import FINAL, final_latency
+    assert final_latency("int") == 0 and final_latency("scaled") == FINAL == final_scale.FinalScale.latency
+    with pytest.raises(ValueError, match="update must be one of"):
+        final_latency("float32")

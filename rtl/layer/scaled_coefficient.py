@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Signal, signed
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.update import coefficient
@@ -80,10 +80,10 @@ class ScaledCoefficientPipe(CheckedComponent):
         m.d.sync += [A0.eq(self.G), Y0.eq(self.Y), e0.eq(self.exp_r)]
         kf1, e1 = Signal(pw), Signal(self.exp_r_shape)
         m.d.sync += [kf1.eq(A0 * Y0), e1.eq(e0)]
-        kf2, e2, bl2 = Signal(pw), Signal(self.exp_r_shape), Signal(range(pw + 1))
-        m.d.sync += [kf2.eq(kf1), e2.eq(e1), bl2.eq(bit_length_expr(kf1))]
+        # bit_length(K >> cb) = max(bit_length(K) - cb, 0): the dropped bits, no subtraction
+        kf2, e2 = Signal(pw), Signal(self.exp_r_shape)
         shk = Signal(range(shift_max(self.dp, ab) + 1))
-        m.d.comb += shk.eq(Mux(bl2 > cb, bl2 - cb, 0))
+        m.d.sync += [kf2.eq(kf1), e2.eq(e1), shk.eq(bit_length_expr(kf1 >> cb))]
         K, eK = Signal(cb), Signal(self.exp_k_shape)
         m.d.sync += [K.eq(kf2 >> shk), eK.eq(-Fg - Qb - (R - 1) - e2 + shk)]
         m.d.comb += [self.K.eq(K), self.exp_K.eq(eK)]

@@ -26,8 +26,10 @@ unclamped ``U < 2**(X+1)`` is below the model's cap (``min`` inactive).
 
 Ports (plain signals): ``h``, ``w`` (``ArrayLayout`` of L codes), ``K``, ``exp_K``, ``j``
 (:attr:`j_width` bits), ``last`` in; ``o`` (L words of :attr:`out_width` bits: the code,
-zero-extended, or ``U``) out.  Six registered stages (the product P; ``K*P`` and the shift amounts;
-the shift; the clamp and the rounding-position shift; the sum; the rounding and saturation),
+zero-extended, or ``U``) out.  Six registered stages (the product P and the shift
+``exp_K + E + Fu``; ``K*P`` and the shift amounts; T2's shift by the multiple of 8; its shift by
+the rest with whether it reaches ``2**X`` (from the coarse value, no comparison after a shifter);
+the clamp, the rounding-position shift and the sum; the rounding and saturation),
 :attr:`latency` = 6 like :class:`rtl.layer.update_lanes.UpdateLanes`.
 
 Identity: ``K = 0, j = 0, last = 0`` pass a code unchanged (first pass of an IP).
@@ -37,7 +39,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
@@ -49,7 +51,6 @@ from fixedpoint.update import coefficient, scale_sums, update_scaled_sums
 from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
-from rtl.layer.update_lanes import clamp, shift_amounts, shifted
 from rtl.layer.scaled_coefficient import exp_k_range
 
 COEFS = ("mult", "shift_add")
@@ -132,6 +133,37 @@ def coefficient_of(dp, A, Y, exp_r) -> tuple[int, int]:
     return int(K), int(e)
 
 
+def shift_amounts(m, sh, lo: int, hi: int, cap: int, vw: int, name: str):
+    """``(left, right, neg)`` for a signed shift ``sh`` in ``[lo, hi]``: ``min(sh, cap)``,
+    ``min(-sh, vw)`` and ``sh < 0`` (a left shift by ``cap`` stands for any larger one: the value
+    is then 0 or at least ``2**cap``)."""
+    la = Signal(range(cap + 1), name=f"{name}_lamt")
+    ra = Signal(range(vw + 1), name=f"{name}_ramt")
+    neg = Signal(name=f"{name}_neg")
+    m.d.comb += [la.eq(Mux(sh < 0, 0, Mux(sh >= cap, cap, sh)) if hi >= 0 else 0),
+                 ra.eq(Mux(sh >= 0, 0, Mux(-sh >= vw, vw, -sh)) if lo < 0 else 0), neg.eq(sh < 0)]
+    return la, ra, neg
+
+
+def coarse_shift(v, la, ra, neg, width: int):
+    """``v`` shifted by the multiples of 8 of the amounts (left by ``la & ~7`` or right by
+    ``ra & ~7``), ``width`` bits: the first of two shift stages."""
+    left = v << Cat(Const(0, 3), la[3:]) if len(la) > 3 else v
+    right = v >> Cat(Const(0, 3), ra[3:]) if len(ra) > 3 else v
+    return Mux(neg, right, left)[:width]
+
+
+def reaches_cap(y, f, neg, cap: int):
+    """Whether ``y << f`` (``neg`` false) or ``y >> f`` (``neg`` true), ``f`` in 0..7, is at least
+    ``2**cap``: ``y >= 2**(cap -+ f)``, from the bits of ``y`` near the cap, not the shifted value."""
+    n = len(y)
+    left = [y[cap:].any()] if n > cap else []
+    left += [y[cap - i] & (f >= i) for i in range(1, 8) if 0 <= cap - i < n]
+    right = [y[cap + 7:].any()] if n > cap + 7 else []
+    right += [y[cap + i] & (f <= i) for i in range(7) if cap + i < n]
+    return Mux(neg, Cat(*right).any() if right else Const(0, 1), Cat(*left).any() if left else Const(0, 1))
+
+
 def gated_sum(m, k, p, name: str):
     """``k * p`` for a narrow ``k``: ``len(k)`` copies ``p << i`` gated by ``k[i]``, summed by a
     balanced adder tree (no ``*`` operator, so synthesis infers no multiplier block)."""
@@ -196,49 +228,51 @@ class ScaledUpdateLanes(CheckedComponent):
         Fu, cb, X, jm = int(dp.upd_frac_bits), int(dp.coef_bits), self.clamp_bits, self.j_max
         d = Fu - H.frac_bits
         # stage 1: the per-beat values registered (beside the product)
-        K1, eK1, j1, l1 = Signal(cb), Signal(self.exp_k_shape), Signal(self.j_width), Signal()
-        m.d.sync += [K1.eq(self.K), eK1.eq(self.exp_K), j1.eq(self.j), l1.eq(self.last)]
+        K1, j1, l1 = Signal(cb), Signal(self.j_width), Signal()
+        m.d.sync += [K1.eq(self.K), j1.eq(self.j), l1.eq(self.last)]
         # stage 2: the left shift of the rounding position (0 for the last spike's sums)
         ls2 = Signal(range(jm + 1))
         m.d.sync += ls2.eq(Mux(l1 | (j1 > jm), 0, jm - j1))
-        ls3, l2 = Signal.like(ls2), Signal()
-        m.d.sync += [ls3.eq(ls2), l2.eq(l1)]
+        ls3, ls4, l2 = Signal.like(ls2), Signal.like(ls2), Signal()
+        m.d.sync += [ls3.eq(ls2), ls4.eq(ls3), l2.eq(l1)]
         l3, l4, l5 = Signal(), Signal(), Signal()
         m.d.sync += [l3.eq(l2), l4.eq(l3), l5.eq(l4)]
         hl, hh = exp_range(H)
         wl, wh = exp_range(self.W)
         e_lo, e_hi = min(hl + wl, 0), max(hh + wh, 0)
-        e_shape = signed(signed_bits(e_lo, e_hi))
         sh_lo, sh_hi = self.exp_k_range[0] + e_lo + Fu, self.exp_k_range[1] + e_hi + Fu
         for i in range(self.lanes):
             dh, dw = WeightDecoder(H), WeightDecoder(self.W)
             m.submodules[f"dec_h{i}"], m.submodules[f"dec_w{i}"] = dh, dw
             m.d.comb += [dh.code.eq(self.h[i]), dw.code.eq(self.w[i])]
             prod = exact_product(m, dh.sig, dw.sig, f"prod{i}")
-            # stage 1: P = sig_h*sig_w, E; h kept for T1
+            # stage 1: P = sig_h*sig_w and the T2 shift exp_K + E + Fu; h kept for T1
             sh0 = Signal(dh.sig_bits, name=f"sigh{i}")
-            p0, e0 = Signal(len(prod), name=f"p{i}"), Signal(e_shape, name=f"e{i}")
-            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), e0.eq(dh.exp + dw.exp)]
+            p0 = Signal(len(prod), name=f"p{i}")
+            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{i}")
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), sh.eq(self.exp_K + dh.exp + dw.exp + Fu)]
             # stage 2: K*P (one multiplier, or gated shifted adds) and the T2 shift amounts
             kp = gated_sum(m, K1, p0, f"kpc{i}") if self.coef == "shift_add" else K1 * p0
             b1 = Signal(cb + len(p0), name=f"kp{i}")
-            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{i}")
-            m.d.comb += sh.eq(eK1 + e0 + Fu)
-            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, X, len(b1), f"t2_{i}")
+            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, X, cb + len(p0), f"t2_{i}")
             la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal(name=f"neg{i}")
             h1 = Signal(dh.sig_bits, name=f"h1_{i}")
             m.d.sync += [b1.eq(kp), la2.eq(la), ra2.eq(ra), neg2.eq(neg), h1.eq(sh0)]
-            # stage 3: the shift of T2
-            x2 = Signal(len(b1) + X, name=f"t2x{i}")
+            # stage 3: T2's shift by the multiple of 8
+            y2 = Signal(len(b1) + X, name=f"t2y{i}")
+            f3, neg3 = Signal(3, name=f"t2f{i}"), Signal(name=f"t2neg{i}")
             h2 = Signal(dh.sig_bits, name=f"h2_{i}")
-            m.d.sync += [x2.eq(shifted(b1, la2, ra2, neg2, X)), h2.eq(h1)]
-            # stage 4: T2 clamped at 2**X; both terms shifted left by j_max - j (a (j_max+1)-way mux)
-            r2 = Signal(X + 1 + jm, name=f"t2r{i}")
-            r1 = Signal(len(h2) + d + jm, name=f"t1r{i}")
-            c2 = clamp(x2, X)
-            m.d.sync += [r2.eq(c2 << ls3), r1.eq((h2 << d) << ls3)]
-            # stage 5: the sum
-            u = Signal(max(len(r1), len(r2)) + 1, name=f"u{i}")
+            m.d.sync += [y2.eq(coarse_shift(b1, la2, ra2, neg2, len(y2))), f3.eq(Mux(neg2, ra2[:3], la2[:3])),
+                         neg3.eq(neg2), h2.eq(h1)]
+            # stage 4: T2's shift by the rest (0..7), its low X bits and whether it reaches 2**X
+            z2, o2 = Signal(X, name=f"t2z{i}"), Signal(name=f"t2o{i}")
+            h3 = Signal(dh.sig_bits, name=f"h3_{i}")
+            m.d.sync += [z2.eq(Mux(neg3, y2 >> f3, y2 << f3)[:X]), o2.eq(reaches_cap(y2, f3, neg3, X)), h3.eq(h2)]
+            # stage 5: T2 clamped at 2**X; both terms shifted left by j_max - j (a (j_max+1)-way
+            # mux) and summed
+            r2 = Mux(o2, 1 << X, z2) << ls4
+            r1 = (h3 << d) << ls4
+            u = Signal(max(X + 1, len(h3) + d) + jm + 1, name=f"u{i}")
             m.d.sync += u.eq(r1 + r2)
             # stage 6: last: U; else one rounding at Fu - Fh + j_max, saturated
             code = self._round_into_h(m, u, d + jm, i)

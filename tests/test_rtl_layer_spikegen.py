@@ -48,6 +48,9 @@ def test_pipelined_sampler_equals_model(S, slots):
     windows = windows_for(S, slots, vw, rng)
     draws = [rng.getrandbits(32) for _ in range(60)] + [0, 0xFFFFFFFF]
     ks = [rng.randrange(slots) for _ in draws]
+    # zero window (slot 0), draws whose (r*S) >> 32 needs the carry of the low half r_lo*S
+    carry = [r for r in (rng.getrandbits(32) for _ in range(20000)) if ((r >> 16) * S) >> 16 != (r * S) >> 32][:6]
+    draws, ks = draws + carry, ks + [0] * len(carry)
     got, when = [], []
 
     async def tb(ctx):

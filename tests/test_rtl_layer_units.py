@@ -102,22 +102,24 @@ def test_threefry_pipe():
 
 
 def test_two_step_shift_and_overflow_equal_floor_and_clamp():
-    """update_lanes.coarse_shifted + the fine shift + fine_overflow == min(floor(v * 2**sh), 2**cap)
+    """update_lanes.coarse_shifted + the fine shift + coarse_high/fine_overflow
+    == min(floor(v * 2**sh), 2**cap)
     for every shift in range, both directions, values near the cap (the T2 path of UpdateLanes)."""
     from amaranth import Module, Mux, Signal, signed
-    vw, cap = 24, 13  # vw > cap + 8 as in the engine (35 > 32): a right shift can start above the cap
+    vw, cap = 40, 13  # vw > cap + 8 (the engine: 36 > 32): right shifts by 8, 16 can still overflow
     m = Module()
     v, sh = Signal(vw), Signal(signed(7))
-    la, ra, neg = update_lanes.shift_amounts(m, sh, -30, 30, cap, vw, "t")
+    la, ra, neg = update_lanes.shift_amounts(m, sh, -44, 30, cap, vw, "t")
     y = Signal(vw + cap)
     m.d.comb += y.eq(update_lanes.coarse_shifted(v, la, ra, neg, len(y)))
     f = Mux(neg, ra[:3], la[:3])
     z = Mux(neg, y >> f, y << f)[:cap]
     out = Signal(cap + 1)
-    m.d.comb += out.eq(Mux(update_lanes.fine_overflow(y, f, neg, cap), 1 << cap, z))
+    high = update_lanes.coarse_high(v, la, ra, neg, cap)
+    m.d.comb += out.eq(Mux(update_lanes.fine_overflow(y, f, neg, cap, high), 1 << cap, z))
     rng = random.Random(3)
     edges = sorted({x for p in range(vw + 1) for x in ((1 << p) - 1, 1 << p, (1 << p) + 1) if 0 <= x < 1 << vw})
-    cases = [(a, s) for s in range(-30, 31) for a in edges + [rng.getrandbits(vw) for _ in range(4)]]
+    cases = [(a, s) for s in range(-44, 31) for a in edges + [rng.getrandbits(vw) for _ in range(4)]]
     got = []
 
     async def tb(ctx):

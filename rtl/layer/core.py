@@ -71,6 +71,15 @@ def delay(m, value, n: int, name: str):
     return value
 
 
+def word_addr(row, beat, B: int):
+    """``row*B + beat``, the memory word of a beat: no adder when B is a power of two."""
+    if B == 1:
+        return row
+    if B & (B - 1) == 0:
+        return Cat(beat[:B.bit_length() - 1], row)
+    return row * B + beat
+
+
 def pack(codes, width: int) -> int:
     return sum(int(c) << (j * width) for j, c in enumerate(codes))
 
@@ -152,11 +161,14 @@ class EngineCore(wiring.Component):
         m.submodules.wrom = wrom = memory.Memory(shape=L * self.W.width, depth=max(S * B, 2),
                                                  init=self.weight_words(), attrs={"ram_style": "block"})
         w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
-        m.submodules.hram = hram = memory.Memory(shape=L * ow, depth=max(P * B, 2), init=[])
+        # h and coefficient RAMs in block RAM too: in LUT RAM the slot address fans out to every cell
+        m.submodules.hram = hram = memory.Memory(shape=L * ow, depth=max(P * B, 2), init=[],
+                                                 attrs={"ram_style": "block"})
         h_rd, h_wr = hram.read_port(domain="sync"), hram.write_port()
         ek_shape = upd.exp_k_shape
         coef_layout = data.StructLayout({"ign": 1, "C": units.c_width, "K": int(dp.coef_bits), "eK": ek_shape})
-        m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[])
+        m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[],
+                                                 attrs={"ram_style": "block"})
         c_rd, c_wr = cram.read_port(domain="sync"), cram.write_port()
         sw = max(1, lc.clog2(S))
         m.submodules.sram = sram = memory.Memory(shape=sw, depth=max(P, 2), init=[])
@@ -173,37 +185,45 @@ class EngineCore(wiring.Component):
         ip_base = Signal.like(self.ip_start)
         m.d.comb += gen.ip_base.eq(ip_base)
         k, b, t = Signal(range(max(P, 2))), Signal(range(max(B, 2))), Signal(range(T + 1))
+        # registered flags of the counters (k, b, t), written with them from their old values: the
+        # issue logic and the phase see one flip-flop each, no comparator
+        run, b_first, b_last, k_last, k_act = Signal(), Signal(), Signal(), Signal(), Signal()
+        t_first, t_spike, t_end = Signal(), Signal(), Signal()  # t == 0, t < T, t == T
+        n_m1 = Signal(range(P + 1))  # n_act - 1
         m.d.comb += self.done.eq(phase == 0)
         with m.If(self.start):
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
-                         ip_base.eq(self.ip_start), phase.eq(Mux(self.n_active == 0, 0, 1))]
+                         n_m1.eq(self.n_active - 1), ip_base.eq(self.ip_start),
+                         phase.eq(Mux(self.n_active == 0, 0, 1))]
         with m.Elif(phase == 1):
             with m.If(~ld.busy):
                 m.d.comb += gen_start.eq(1)
                 m.d.sync += phase.eq(2)
         with m.Elif(phase == 2):
             with m.If(gen.primed):
-                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0)]
+                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0), run.eq(1), b_first.eq(1), b_last.eq(B == 1),
+                             k_last.eq(P == 1), k_act.eq(1), t_first.eq(1), t_spike.eq(T > 0), t_end.eq(T == 0)]
         with m.Elif(phase == 3):
-            last_b, last_k = b == B - 1, k == P - 1
-            m.d.sync += b.eq(Mux(last_b, 0, b + 1))
-            with m.If(last_b):
-                m.d.sync += k.eq(Mux(last_k, 0, k + 1))
-                with m.If(last_k):
-                    m.d.sync += t.eq(t + 1)
-                    with m.If(t == T):
-                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE)]
+            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last),
+                         b_last.eq(Mux(b_last, B == 1, b == B - 2) if B > 1 else 1)]
+            with m.If(b_last):
+                m.d.sync += [k.eq(Mux(k_last, 0, k + 1)), k_last.eq(Mux(k_last, P == 1, k == P - 2) if P > 1 else 1),
+                             k_act.eq(k_last | (k < n_m1))]
+                with m.If(k_last):
+                    m.d.sync += [t.eq(t + 1), t_first.eq(0), t_spike.eq(t < T - 1 if T > 1 else 0),
+                                 t_end.eq(t == T - 1)]
+                    with m.If(t_end):
+                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE), run.eq(0)]
         with m.Elif(phase == 4):
             m.d.sync += drain.eq(drain - 1)
             with m.If(drain == 1):
                 m.d.sync += phase.eq(0)
 
         # ---- c0: issue
-        run = phase == 3
-        act = run & (k < n_act)
-        take = act & (t < T) & (b == 0)
+        act = run & k_act
+        take = act & t_spike & b_first
         s_hold = Signal(sw)
-        s_now = Mux(b == 0, gen.o.payload, s_hold)
+        s_now = Mux(b_first, gen.o.payload, s_hold)
         with m.If(take):
             m.d.sync += s_hold.eq(gen.o.payload)
         starved = Signal()
@@ -212,8 +232,8 @@ class EngineCore(wiring.Component):
         m.d.comb += [self.starved.eq(starved), gen.o.ready.eq(take),
                      s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload),
                      s_rd.addr.eq(k), c_rd.addr.eq(k),
-                     h_rd.addr.eq(Mux(run, k * B + b, self.out_addr)), self.out_data.eq(h_rd.data)]
-        tag0 = Cat(run, act, t < T, t == 0, k, b)
+                     h_rd.addr.eq(Mux(run, word_addr(k, b, B), self.out_addr)), self.out_data.eq(h_rd.data)]
+        tag0 = Cat(run, act, t_spike, t_first, k, b)
         tag1 = delay(m, tag0, 1, "tag1")
         v1, a1, need1, first1 = tag1[0], tag1[1], tag1[2], tag1[3]
         k1 = tag1[4:4 + len(k)]
@@ -239,7 +259,7 @@ class EngineCore(wiring.Component):
         last2 = Signal()  # scaled: round T, the lanes output the sums for FinalScale
         m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)), last2.eq(t1 == T),
                      C2.eq(Mux(ident_c, units.c_identity, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
-                     eK2.eq(c_rd.data.eK), wa2.eq(s_prev * B + b1)]
+                     eK2.eq(c_rd.data.eK), wa2.eq(word_addr(s_prev, b1, B))]
         # ---- c2: weight read (row s_{t-1}); c3: the weights registered; operands delayed to match
         m.d.comb += w_upd.addr.eq(wa2)
         h4, C4, K4, eK4 = (delay(m, h2, 2, "h_upd"), delay(m, C2, 2, "c_upd"), delay(m, K2, 2, "k_upd"),
@@ -252,13 +272,13 @@ class EngineCore(wiring.Component):
             m.d.comb += upd.last.eq(delay(m, last2, 2, "last_upd"))
         # ---- c9: weight read (row s_t) for the dot; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
-        m.d.comb += wd0.eq(s_now * B + b)
+        m.d.comb += wd0.eq(word_addr(s_now, b, B))
         m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))
         tag7 = delay(m, tag1, lc.WRITE - 1, "tag7")
         v7, a7, need7 = tag7[0], tag7[1], tag7[2]
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
         t7 = delay(m, t1, lc.WRITE - 1, "t7")
-        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(k7 * B + b7), h_wr.data.eq(upd.o.as_value()),
+        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(word_addr(k7, b7, B)), h_wr.data.eq(upd.o.as_value()),
                      dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
@@ -285,4 +305,4 @@ def _narrow(word, L: int, ow: int, hw: int):
     return word if ow == hw else Cat(*(word[j * ow:j * ow + hw] for j in range(L)))
 
 
-__all__ = ["EngineCore", "delay", "pack"]
+__all__ = ["EngineCore", "delay", "pack", "word_addr"]

@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
-from rtl.layer.core import EngineCore
+from rtl.layer.core import EngineCore, word_addr
 from rtl.layer.final_scale import FinalScale
 from rtl.layer.scaled_lanes import check_layer_datapath
 from sbs_model import layer_cycles as lc
@@ -143,13 +143,31 @@ class LayerEngine(wiring.Component):
         seed, pattern = Signal(32), Signal(32)
         xi = Signal(range(max(n_in, 2)))
         base = Signal(range(n_ip + E * P + 1))
-        rem = Signal(range(max(n_ip, E * P) + 1))  # wide enough for the compares with E*P (no constant compare)
+        rem = Signal(range(max(n_ip, 2 * E * P + 1) + 1))  # as wide as the compares with 2*E*P (no CMPCONST)
+        # per core: IPs of the wave, that minus one, first IP; registers written together with rem and
+        # base (from their old values: no compare chain behind the wave parameters)
         n_e = [Signal(range(P + 1), name=f"n_act{e}") for e in range(E)]
-        for e in range(E):
-            lo = e * P
-            m.d.comb += n_e[e].eq(Mux(rem <= lo, 0, Mux(rem >= lo + P, P, rem - lo)))
+        n_m1 = [Signal(range(P + 1), name=f"n_last{e}") for e in range(E)]
+        ip_e = [Signal(range(n_ip + E * P + 1), name=f"ip_start{e}") for e in range(E)]
+
+        def wave_params(left, first):
+            """Statements setting the registers for a wave of ``left`` IPs starting at IP ``first``
+            (``left`` is ``rem - skip`` for a Python int ``skip``: compared without subtracting)."""
+            r, skip = left
+            out = []
+            for e in range(E):
+                lo = e * P + skip
+                if isinstance(r, int):
+                    n = min(max(r - lo, 0), P)
+                    out += [n_e[e].eq(n), n_m1[e].eq(max(n - 1, 0))]
+                else:
+                    out += [n_e[e].eq(Mux(r <= lo, 0, Mux(r >= lo + P, P, r - lo))),
+                            n_m1[e].eq(Mux(r <= lo + 1, 0, Mux(r >= lo + P, P - 1, r - lo - 1)))]
+                out.append(ip_e[e].eq(first + e * P))
+            return out
+
         for e, core in enumerate(self.cores):
-            m.d.comb += [core.seed.eq(seed), core.pattern.eq(pattern), core.ip_start.eq(base + e * P),
+            m.d.comb += [core.seed.eq(seed), core.pattern.eq(pattern), core.ip_start.eq(ip_e[e]),
                          core.n_active.eq(n_e[e]), core.start.eq(state == 2)]
         m.d.comb += self.starved.eq(_any(c.starved for c in self.cores))
         all_done = _all(c.done for c in self.cores)
@@ -170,7 +188,7 @@ class LayerEngine(wiring.Component):
         if self.fault in ("swap_ips", "select"):
             k_rd = Mux(on["swap_ips"] & (eo == 0) & (ko < 2) & (n_e[0] >= 2), ko ^ 1, ko)
         for core in self.cores:
-            m.d.comb += core.out_addr.eq(k_rd * B + bo)
+            m.d.comb += core.out_addr.eq(word_addr(k_rd, bo, B))
         out_word = Signal(L * hw)
         sel = self.cores[0].out_data.as_value()
         for e in range(1, E):  # a mux chain, not a Switch (Verilator's CASEINCOMPLETE is not waived)
@@ -198,7 +216,7 @@ class LayerEngine(wiring.Component):
             with m.If(self.x_in.valid):
                 m.d.sync += xi.eq(xi + 1)
                 with m.If(xi == n_in - 1):
-                    m.d.sync += [state.eq(2), base.eq(0), rem.eq(n_ip)]
+                    m.d.sync += [state.eq(2), base.eq(0), rem.eq(n_ip)] + wave_params((n_ip, 0), 0)
         with m.Elif(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]
         with m.Elif(state == 3):
@@ -214,10 +232,10 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [sreg.eq(sreg >> hw), cnt.eq(cnt - 1)]
                 with m.If(cnt == 1):
                     m.d.sync += sub.eq(0)
-                    n_cur = n_e[0]
+                    n_cur = n_m1[0]
                     for e in range(1, E):
-                        n_cur = Mux(eo == e, n_e[e], n_cur)
-                    last_k = ko == n_cur - 1
+                        n_cur = Mux(eo == e, n_m1[e], n_cur)
+                    last_k = ko == n_cur
                     next_empty = Const(1, 1)
                     for e in range(E - 1):
                         next_empty = Mux(eo == e, n_e[e + 1] == 0, next_empty)
@@ -229,7 +247,7 @@ class LayerEngine(wiring.Component):
                         m.d.sync += [bo.eq(0), ko.eq(0), eo.eq(eo + 1)]
                     with m.Else():  # wave finished
                         m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
-                                     state.eq(Mux(rem > E * P, 2, 0))]
+                                     state.eq(Mux(rem > E * P, 2, 0))] + wave_params((rem, E * P), base + E * P)
         with m.Else():
             m.d.sync += state.eq(0)
         return m

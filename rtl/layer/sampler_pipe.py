@@ -117,8 +117,9 @@ class PipelinedSampler(wiring.Component):
         th_w = max(cw - 16, 0)
         v1, k1, z1 = Signal(), Signal(sw), Signal()
         pll, plh, phl, phh = Signal(32), Signal(32), Signal(32), Signal(32)
-        u1 = Signal(32 + max(1, S.bit_length()))
-        m.d.sync += [v1.eq(v0), k1.eq(k0), z1.eq(tot == 0), u1.eq(r0 * S),
+        # uniform index (r * S) >> 32 from two registered halves: r_lo*S and r_hi*S
+        ul1, uh1 = Signal(16 + max(1, S.bit_length())), Signal(16 + max(1, S.bit_length()))
+        m.d.sync += [v1.eq(v0), k1.eq(k0), z1.eq(tot == 0), ul1.eq(r0[:16] * S), uh1.eq(r0[16:] * S),
                      pll.eq(r0[:16] * tot[:16]), phl.eq(r0[16:] * tot[:16])]
         if th_w:
             m.d.sync += [plh.eq(r0[:16] * tot[16:cw]), phh.eq(r0[16:] * tot[16:cw])]
@@ -126,7 +127,7 @@ class PipelinedSampler(wiring.Component):
         v2, k2, z2 = Signal(), Signal(sw), Signal()
         mid, ll2, hh2, u2 = Signal(33), Signal(32), Signal(32), Signal(self.index_width)
         m.d.sync += [v2.eq(v1), k2.eq(k1), z2.eq(z1), mid.eq(plh + phl), ll2.eq(pll), hh2.eq(phh),
-                     u2.eq(u1[32:])]
+                     u2.eq((uh1 + (ul1 >> 16)) >> 16)]
         # ---- stage 3: low sum
         v3, k3, z3 = Signal(), Signal(sw), Signal()
         x3, hh3, u3 = Signal(50), Signal(32), Signal(self.index_width)
@@ -153,10 +154,12 @@ class PipelinedSampler(wiring.Component):
                 parts.append(fb[o:o + width])
                 o += width
             vb, zb, kb, tb, ub, ib = parts
-            probe = ib + ((1 << j) - 1)
             le = q <= tb
-            if ((1 << KS) - 1) >= S:  # some probes fall past the window
-                le = le & (probe < S)
+            if ((1 << KS) - 1) >= S:  # some probes fall past the window: tested a cycle earlier, on fa
+                ia = fa[len(fields) - self.index_width:]
+                pok = Signal(name=f"s{j}ok")
+                m.d.sync += pok.eq(ia + ((1 << j) - 1) < S)
+                le = le & pok
             nv, nz, nk = Signal(name=f"s{j}c_v"), Signal(name=f"s{j}c_z"), Signal(sw, name=f"s{j}c_k")
             nt, nu = Signal(cw, name=f"s{j}c_t"), Signal(self.index_width, name=f"s{j}c_u")
             ni = Signal(self.index_width, name=f"s{j}c_i")

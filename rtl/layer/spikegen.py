@@ -88,19 +88,21 @@ class SpikeGenerator(wiring.Component):
 
         # ---- wave parameters, held from start
         seed, pattern = Signal(32), Signal(32)
-        ip_base, n_act = Signal(range(IP_MAX + 1)), Signal(range(P + 1))
+        ip_base = Signal(range(IP_MAX + 1))
         thr = Signal(range(max(PRIME, 1) + 1))
         t_req, k_req = Signal(range(max(T, 2))), Signal(range(max(P, 2)))
         ip_req = Signal(range(IP_MAX + 1))
         k_out = Signal(range(max(P, 2)))
         active = Signal()
         outstanding = Signal(range(self.depth + 1))
+        last_slot = Signal(range(max(P, 2)))  # n_act - 1: the slot after which the requests wrap
         with m.If(self.start):
-            total = self.n_active * T
+            # min(n_active*T, PRIME) without a product: n_active*T >= PRIME from ceil(PRIME/T) IPs on
+            n_full = -(-PRIME // T)
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), ip_base.eq(self.ip_base),
-                         n_act.eq(self.n_active), t_req.eq(0), k_req.eq(0), k_out.eq(0), active.eq(1),
-                         ip_req.eq(self.ip_base),
-                         thr.eq(Mux(total < PRIME, total, PRIME))]
+                         t_req.eq(0), k_req.eq(0), k_out.eq(0), active.eq(1),
+                         ip_req.eq(self.ip_base), last_slot.eq(self.n_active - 1),
+                         thr.eq(Mux(self.n_active >= n_full, PRIME, (self.n_active * T)[:len(thr)]))]
 
         # ---- requests (credit-limited)
         issue = Signal()
@@ -108,7 +110,7 @@ class SpikeGenerator(wiring.Component):
         m.d.comb += [rng.i_valid.eq(issue), rng.seed.eq(seed), rng.pattern.eq(pattern),
                      rng.layer.eq(self.layer_index), rng.ip.eq(ip_req), rng.spike.eq(t_req)]
         with m.If(issue & ~self.start):
-            last_k = k_req == n_act - 1
+            last_k = k_req == last_slot
             m.d.sync += [k_req.eq(Mux(last_k, 0, k_req + 1)), ip_req.eq(Mux(last_k, ip_base, ip_req + 1))]
             with m.If(last_k):
                 m.d.sync += t_req.eq(t_req + 1)
@@ -120,7 +122,7 @@ class SpikeGenerator(wiring.Component):
         # ---- draws -> sampler (slot of each draw follows the request order)
         m.d.comb += [smp.i_valid.eq(rng.o_valid), smp.i_r.eq(rng.o_r), smp.i_slot.eq(k_out)]
         with m.If(rng.o_valid & ~self.start):
-            m.d.sync += k_out.eq(Mux(k_out == n_act - 1, 0, k_out + 1))
+            m.d.sync += k_out.eq(Mux(k_out == last_slot, 0, k_out + 1))
 
         # ---- FIFO
         index = smp.o_index

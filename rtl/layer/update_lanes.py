@@ -19,8 +19,9 @@ so the code passes unchanged (used for the first pass of an IP and for ignored s
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
 ``exp_K`` in; ``o`` (L codes) out.  Six registered stages: the product ``P`` and the T2 shift
 ``exp_K + E + Fu``; ``C*sig_h``, ``K*P`` and the shift amounts; T2's shift by the multiple of 8
-(:func:`coarse_shifted`); T2's shift by the rest, with whether it reaches the cap
-(:func:`fine_overflow`), and T1's clamp; the sum (T2 clamped); the code.  No multiplier output feeds
+(:func:`coarse_shifted`) and whether its bits that always reach the cap are set
+(:func:`coarse_high`); T2's shift by the rest, with whether it reaches the cap (:func:`fine_overflow`),
+and T1's clamp; the sum (T2 clamped); the code.  No multiplier output feeds
 another multiplier, no shifter feeds a comparison in the same cycle.  :attr:`latency` = 6:
 inputs of cycle ``c`` give ``o`` in cycle ``c + 6``.  Per lane one
 (Fc+1) x h-significand and one coef_bits x product-width multiplier.
@@ -84,18 +85,35 @@ def coarse_shifted(v, la, ra, neg, width: int):
     return Mux(neg, right, left)[:width]
 
 
-def fine_overflow(y, f, neg, log2_cap: int):
+def coarse_high(v, la, ra, neg, log2_cap: int):
+    """Whether the bits of :func:`coarse_shifted`'s value that always reach the cap after the fine
+    shift are non-zero -- bits ``>= log2_cap`` for a left shift, ``>= log2_cap + 7`` for a right
+    shift -- computed from ``v`` (an OR of a suffix of ``v`` per multiple of 8) in the same cycle as
+    the coarse shift."""
+    n, cap = len(v), log2_cap
+
+    def suffix(lo):
+        lo = max(lo, 0)
+        return v[lo:].any() if lo < n else Const(0, 1)
+
+    left, right = suffix(cap), suffix(cap + 7)
+    for c in range(1, (1 << max(len(la) - 3, 0))):
+        left = Mux(la[3:] == c, suffix(cap - 8 * c), left)
+    for c in range(1, (1 << max(len(ra) - 3, 0))):
+        right = Mux(ra[3:] == c, suffix(cap + 7 + 8 * c), right)
+    return Mux(neg, right, left)
+
+
+def fine_overflow(y, f, neg, log2_cap: int, high):
     """Whether ``y << f`` (``neg`` false) or ``y >> f`` (``neg`` true), ``f`` in 0..7, is at least
-    ``2**log2_cap``: from the bits of ``y`` near the cap and ``f``, without the shifted value."""
+    ``2**log2_cap``: ``high`` (:func:`coarse_high` of the value that gave ``y``) or one of the seven
+    bits of ``y`` below that which the fine shift moves to the cap or above."""
     n, cap = len(y), log2_cap
-    left = [y[cap:].any()] if n > cap else []
-    left += [y[cap - i] & (f >= i) for i in range(1, 8) if 0 <= cap - i < n]
-    right = [y[cap + 7:].any()] if n > cap + 7 else []
-    right += [y[cap + i] & (f <= i) for i in range(7) if cap + i < n]
+    left = [y[cap - i] & (f >= i) for i in range(1, 8) if 0 <= cap - i < n]
+    right = [y[cap + i] & (f <= i) for i in range(7) if cap + i < n]
     any_left = Cat(*left).any() if left else Const(0, 1)
     any_right = Cat(*right).any() if right else Const(0, 1)
-    return Mux(neg, any_right, any_left)
-
+    return high | Mux(neg, any_right, any_left)
 
 class UpdateLanes(wiring.Component):
     """L-lane integer h update, coefficients per beat (see module docstring)."""
@@ -154,16 +172,17 @@ class UpdateLanes(wiring.Component):
             # stage 3: T1's shift (a constant: wires); T2's coarse shift (multiples of 8)
             x1 = Signal(len(a1) + log2_cap, name=f"t1x{j}")
             y2 = Signal(len(b1) + log2_cap, name=f"t2y{j}")
-            f2, neg3 = Signal(3, name=f"t2f{j}"), Signal(name=f"t2neg{j}")
+            f2, neg3, hi2 = Signal(3, name=f"t2f{j}"), Signal(name=f"t2neg{j}"), Signal(name=f"t2hi{j}")
             m.d.sync += [x1.eq(a1 << s_t1 if s_t1 >= 0 else a1 >> -s_t1),
                          y2.eq(coarse_shifted(b1, la2, ra2, neg2, len(y2))),
+                         hi2.eq(coarse_high(b1, la2, ra2, neg2, log2_cap)),
                          f2.eq(Mux(neg2, ra2[:3], la2[:3])), neg3.eq(neg2)]
             # stage 4: T1 clamped at 2**(I + Fu); T2's fine shift, its low I + Fu bits and whether
             # the shifted value reaches the cap (from the coarse value and the fine amount)
             r1 = Signal(log2_cap + 1, name=f"t1r{j}")
             z2, o2 = Signal(log2_cap, name=f"t2z{j}"), Signal(name=f"t2o{j}")
             m.d.sync += [r1.eq(clamp(x1, log2_cap)), z2.eq(Mux(neg3, y2 >> f2, y2 << f2)[:log2_cap]),
-                         o2.eq(fine_overflow(y2, f2, neg3, log2_cap))]
+                         o2.eq(fine_overflow(y2, f2, neg3, log2_cap, hi2))]
             # stage 5: sum (T2 clamped: the cap when it overflows); stage 6: one rounding into H, saturate
             ssum = Signal(log2_cap + 2, name=f"sum{j}")
             m.d.sync += ssum.eq(r1 + Mux(o2, 1 << log2_cap, z2))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, write_result  # noqa: E402
+from bench.common import RESULTS, commit, write_result  # noqa: E402
 
 NAME = "layer_engines"
 DEFAULT_DESIGNS = ["5:10:1"]
@@ -98,7 +98,10 @@ def main(argv=None) -> int:
     p.add_argument("--record", nargs="+", default=None, metavar="DIR",
                    help="record finished runs instead: design directories holding manifest.json (sbs build) and "
                         "pnr.json (sbs pnr), e.g. from a long run in the background")
-    p.add_argument("--note", default=None, help="a note stored with the recorded rows (e.g. which commit built them)")
+    p.add_argument("--note", default=None, help="a note stored with the recorded rows")
+    p.add_argument("--built-from", default=None, metavar="COMMIT",
+                   help="the commit whose code built and placed the recorded designs (stored in each row; default: "
+                        "the current commit)")
     args = p.parse_args(argv)
     designs = [] if args.record else [parse_design(d) for d in args.designs]
     path = RESULTS / f"{NAME}.json"
@@ -115,6 +118,7 @@ def main(argv=None) -> int:
             row = row_from(what, json.loads((what / "pnr.json").read_text()), man, args)
             if args.note:
                 row["note"] = args.note
+        row["commit"] = args.built_from or commit()
         rows = [r for r in rows if r["key"] != row["key"]] + [row]
         write_result(NAME, rows)
         r = {k: (v or {}).get("used") for k, v in row["resources"].items()}

@@ -517,7 +517,7 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
     sh = bit_length_nb(tot) - R  # normalise_nb on A = tot (a_hi = 0): truncating
     sig_r = tot >> sh if sh >= 0 else tot << -sh
     exp_r = sh - dp[D_ACC_FRAC]
-    Y = np.int64(recip[sig_r - (np.int64(1) << (R - 1))])
+    Y = np.int64(recip[np.uint64(sig_r - (np.int64(1) << (R - 1)))])  # unsigned index: no wraparound code
     K, eK = coefficient_nb(tab[t, TAB_G], Y, exp_r, dp[D_G_BITS], dp[D_RECIP_BITS], R, dp[D_COEF_BITS])
     sh2 = eK - h_p[P_FRAC_BITS] + e_min + dp[D_UPD_FRAC]  # align_shifts of T2
     if sh2 > 0:

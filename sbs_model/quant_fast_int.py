@@ -277,7 +277,7 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
     even elements ``hm & (2**32-1)`` and the odd ones ``hm >> 32`` each times K (32x32->64
     multiplies), the even products shifted right by ``rs2`` (their low 32 bits are the even T2),
     the odd ones moved so that their high 32 bits are the odd T2 (``odd_left``: ``<< (32 - rs2)``,
-    for ``rs2 <= 32``; else ``>> (rs2 - 32)`` then ``<< 32``), and the halves merged."""
+    for ``rs2 <= 32``; else ``>> rs2`` then ``<< 32``), and the halves merged."""
 
     def codegen(context, builder, signature, args):
         sa = signature.args
@@ -291,12 +291,9 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
         kv = splat(builder, builder.and_(context.cast(builder, args[8], sa[8], types.int64),
                                          ir.Constant(i64, MASK32)), wty)
         rs2 = context.cast(builder, args[10], sa[10], types.int64)
+        r2v = splat(builder, rs2, wty)
         if odd_left:  # rs2 <= 32
-            r2v = splat(builder, rs2, wty)
             olv = splat(builder, builder.sub(ir.Constant(i64, 32), rs2), wty)
-        else:  # rs2 > 32
-            r2v = splat(builder, rs2, wty)
-            orv = splat(builder, builder.sub(rs2, ir.Constant(i64, 32)), wty)
         lo_mask = ir.Constant(wty, [ir.Constant(i64, MASK32)] * (PAD // 2))
         c32v = ir.Constant(wty, [ir.Constant(i64, 32)] * (PAD // 2))
         hi_bits = context.cast(builder, args[16], sa[16], types.uint32)
@@ -321,7 +318,7 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
             pe = builder.mul(builder.and_(hm, lo_mask), kv)
             po = builder.mul(builder.lshr(hm, c32v), kv)
             te = builder.lshr(pe, r2v)
-            to = builder.shl(po, olv) if odd_left else builder.shl(builder.lshr(po, orv), c32v)
+            to = builder.shl(po, olv) if odd_left else builder.shl(builder.lshr(po, r2v), c32v)
             t2 = builder.bitcast(builder.or_(builder.and_(te, lo_mask), builder.and_(to, builder.not_(lo_mask))), vty)
             u = builder.add(builder.add(t1, t2), bv)
             q = builder.lshr(u, srv)

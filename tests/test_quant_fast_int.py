@@ -137,3 +137,52 @@ def test_reference_network_runs_on_32_bit_lanes():
     for name in ("int-e4m1", "int-e4m0", "int-uq0.8", "scaled-e4m1", "scaled-e3m1", "cheap-e4m1"):
         qm = QuantizedModel(net, w, PRESETS[name])
         assert all(qfi.prepare_int(ql).w32 for ql in qm.qlayers.values()), name
+
+
+@pytest.mark.parametrize("mode", ["trunc", "rne", "rna"])
+def test_update32_lanes_equal_integer_reference(mode):
+    """The 32-bit update intrinsics (all eight variants: T1 multiply or shift, dot shift or none,
+    T2 shift ``rs2 <= 32`` or ``> 32``) == Python integers: ``q = round((C*h >> rs1) + (K*h*m2 >> rs2),
+    sr)`` stored in h, the saturation flag, and the fused dot ``sum (q*md) >> sd`` (mod 2**32)."""
+    from fixedpoint.rounding import ROUNDING_MODES, rshift_round
+
+    rm = ROUNDING_MODES[mode]
+    rng = np.random.default_rng(rm)
+    npad, S = 48, 3
+    seen = set()
+    for trial in range(400):
+        hb = int(rng.integers(8, 17))
+        h = rng.integers(0, 1 << hb, npad).astype(np.uint32)
+        h[rng.integers(npad)] = (1 << hb) - 1
+        m2 = rng.integers(0, 1 << int(rng.integers(1, 32 - hb + 1)), (S, npad)).astype(np.uint32)
+        md = rng.integers(0, 1 << int(rng.integers(1, 32 - hb - 4)), (S, npad)).astype(np.uint32)
+        s, s2 = int(rng.integers(S)), int(rng.integers(S))
+        rs2 = int(rng.integers(0, 64))
+        hm_max = ((1 << hb) - 1) * int(m2.max())
+        K = int(rng.integers(0, max(1, min(1 << 32, (1 << (29 + rs2)) // max(hm_max, 1)))))
+        csh = int(rng.integers(-1, 3))
+        if csh >= 0:
+            C, rs1 = csh, 0
+            t1 = h.astype(object) << csh
+        else:
+            C, rs1 = int(rng.integers(0, 1 << (32 - hb))), int(rng.integers(0, 20))
+            t1 = (C * h.astype(object)) >> rs1
+        sr = int(rng.integers(0, 12))
+        sd = int(rng.integers(0, 3))
+        t2 = (K * h.astype(object) * m2[s].astype(object)) >> rs2
+        S_ = t1 + t2
+        bias, lm, tv = qfi._round_params(np.int64(sr), np.int64(rm))
+        if int(S_.max()) + int(bias) >= 1 << 32:
+            continue
+        q = rshift_round(np.array(S_, dtype=np.int64), sr, rm)
+        kpos = (1 << hb) - 1
+        hh = np.zeros((qfi.GROUP, npad), np.uint32)
+        hh[1] = h
+        over, dot = qfi._update32(hh, 1, m2, s, npad, np.int64(C), np.int64(K), np.int64(rs1), np.int64(rs2),
+                                  np.int64(sr), bias, lm, tv, np.int64(csh), md, s2, np.int64(sd), np.int64(kpos))
+        assert np.array_equal(hh[1], q.astype(np.uint32)), trial
+        assert over == int(q.max() > kpos)
+        if not over:  # (the kernel saturates and recomputes the dot otherwise)
+            assert dot == int(sum((int(a) * int(b)) >> sd for a, b in zip(q, md[s2])) % (1 << 32))
+        seen.add((csh >= 0, sd > 0, rs2 <= 32))
+    assert len(seen) == 8

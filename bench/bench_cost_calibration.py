@@ -62,13 +62,12 @@ DESIGNS = [
     ("l5_L10_E1_cheap", 5, 10, 1, "cheap-e4m1", "train"),
     ("l5_L4_E1", 5, 4, 1, "int-e4m1", "holdout"),
     ("l0_L32_E1", 0, 32, 1, "int-e4m1", "holdout"),
-    ("l2_L16_E1", 2, 16, 1, "int-e4m1", "holdout"),
-    ("l0_L8_E2", 0, 8, 2, "int-e4m1", "holdout"),
-    ("l2_L8_E1", 2, 8, 1, "int-e4m1", "holdout"),
     ("l5_L5_E2", 5, 5, 2, "int-e4m1", "holdout"),
-    ("l4_L32_E1", 4, 32, 1, "int-e4m1", "holdout"),
-    ("l2_L16_E1_cheap", 2, 16, 1, "cheap-e4m1", "holdout"),
+    ("l2_L16_E1", 2, 16, 1, "int-e4m1", "holdout"),
     ("l0_L32_E1_cheap", 0, 32, 1, "cheap-e4m1", "holdout"),
+    ("l2_L8_E1", 2, 8, 1, "int-e4m1", "holdout"),
+    ("l0_L8_E2", 0, 8, 2, "int-e4m1", "holdout"),
+    ("l4_L32_E1", 4, 32, 1, "int-e4m1", "holdout"),
 ]
 COMPONENTS = ("upd", "dot", "norm", "recip", "coef", "sched", "gen", "loader")
 UNITS = COMPONENTS + ("core", "engine")
@@ -100,14 +99,22 @@ def _yosys(d: Path, top: str, verilog: str) -> dict:
     return out
 
 
-def design_dir(name: str, layer: int, lanes: int, engines: int, datapath: str, model_cache: dict):
-    """Write the design (as ``sbs build``) unless the same Verilog is there; returns (dir, manifest, engine)."""
+def design_dir(name: str, layer: int, lanes: int, engines: int, datapath: str, model_cache: dict,
+               keep: bool = False):
+    """Write the design (as ``sbs build``) unless the same Verilog is there (``keep``: never rewrite
+    an existing design, e.g. after an RTL change, which would remove its synthesis); returns
+    (dir, manifest, weight-code constant bits)."""
     d = BUILD / name
     if datapath not in model_cache:
         dp = load_datapath(datapath)
         net, w, _ = load_net_and_weights("reference-mnist", weights_or_shipped(None), None)
         model_cache[datapath] = (net, w, dp, QuantizedModel(net, w, dp))
     net, w, dp, model = model_cache[datapath]
+    ql = model.qlayers[layer]
+    const = hwcost.weight_const_bits(ql.wcodes, ql.W.width)
+    mpath = d / "manifest.json"
+    if keep and mpath.is_file():
+        return d, json.loads(mpath.read_text()), const
     eng = engine_for(model, layer, lanes, engines)
     top = f"layer_engine_l{layer}"
     text = to_verilog(eng, top)
@@ -116,7 +123,7 @@ def design_dir(name: str, layer: int, lanes: int, engines: int, datapath: str, m
         _say(f"{name}: writing the design (sbs build --layer {layer} --lanes {lanes} --engines {engines} "
              f"--datapath {datapath} -o {d.relative_to(ROOT)})")
         build_layer(net, w, dp, layer, d, lanes, engines)
-    return d, json.loads(mpath.read_text()), eng
+    return d, json.loads(mpath.read_text()), const
 
 
 _LUT_WEIGHT = {"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}
@@ -322,6 +329,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", help="design names (default: all)")
     ap.add_argument("--report-only", action="store_true", help="no synthesis: report what is cached")
     ap.add_argument("--no-write", action="store_true", help="do not write the JSON / plot")
+    ap.add_argument("--skip-missing", action="store_true",
+                    help="leave out the designs that have no Yosys result yet (no synthesis at all)")
     args = ap.parse_args(argv)
     cache: dict = {}
     rows = []
@@ -329,17 +338,26 @@ def main(argv=None) -> int:
     for name, layer, lanes, engines, datapath, role in DESIGNS:
         if args.only and name not in args.only:
             continue
-        d, manifest, eng = design_dir(name, layer, lanes, engines, datapath, cache)
-        core = eng.cores[0]
-        manifests[name] = dict(manifest, w_const_bits=hwcost.weight_const_bits(core.w_codes, core.W.width))
+        if args.skip_missing and not (BUILD / name / pnr.NETLIST_STAMP).is_file():
+            _say(f"{name}: no Yosys result yet (skipped)")
+            continue
+        d, manifest, const = design_dir(name, layer, lanes, engines, datapath, cache, keep=args.report_only)
+        manifests[name] = dict(manifest, w_const_bits=const)
         row = {"design": name, "role": role, "layer": layer, "lanes": lanes, "engines": engines,
                "datapath": datapath, "slots": manifest["slots"], "beats": manifest["beats"],
                "verilog_sha256": manifest["verilog_sha256"],
                "command": f"sbs build --layer {layer} --lanes {lanes} --engines {engines} --datapath {datapath} "
                           f"-o DIR && yosys synth_ecp5 (as sbs pnr)"}
-        if not args.report_only or (d / pnr.NETLIST_STAMP).is_file():
+        if not args.report_only:
             _say(f"{name}: yosys synth_ecp5 of the whole engine")
             stamp = pnr.synthesise(d, manifest, progress=lambda s: None)
+        elif (d / pnr.NETLIST_STAMP).is_file():
+            stamp = json.loads((d / pnr.NETLIST_STAMP).read_text())
+            if stamp.get("verilog_sha256") != manifest["verilog_sha256"]:
+                stamp = None
+        else:
+            stamp = None
+        if stamp:
             row["yosys"] = stamp["yosys"]
             row["yosys_seconds"] = stamp.get("seconds")
         if (d / pnr.NETLIST).is_file() and "yosys" in row:

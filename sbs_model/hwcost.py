@@ -434,9 +434,9 @@ __all__ = ["Target", "TARGETS", "Cost", "HwConfig", "unit_costs", "memory_bits",
 # LUT4 and FF factors per component, fitted by bench/bench_cost_calibration.py on the training
 # designs (their per-component Yosys numbers); None where the structural count is used as it is.
 LAYER_FIT = {
-    "upd": (0.704, 1.014), "dot": (0.772, 1.053), "norm": (0.832, 1.562), "recip": (1.017, 0.969),
-    "coef": (0.211, 0.989), "sched": (1.0, 1.0), "gen": (1.115, 0.893), "loader": (0.807, 0.847),
-    "core": (1.063, 1.034), "engine": (0.753, 0.83),
+    "upd": (0.704, 0.974), "dot": (0.603, 0.905), "norm": (1.014, 1.812), "recip": (0.997, 0.958),
+    "coef": (0.289, 1.05), "sched": (1.0, 1.0), "gen": (1.105, 0.897), "loader": (0.994, 0.903),
+    "core": (1.371, 1.176), "engine": (0.821, 0.839),
     # the scaled/cheap update lanes (fitted on the cheap-e4m1 layer-5 engine, L = 10: its update and dot
     # lanes together, the dot lanes at their own factor)
     "upd_scaled": (0.959, 0.971),
@@ -485,8 +485,7 @@ def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bo
     the word to whole 9-bit bytes), replicated per extra read port; plus half a point per bit of the
     read multiplexer over address ranges and per write-enable range, two points per emulated feature
     (one per read port; six per write port for the read-old-data emulation of a block RAM, as
-    observed: a 96 x 16 RAM goes to LUT RAM, an 88 x 23 one to a block RAM).  Observed too: Yosys
-    maps no ROM to PDPW16KD.  ``style="block"`` (the RTL's ``ram_style`` attribute): block RAM only."""
+    observed: a 96 x 16 RAM goes to LUT RAM, an 88 x 23 one to a block RAM).  ``style="block"`` (the RTL's ``ram_style`` attribute): block RAM only."""
     words, width, reads, writes = int(words), int(width), int(reads), 0 if rom else int(writes)
     words = max(words, 2)
     bits = words * width
@@ -500,8 +499,6 @@ def ecp5_memory(words: int, width: int, reads: int = 1, writes: int = 1, rom: bo
             repl_port = -(-reads // space) if reads else 1
         else:
             repl_port = max(reads, 1)
-        if name == "PDPW16KD" and not writes:
-            continue                                        # observed: Yosys maps no ROM to PDPW16KD
         emu = reads + (6 * writes if reads else 0)
         for bw, unit in enumerate(dbits):
             if writes and wr_width is not None and unit < ECP5_BYTE:
@@ -708,7 +705,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     fifo = ecp5_memory(depth - 1, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
                 64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,
-                _const_mult(clog2(P + 1), T))
+                # the FIFO's prime threshold (n_active * T) keeps 3 bits: no block when T is a multiple of 8
+                0 if T % 8 == 0 else ecp5_mults(min(3, clog2(P + 1)), (T % 8).bit_length()))
     u["gen"] = rng + smp + mem + fifo + ctrl
 
     # ---- window loader: geometry ROMs, address adders, range checks, cumulative sum
@@ -727,8 +725,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     n_pad = L - n_full if B > 1 else 0
     wrom = ecp5_memory(S * B, n_full * (ww - c0 - c1) + n_pad * (ww - c0), reads=2, rom=True,
                        style="block").cost()
-    hram = ecp5_memory(P * B, L * ow).cost()
-    cram = ecp5_memory(P, 1 + c_width + cb + ek).cost()
+    hram = ecp5_memory(P * B, L * ow, style="block").cost()          # ram_style block in the RTL
+    cram = ecp5_memory(P, 1 + c_width + cb + ek, style="block").cost()
     sram = ecp5_memory(P, sw).cost()
     # row * B + beat for the two weight reads, slot * B + beat for the h RAM (Yosys shares the
     # write address's product with the read's): constant multiplies, blocks unless B is a power of two
@@ -799,17 +797,19 @@ def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
     return rom + Cost(ctl + 3 * _adder(sw) + int(h_width) + 16, ctl + 4 * sw + int(h_width) + 12, dsp)
 
 
-def network_units(net, dps: dict, plan: dict) -> dict[str, Cost]:
+def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) -> dict[str, Cost]:
     """Cost of ``rtl.network.top.NetworkAccelerator`` per part: ``layer<i>`` (each SbS layer's
     :func:`layer_engine_units` summed; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}``),
     ``pool<i>`` (:func:`pool_unit_cost`), ``fmaps`` (one RAM per layer output, one write and one read
-    port), ``top`` (feeders, pixel crop, scheduler, argmax, debug read mux)."""
+    port), ``top`` (feeders, pixel crop, scheduler, argmax, debug read mux).  ``w_const_bits``:
+    ``{layer: (zero, one)}`` (:func:`weight_const_bits`) when the weights are known."""
     shapes, ins = net.shapes(), net.input_shapes()
     h_width = parse_format(dps[min(dps)].h_format).width
     out: dict[str, Cost] = {}
     for i, layer in enumerate(net.layers):
         if layer.is_sbs:
-            u = layer_engine_units(dps[i], layer, ins[i], i, int(plan[i]["lanes"]), int(plan[i]["engines"]))
+            u = layer_engine_units(dps[i], layer, ins[i], i, int(plan[i]["lanes"]), int(plan[i]["engines"]),
+                                   w_const_bits=(w_const_bits or {}).get(i, (0, 0)))
             tot = Cost()
             for c in u.values():
                 tot = tot + c
@@ -829,10 +829,10 @@ def network_units(net, dps: dict, plan: dict) -> dict[str, Cost]:
     return out
 
 
-def network_cost(net, dps: dict, plan: dict) -> dict:
+def network_cost(net, dps: dict, plan: dict, w_const_bits: dict | None = None) -> dict:
     """Totals of :func:`network_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd``, ``parts`` (per part,
     ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
-    u = network_units(net, dps, plan)
+    u = network_units(net, dps, plan, w_const_bits)
     tot = Cost()
     for c in u.values():
         tot = tot + c

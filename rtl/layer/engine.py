@@ -166,9 +166,13 @@ class LayerEngine(wiring.Component):
                 out.append(ip_e[e].eq(first + e * P))
             return out
 
+        # start = (state == 2), a flip-flop of its own (set with the transitions into state 2): it fans
+        # out to every core's wave registers
+        start = Signal()
+        m.d.sync += start.eq(0)
         for e, core in enumerate(self.cores):
             m.d.comb += [core.seed.eq(seed), core.pattern.eq(pattern), core.ip_start.eq(ip_e[e]),
-                         core.n_active.eq(n_e[e]), core.start.eq(state == 2)]
+                         core.n_active.eq(n_e[e]), core.start.eq(start)]
         m.d.comb += self.starved.eq(_any(c.starved for c in self.cores))
         all_done = _all(c.done for c in self.cores)
         settle = Signal()
@@ -216,7 +220,7 @@ class LayerEngine(wiring.Component):
             with m.If(self.x_in.valid):
                 m.d.sync += xi.eq(xi + 1)
                 with m.If(xi == n_in - 1):
-                    m.d.sync += [state.eq(2), base.eq(0), rem.eq(n_ip)] + wave_params((n_ip, 0), 0)
+                    m.d.sync += [state.eq(2), start.eq(1), base.eq(0), rem.eq(n_ip)] + wave_params((n_ip, 0), 0)
         with m.Elif(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]
         with m.Elif(state == 3):
@@ -247,7 +251,8 @@ class LayerEngine(wiring.Component):
                         m.d.sync += [bo.eq(0), ko.eq(0), eo.eq(eo + 1)]
                     with m.Else():  # wave finished
                         m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
-                                     state.eq(Mux(rem > E * P, 2, 0))] + wave_params((rem, E * P), base + E * P)
+                                     state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P)]
+                        m.d.sync += wave_params((rem, E * P), base + E * P)
         with m.Else():
             m.d.sync += state.eq(0)
         return m

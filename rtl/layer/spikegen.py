@@ -96,12 +96,16 @@ class SpikeGenerator(wiring.Component):
         active = Signal()
         outstanding = Signal(range(self.depth + 1))
         last_slot = Signal(range(max(P, 2)))  # n_act - 1: the slot after which the requests wrap
+        before_last = Signal(range(max(P, 2)))  # n_act - 2
+        req_last, out_last = Signal(), Signal()  # registered k_req == last_slot, k_out == last_slot
         with m.If(self.start):
             # min(n_active*T, PRIME) without a product: n_active*T >= PRIME from ceil(PRIME/T) IPs on
             n_full = -(-PRIME // T)
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), ip_base.eq(self.ip_base),
                          t_req.eq(0), k_req.eq(0), k_out.eq(0), active.eq(1),
                          ip_req.eq(self.ip_base), last_slot.eq(self.n_active - 1),
+                         before_last.eq(self.n_active - 2), req_last.eq(self.n_active == 1),
+                         out_last.eq(self.n_active == 1),
                          thr.eq(Mux(self.n_active >= n_full, PRIME, (self.n_active * T)[:len(thr)]))]
 
         # ---- requests (credit-limited)
@@ -110,8 +114,9 @@ class SpikeGenerator(wiring.Component):
         m.d.comb += [rng.i_valid.eq(issue), rng.seed.eq(seed), rng.pattern.eq(pattern),
                      rng.layer.eq(self.layer_index), rng.ip.eq(ip_req), rng.spike.eq(t_req)]
         with m.If(issue & ~self.start):
-            last_k = k_req == last_slot
-            m.d.sync += [k_req.eq(Mux(last_k, 0, k_req + 1)), ip_req.eq(Mux(last_k, ip_base, ip_req + 1))]
+            last_k = req_last
+            m.d.sync += [k_req.eq(Mux(last_k, 0, k_req + 1)), ip_req.eq(Mux(last_k, ip_base, ip_req + 1)),
+                         req_last.eq(Mux(last_k, last_slot == 0, k_req == before_last))]
             with m.If(last_k):
                 m.d.sync += t_req.eq(t_req + 1)
                 with m.If(t_req == T - 1):
@@ -122,7 +127,8 @@ class SpikeGenerator(wiring.Component):
         # ---- draws -> sampler (slot of each draw follows the request order)
         m.d.comb += [smp.i_valid.eq(rng.o_valid), smp.i_r.eq(rng.o_r), smp.i_slot.eq(k_out)]
         with m.If(rng.o_valid & ~self.start):
-            m.d.sync += k_out.eq(Mux(k_out == last_slot, 0, k_out + 1))
+            m.d.sync += [k_out.eq(Mux(out_last, 0, k_out + 1)),
+                         out_last.eq(Mux(out_last, last_slot == 0, k_out == before_last))]
 
         # ---- FIFO
         index = smp.o_index

@@ -93,20 +93,21 @@ class WindowLoader(wiring.Component):
 
         # ---- issue counters
         k, s = Signal(range(max(P, 2))), Signal(range(max(S, 2)))
-        ip0, n_act = Signal(range(self.n_ip + 1)), Signal(range(P + 1))  # n_act: n_active - 1
+        ip0 = Signal(range(self.n_ip + 1))
         running = Signal()
         tail = Signal(range(LATENCY))
         # registered flags (written with the counters, from their old values): s == S-1, and
         # busy = running | (tail != 0) of this cycle
-        s_last, busy = Signal(), Signal()
+        s_last, busy, k_last = Signal(), Signal(), Signal()  # and k == n_active - 1
+        n_m2 = Signal(range(P + 1))  # n_active - 2
         with m.If(self.start):
-            m.d.sync += [k.eq(0), s.eq(0), ip0.eq(self.ip_start), n_act.eq(self.n_active - 1),
+            m.d.sync += [k.eq(0), s.eq(0), ip0.eq(self.ip_start), n_m2.eq(self.n_active - 2),
                          running.eq(self.n_active != 0), tail.eq(0), s_last.eq(S == 1),
-                         busy.eq(self.n_active != 0)]
+                         busy.eq(self.n_active != 0), k_last.eq(self.n_active == 1)]
         with m.Elif(running):
             with m.If(s_last):
-                m.d.sync += [s.eq(0), k.eq(k + 1), s_last.eq(S == 1)]
-                with m.If(k == n_act):
+                m.d.sync += [s.eq(0), k.eq(k + 1), s_last.eq(S == 1), k_last.eq(k == n_m2)]
+                with m.If(k_last):
                     m.d.sync += [running.eq(0), tail.eq(LATENCY - 1), busy.eq(LATENCY > 1)]
             with m.Else():
                 m.d.sync += [s.eq(s + 1), s_last.eq(s == S - 2) if S > 1 else s_last.eq(1)]

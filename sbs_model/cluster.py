@@ -126,14 +126,18 @@ class DaskEngine:
         self.threads = None
         self._log_level = None
         self._address = None
+        self._lost_scheduler = False
 
     # -------------------------------------------------------------- connection
     def __enter__(self):
         from distributed import Client, LocalCluster
 
-        log = logging.getLogger("distributed")
-        self._log_level = log.level
-        log.setLevel(logging.CRITICAL)  # worker deaths and reconnects are reported by the job itself
+        # worker deaths and reconnects are reported by the job itself: every Dask logger is quiet meanwhile
+        # (Dask's configuration gives some of them, e.g. distributed.client, a level of their own)
+        names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+        self._log_level = {n: logging.getLogger(n).level for n in names}
+        for n in names:
+            logging.getLogger(n).setLevel(logging.CRITICAL)
         try:
             if self.jobs is not None:
                 self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
@@ -178,8 +182,11 @@ class DaskEngine:
                 except Exception:  # noqa: BLE001 - a dead scheduler cannot be closed cleanly; nothing to keep
                     pass
         self.client = self.cluster = None
-        if self._log_level is not None:
-            logging.getLogger("distributed").setLevel(self._log_level)
+        if self._log_level is not None and not self._lost_scheduler:
+            # after a lost scheduler the client's reconnect attempts may still log from the background:
+            # Dask stays quiet in this process (the job ends with its own line)
+            for n, level in self._log_level.items():
+                logging.getLogger(n).setLevel(level)
         return False
 
     @property
@@ -196,6 +203,7 @@ class DaskEngine:
 
     # -------------------------------------------------------------- running
     def _lost(self, why: str) -> ClusterError:
+        self._lost_scheduler = True
         return ClusterError(f"lost the Dask scheduler {self._address} ({why}); {self.kept}: start the cluster "
                             "again and rerun with --resume")
 
@@ -232,8 +240,8 @@ class DaskEngine:
                     done, _ = wait(list(pending), timeout=poll, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     continue
-                except (FuturesCancelledError, CancelledError) as e:
-                    raise self._lost(str(e).splitlines()[-1] if str(e) else "futures cancelled") from None
+                except (FuturesCancelledError, CancelledError):
+                    raise self._lost("its shards were cancelled") from None
                 for f in done:
                     pending.discard(f)
                     u = futs[f]

@@ -157,6 +157,42 @@ def test_nextpnr_command_line_for_router_and_place_only():
     assert placed[placed.index("--report") + 1] == "pnr-place-report.json"  # pnr-report.json stays
 
 
+def dsp_netlist(ce="1 ", extra_sink=False, lsr=(22,)):
+    """A MULT18X18D whose P0, P1 feed two flip-flops (bits 100, 101 -> Q 110, 111; clock 21)."""
+    def ff(d, q):
+        conn = {"CLK": [21], "DI": [d], "Q": [q]} | ({"LSR": list(lsr)} if lsr else {})
+        return {"type": "TRELLIS_FF", "parameters": {"CEMUX": ce, "CLKMUX": "CLK", "GSR": "DISABLED", "LSRMUX": "LSR",
+                                                      "REGSET": "RESET", "SRMODE": "LSR_OVER_CE"},
+                "port_directions": {"CLK": "input", "DI": "input", "LSR": "input", "Q": "output"}, "connections": conn}
+    mult = {"type": "MULT18X18D", "parameters": {},
+            "port_directions": {"A0": "input", "B0": "input", "P0": "output", "P1": "output", "P2": "output"},
+            "connections": {"A0": [5], "B0": [6], "P0": [100], "P1": [101], "P2": [102]}}
+    cells = {"m": mult, "r0": ff(100, 110), "r1": ff(101, 111)}
+    if extra_sink:
+        cells["lut"] = {"type": "LUT4", "parameters": {}, "port_directions": {"A": "input", "Z": "output"},
+                        "connections": {"A": [101], "Z": [120]}}
+    return {"modules": {"top": {"attributes": {"top": "00000000000000000000000000000001"}, "ports": {},
+                                "cells": cells}}}
+
+
+def test_dsp_output_registers_are_packed_only_when_plain():
+    net = dsp_netlist()
+    assert pnr_mod.pack_dsp_output_registers(net) == {"multipliers": 1, "flip_flops": 2}
+    cells = net["modules"]["top"]["cells"]
+    m = cells["m"]
+    assert set(cells) == {"m"} and m["connections"]["P0"] == [110] and m["connections"]["P1"] == [111]
+    assert m["connections"]["P2"] == [102]  # unused bit left alone
+    assert m["parameters"]["REG_OUTPUT_CLK"] == "CLK0" and m["parameters"]["RESETMODE"] == "SYNC"
+    assert m["connections"]["CLK0"] == [21] and m["connections"]["RST0"] == [22] and m["connections"]["CE0"] == ["1"]
+    assert pnr_mod.pack_dsp_output_registers(net) == {"multipliers": 0, "flip_flops": 0}  # already packed
+    # a product bit used elsewhere, a clock enable, no reset
+    assert pnr_mod.pack_dsp_output_registers(dsp_netlist(extra_sink=True))["multipliers"] == 0
+    assert pnr_mod.pack_dsp_output_registers(dsp_netlist(ce="CE"))["multipliers"] == 0
+    net = dsp_netlist(lsr=None)
+    assert pnr_mod.pack_dsp_output_registers(net)["multipliers"] == 1
+    assert net["modules"]["top"]["cells"]["m"]["connections"]["RST0"] == ["0"]
+
+
 def test_place_only_writes_an_estimate_never_a_result(design, monkeypatch, capsys):
     """--place-only: pnr-place.json with routed false, timing_met null, no ms_per_image; pnr.json
     (the routed result) is left alone."""
@@ -168,6 +204,7 @@ def test_place_only_writes_an_estimate_never_a_result(design, monkeypatch, capsy
     monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["nextpnr"])
     monkeypatch.setattr(pnr_mod, "nextpnr_version", lambda cmd: "nextpnr-test")
     monkeypatch.setattr(pnr_mod, "synthesise", lambda d, m, p, t: {"verilog_sha256": "0", "yosys": {}})
+    (design / "pnr-netlist.json").write_text(json.dumps(dsp_netlist()))
     seen = []
 
     def fake_run(cmd, cwd, *a, **k):

@@ -11,7 +11,9 @@ phase ends with the crop's last pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W 
 ``n_in - 1`` (``oy = (IMAGE_H - H) // 2``, ``ox = (IMAGE_W - W) // 2``).
 
 * stage 0 (SbS): ends in cycle ``layer_cycles + (last - (n_in - 1))`` (the cycle of its last
-  output code, :func:`sbs_model.layer_cycles.layer_cycles`);
+  output code, :func:`sbs_model.layer_cycles.layer_cycles` with the stage's ``update``: the
+  ``scaled`` update's engine sends every code through FinalScale, ``FINAL`` cycles more per SbS
+  stage; a stage without ``update`` is ``int``);
 * every later stage starts in the cycle after the stage before ends:
   - SbS stage (engine fed from the previous feature-map RAM, one value per cycle):
     ends ``layer_cycles`` cycles after its start;
@@ -48,7 +50,7 @@ def stage_cycles(stage: dict) -> int:
     """Cycles of one stage from its start to its end (see module docstring)."""
     if stage["kind"] == "sbs":
         return layer_cycles(stage["N"], stage["S"], stage["T"], stage["n_ip"], stage["n_in"], stage["lanes"],
-                            stage["engines"], stage["recip_bits"])
+                            stage["engines"], stage["recip_bits"], stage.get("update", "int"))
     if stage["kind"] in ("avgpool", "maxpool"):
         return pool_cycles(stage["C"], stage["n_out"], stage["k"])
     raise ValueError(f"stage kind {stage['kind']!r}; allowed: sbs, avgpool, maxpool")

@@ -103,7 +103,7 @@ def stages(net, dps: dict, plan: dict) -> list[dict]:
         if layer.is_sbs:
             out.append({"kind": "sbs", "layer": i, "N": Co, "S": layer.window, "T": layer.spikes, "n_ip": X * Y,
                         "n_in": C * H * W, "lanes": plan[i]["lanes"], "engines": plan[i]["engines"],
-                        "recip_bits": int(dps[i].recip_bits)})
+                        "recip_bits": int(dps[i].recip_bits), "update": dps[i].update})
         else:
             out.append({"kind": layer.kind, "layer": i, "C": C, "n_out": X * Y, "k": layer.kernel[0] * layer.kernel[1]})
     return out

@@ -23,9 +23,9 @@ def add_arguments(p):
                         "layers 0, 2, 4, 5); without --layer: the whole network (rtl.network)")
     loader.add_model_arguments(p)
     p.add_argument("--datapath", default="int-e4m1",
-                   help="datapath preset with the int update (int-e4m1, int-e4m0, int-uq0.8) or, for one layer "
-                        "(--layer), also the scaled update (scaled-e4m1, scaled-e3m1, cheap-e4m1, cheap-e3m1), or "
-                        "a .json file of Datapath fields (default int-e4m1)")
+                   help="datapath preset with the int update (int-e4m1, int-e4m0, int-uq0.8) or the scaled "
+                        "update (scaled-e4m1, scaled-e3m1: one multiplier per lane; cheap-e4m1, cheap-e3m1: none), "
+                        "or a .json file of Datapath fields (default int-e4m1)")
     p.add_argument("--spikes", type=int, default=None, help="T, spikes per IP (default: the config's)")
     p.add_argument("--lanes", type=int, default=None,
                    help=f"lanes L: elements per cycle, 1..{LANES_MAX} (default: N, one spike per cycle, capped "

@@ -10,8 +10,9 @@ and route results are removed first, :func:`rtl.generate.remove_previous_design`
 * ``manifest.json``: ``unit`` ``network``, ``top``, ``verilog``, ``verilog_sha256``, ``ports``, the
   network (``network``: its JSON form), ``datapaths`` per SbS layer, ``formats``, ``plan`` (lanes and
   engine cores per SbS layer, where it came from, the estimated resources), ``memories`` (feature
-  maps and per-layer engine memories), ``cycles_per_image`` (:mod:`sbs_model.network_cycles`) with
-  the per-stage table, and ``input_hash`` (SHA-256 of the network, datapaths, plan and weights).
+  maps and per-layer engine memories), ``update_lanes`` per SbS layer (``int``: two multipliers per
+  lane; ``scaled``: one, or none for the ``cheap-*`` presets, plus FinalScale), ``cycles_per_image``
+  (:mod:`sbs_model.network_cycles`) with the per-stage table, and ``input_hash`` (SHA-256 of the network, datapaths, plan and weights).
 
 No dates or absolute paths: the directory is a pure function of its inputs.
 """
@@ -27,9 +28,11 @@ from rtl.emit import design_hash, to_verilog
 from rtl.generate import ports_of, remove_previous_design
 from rtl.layer.generate import load_int_build
 from rtl.layer.generate import memories as engine_memories
+from rtl.layer.generate import update_lanes_info
 from rtl.lint import LintError
 from rtl.lint import lint as run_lint
 from rtl.network.design import accelerator, check_model, cycle_model
+from sbs_model import layer_cycles as lc
 from sbs_model import plan as planner
 from sbs_model.atomic import write_text
 from sbs_model.network import NetworkSpec
@@ -85,6 +88,7 @@ def build_network(net, weights, datapath, out_dir, plan="auto", device: str = "l
     stages = planner.stages(net, dps, plan)
     for st, c in zip(stages, cm["stages"]):
         st.update(c)
+    lanes_info = {str(i): update_lanes_info(u) for i, u in enumerate(acc.units) if hasattr(u, "x_in")}
     mems = {f"fmap{i}": {"words": size, "bits": size * acc.hw} for i, size in enumerate(acc.sizes)}
     for i, u in enumerate(acc.units):
         if hasattr(u, "x_in"):
@@ -108,9 +112,12 @@ def build_network(net, weights, datapath, out_dir, plan="auto", device: str = "l
         "plan": {"layers": planner.plan_json(plan)["layers"], "source": source, "device": device,
                  "estimate": planner.plan_cost(net, dps, plan)},
         "memories": mems,
+        "update_lanes": lanes_info,
         "stages": stages,
         "cycles_per_image": cm["cycles_per_image"],
-        "cycles_model": "sbs_model.network_cycles (job transfer to class transfer, one image at a time)",
+        "cycles_model": "sbs_model.network_cycles (job transfer to class transfer, one image at a time; "
+                        "an SbS stage with the scaled update includes FinalScale's "
+                        f"{lc.FINAL} cycles)",
         "input_hash": network_input_hash(net, weights, dps, plan),
     }
     out = Path(out_dir)
@@ -184,7 +191,8 @@ def check_network_args(args) -> None:
 def run_network(args) -> int:
     """``sbs build`` without ``--layer``: the whole network into ``args.out``."""
     check_network_args(args)
-    net, weights, dp = load_int_build(args.config, args.weights, args.datapath, args.spikes, "the accelerator")
+    net, weights, dp = load_int_build(args.config, args.weights, args.datapath, args.spikes, "the accelerator",
+                                      updates=("int", "scaled"))
     if args.plan != "auto":
         planner.load_plan(args.plan, [i for i, layer in enumerate(net.layers) if layer.is_sbs])
     target = None if args.target_ms is None else int(args.target_ms * 1e-3 * 100e6)

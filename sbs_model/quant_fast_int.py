@@ -508,11 +508,13 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
     right, the spike's 32-bit bound met.  ``tab``: :attr:`IntFastLayer.tab` (row t: the spike's
     constants and ``G_t``).  Returns ``(next dot, saturated elements)``, or ``(0, -1)`` before
     touching h where the case does not hold (then :func:`_spike` runs)."""
-    if tot <= 0 or tot >= (np.int64(1) << min(dp[D_ACC_WIDTH], np.int64(32))):
+    top = np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))
+    if np.uint64(tot - 1) >= top - np.uint64(1):  # tot <= 0 or tot >= top
         return np.int64(0), np.int64(-1)
     R = dp[D_NORM_BITS]
-    sh = bit_length_nb(tot) - R  # normalise_nb on A = tot (a_hi = 0): truncating
-    sig_r = tot >> sh if sh >= 0 else tot << -sh
+    L = bit_length_nb(tot)
+    sh = L - R  # normalise_nb on A = tot (a_hi = 0): truncating, i.e. the top R bits of tot
+    sig_r = np.int64((np.uint64(tot) << np.uint64(64 - L)) >> np.uint64(64 - R))
     exp_r = sh - dp[D_ACC_FRAC]
     Y = np.int64(recip[np.uint64(sig_r - (np.int64(1) << (R - 1)))])  # unsigned index: no wraparound code
     K, eK = coefficient_nb(tab[t, TAB_G], Y, exp_r, dp[D_G_BITS], dp[D_RECIP_BITS], R, dp[D_COEF_BITS])

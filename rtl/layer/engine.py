@@ -183,6 +183,7 @@ class LayerEngine(wiring.Component):
         sub = Signal(range(3))  # 0 read address, 1 latch, 2 shift
         sreg = Signal(L * hw)
         cnt = Signal(range(L + 1))
+        cnt_one = Signal()  # cnt == 1, registered with cnt
         on = {f: Const(int(self.fault == f), 1) if self.fault != "select" else (self.fault_sel == code)
               for f, code in FAULT_SELECT.items()}
         if self.fault == "select":
@@ -231,10 +232,11 @@ class LayerEngine(wiring.Component):
             with m.If(sub == 0):
                 m.d.sync += sub.eq(1)
             with m.Elif(sub == 1):
-                m.d.sync += [sreg.eq(out_word), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2)]
+                m.d.sync += [sreg.eq(out_word), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2),
+                             cnt_one.eq(Mux(bo == B - 1, n_last == 1, L == 1))]
             with m.Elif(moved):
-                m.d.sync += [sreg.eq(sreg >> hw), cnt.eq(cnt - 1)]
-                with m.If(cnt == 1):
+                m.d.sync += [sreg.eq(sreg >> hw), cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
+                with m.If(cnt_one):
                     m.d.sync += sub.eq(0)
                     n_cur = n_m1[0]
                     for e in range(1, E):

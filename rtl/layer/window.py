@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.decoder import signed_bits
 from sbs_model.unfold import unfold_index
 
-LATENCY = 6  # issue, geometry ROM read, ROM words registered, address, input RAM read, cumulative sum
+LATENCY = 7  # issue, geometry ROM read, ROM words registered, address, input RAM read, value, cumulative sum
 
 
 def geometry(in_shape, layer):
@@ -131,13 +131,16 @@ class WindowLoader(wiring.Component):
         # ---- 3: input RAM read
         v3, k3, s3, in3 = Signal(), Signal.like(k), Signal.like(s), Signal()
         m.d.sync += [v3.eq(v2), k3.eq(k2), s3.eq(s2), in3.eq(in2)]
+        # ---- 3b: the value registered (the input RAM's output goes to a flip-flop, not to the adder)
+        v4, k4, s4, first4 = Signal(), Signal.like(k), Signal.like(s), Signal()
+        value = Signal(self.value_width)
+        m.d.sync += [v4.eq(v3), k4.eq(k3), s4.eq(s3), first4.eq(s3 == 0), value.eq(Mux(in3, self.rd_data, 0))]
         # ---- 4: cumulative sum -> write registers
         cum = Signal(self.cum_width)
-        value = Mux(in3, self.rd_data, 0)
-        nxt = Mux(s3 == 0, value, cum + value)
-        with m.If(v3):
+        nxt = Mux(first4, value, cum + value)
+        with m.If(v4):
             m.d.sync += cum.eq(nxt)
-        m.d.sync += [self.wr_en.eq(v3), self.wr_slot.eq(k3), self.wr_s.eq(s3), self.wr_cum.eq(nxt)]
+        m.d.sync += [self.wr_en.eq(v4), self.wr_slot.eq(k4), self.wr_s.eq(s4), self.wr_cum.eq(nxt)]
         return m
 
 

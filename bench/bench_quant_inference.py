@@ -10,9 +10,10 @@ previous implementation, same integers), and the ``scaled-e4m1`` / ``cheap-e4m1`
 Each model first runs one image untimed (numba compile / cache load), then ``--repeats`` timed
 rounds over ``--n`` images: every round times the float model and every quantized model one
 after the other (so a change of machine load hits all of them alike); ms per pattern from each
-model's median run; ratio = quantized / float (of the medians).  Both the wall time and the
-process CPU time (all threads) of every run are kept: on a machine that other jobs load, the
-wall time of a run includes the time its threads waited for a core, the CPU time does not.
+model's median run; ratio = quantized / float (of the medians; ``best_*``: of the fastest runs).
+Both the wall time and the process CPU time (all threads) of every run are kept: on a machine
+that other jobs load, the wall time of a run includes the time its threads waited for a core, the
+CPU time does not.
 The numba thread count (``NUMBA_NUM_THREADS``), the CPUs the process may run on (e.g. pinned
 with ``taskset -c 1``) and the load average before and after are recorded.
 Writes ``bench/results/quant_inference.json`` (``--merge``: keep the runs of the other thread / CPU
@@ -103,17 +104,20 @@ def main(argv=None) -> int:
             f"{k} {1e3 * v[-1] / args.n:.1f}" for k, v in samples.items()) + " ms per pattern", flush=True)
     f_ms = 1e3 * float(np.median(samples["float32_golden"])) / args.n
     f_cpu = 1e3 * float(np.median(cpu["float32_golden"])) / args.n
+    f_best = 1e3 * float(np.min(samples["float32_golden"])) / args.n
     out["float32_golden"] = dict(median_s=float(np.median(samples["float32_golden"])),
                                  samples_s=samples["float32_golden"], ms_per_pattern=f_ms,
                                  cpu_samples_s=cpu["float32_golden"], cpu_ms_per_pattern=f_cpu,
-                                 predictions=pred["float32_golden"].tolist())
+                                 best_ms_per_pattern=f_best, predictions=pred["float32_golden"].tolist())
     print(f"float32 golden: {f_ms:.1f} ms per pattern (CPU {f_cpu:.1f} ms)", flush=True)
     for (dp_name, backend), name in zip(runs, list(models)[1:]):
         med = float(np.median(samples[name]))
         ms = 1e3 * med / args.n
         cms = 1e3 * float(np.median(cpu[name])) / args.n
+        best = 1e3 * float(np.min(samples[name])) / args.n
         out[name] = dict(median_s=med, samples_s=samples[name], ms_per_pattern=ms, ratio_to_float=ms / f_ms,
                          cpu_samples_s=cpu[name], cpu_ms_per_pattern=cms, cpu_ratio_to_float=cms / f_cpu,
+                         best_ms_per_pattern=best, best_ratio_to_float=best / f_best,
                          predictions=pred[name].tolist(), backend=backend,
                          agree_with_float=float(np.mean(pred[name] == pred["float32_golden"])))
         print(f"{name}: {ms:.1f} ms per pattern, {out[name]['ratio_to_float']:.2f}x float "

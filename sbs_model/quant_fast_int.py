@@ -27,19 +27,26 @@ and counters), rewritten so that both element loops of a spike run as straight-l
   largest code, ``h*Md < 2**(hb + bits(Md)) <= 2**32``; every weight row's dot sum
   ``sum_i (h_max*Md_i) >> sd < 2**32`` (so the uint32 sum cannot wrap); ``C*h < 2**(cb + hb) <=
   2**32`` (``C < 2**cb``; scaled: ``Fu - Fh + hb <= 32``); ``h*M2 < 2**(hb + bits(M2)) <= 2**32``.
-  The one wide product ``K*(h*M2)`` is a 32x32->64 multiply of two values below ``2**32``.  Per
+  The one wide product ``K*(h*M2)`` (two values below ``2**32``) stays in the 32-bit vector: seen
+  as 8 64-bit lanes, the even elements and (shifted down) the odd ones are 32x32->64 multiplies,
+  the even products shifted right by ``rs2``, the odd ones moved so that their high half is their
+  T2, and the two merged by a lane mask (no widening to 16 64-bit lanes and back).  Per
   spike, the scalar check ``(C*h_max >> rs1) + (K*h_max*max(M2) >> rs2) + bias < 2**32`` (bias
   ``2**(sr-1)`` or 0) proves that ``T1``, ``T2``, ``S`` and the rounding bias fit 32 bits; where it
   fails (or a term needs a left shift, or the last scaled spike multiplies) that spike runs the
   64-bit loop.  The 32-bit loops are LLVM vector code on ``<16 x i32>`` (numba types integer
   arithmetic as 64-bit and LLVM does not narrow shifts by a variable amount, so a plain loop would
   run in 64-bit lanes); variants drop the T1 multiply where ``C`` is a power of two (the
-  ``scaled`` update) and the dot's shift where ``sd == 0``.
+  ``scaled`` update) and the dot's shift where ``sd == 0``, and move the odd T2 by one shift where
+  ``rs2 <= 32``.  The saturation test is a lane mask (``OR of the new codes & ~kpos``), not a
+  reduction.
 * **Per spike, scalar.**  ``finish_nb``, ``normalise_nb``, ``reciprocal_nb``, ``coefficient_nb``:
   the fixedpoint primitives themselves; the common case (no accumulator overflow, not ignored,
-  the 32-bit bound met) takes :func:`_spike_fast`, which writes no step record and uses the
-  per-spike constants precomputed in ``IntFastLayer.tab``.  GROUP IPs are interleaved (spike t of each, then t+1) so
-  their dependency chains (the divider) overlap, as in :mod:`sbs_model.kernels_cpu`.
+  the 32-bit bound met) takes :func:`_spike_fast`, which writes no step record and reads the
+  per-spike constants and ``G_t`` from one row of ``IntFastLayer.tab``; every other spike calls
+  :func:`_spike_counted` (a call, not inlined, so that the spike loop stays small).  GROUP IPs are
+  interleaved (spike t of each, then t+1) so their dependency chains (the divider) overlap, as in
+  :mod:`sbs_model.kernels_cpu`.  The spike indices are int32 (:func:`sbs_model.quant_jobs.count_spikes`).
 
 Applies when :func:`int_fast_ok` holds (unsigned fixed-point H of at most 31 bits with
 ``Fh <= Fu``, exact products, non-negative weights, and the bounds that keep every int64

@@ -43,7 +43,7 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
     runs = []
     real_run = pipeline.run_demo
     monkeypatch.setattr(pipeline, "run_demo", lambda opts: runs.append(real_run(opts)) or runs[-1])
-    rc = run(["--quick", "--weights", weights_npz, "-o", out])
+    rc = run(["--quick", "--no-network", "--weights", weights_npz, "-o", out])  # network: test_network_steps
     printed = capsys.readouterr().out
     s = load_summary(out)
     assert rc == s["exit_code"] == 0, s["steps"]
@@ -53,6 +53,9 @@ def test_quick_end_to_end(weights_npz, tmp_path, capsys, monkeypatch):
     for step in ("lint", "regression"):
         assert s["steps"][step] == ("passed" if ok else f"skipped: Verilator unavailable: {why}")
     assert s["steps"]["synth"] == "skipped: --quick (Yosys needs minutes for the engine; run without --quick)"
+    assert s["steps"]["network"] == s["steps"]["cosim"] == "skipped: --no-network"
+    assert s["steps"]["network-synth"].startswith("skipped: not asked (--synth")
+    assert s["steps"]["network-pnr"].startswith("skipped: not asked (--pnr")
     assert s["run"]["spikes"] == 400 and s["run"]["quick"] and s["run"]["n"] == 20
     # accuracy: the float model on 20 images, every format on 4, intervals around the accuracy
     rows = {r["label"]: r for r in s["accuracy"]}
@@ -103,7 +106,8 @@ def check_regression_detects_a_mismatch(d, monkeypatch):
 
 
 def tiny(weights_npz, out, *extra):
-    return run(["--weights", weights_npz, "-o", out, "-n", 2, "--quant-n", 1, "--spikes", 8] + list(extra))
+    return run(["--weights", weights_npz, "-o", out, "-n", 2, "--quant-n", 1, "--spikes", 8, "--no-network"]
+               + list(extra))
 
 
 def test_missing_tools_are_skipped_and_the_rest_runs(weights_npz, tmp_path, monkeypatch):
@@ -131,7 +135,8 @@ def test_no_rtl_and_a_failing_step(weights_npz, tmp_path, monkeypatch):
     s = load_summary(out)
     assert s["exit_code"] == 1
     assert s["steps"]["cost"] == "failed: RuntimeError: cost model exploded"
-    assert all(s["steps"][k] == "skipped: --no-rtl" for k in ("verilog", "lint", "regression", "synth"))
+    assert all(s["steps"][k] == "skipped: --no-rtl" for k in ("verilog", "lint", "regression", "synth", "network",
+                                                               "cosim"))
     assert s["steps"]["float"] == s["steps"]["quantized"] == s["steps"]["report"] == "passed"
     assert not (out / "verilog").exists()
     assert "failed: RuntimeError: cost model exploded" in (out / "report.md").read_text()
@@ -177,6 +182,11 @@ def test_synth_step_runs_yosys(weights_npz, tmp_path):
     (["--lanes", "65"], "--lanes must be an integer in 1..64"),
     (["--datapath", "nope"], "--datapath 'nope'; allowed:"),
     (["--weights", "/nonexistent/w.npz"], "--weights: /nonexistent/w.npz does not exist"),
+    (["--network-images", "0"], "--network-images must be an integer in 1..2000"),
+    (["--network-spikes", "0"], "--network-spikes must be an integer in 1..100000"),
+    (["--network-plan", "/nonexistent/plan.json"], "--network-plan '/nonexistent/plan.json': not a file"),
+    (["--synth", "--no-network"], "--synth needs the whole-network design: not with --no-network"),
+    (["--pnr", "--no-rtl"], "--pnr needs the whole-network design: not with --no-rtl"),
 ])
 def test_bad_input_exit_2(args, message, tmp_path, capsys):
     assert run(args + ["-o", tmp_path / "o"]) == 2
@@ -243,3 +253,122 @@ def test_accuracy_plot_at_0_and_100_percent(tmp_path):
     assert plots.plot_accuracy(rows, tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG
     assert not plots.plot_accuracy(rows[:1], tmp_path / "b.png")  # nothing quantized: no plot
+
+
+# ------------------------------------------------------------------------------ whole-network steps
+# The two-layer fully connected network of tests/test_network_cosim.py with the same weights and plan:
+# the same Verilog, so the Verilator build is shared with that test (cached by design hash).
+FC2_PLAN = {0: {"lanes": 8, "engines": 1}, 1: {"lanes": 2, "engines": 1}}
+
+
+def small_network_demo(out, **kw):
+    from sbs_model.network import LayerSpec as L
+    from sbs_model.network import NetworkSpec
+    from sbs_model.weights import init_weights
+    from sbs_model.data import load_dataset
+
+    net = NetworkSpec((1, 6, 6), (L("sbs", 1, 8, (6, 6), spikes=6), L("sbs", 8, 3, (1, 1), spikes=5)),
+                      name="small-fc")
+    opts = demo_mod.make_options(out=out, progress=False, network_plan=FC2_PLAN, **{"network_images": 2, **kw})
+    d = demo_mod.Demo(opts=opts, net=net, weights=init_weights(net, 3), meta={"source": "init_weights(seed 3)"})
+    d.images, d.labels = load_dataset("mnist", n=2)
+    return d
+
+
+@pytest.mark.verilator
+def test_network_steps_on_a_small_network(tmp_path, monkeypatch):
+    """network + cosim on a small network (the same code path as the shipped one): build, every code and
+    the class == the model, report section, diagram; a second run reuses the design and resumes the
+    cosimulation; a corrupted reference fails the step."""
+    from sim.demo import network, report
+
+    ok, why = demo_mod.verilator_status()
+    if not ok:
+        pytest.skip(why)
+    out = tmp_path / "demo"
+    d = small_network_demo(out)
+    for name, fn in (("network", network.step_network), ("cosim", network.step_cosim),
+                     ("network-synth", network.step_network_synth), ("network-pnr", network.step_network_pnr)):
+        steps.run_step(d, name, fn)
+    assert d.steps["network"] == d.steps["cosim"] == "passed", d.data.get("errors")
+    assert d.steps["network-synth"].startswith("skipped: not asked")
+    man = json.loads((out / "network" / "manifest.json").read_text())
+    assert man["plan"]["layers"] == {"0": FC2_PLAN[0], "1": FC2_PLAN[1]} and d.data["network"]["T"] == "5, 6"
+    assert man["datapaths"]["0"]["weight_format"] == network.network_datapath(d)[1].weight_format
+    cs = d.data["cosim"]
+    assert cs["images"] == 2 and cs["equal"] is True and cs["mismatched"] == 0
+    assert cs["cycles_measured"] == [man["cycles_per_image"]] and cs["shards"] == 2 and cs["shards_kept"] == 0
+    assert json.loads((out / "network" / "cosim.json").read_text())["equal"] is True
+    # the report: plan table, cycles, resources, no latency without pnr, cosim row, diagram
+    steps.run_step(d, "report", report.step_report)
+    assert d.steps["report"] == "passed", d.data.get("errors")
+    md = (out / "report.md").read_text()
+    for text in ("## Whole-network accelerator", "| 0 | SbS | 1 | 8 | 36 | 8 | 1 | 6 |", "| 1 | SbS | 1 | 2 | 8 | 3 | 1 | 5 |",
+                 f"Cycles per image: **{man['cycles_per_image']:,}**", f"| analytic (`sbs_model.hwcost`",
+                 "Latency: no ms per image is quoted", "| `network/cosim.json` | 2 | **true** | 0 |",
+                 "![block diagram of the accelerator](accelerator.svg)"):
+        assert text in md, text
+    assert (out / "accelerator.png").read_bytes()[:8] == PNG
+    svg = (out / "accelerator.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "layer 0: SbS 6x6" in svg and "E = 1 x L = 8 lanes" in svg
+    assert load_summary(out)["cosim"]["equal"] is True
+    # resumed: the same design is reused, both images come from the finished shards
+    d2 = small_network_demo(out)
+    steps.run_step(d2, "network", network.step_network)
+    steps.run_step(d2, "cosim", network.step_cosim)
+    assert d2.data["network"]["reused"] is True, d2.data["network"]
+    assert d2.data["cosim"]["shards_kept"] == 2, d2.data["cosim"]
+    # a wrong reference code (one bit of layer 0 of the first image) must fail the step
+    import sim.cosim as sc
+    real_vectors, real_cosim = sc.vectors, network.cosim
+
+    def wrong(model, images, first, cycles):
+        vec, cls = real_vectors(model, images, first, cycles)
+        vec["images"][0]["codes"][0][1] ^= 1
+        return vec, cls
+
+    monkeypatch.setattr(sc, "vectors", wrong)
+    monkeypatch.setattr(network, "cosim", lambda *a, **k: real_cosim(*a, **{**k, "waves": False}))
+    d3 = small_network_demo(tmp_path / "demo3", network_images=1)
+    steps.run_step(d3, "network", network.step_network)
+    steps.run_step(d3, "cosim", network.step_cosim)
+    assert d3.steps["cosim"].startswith("failed: RuntimeError: RTL != model: first divergence"), d3.steps["cosim"]
+    assert d3.data["cosim"]["equal"] is False and demo_mod.exit_code(d3.steps) == 1
+
+
+def test_network_report_with_synthesis_and_place_and_route():
+    """The resources rows and the latency line from Yosys / nextpnr results (as rtl.pnr returns them):
+    ms per image only with timing met."""
+    from sim.demo.report import network_section
+
+    man = {"verilog": "sbs_network.v", "verilog_sha256": "ab" * 32, "cycles_per_image": 200000,
+           "formats": {"h": "uq0.16"}, "stages": [],
+           "plan": {"source": "auto", "layers": {}, "estimate": {"lut4": 1000, "ff": 900, "mult18": 4, "dp16kd": 2}}}
+    util = {k: {"used": u, "available": a} for k, u, a in (("LUT4", 1200, 83640), ("FF", 950, 83640),
+                                                            ("MULT18X18D", 4, 156), ("DP16KD", 3, 208))}
+    pr = {"device": "LFE5U-85F", "utilization": util, "fmax_min_mhz": 80.0, "freq_mhz": 100.0,
+          "ms_per_image": None, "ms_per_image_note": "timing not met: no latency is quoted"}
+    summary = {"steps": {"network": "passed"}, "network": {"dir": "network", "datapath": "int-e4m1", "T": "32",
+                                                           "manifest": man},
+               "network_synth": {"lut": 1100, "ff": 950, "dsp": 4, "bram": 3, "seconds": 12.0}, "network_pnr": pr}
+    md = "\n".join(network_section(summary))
+    assert "| 1,000 | 900 | 4 | 2 |" in md and "| 1,100 | 950 | 4 | 3 |" in md
+    assert "| nextpnr LFE5U-85F (placed, used / available) | 1,200 / 83,640 | 950 / 83,640 | 4 / 156 | 3 / 208 |" in md
+    assert "no ms per image is quoted (timing not met: no latency is quoted)" in md and "ms per image**" not in md
+    pr.update(fmax_min_mhz=125.0, ms_per_image=1.6)
+    md = "\n".join(network_section(summary))
+    assert "200,000 cycles / post-route Fmax 125.00 MHz (constraint 100 MHz, timing met) = **1.600 ms per image**" in md
+
+
+@pytest.mark.slow
+def test_quick_demo_with_the_whole_network(tmp_path):
+    """sbs demo --quick on the shipped model with the accelerator (T = 32, 2 images): minutes of
+    Verilator (the whole reference network is built)."""
+    out = tmp_path / "demo"
+    rc = run(["--quick", "-o", out])
+    s = load_summary(out)
+    assert rc == 0, (s["steps"], s.get("errors"))
+    if demo_mod.verilator_status()[0]:
+        assert s["steps"]["cosim"] == "passed" and s["cosim"]["equal"] is True and s["cosim"]["images"] == 2
+    assert s["steps"]["network"] == "passed" and s["network"]["T"] == "32"
+    assert (out / "accelerator.svg").is_file() and "## Whole-network accelerator" in (out / "report.md").read_text()

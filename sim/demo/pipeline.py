@@ -6,15 +6,18 @@ from sbs_model.atomic import write_json
 from sbs_model.configs import load_network
 from sbs_model.data import load_dataset
 from sbs_model.loader import default_spikes, load_model
-from sim.demo import report, steps
+from sbs_model.plan import load_plan
+from sim.demo import network, report, steps
 from sim.demo.options import DemoOptions, rtl_datapath
 
 
 def step_functions():
     """``(name, step)`` in run order; looked up at call time so a test can replace one step."""
     return (("float", steps.step_float), ("quantized", steps.step_quantized), ("verilog", steps.step_verilog),
-            ("lint", steps.step_lint), ("regression", steps.step_regression), ("cost", steps.step_cost),
-            ("synth", steps.step_synth), ("report", report.step_report))
+            ("lint", steps.step_lint), ("regression", steps.step_regression), ("network", network.step_network),
+            ("cosim", network.step_cosim), ("cost", steps.step_cost), ("synth", steps.step_synth),
+            ("network-synth", network.step_network_synth), ("network-pnr", network.step_network_pnr),
+            ("report", report.step_report))
 
 
 def run_demo(opts: DemoOptions) -> steps.Demo:
@@ -25,6 +28,8 @@ def run_demo(opts: DemoOptions) -> steps.Demo:
     net = load_network(net, spikes=T)
     demo = steps.Demo(opts=opts, net=net, weights=weights, meta=meta)
     steps.rtl_layer(demo)  # bad --layer is bad input
+    if isinstance(opts.network_plan, str) and opts.network_plan != "auto":
+        load_plan(opts.network_plan, net.sbs_layers())  # a bad plan file is bad input
     if opts.datapath is not None:
         check_rtl_datapath(rtl_datapath(opts)[1], f"--datapath {opts.datapath}")
     demo.images, demo.labels = load_dataset("mnist", directory=None, split="test", n=max(opts.n, opts.quant_n))

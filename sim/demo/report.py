@@ -8,6 +8,7 @@ import sys
 from sbs_model.atomic import write_json, write_text
 from sbs_model.provenance import commit, machine
 from sim.demo.options import PASSED, STEPS
+from sim.demo.diagram import draw_accelerator
 from sim.demo.plots import plot_accuracy, plot_resources
 from sim.demo.steps import Demo, exit_code
 
@@ -108,6 +109,7 @@ def render_report(summary: dict) -> str:
                  f"codes compared with `==`, cycles between IPs checked against the cycle model; cocotb seed "
                  f"{rg['seed']}; build {build}, "
                  f"simulation {rg['run_seconds']:.1f} s. Reproduce: `{rg['reproduce']}`.\n")
+    L += network_section(summary)
     c = summary.get("cost", {}).get("engine")
     if c:
         s = summary.get("synth")
@@ -129,6 +131,79 @@ def render_report(summary: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def network_section(summary: dict) -> list[str]:
+    """The whole-network accelerator: plan, cycles, resources (analytic / Yosys / nextpnr), latency,
+    cosim result and the block diagram; one status line when the step did not run."""
+    steps = summary["steps"]
+    nw = summary.get("network")
+    L = ["## Whole-network accelerator (`sbs build` + `sbs cosim`)\n"]
+    if not nw:
+        L.append(f"Not built: network step {steps.get('network', 'did not run')}.\n")
+        return L
+    m = nw["manifest"]
+    est = m["plan"]["estimate"]
+    L.append(f"`{nw['dir']}/{m['verilog']}` (+ `manifest.json`, `weights.npz`): the whole network in one design, "
+             f"datapath {nw['datapath']}, T = {nw['T']}, h `{m['formats']['h']}`, plan {m['plan'].get('source')}"
+             f"{' (reused: the same design was already there)' if nw.get('reused') else ''}; Verilog SHA-256 "
+             f"`{m['verilog_sha256'][:16]}...`.\n")
+    if nw.get("diagram_svg"):
+        L.append(f"![block diagram of the accelerator]({nw['diagram_svg']})\n")
+    L.append("| layer | kind | engines E | lanes L | S | N | IPs | T | cycles |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for st in m["stages"]:
+        if st["kind"] == "sbs":
+            L.append(f"| {st['layer']} | SbS | {st['engines']} | {st['lanes']} | {st['S']} | {st['N']} | "
+                     f"{st['n_ip']} | {st['T']} | {st['cycles']:,} |")
+        else:
+            L.append(f"| {st['layer']} | {st['kind']} | - | - | - | - | {st.get('n_out', '-')} | - | "
+                     f"{st['cycles']:,} |")
+    L.append(f"| **image** | | | | | | | | **{m['cycles_per_image']:,}** |")
+    L.append("")
+    L.append(f"Cycles per image: **{m['cycles_per_image']:,}** (the exact cycle model; the cosimulation measures "
+             "them).\n")
+    L.append("| resources | LUT4 | FF | MULT18X18D | DP16KD |")
+    L.append("|---|---|---|---|---|")
+    L.append(f"| analytic (`sbs_model.hwcost`, the planner's estimate; not a synthesis result) | {est['lut4']:,} | "
+             f"{_num(est.get('ff'))} | {est['mult18']} | {est['dp16kd']} |")
+    ys, pr = summary.get("network_synth"), summary.get("network_pnr")
+    if ys:
+        L.append(f"| Yosys `synth_ecp5` ({_num(ys.get('seconds'), '{:.0f}')} s; LUT4 counts carry cells and LUT "
+                 f"RAM as LUTs) | {ys['lut']:,} | {ys['ff']:,} | {ys['dsp']} | {ys['bram']} |")
+    else:
+        L.append(f"| Yosys | {steps.get('network-synth', 'not run')} | | | |")
+    if pr:
+        u = pr["utilization"]
+        cell = (lambda k: f"{u[k]['used']:,} / {u[k]['available']:,}" if k in u else "-")
+        L.append(f"| nextpnr {pr['device']} (placed, used / available) | {cell('LUT4')} | {cell('FF')} | "
+                 f"{cell('MULT18X18D')} | {cell('DP16KD')} |")
+    else:
+        L.append(f"| nextpnr | {steps.get('network-pnr', 'not run')} | | | |")
+    L.append("")
+    if pr and pr.get("ms_per_image") is not None:
+        L.append(f"Latency: {m['cycles_per_image']:,} cycles / post-route Fmax {pr['fmax_min_mhz']:.2f} MHz "
+                 f"(constraint {pr['freq_mhz']:g} MHz, timing met) = **{pr['ms_per_image']:.3f} ms per image**.\n")
+    else:
+        why = (pr or {}).get("ms_per_image_note") or "no place and route in this run (--pnr)"
+        L.append(f"Latency: no ms per image is quoted ({why}); a latency is the cycles above divided by a post-route "
+                 "Fmax with timing met (`sbs pnr`).\n")
+    cs = summary.get("cosim")
+    if cs:
+        L.append("| cosim (cocotb + Verilator) | images | equal (every code of every layer, class, cycles) | "
+                 "mismatched | class accuracy | cycles measured | images/s simulated |")
+        L.append("|---|---|---|---|---|---|---|")
+        L.append(f"| `{cs['file']}` | {cs['images']} | **{str(cs['equal']).lower()}** | {cs['mismatched']} | "
+                 f"{_pct(cs['accuracy'])} % ({cs['correct']}/{cs['images']}) | "
+                 f"{', '.join(f'{c:,}' for c in cs['cycles_measured'])} | {_num(cs.get('images_per_second'), '{:.3g}')} |")
+        L.append("")
+        if cs.get("first_divergence"):
+            L.append(f"First divergence: `{cs['first_divergence']}`; reproduce: `{cs.get('reproduce')}`.\n")
+        L.append(f"Result: {steps.get('cosim')}; {cs.get('shards_kept', 0)} of {cs.get('shards')} images were "
+                 "finished by an earlier run (resumed).\n")
+    else:
+        L.append(f"Cosimulation: {steps.get('cosim', 'did not run')}.\n")
+    return L
+
+
 def build_summary(demo: Demo) -> dict:
     o = demo.opts
     net = demo.net
@@ -144,7 +219,8 @@ def build_summary(demo: Demo) -> dict:
            "commit": commit(), "machine": machine(), "command": " ".join(sys.argv),
            "run": run, "model_meta": model_meta, "steps": dict(demo.steps), "seconds": dict(demo.seconds),
            "exit_code": None, "accuracy": accuracy_rows(demo)}
-    for k in ("verilog", "regression", "cost", "synth", "plots", "errors"):
+    for k in ("verilog", "regression", "network", "cosim", "network_synth", "network_pnr", "cost", "synth",
+              "plots", "errors"):
         if k in demo.data:
             out[k] = demo.data[k]
     return out
@@ -160,6 +236,14 @@ def step_report(demo: Demo) -> None:
                 plots[key] = name
         except Exception as exc:
             problems.append(f"plot {name}: {type(exc).__name__}: {exc}")
+    nw = demo.data.get("network")
+    if nw:
+        for key, name in (("diagram_svg", "accelerator.svg"), ("diagram_png", "accelerator.png")):
+            try:
+                draw_accelerator(nw["manifest"], out / name)
+                nw[key] = plots[key] = name
+            except Exception as exc:
+                problems.append(f"diagram {name}: {type(exc).__name__}: {exc}")
     demo.data["plots"] = plots
     # the status as written into the files (a failure while writing is recorded by _run_step)
     demo.steps["report"] = f"failed: {'; '.join(problems)}" if problems else PASSED
@@ -174,9 +258,9 @@ def step_report(demo: Demo) -> None:
 
 def summary_table(demo: Demo) -> str:
     """The short table printed at the end: every step's status, then accuracy per format."""
-    lines = [f"{'step':<11} status"]
+    lines = [f"{'step':<13} status"]
     for k in STEPS:
-        lines.append(f"{k:<11} {demo.steps.get(k, 'not run')}")
+        lines.append(f"{k:<13} {demo.steps.get(k, 'not run')}")
     rows = accuracy_rows(demo)
     if rows:
         w = max([11] + [len(r["label"]) for r in rows])
@@ -193,5 +277,22 @@ def summary_table(demo: Demo) -> str:
         lines.append("")
         lines.append(f"regression: {len(rg['ips'])} IPs, {rg.get('compared')} h codes == model "
                      f"({demo.steps.get('regression')})")
+    nw = demo.data.get("network")
+    if nw:
+        m = nw["manifest"]
+        lines.append("")
+        lines.append(f"accelerator (T = {nw['T']}, {nw['datapath']}): "
+                     + ", ".join(f"layer {k}: E={p['engines']} L={p['lanes']}" for k, p in m["plan"]["layers"].items())
+                     + f"; {m['cycles_per_image']:,} cycles per image")
+        cs = demo.data.get("cosim")
+        if cs:
+            lines.append(f"cosim: {cs['images']} images, equal: {str(cs['equal']).lower()}, class "
+                         f"{cs['correct']}/{cs['images']} ({demo.steps.get('cosim')})")
+        pr = demo.data.get("network_pnr")
+        if pr and pr.get("ms_per_image") is not None:
+            lines.append(f"latency: {pr['ms_per_image']:.3f} ms per image (cycles / post-route Fmax "
+                         f"{pr['fmax_min_mhz']:.2f} MHz, timing met)")
+        else:
+            lines.append("latency: no ms per image quoted (needs --pnr with timing met)")
     lines.append(f"report: {demo.opts.out / 'report.md'}")
     return "\n".join(lines)

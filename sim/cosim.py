@@ -83,6 +83,13 @@ def vectors(model: QuantizedModel, images, first: int, cycles: int | None):
             "cycles": cycles}, cls
 
 
+def image_digest(index: int, vec_image: dict) -> str:
+    """SHA-256 of what one image's comparison covered: its dataset index, job, pixels, every layer's codes
+    and the class the model expects (the report's ``compared_sha256`` hashes these in image order)."""
+    blob = json.dumps([int(index), vec_image["job"], vec_image["pixels"], vec_image["codes"], vec_image["cls"]])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def describe(net, mm: dict, h_width: int) -> dict:
     """A divergence (``image`` = dataset index) -> image, layer, IP, element, bit patterns."""
     out = dict(mm)
@@ -167,6 +174,7 @@ def run_shard(ship: Shipment, design_sha: str, images_sha: str, seed: int, start
             "built": not res.cached, "images": int(o.get("images", 0)),
             "classes": [int(c) for c in o.get("classes", [])], "cycles": [int(c) for c in o.get("cycles", [])],
             "mismatches": [dict(mm, image=int(start) + int(mm["image"])) for mm in o.get("mismatches", [])],
+            "digests": [image_digest(start + k, im) for k, im in enumerate(vec["images"])],
             "failed": res.failures > 0, "error": None if complete else res.summary(), "run": res.reproduce}
 
 
@@ -187,7 +195,7 @@ def load_shards(shard_dir: Path, seed: int) -> dict:
                 r = json.loads(p.read_text())
                 a, b = int(r["start"]), int(r["stop"])
                 ok = (r["format"] == SHARD_FORMAT and p.stem == f"{a}-{b}" and r["seed"] == seed and r["error"] is None
-                      and int(r["images"]) == b - a == len(r["classes"]) == len(r["cycles"])
+                      and int(r["images"]) == b - a == len(r["classes"]) == len(r["cycles"]) == len(r["digests"])
                       and isinstance(r["mismatches"], list) and float(r["seconds"]) >= 0)
                 if ok:
                     out[(a, b)] = r
@@ -319,6 +327,7 @@ def merge_report(net, model, man: dict, d: Path, records: dict, first: int, n: i
     """The report's content fields from shard records tiling ``[first, first+n)``: the same, field by field,
     whatever the shards were and wherever they ran."""
     got_cls, cycles, mismatches, compared = [], [], [], 0
+    digest = hashlib.sha256()
     h_width = model.qlayers[min(model.qlayers)].H.width
     pos = first
     for a, b in sorted(records):
@@ -329,6 +338,8 @@ def merge_report(net, model, man: dict, d: Path, records: dict, first: int, n: i
         compared += r["images"]
         got_cls += r["classes"]
         cycles += r["cycles"]
+        for h in r["digests"][:r["images"]]:
+            digest.update(h.encode())
         mismatches += [describe(net, mm, h_width) for mm in r["mismatches"]]
         if r["error"] is not None:  # the simulation itself failed
             mismatches.append({"image": a + r["images"], "layer": None, "error": r["error"]})
@@ -342,7 +353,8 @@ def merge_report(net, model, man: dict, d: Path, records: dict, first: int, n: i
         "equal": bool(equal), "mismatched": len(mismatches), "first_divergence": mismatches[0] if mismatches else None,
         "cycles_per_image": cpi, "cycles_measured": sorted(set(cycles)),
         "cycles_equal": bool(cycles) and all(c == cpi for c in cycles),
-        "accuracy": correct / max(1, len(got_cls)), "correct": correct,
+        "accuracy": correct / max(1, len(got_cls)), "correct": correct, "classes": got_cls,
+        "compared_sha256": digest.hexdigest(),
         "plan": man["plan"]["layers"], "T": [layer["spikes"] for layer in man["network"]["layers"]
                                              if layer["kind"] in ("sbs", "sbspool")],
     }

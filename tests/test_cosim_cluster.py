@@ -6,6 +6,7 @@ under ``slow``: a worker killed in the middle of a cosim, and a scheduler that g
 The design is the two-layer fully connected network of ``tests/test_network_cosim.py`` with the same
 weights, datapath and plan, so its Verilog is the same and the Verilator build made there (cached by
 design hash) is reused here.  Every cluster listens on 127.0.0.1 only."""
+import hashlib
 import json
 import os
 import signal
@@ -19,8 +20,10 @@ import pytest
 
 from conftest import REPO
 from rtl.network.build import build_network
+from rtl.network.design import expected
 from sbs_model.cli import main
 from sbs_model.cluster import ContentMismatch
+from sbs_model.quant import QuantizedModel
 from sbs_model.weights import init_weights
 from sim.runner import simulator_available
 
@@ -52,6 +55,17 @@ def reference(design):
     """One process, one shard of all N images; its shard files are removed (later runs start clean)."""
     rep = sc.cosim(design, n=N, first=FIRST, seed=SEED, waves=False, progress=print)
     assert rep["equal"] is True and rep["images"] == N and rep["shards"] == 1
+    # the design's class of every image is the model's for test images FIRST.. with spike patterns FIRST..
+    man, net, weights, dps = sc.load_design(design)
+    images, _ = sc.load_images(None, FIRST, N)
+    model = QuantizedModel(net, weights, dps, seed=SEED)
+    assert rep["classes"] == expected(model, images, FIRST)[1]
+    # and what was compared are those images with every layer's codes (a digest of them, image by image)
+    vec, _ = sc.vectors(model, images, FIRST, rep["cycles_per_image"])
+    h = hashlib.sha256()
+    for k, im in enumerate(vec["images"]):
+        h.update(sc.image_digest(FIRST + k, im).encode())
+    assert rep["compared_sha256"] == h.hexdigest()
     clear_shards(design)
     return rep
 

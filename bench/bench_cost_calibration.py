@@ -275,17 +275,24 @@ def compare(rows: list[dict], manifests: dict) -> list[dict]:
         row = {k: r[k] for k in ("design", "role", "layer", "lanes", "engines", "datapath", "slots", "beats",
                                  "command", "verilog_sha256")}
         row["estimate"] = e
+        if "yosys_error" in r:
+            row["yosys_error"] = r["yosys_error"]
         if "yosys" in r:
             y = r["yosys"]
             yv = {"lut4": y["lut"], "ff": y["ff"], "mult18": y["dsp"], "dp16kd": y["bram"],
                   "cells": y["cells"]}
             row["yosys"] = yv
             row["estimate_over_yosys"] = {k: round(e[k] / yv[k], 3) if yv[k] else None for k in e}
+        row["estimate_placed_lut4"] = int(round(e["lut4"] * hwcost.NEXTPNR_LUT_FACTOR))
         if r.get("nextpnr"):
             n = r["nextpnr"]
-            nv = {"lut4": n.get("LUT4"), "ff": n.get("FF"), "mult18": n.get("MULT18X18D"), "dp16kd": n.get("DP16KD")}
+            nv = {"lut4": n.get("LUT4"), "ff": n.get("FF"), "mult18": n.get("MULT18X18D"), "dp16kd": n.get("DP16KD"),
+                  "source": n.get("source")}
             row["nextpnr"] = nv
             row["estimate_over_nextpnr"] = {k: round(e[k] / nv[k], 3) if nv.get(k) else None for k in e}
+            row["estimate_placed_over_nextpnr_lut4"] = round(row["estimate_placed_lut4"] / nv["lut4"], 3)
+            if "yosys" in row:
+                row["nextpnr_over_yosys_lut4"] = round(nv["lut4"] / row["yosys"]["lut4"], 3)
         if "components" in r:
             fitted = _model(manifests[r["design"]], fit=True)
             row["components"] = {k: {"yosys": [r["components"].get(k, {}).get(x, 0) for x in ("lut", "ff", "dsp", "bram")],
@@ -338,7 +345,8 @@ def main(argv=None) -> int:
     for name, layer, lanes, engines, datapath, role in DESIGNS:
         if args.only and name not in args.only:
             continue
-        if args.skip_missing and not (BUILD / name / pnr.NETLIST_STAMP).is_file():
+        if args.skip_missing and not ((BUILD / name / pnr.NETLIST_STAMP).is_file()
+                                      or (BUILD / name / "yosys-error.txt").is_file()):
             _say(f"{name}: no Yosys result yet (skipped)")
             continue
         d, manifest, const = design_dir(name, layer, lanes, engines, datapath, cache, keep=args.report_only)
@@ -350,7 +358,16 @@ def main(argv=None) -> int:
                           f"-o DIR && yosys synth_ecp5 (as sbs pnr)"}
         if not args.report_only:
             _say(f"{name}: yosys synth_ecp5 of the whole engine")
-            stamp = pnr.synthesise(d, manifest, progress=lambda s: None)
+            try:
+                stamp = pnr.synthesise(d, manifest, progress=lambda s: None)
+            except RuntimeError as exc:  # e.g. Yosys 0.70's ABC9 reintegration assertion
+                err = str(exc).strip().splitlines()[-1]
+                _say(f"{name}: yosys failed: {err}")
+                (d / "yosys-error.txt").write_text(err + "\n")
+                stamp = None
+        elif (d / "yosys-error.txt").is_file():
+            stamp = None
+            row["yosys_error"] = (d / "yosys-error.txt").read_text().strip()
         elif (d / pnr.NETLIST_STAMP).is_file():
             stamp = json.loads((d / pnr.NETLIST_STAMP).read_text())
             if stamp.get("verilog_sha256") != manifest["verilog_sha256"]:

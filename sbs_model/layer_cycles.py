@@ -67,8 +67,9 @@ def spikegen_latency(S: int) -> int:
     return RNG + SAMPLER + 3 * clog2(S)
 
 
-WAVE_FIXED = LOAD + WRITE + 3  # per wave: the loader pipeline, prime -> run (2), the drain after the last
-                                # beat (WRITE + 1), the output start (1), minus the cycle the cores start in
+WAVE_FIXED = LOAD + WRITE + 4  # per wave: the loader pipeline, prime -> run (3: primed is registered), the
+                                # drain after the last beat (WRITE + 1), the output start (1), minus the cycle
+                                # the cores start in
 
 
 def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, recip_bits: int) -> int:

@@ -74,8 +74,8 @@ class SpikeGenerator(wiring.Component):
     def prime_cycles(self, n_active: int) -> int:
         """``start`` high in cycle ``c`` -> ``primed`` first high in cycle ``c + prime_cycles``
         (requests from ``c + 1``, one per cycle; the FIFO shows an index one cycle after it is
-        written)."""
-        return self.latency + min(PRIME, self.T * int(n_active)) + 1
+        written; the flag is registered: one cycle more)."""
+        return self.latency + min(PRIME, self.T * int(n_active)) + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -83,6 +83,7 @@ class SpikeGenerator(wiring.Component):
         m.submodules.rng = rng = self.rng
         m.submodules.sampler = smp = self.sampler
         m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=self.index_width, depth=self.depth)
+        primed = Signal()
         for name in ("wr_en", "wr_slot", "wr_s", "wr_cum"):
             m.d.comb += getattr(smp, name).eq(getattr(self, name))
 
@@ -139,7 +140,10 @@ class SpikeGenerator(wiring.Component):
             index = Mux(cnt == 6, index ^ 1, index)
         m.d.comb += [q.w_en.eq(smp.o_valid), q.w_data.eq(index),
                      self.o.valid.eq(q.r_rdy), self.o.payload.eq(q.r_data), q.r_en.eq(self.o.ready),
-                     self.primed.eq(q.level >= thr)]
+                     self.primed.eq(primed)]
+        # primed registered (the FIFO level compare feeds a flip-flop, not the core's phase logic); low in
+        # the cycle after start, so a wave never sees the previous wave's flag
+        m.d.sync += primed.eq((q.level >= thr) & ~self.start)
         return m
 
 

@@ -321,6 +321,8 @@ def plot(table: list[dict], path: Path) -> None:
         a2.plot(list(x), [r["estimate_over_yosys"][key] for r in rows], mk, label=f"{key} estimate / Yosys")
     a2.plot(list(x), [(r.get("estimate_over_nextpnr") or {}).get("lut4") or float("nan") for r in rows], "x",
             ms=10, label="lut4 estimate / nextpnr")
+    a2.plot(list(x), [r.get("estimate_placed_over_nextpnr_lut4") or float("nan") for r in rows], "+",
+            ms=12, label=f"lut4 estimate x {hwcost.NEXTPNR_LUT_FACTOR} / nextpnr")
     a2.axhspan(0.75, 1.25, color="0.9")
     a2.axhline(1.0, color="0.5", lw=0.8)
     a2.set_ylabel("ratio")

@@ -113,7 +113,10 @@ def draw_accelerator(man: dict, path, title: str | None = None) -> Path:
     if fmt not in ("svg", "png"):
         raise ValueError(f"diagram {path}: suffix .svg or .png, got {path.suffix!r}")
     meta = {"Date": None} if fmt == "svg" else {}
-    with atomic_path(path) as tmp:
+    import matplotlib
+
+    # SVG: real text (small, searchable) and fixed element ids, so the same manifest gives the same file
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sbs-accelerator"}), atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight", metadata=meta)
     plt.close(fig)
     return path

@@ -1,7 +1,14 @@
 """Whole-network accelerator: ``sbs build`` + ``sbs cosim`` of the reference network (shipped
-weights, int-e4m1, the planner's plan) on MNIST test images -> ``bench/results/network_cosim.json``.
+weights, a datapath -- int-e4m1 by default, cheap-e4m1 for the design that fits --, the planner's
+plan) on MNIST test images -> ``bench/results/<--name>.json``.
 
-Usage: ``python bench/bench_network.py [-n 100] [--spikes T] [--jobs J] [--out DIR]``.
+Usage: ``python bench/bench_network.py [--datapath D] [-n 100] [--spikes T] [--jobs J] [--out DIR]
+[--shard-size S] [--resume]``.
+
+``--record-synth DIR``: only record the Yosys ``synth_ecp5`` result of the design in ``DIR`` (the
+stamp that ``rtl.pnr.synthesise`` -- ``sbs pnr``'s yosys step -- wrote there) as one run in
+``bench/results/network_pnr.json`` (earlier runs of other designs are kept; a run of the same
+Verilog is replaced), with the manifest's plan, cycles and estimate, the machine and the commit.
 The result holds the cosim report (images, equal, mismatched, cycles per image from the cycle model
 and measured, accuracy, images per second of simulation), the plan, the manifest's estimate, the
 commands, machine and commit.  Latency in ms needs the post-route Fmax (``sbs pnr DIR``,
@@ -10,6 +17,7 @@ commands, machine and commit.  Latency in ms needs the post-route Fmax (``sbs pn
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import shlex
 import subprocess
@@ -17,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import write_result
+from bench.common import RESULTS, write_result
 
 
 def diagram(manifest: dict, path) -> None:
@@ -76,6 +84,70 @@ def diagram(manifest: dict, path) -> None:
     plt.close(fig)
 
 
+DEVICE = {"name": "lfe5u-85f", "LUT4": 83640, "MULT18X18D": 156, "DP16KD": 208}
+
+
+def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None) -> int:
+    """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring)."""
+    from rtl.pnr import NETLIST_STAMP
+    from sbs_model.provenance import commit, machine
+
+    man = json.loads((d / "manifest.json").read_text())
+    stamp = json.loads((d / NETLIST_STAMP).read_text())
+    if stamp["verilog_sha256"] != man["verilog_sha256"]:
+        print(f"bench_network: {d / NETLIST_STAMP} is not of {man['verilog']} (sha256 differs)", file=sys.stderr)
+        return 1
+    cells = stamp["yosys"]["cells"]
+    ys = {k: cells.get(k, 0) for k in ("LUT4", "CCU2C", "TRELLIS_FF", "MULT18X18D", "DP16KD", "PDPW16KD",
+                                       "TRELLIS_DPR16X4", "PFUMX", "L6MUX21")}
+    ys["lut_total_as_yosys_counts"] = stamp["yosys"]["lut"]
+    dps = {f"update {dp['update']}, weights {dp['weight_format']}, coefficient {dp['coef_bits']} bits"
+           for dp in man["datapaths"].values()}
+    est = man["plan"]["estimate"]
+    fits = (ys["MULT18X18D"] <= DEVICE["MULT18X18D"] and ys["DP16KD"] + ys["PDPW16KD"] <= DEVICE["DP16KD"]
+            and ys["LUT4"] + 2 * ys["CCU2C"] + 4 * ys["TRELLIS_DPR16X4"] <= DEVICE["LUT4"])
+    run = {
+        "design": f"{man['network']['name']}, shipped weights, {label or ', '.join(sorted(dps))}, "
+                  f"T = {sorted({s['T'] for s in man['stages'] if s['kind'] == 'sbs'})}, plan {man['plan']['source']}",
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source_commit": source_commit or commit(),
+        "command": command or f"python -m bench.bench_network --record-synth {d}",
+        "machine": machine(),
+        "plan": man["plan"]["layers"],
+        "update_lanes": {k: {"update": v["update"], "multipliers_per_lane": v["multipliers_per_lane"]}
+                         for k, v in man.get("update_lanes", {}).items()},
+        "verilog_sha256": man["verilog_sha256"],
+        "cycles_per_image": man["cycles_per_image"],
+        "estimate_analytic": {k: est[k] for k in ("lut4", "ff", "mult18", "dp16kd")},
+        "yosys_synth_ecp5": dict(ys, version=stamp.get("version"), seconds=stamp.get("seconds")),
+        "device": DEVICE,
+        "fits_by_yosys_counts": fits,
+        "nextpnr": None,
+        "fmax_mhz": None,
+        "timing_met": None,
+        "ms_per_image": None,
+        "note": "Yosys only (synth_ecp5, the yosys step of 'sbs pnr'); no place and route in this run, so no "
+                "Fmax and no latency",
+    }
+    path = RESULTS / "network_pnr.json"
+    old = json.loads(path.read_text()) if path.is_file() else None
+    runs = []
+    if old:
+        if "runs" in old.get("results", {}):
+            runs = old["results"]["runs"]
+        else:  # the earlier one-design form: keep it as the first run, with its own provenance
+            first = dict(old["results"])
+            for k in ("date", "command", "machine"):
+                first.setdefault(k, old.get(k))
+            first.setdefault("source_commit", old.get("source_commit", old.get("commit")))
+            runs = [first]
+    runs = [r for r in runs if r.get("verilog_sha256") != run["verilog_sha256"]] + [run]
+    p = write_result("network_pnr", {"runs": runs}, {"source_commit": run["source_commit"]})
+    print(f"-> {p}: {run['design']}: LUT4 {ys['LUT4']}, CCU2C {ys['CCU2C']}, FF {ys['TRELLIS_FF']}, "
+          f"MULT18X18D {ys['MULT18X18D']}, DP16KD {ys['DP16KD']} (+PDPW16KD {ys['PDPW16KD']}); fits: {fits}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=100)
@@ -91,18 +163,31 @@ def main(argv=None) -> int:
                     help="cosimulate the design already in --out (its manifest records how it was built)")
     ap.add_argument("--diagram", default=None, metavar="PNG",
                     help="only draw the block diagram of the design in --out (its manifest.json) into PNG")
+    ap.add_argument("--datapath", default="int-e4m1", help="datapath preset for sbs build (default int-e4m1)")
+    ap.add_argument("--shard-size", type=int, default=None, help="images per simulator run (sbs cosim)")
+    ap.add_argument("--resume", action="store_true", help="reuse finished cosim shards in --out (sbs cosim --resume)")
+    ap.add_argument("--record-synth", default=None, metavar="DIR",
+                    help="only record the Yosys result of the design in DIR into bench/results/network_pnr.json")
+    ap.add_argument("--label", default=None, help="with --record-synth: the datapath's name (e.g. cheap-e4m1)")
+    ap.add_argument("--command", default=None, help="with --record-synth: the command that ran Yosys (recorded)")
     args = ap.parse_args(argv)
+    if args.record_synth:
+        return record_synth(Path(args.record_synth), args.command, args.source_commit, args.label)
     out = Path(args.out)
     if args.diagram:
         diagram(json.loads((out / "manifest.json").read_text()), args.diagram)
         print(f"-> {args.diagram}")
         return 0
-    build = ["sbs", "build", "--plan", args.plan, "-o", str(out), "--lint"]
+    build = ["sbs", "build", "--datapath", args.datapath, "--plan", args.plan, "-o", str(out), "--lint"]
     if args.spikes:
         build += ["--spikes", str(args.spikes)]
     rep_path = out / "cosim.json"
     cos = ["sbs", "cosim", str(out), "-n", str(args.n), "--first", str(args.first), "--jobs", str(args.jobs),
            "--json", str(rep_path)]
+    if args.shard_size:
+        cos += ["--shard-size", str(args.shard_size)]
+    if args.resume:
+        cos.append("--resume")
     t0 = time.perf_counter()
     for cmd in ([cos] if args.skip_build else [build, cos]):
         print("$", shlex.join(cmd), flush=True)

@@ -10,7 +10,7 @@ from rtl.network.build import build_network, load_design
 from rtl.network.design import check_model
 from sbs_model.network import LayerSpec as L
 from sbs_model.network import NetworkSpec
-from sbs_model.network_cycles import network_cycles
+from sbs_model.network_cycles import crop_last_index, network_cycles
 from sbs_model.plan import stages
 from sbs_model.quant import QuantizedModel
 from sbs_model.weights import init_weights, save_weights
@@ -54,6 +54,38 @@ def test_sbs_build_whole_network_cli(tmp_path, capsys):
     assert rc == 0 and "cycles per image (cycle model)" in out
     man = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert man["unit"] == "network" and man["plan"]["source"] == "plan.json"
+
+
+@pytest.mark.parametrize("preset,coef,mults", [("cheap-e4m1", "shift_add", 0), ("scaled-e4m1", "mult", 1)])
+def test_build_with_scaled_update_lanes(tmp_path, preset, coef, mults):
+    """The whole network with the scaled/cheap update lanes: the manifest names them per layer, every
+    SbS stage's cycles are its engine's own count (FinalScale included) and the total is the cycle
+    model's."""
+    w = init_weights(NET, 3)
+    man = build_network(NET, w, preset, tmp_path / "d", plan=PLAN, progress=lambda m: None)
+    assert set(man["update_lanes"]) == {"0", "1"}
+    for ul in man["update_lanes"].values():
+        assert ul["update"] == "scaled" and ul["coef"] == coef and ul["multipliers_per_lane"] == mults
+    model = QuantizedModel(NET, w, preset)
+    from rtl.network.design import accelerator
+    acc = accelerator(model, PLAN)
+    st = [s for s in man["stages"] if s["kind"] == "sbs"]
+    assert [s["cycles"] for s in st][1:] == [acc.units[1].cycles()]
+    assert st[0]["cycles"] == acc.units[0].cycles() + crop_last_index(6, 6) - 35  # + pixels outside the crop
+    assert man["cycles_per_image"] == network_cycles(stages(NET, model.datapaths, PLAN), (6, 6))["cycles_per_image"]
+    assert man["datapaths"]["0"]["update"] == "scaled"
+
+
+def test_sbs_build_whole_network_cheap_cli(tmp_path, capsys):
+    cfg, wts, plan = tmp_path / "net.json", tmp_path / "w.npz", tmp_path / "plan.json"
+    cfg.write_text(json.dumps(NET.to_dict()))
+    save_weights(wts, init_weights(NET, 3), NET)
+    plan.write_text(json.dumps({"layers": {"0": {"lanes": 8, "engines": 1}, "1": {"lanes": 2, "engines": 1}}}))
+    rc = main(["build", "--config", str(cfg), "--weights", str(wts), "--plan", str(plan), "--datapath", "cheap-e4m1",
+               "-o", str(tmp_path / "o")])
+    assert rc == 0 and "cycles per image (cycle model)" in capsys.readouterr().out
+    man = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert man["update_lanes"]["1"]["multipliers_per_lane"] == 0
 
 
 @pytest.mark.parametrize("layers,msg", [

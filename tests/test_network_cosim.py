@@ -2,8 +2,10 @@
 with random weights and small T -- padding, stride, dilation, average pooling (k = 4 and k = 3, a
 real division with rounding) and max pooling (with padding), a two-layer fully connected net --
 build (sbs build's code path) and cosimulate with every layer's codes and the class == the
-quantized model and the measured cycles == sbs_model.network_cycles.  One Verilator build per design
-(cached by design hash); two builds in the regular run, the third under ``slow``."""
+quantized model and the measured cycles == sbs_model.network_cycles, with the int update lanes and
+with the scaled update's (cheap-e4m1: no multiplier per lane, FinalScale per engine; scaled-e4m1).
+One Verilator build per design (cached by design hash); three builds in the regular run (the int
+designs of two networks, the cheap design of the two-layer net), the others under ``slow``."""
 import json
 
 import numpy as np
@@ -47,12 +49,18 @@ NETS = {
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param("pad-max-avg", marks=pytest.mark.slow),  # a third build: slow
-                                  "stride-dil-avg3-maxpad", "fc2"])
-def test_small_network_cosim_equal(name, tmp_path):
+@pytest.mark.parametrize("name,datapath", [
+    pytest.param("pad-max-avg", "int-e4m1", marks=pytest.mark.slow),  # a third build: slow
+    ("stride-dil-avg3-maxpad", "int-e4m1"), ("fc2", "int-e4m1"),
+    # the scaled update's lanes (cheap: no multiplier per lane; FinalScale on every engine's output)
+    ("fc2", "cheap-e4m1"),
+    pytest.param("pad-max-avg", "cheap-e4m1", marks=pytest.mark.slow),
+    pytest.param("stride-dil-avg3-maxpad", "cheap-e4m1", marks=pytest.mark.slow),
+    pytest.param("stride-dil-avg3-maxpad", "scaled-e4m1", marks=pytest.mark.slow)])
+def test_small_network_cosim_equal(name, datapath, tmp_path):
     net, plan = NETS[name]
     weights = init_weights(net, 3)
-    man = build_network(net, weights, "int-e4m1", tmp_path / "d", plan=plan, progress=lambda m: None)
+    man = build_network(net, weights, datapath, tmp_path / "d", plan=plan, progress=lambda m: None)
     rep = cosim(tmp_path / "d", n=3, first=5, seed=11, waves=False, progress=print)
     assert rep["equal"] is True and rep["mismatched"] == 0, rep
     assert rep["images"] == 3

@@ -29,6 +29,22 @@ def test_cycle_model_sums_the_stages():
     assert P.cycles(NET, DPS, plan) == cm["cycles_per_image"]
 
 
+def test_scaled_update_adds_final_scale_per_sbs_stage():
+    """The scaled/cheap update's engines send every code through FinalScale: FINAL cycles more per SbS
+    stage, the pooling stages as before (stages carry the datapath's update)."""
+    from sbs_model.layer_cycles import FINAL
+    plan = {0: {"lanes": 32, "engines": 1}, 2: {"lanes": 7, "engines": 1}, 4: {"lanes": 2, "engines": 1},
+            5: {"lanes": 1, "engines": 1}}
+    cheap = {i: PRESETS["cheap-e4m1"] for i in NET.sbs_layers()}
+    st_i, st_c = P.stages(NET, DPS, plan), P.stages(NET, cheap, plan)
+    assert [s.get("update") for s in st_c if s["kind"] == "sbs"] == ["scaled"] * 4
+    ci, cc = network_cycles(st_i, (24, 24)), network_cycles(st_c, (24, 24))
+    for s, a, b in zip(st_i, ci["stages"], cc["stages"]):
+        assert b["cycles"] - a["cycles"] == (FINAL if s["kind"] == "sbs" else 0)
+    assert cc["cycles_per_image"] == ci["cycles_per_image"] + 4 * FINAL
+    assert P.cycles(NET, cheap, plan) == cc["cycles_per_image"]
+
+
 def test_tiny_network_waits_for_the_whole_image():
     st = [{"kind": "sbs", "N": 2, "S": 1, "T": 1, "n_ip": 1, "n_in": 1, "lanes": 2, "engines": 1, "recip_bits": 16}]
     assert network_cycles(st, (1, 1))["cycles_per_image"] == IMAGE_H * IMAGE_W + 1

@@ -58,6 +58,7 @@ def test_multiplier_blocks():
     (5, 4, 1, "int-e4m1", (0, 1), 19, 14),     # hold-out; B = 3; weights ROM 2*4 + 2*5 = 18 bits: one DP16KD
     (0, 32, 1, "int-e4m1", (0, 0), 69, 35),    # hold-out; S = 25: window sums mostly in LUT RAM; geometry ROM PDPW16KD
     (5, 5, 2, "int-e4m1", (0, 1), 34, 40),     # hold-out; two cores share the input RAM (one read port each)
+    (0, 32, 1, "cheap-e4m1", (0, 0), 7, 41),   # hold-out; no lane multiplier
 ])
 def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):
     c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines,

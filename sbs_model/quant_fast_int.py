@@ -635,29 +635,35 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
                 ip = job - b * n_ip
                 ok[k] = prepare_ip_fast(xw, b, idx, ip, cum, seed, first_pattern + b, layer_index, r32, rth, bucket,
                                         spk[k])
-                if not ok[k]:
+                if not ok[k]:  # the layer call fails (bad); the spike loop runs it on row 0, harmlessly
                     bad[job] = 1
+                    spk[k, :] = 0
                 for i in range(npad):
                     h[k, i] = h0[i]
                 tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow, w32)
-            for t in range(n_t):
-                tn = t + 1 if t + 1 < n_t else t
-                for k in range(m):
-                    if ok[k]:
+            if w32:  # the fast path first (the loop is written twice so that it tests neither w32 nor ok)
+                for t in range(n_t):
+                    tn = t + 1 if t + 1 < n_t else t
+                    for k in range(m):
                         x = tot[k]
                         s = spk[k, t]
                         s2 = spk[k, tn]
-                        if w32:
-                            nxt, n_ovf = _spike_fast(h, k, s, t, x, s2, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p)
-                            if n_ovf == 0:
-                                tot[k] = nxt
-                                continue
-                            if n_ovf > 0:
-                                tot[k] = nxt
-                                counters[g0 + k, C_H_OVF] += n_ovf
-                                continue
-                        tot[k] = _spike_counted(h, k, s, t, x, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max, dp,
-                                                h_p, C_tab, G_tab, rec, counters[g0 + k])
+                        nxt, n_ovf = _spike_fast(h, k, s, t, x, s2, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p)
+                        if n_ovf == 0:
+                            tot[k] = nxt
+                        elif n_ovf > 0:
+                            tot[k] = nxt
+                            counters[g0 + k, C_H_OVF] += n_ovf
+                        else:
+                            tot[k] = _spike_counted(h, k, s, t, x, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                                    dp, h_p, C_tab, G_tab, rec, counters[g0 + k])
+            else:
+                for t in range(n_t):
+                    tn = t + 1 if t + 1 < n_t else t
+                    for k in range(m):
+                        if ok[k]:
+                            tot[k] = _spike_counted(h, k, spk[k, t], t, tot[k], spk[k, tn], md, m2, sd, e_min, recip,
+                                                    narrow, w32, hm_max, dp, h_p, C_tab, G_tab, rec, counters[g0 + k])
             for k in range(m):
                 job = g0 + k
                 if not ok[k]:

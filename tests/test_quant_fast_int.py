@@ -186,3 +186,15 @@ def test_update32_lanes_equal_integer_reference(mode):
             assert dot == int(sum((int(a) * int(b)) >> sd for a, b in zip(q, md[s2])) % (1 << 32))
         seen.add((csh >= 0, sd > 0, rs2 <= 32))
     assert len(seen) == 8
+
+
+def test_window_total_over_limit_is_a_value_error():
+    """An IP whose window total reaches 2**31 fails the layer call with the bad-window error; the
+    other IPs of its group still run (its spike row is zeroed, so nothing reads out of bounds)."""
+    net = _net(T=16)
+    ql = QuantizedModel(net, _weights(), PRESETS["int-e4m1"]).qlayers[0]
+    img = np.random.default_rng(4).integers(0, 256, (2, 28, 28)).astype(np.uint8)
+    xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+    xw[1, 0, 2, 2] = 1 << 31
+    with pytest.raises(ValueError, match="exceeds 2\\*\\*31 - 1"):
+        qfi.run_quant_layer_int(ql, xw, 0, 0)

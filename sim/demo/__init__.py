@@ -2,7 +2,7 @@
 
 It sits at the top of the dependency chain (it orchestrates the model, the RTL and the simulator):
 :mod:`sim.demo.options` (tables, defaults, validation), :mod:`sim.demo.steps` (one function per
-step), :mod:`sim.demo.plots`, :mod:`sim.demo.report` (report.md, summary.json, the final table) and
+step), :mod:`sim.demo.network` (the whole-network steps), :mod:`sim.demo.diagram`, :mod:`sim.demo.plots`, :mod:`sim.demo.report` (report.md, summary.json, the final table) and
 :mod:`sim.demo.pipeline` (:func:`run_demo`).  The model comes from :mod:`sbs_model.loader`.
 
 Steps (each one records a status: ``passed``, ``skipped: <reason>`` or ``failed: <message>``; a
@@ -20,10 +20,16 @@ step that cannot run or fails never stops the steps after it):
    testbench ``sim.tb_engine``) on a few IPs whose integer windows come from the quantized model's
    trace of real embedded images; the final h codes must equal the model's (``==``) and the cycles
    between IPs the engine's cycle model (:func:`rtl.engine.engine_cycles`).
-5. ``cost``: analytic estimate (:mod:`sbs_model.hwcost`) for every datapath (whole network) and for
+5. ``network`` + ``cosim`` (:mod:`sim.demo.network`): the whole-network accelerator built as ``sbs
+   build`` does (:func:`rtl.network.build.build_network`, ``OUT/network/``; reused when the same
+   design is there) and a few embedded test images cosimulated as ``sbs cosim`` does
+   (:func:`sim.cosim.cosim`, resumable): every layer's codes, the class and the cycles ``==`` the
+   model; ``network-synth`` / ``network-pnr`` (Yosys, nextpnr) only with ``--synth`` / ``--pnr``.
+   :mod:`sim.demo.diagram` draws its block diagram from the manifest.
+6. ``cost``: analytic estimate (:mod:`sbs_model.hwcost`) for every datapath (whole network) and for
    the generated engine; ``synth``: yosys through :mod:`rtl.synth` when the ``synth`` extra is
    installed.
-6. ``report``: ``OUT/report.md``, ``OUT/summary.json`` and PNG plots, all written atomically.
+7. ``report``: ``OUT/report.md``, ``OUT/summary.json`` and PNG plots, all written atomically.
 
 Exit code (:func:`~sim.demo.steps.exit_code`): 0 when no step failed (skipped steps do not fail the run), 1 when one
 did; bad input raises ``ValueError`` (the CLI's exit code 2).

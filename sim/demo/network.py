@@ -123,6 +123,8 @@ def step_cosim(demo: Demo) -> None:
         raise StepSkipped(f"Verilator unavailable: {why}")
     o = demo.opts
     d = o.out / NETWORK_DIR
+    demo.say("      the first simulator run builds the Verilator model of the design (cached per design under "
+             "build/sim/; for the whole reference network tens of minutes on a busy 2-core machine)")
     rep = cosim(d, n=o.network_images, first=0, seed=o.seed, jobs=1, waves=True, progress=indent(demo),
                 shard_size=1, resume=True)
     write_json(d / COSIM_FILE, rep)

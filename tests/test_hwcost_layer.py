@@ -59,6 +59,8 @@ def test_multiplier_blocks():
     (0, 32, 1, "int-e4m1", (0, 0), 69, 35),    # hold-out; S = 25: window sums mostly in LUT RAM; geometry ROM PDPW16KD
     (5, 5, 2, "int-e4m1", (0, 1), 34, 40),     # hold-out; two cores share the input RAM (one read port each)
     (0, 32, 1, "cheap-e4m1", (0, 0), 7, 41),   # hold-out; no lane multiplier
+    (2, 8, 1, "int-e4m1", (0, 0), 23, 46),     # hold-out; S = 800: ten window-sum memories
+    (0, 8, 2, "int-e4m1", (0, 0), 42, 32),     # hold-out; two cores of 400 IPs
 ])
 def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):
     c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines,

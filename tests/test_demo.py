@@ -320,7 +320,7 @@ def test_network_steps_on_a_small_network(tmp_path, monkeypatch):
     assert d2.data["cosim"]["shards_kept"] == 2, d2.data["cosim"]
     # a wrong reference code (one bit of layer 0 of the first image) must fail the step
     import sim.cosim as sc
-    real_vectors, real_cosim = sc.vectors, network.cosim
+    real_vectors = sc.vectors
 
     def wrong(model, images, first, cycles):
         vec, cls = real_vectors(model, images, first, cycles)
@@ -328,7 +328,6 @@ def test_network_steps_on_a_small_network(tmp_path, monkeypatch):
         return vec, cls
 
     monkeypatch.setattr(sc, "vectors", wrong)
-    monkeypatch.setattr(network, "cosim", lambda *a, **k: real_cosim(*a, **{**k, "waves": False}))
     d3 = small_network_demo(tmp_path / "demo3", network_images=1)
     steps.run_step(d3, "network", network.step_network)
     steps.run_step(d3, "cosim", network.step_cosim)

@@ -22,9 +22,9 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
 
    * c0: h RAM, coefficient RAM and spike-row RAM read; slot k's spike index ``s_t`` is taken
      from the FIFO (``t < T``, beat 0) and written to the spike-row RAM;
-   * c1: ``h`` (``t = 0``: the initial h), the coefficient (identity ``C = 2**Fc, K = 0`` for
-     ``t = 0`` and for an ignored spike) and the weight address of ``s_{t-1}``; c2: weight read;
-     c3: the weights registered;
+   * c1: the RAM words registered as read, the weight address of ``s_{t-1}``; c2: weight read, and
+     ``h`` (``t = 0``: the initial h) and the coefficient (identity ``C = 2**Fc, K = 0`` for ``t = 0``
+     and for an ignored spike) selected; c3: the weights registered;
    * c4..c10: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c10;
    * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c9),
      accumulated over the B beats; then :class:`rtl.layer.norm_pipe.NormalisePipe`,
@@ -247,8 +247,11 @@ class EngineCore(wiring.Component):
             stale = k1 == 0
         elif self.fault == "select":
             stale = (k1 == 0) & self.stale_en
+        # the block RAM outputs (h, coefficient) go straight to flip-flops; the selection of the initial
+        # h and of the identity coefficient happens a cycle later (block RAM clock-to-out is ~5.6 ns)
         h2 = Signal(L * ow)
         C2, K2, eK2 = Signal(units.c_width), Signal(int(dp.coef_bits)), Signal(ek_shape)
+        h0_2, ident2, ident_c2 = Signal(), Signal(), Signal()
         wa2 = Signal(range(max(S * B, 2)))
         s_prev_hold = Signal(sw)
         s_prev = Mux(b1 == 0, s_rd.data, s_prev_hold)
@@ -257,12 +260,14 @@ class EngineCore(wiring.Component):
         ident = first1 | c_rd.data.ign
         ident_c = first1 if units.scaled else ident  # scaled: an ignored spike keeps its j_t (K = 0)
         last2 = Signal()  # scaled: round T, the lanes output the sums for FinalScale
-        m.d.sync += [h2.eq(Mux(first1 & ~stale, h0w, h_rd.data)), last2.eq(t1 == T),
-                     C2.eq(Mux(ident_c, units.c_identity, c_rd.data.C)), K2.eq(Mux(ident, 0, c_rd.data.K)),
+        m.d.sync += [h2.eq(h_rd.data), h0_2.eq(first1 & ~stale), last2.eq(t1 == T),
+                     C2.eq(c_rd.data.C), K2.eq(c_rd.data.K), ident2.eq(ident), ident_c2.eq(ident_c),
                      eK2.eq(c_rd.data.eK), wa2.eq(word_addr(s_prev, b1, B))]
-        # ---- c2: weight read (row s_{t-1}); c3: the weights registered; operands delayed to match
+        # ---- c2: weight read (row s_{t-1}), initial h / identity selected; c3: the weights registered
         m.d.comb += w_upd.addr.eq(wa2)
-        h4, C4, K4, eK4 = (delay(m, h2, 2, "h_upd"), delay(m, C2, 2, "c_upd"), delay(m, K2, 2, "k_upd"),
+        h3, C3, K3 = Signal.like(h2), Signal.like(C2), Signal.like(K2)
+        m.d.sync += [h3.eq(Mux(h0_2, h0w, h2)), C3.eq(Mux(ident_c2, units.c_identity, C2)), K3.eq(Mux(ident2, 0, K2))]
+        h4, C4, K4, eK4 = (delay(m, h3, 1, "h_upd"), delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"),
                            delay(m, eK2, 2, "ek_upd"))
         w4 = delay(m, w_upd.data, 1, "w_upd")
         # ---- c4: update lanes

@@ -303,8 +303,9 @@ def test_network_steps_on_a_small_network(tmp_path, monkeypatch):
     steps.run_step(d, "report", report.step_report)
     assert d.steps["report"] == "passed", d.data.get("errors")
     md = (out / "report.md").read_text()
-    for text in ("## Whole-network accelerator", "| 0 | SbS | 1 | 8 | 36 | 8 | 1 | 6 |", "| 1 | SbS | 1 | 2 | 8 | 3 | 1 | 5 |",
-                 f"Cycles per image: **{man['cycles_per_image']:,}**", f"| analytic (`sbs_model.hwcost`",
+    for text in ("## Whole-network accelerator", "| 0 | SbS | 1 | 8 | 36 | 8 | 1 | 6 |",
+                 "| 1 | SbS | 1 | 2 | 8 | 3 | 1 | 5 |", f"Cycles per image: **{man['cycles_per_image']:,}**",
+                 "| analytic (`sbs_model.hwcost`",
                  "Latency: no ms per image is quoted", "| `network/cosim.json` | 2 | **true** | 0 |",
                  "![block diagram of the accelerator](accelerator.svg)"):
         assert text in md, text

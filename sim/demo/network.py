@@ -101,8 +101,8 @@ def step_network(demo: Demo) -> None:
     demo.data["network"] = {"dir": NETWORK_DIR, "datapath": label, "T": T, "reused": reused,
                             "manifest": {k: man[k] for k in MANIFEST_KEYS if k in man}}
     est = man["plan"]["estimate"]
-    demo.say(f"      {man['top']}.v: {net.name}, T = {T}, datapath {label}: {man['cycles_per_image']:,} cycles per image "
-             f"(cycle model); analytic {est['lut4']:,} LUT4, {est['mult18']} MULT18X18D, {est['dp16kd']} DP16KD")
+    demo.say(f"      {man['top']}.v: {net.name}, T = {T}, datapath {label}: {man['cycles_per_image']:,} cycles per "
+             f"image (cycle model); analytic {est['lut4']:,} LUT4, {est['mult18']} MULT18X18D, {est['dp16kd']} DP16KD")
 
 
 def need_network(demo: Demo) -> dict:

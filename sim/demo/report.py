@@ -193,7 +193,8 @@ def network_section(summary: dict) -> list[str]:
         L.append("|---|---|---|---|---|---|---|")
         L.append(f"| `{cs['file']}` | {cs['images']} | **{str(cs['equal']).lower()}** | {cs['mismatched']} | "
                  f"{_pct(cs['accuracy'])} % ({cs['correct']}/{cs['images']}) | "
-                 f"{', '.join(f'{c:,}' for c in cs['cycles_measured'])} | {_num(cs.get('images_per_second'), '{:.3g}')} |")
+                 f"{', '.join(f'{c:,}' for c in cs['cycles_measured'])} | "
+                 f"{_num(cs.get('images_per_second'), '{:.3g}')} |")
         L.append("")
         if cs.get("first_divergence"):
             L.append(f"First divergence: `{cs['first_divergence']}`; reproduce: `{cs.get('reproduce')}`.\n")

@@ -45,8 +45,8 @@ def add_arguments(p):
     p.add_argument("--network-images", type=int, default=None, metavar="N",
                    help="embedded test images cosimulated on the accelerator, 1..2000 (default 1; --quick: 2)")
     p.add_argument("--network-spikes", type=int, default=None, metavar="T",
-                   help="T of the accelerator, 1..100000 (default: the demo's T, one image then takes about "
-                        "12 min of Verilator at T = 1600; --quick: 32)")
+                   help="T of the accelerator, 1..100000 (default: the demo's T; at T = 1600 one image takes "
+                        "several minutes of Verilator; --quick: 32)")
     p.add_argument("--network-plan", default="auto", metavar="auto|FILE.json",
                    help="engines and lanes per SbS layer of the accelerator: auto (default, the planner) or a plan "
                         "JSON file, as 'sbs build --plan'")

@@ -166,6 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--datapath", default="int-e4m1", help="datapath preset for sbs build (default int-e4m1)")
     ap.add_argument("--shard-size", type=int, default=None, help="images per simulator run (sbs cosim)")
     ap.add_argument("--resume", action="store_true", help="reuse finished cosim shards in --out (sbs cosim --resume)")
+    ap.add_argument("--no-waves", action="store_true", help="on a divergence, no second run with waves (sbs cosim)")
     ap.add_argument("--record-synth", default=None, metavar="DIR",
                     help="only record the Yosys result of the design in DIR into bench/results/network_pnr.json")
     ap.add_argument("--label", default=None, help="with --record-synth: the datapath's name (e.g. cheap-e4m1)")
@@ -188,6 +189,8 @@ def main(argv=None) -> int:
         cos += ["--shard-size", str(args.shard_size)]
     if args.resume:
         cos.append("--resume")
+    if args.no_waves:
+        cos.append("--no-waves")
     t0 = time.perf_counter()
     for cmd in ([cos] if args.skip_build else [build, cos]):
         print("$", shlex.join(cmd), flush=True)

@@ -42,6 +42,9 @@ from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.update import check_rtl_datapath, exp_k_range
 
 
+GROUP = 4  # lanes per copy of the per-beat C and K registers
+
+
 def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
     """Model codes for one beat: ``update_int_sums`` then ``encode_parts`` into H (saturate)."""
     H, W = parse_format(dp.h_format), parse_format(w_format)
@@ -146,12 +149,20 @@ class UpdateLanes(wiring.Component):
         Fc, Fu, cb = int(dp.c_bits), int(dp.upd_frac_bits), int(dp.coef_bits)
         log2_cap = H.int_bits + Fu
         s_t1 = -H.frac_bits - Fc + Fu
-        C1, K1 = Signal(Fc + 1), Signal(cb)  # the per-beat values, stage 1
-        m.d.sync += [C1.eq(self.C), K1.eq(self.K)]
+        # the per-beat values, stage 1: one register per group of GROUP lanes (a register shared by all
+        # lanes would drive multipliers across the chip); distinct reset values keep Yosys from merging
+        # the copies (the value after reset is never used: that beat is not valid)
+        copies = []
+        for g in range(-(-self.lanes // GROUP)):
+            C1 = Signal(Fc + 1, name=f"C1_{g}", init=g % (1 << (Fc + 1)))
+            K1 = Signal(cb, name=f"K1_{g}", init=g % (1 << cb))
+            m.d.sync += [C1.eq(self.C), K1.eq(self.K)]
+            copies.append((C1, K1))
         hl, hh = exp_range(H)
         wl, wh = exp_range(self.W)
         e_lo, e_hi = min(hl + wl, 0), max(hh + wh, 0)
         for j in range(self.lanes):
+            C1, K1 = copies[j // GROUP]
             dh, dw = WeightDecoder(H), WeightDecoder(self.W)
             m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"] = dh, dw
             m.d.comb += [dh.code.eq(self.h[j]), dw.code.eq(self.w[j])]

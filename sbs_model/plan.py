@@ -187,9 +187,10 @@ def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | No
     dev = get_device(device)
     sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
     costs = _Costs(net, dps)
-    plan = {i: {"lanes": 1, "engines": 1} for i in sbs}
+    plan = {i: {"lanes": lc.min_lanes(net.layers[i].out_channels, int(dps[i].recip_bits)), "engines": 1}
+            for i in sbs}
     if not _fits(costs.total(plan), dev):
-        raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
+        raise ValueError(f"--device {device}: even one core of the fewest lanes per layer does not fit "
                          f"({plan_cost(net, dps, plan)})")
     cur = cycles(net, dps, plan)
     shapes = net.shapes()

@@ -97,6 +97,7 @@ class EngineCore(wiring.Component):
         self.dp, self.T, self.L, self.fault = dp, int(T), int(lanes), fault
         self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
         self.w_codes = w_codes
+        lc.check_lanes(self.N, self.L, dp.recip_bits)
         self.B = lc.beats(self.N, self.L)
         self.P = lc.slots(self.N, self.L, dp.recip_bits)
         self.D = lc.chain_latency(self.L, dp.recip_bits)

@@ -45,12 +45,12 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import FixedFormat, parse_format
 from fixedpoint.product import product
-from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import coefficient, update_int_sums
 from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, signed_bits
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import bit_length_expr, exp_bits
+from rtl.round_code import round_to_code
 from sbs_model.hw_cycles import UPDATE_LATENCY
 
 FAULTS = (None, "flip_bit0")
@@ -270,25 +270,5 @@ class UpdateUnit(CheckedComponent):
         return m
 
     def _round_into_h(self, m, s, j):
-        H, dp = self.H, self.dp
-        d = int(dp.upd_frac_bits) - H.frac_bits
-        kpos = (1 << H.width) - 1
-        mode = rounding_code(dp.h_rounding)
-        if d <= 0:
-            k = Signal(len(s) - d, name=f"k{j}")
-            m.d.comb += k.eq(s << (-d))
-        else:
-            q = s[d:]
-            half = s[d - 1]
-            sticky = s[:d - 1] != 0 if d >= 2 else 0
-            if mode == RNE:
-                up = half & (sticky | q[0])
-            elif mode == RNA:
-                up = half
-            else:
-                up = 0
-            k = Signal(len(q) + 1, name=f"k{j}")
-            m.d.comb += k.eq(q + up)
-        code = Signal(H.width, name=f"code{j}")
-        m.d.comb += code.eq(Mux(k > kpos, kpos, k))
-        return code
+        return round_to_code(m, s, int(self.dp.upd_frac_bits) - self.H.frac_bits, self.dp.h_rounding,
+                             self.H.width, j)

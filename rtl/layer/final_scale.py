@@ -19,15 +19,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from amaranth import Module, Mux, Signal
+from amaranth import Module, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.datapath import value_bits_nb
 from fixedpoint.formats import parse_format
-from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import scale_sums
 from rtl.checked import CheckedComponent
+from rtl.round_code import round_to_code
 
 SPLIT = 18  # bits of the low operand part (one MULT18X18D input)
 
@@ -83,18 +83,7 @@ class FinalScale(CheckedComponent):
         return m
 
     def _round(self, m, s):
-        sh = self.shift
-        mode = rounding_code(self.dp.h_rounding)
-        if sh == 0:
-            k = s
-        else:
-            q, half = s[sh:], s[sh - 1]
-            sticky = s[:sh - 1].any() if sh >= 2 else 0
-            up = half & (sticky | q[0]) if mode == RNE else (half if mode == RNA else 0)
-            k = Signal(len(q) + 1, name="k")
-            m.d.comb += k.eq(q + up)
-        kpos = (1 << self.H.width) - 1
-        return Mux(k > kpos, kpos, k)
+        return round_to_code(m, s, self.shift, self.dp.h_rounding, self.H.width, "")
 
 
 __all__ = ["FinalScale", "reference"]

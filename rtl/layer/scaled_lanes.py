@@ -46,12 +46,12 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.datapath import value_bits_nb
 from fixedpoint.formats import FixedFormat, parse_format
 from fixedpoint.product import product
-from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import coefficient, scale_sums, update_scaled_sums
 from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.layer.scaled_coefficient import exp_k_range
+from rtl.round_code import round_to_code
 
 COEFS = ("mult", "shift_add")
 SHIFT_ADD_MAX = 6  # a coefficient of at most this many bits multiplies by gated shifted adds
@@ -280,18 +280,7 @@ class ScaledUpdateLanes(CheckedComponent):
         return m
 
     def _round_into_h(self, m, s, sh: int, i):
-        H, dp = self.H, self.dp
-        mode = rounding_code(dp.h_rounding)
-        if sh == 0:
-            k = s
-        else:
-            q, half = s[sh:], s[sh - 1]
-            sticky = s[:sh - 1].any() if sh >= 2 else 0
-            up = half & (sticky | q[0]) if mode == RNE else (half if mode == RNA else 0)
-            k = Signal(len(q) + 1, name=f"k{i}")
-            m.d.comb += k.eq(q + up)
-        kpos = (1 << H.width) - 1
-        return Mux(k > kpos, kpos, k)
+        return round_to_code(m, s, sh, self.dp.h_rounding, self.H.width, i)
 
 
 __all__ = ["ScaledUpdateLanes", "check_layer_datapath", "clamp_bits", "coef_kind", "reference",

@@ -35,11 +35,11 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.product import product
-from fixedpoint.rounding import RNA, RNE, rounding_code
 from fixedpoint.update import update_int_sums
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.update import check_rtl_datapath, exp_k_range
+from rtl.round_code import round_to_code
 
 
 GROUP = 4  # lanes per copy of the per-beat C and K registers
@@ -201,19 +201,8 @@ class UpdateLanes(wiring.Component):
         return m
 
     def _round_into_h(self, m, s, j):
-        H, dp = self.H, self.dp
-        d = int(dp.upd_frac_bits) - H.frac_bits
-        mode = rounding_code(dp.h_rounding)
-        if d == 0:
-            k = s
-        else:
-            q, half = s[d:], s[d - 1]
-            sticky = s[:d - 1].any() if d >= 2 else 0
-            up = half & (sticky | q[0]) if mode == RNE else (half if mode == RNA else 0)
-            k = Signal(len(q) + 1, name=f"k{j}")
-            m.d.comb += k.eq(q + up)
-        kpos = (1 << H.width) - 1
-        return Mux(k > kpos, kpos, k)
+        return round_to_code(m, s, int(self.dp.upd_frac_bits) - self.H.frac_bits, self.dp.h_rounding,
+                             self.H.width, j)
 
 
 __all__ = ["UpdateLanes", "reference"]

@@ -275,6 +275,7 @@ def small_network_demo(out, **kw):
     return d
 
 
+@pytest.mark.slow  # a Verilator build and cosim (~3 min on 2 busy cores): CI is near its 15 min budget
 @pytest.mark.verilator
 def test_network_steps_on_a_small_network(tmp_path, monkeypatch):
     """network + cosim on a small network (the same code path as the shipped one): build, every code and

@@ -60,6 +60,7 @@ def test_scaled_faults_are_seen(fault):
     assert outs[0] != want
 
 
+@pytest.mark.slow  # layer 5 of the shipped model at T = 20, twice: the long ones of this file (CI time)
 @pytest.mark.parametrize("preset", ["cheap-e4m1", "scaled-e4m1"])
 def test_shipped_model_layer5_real_images(preset):
     """Layer 5 (the output layer) of the shipped model, T = 20, 2 MNIST test images == QuantizedModel."""

@@ -4,7 +4,7 @@ real division with rounding) and max pooling (with padding), a two-layer fully c
 build (sbs build's code path) and cosimulate with every layer's codes and the class == the
 quantized model and the measured cycles == sbs_model.network_cycles, with the int update lanes and
 with the scaled update's (cheap-e4m1: no multiplier per lane, FinalScale per engine; scaled-e4m1).
-One Verilator build per design (cached by design hash); three builds in the regular run (the int
+One Verilator build per design (cached by design hash); two builds in the regular run (the int
 designs of two networks), the others (the cheap/scaled designs included) under ``slow``."""
 import json
 

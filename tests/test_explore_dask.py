@@ -296,7 +296,7 @@ def test_local_cluster_worker_killed_mid_sweep(weights_file, tmp_path, monkeypat
     rid_shards = {}
     for rel in json.loads(marker.read_text()):
         parts = Path(rel).parts
-        if parts[0] == "shards":
+        if parts[0] == "shards" and not parts[2].startswith("."):  # ".NAME..." is an atomic write in flight
             rid_shards.setdefault(parts[1], []).append(int(parts[2].split("-")[0]))
     runs = {p.stem: json.loads(p.read_text()) for p in (out / "runs").glob("*.json")}
     for rid, starts in rid_shards.items():

@@ -39,14 +39,14 @@ from sbs_model.hw_cycles import NORMALISER_LATENCY
 FAULTS = (None, "flip_sig0")
 
 
-def _lod(bits: list):
+def leading_one(bits: list):
     """Balanced leading-one tree over ``bits`` (LSB first, length a power of two):
     ``(any, pos)``, ``pos`` the index of the highest 1 (``None`` for one bit: position 0)."""
     if len(bits) == 1:
         return bits[0], None
     h = len(bits) // 2
-    a_lo, p_lo = _lod(bits[:h])
-    a_hi, p_hi = _lod(bits[h:])
+    a_lo, p_lo = leading_one(bits[:h])
+    a_hi, p_hi = leading_one(bits[h:])
     low = a_hi if p_lo is None else Cat(Mux(a_hi, p_hi, p_lo), a_hi)
     return a_lo | a_hi, low
 
@@ -59,7 +59,7 @@ def bit_length_expr(value):
     while size < n:
         size *= 2
     bits = [value[i] for i in range(n)] + [Const(0, 1)] * (size - n)
-    any_, pos = _lod(bits)
+    any_, pos = leading_one(bits)
     if pos is None:
         return any_
     return Mux(any_, pos + 1, 0)

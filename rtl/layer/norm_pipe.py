@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.datapath import Datapath
 from fixedpoint.normalise import NORM_BITS_MAX, NORM_BITS_MIN
 from rtl.checked import CheckedComponent
-from rtl.normaliser import exp_bits
+from rtl.normaliser import exp_bits, leading_one
 
 GROUP = 8  # bits per group of the two-step shift
 
@@ -41,16 +41,7 @@ def _priority(flags: list):
         n *= 2
     flags = list(flags) + [Const(0, 1)] * (n - len(flags))
 
-    def tree(bits):
-        if len(bits) == 1:
-            return bits[0], None
-        h = len(bits) // 2
-        a_lo, p_lo = tree(bits[:h])
-        a_hi, p_hi = tree(bits[h:])
-        pos = a_hi if p_lo is None else Cat(Mux(a_hi, p_hi, p_lo), a_hi)
-        return a_lo | a_hi, pos
-
-    _, pos = tree(flags)
+    _, pos = leading_one(flags)
     return Const(0, 1) if pos is None else pos
 
 

@@ -51,6 +51,7 @@ from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.layer.scaled_coefficient import exp_k_range
+from rtl.layer.update_lanes import coarse_shifted, shift_amounts
 from rtl.round_code import round_to_code
 
 COEFS = ("mult", "shift_add")
@@ -131,26 +132,6 @@ def coefficient_of(dp, A, Y, exp_r) -> tuple[int, int]:
     """``(K, exp_K)`` of :func:`fixedpoint.update.coefficient` for ``A_t``, as the engine forms it."""
     K, e = coefficient(A, Y, exp_r, dp.g_bits, dp.recip_bits, dp.norm_bits, dp.coef_bits)
     return int(K), int(e)
-
-
-def shift_amounts(m, sh, lo: int, hi: int, cap: int, vw: int, name: str):
-    """``(left, right, neg)`` for a signed shift ``sh`` in ``[lo, hi]``: ``min(sh, cap)``,
-    ``min(-sh, vw)`` and ``sh < 0`` (a left shift by ``cap`` stands for any larger one: the value
-    is then 0 or at least ``2**cap``)."""
-    la = Signal(range(cap + 1), name=f"{name}_lamt")
-    ra = Signal(range(vw + 1), name=f"{name}_ramt")
-    neg = Signal(name=f"{name}_neg")
-    m.d.comb += [la.eq(Mux(sh < 0, 0, Mux(sh >= cap, cap, sh)) if hi >= 0 else 0),
-                 ra.eq(Mux(sh >= 0, 0, Mux(-sh >= vw, vw, -sh)) if lo < 0 else 0), neg.eq(sh < 0)]
-    return la, ra, neg
-
-
-def coarse_shift(v, la, ra, neg, width: int):
-    """``v`` shifted by the multiples of 8 of the amounts (left by ``la & ~7`` or right by
-    ``ra & ~7``), ``width`` bits: the first of two shift stages."""
-    left = v << Cat(Const(0, 3), la[3:]) if len(la) > 3 else v
-    right = v >> Cat(Const(0, 3), ra[3:]) if len(ra) > 3 else v
-    return Mux(neg, right, left)[:width]
 
 
 def reaches_cap(y, f, neg, cap: int):
@@ -262,7 +243,7 @@ class ScaledUpdateLanes(CheckedComponent):
             y2 = Signal(len(b1) + X, name=f"t2y{i}")
             f3, neg3 = Signal(3, name=f"t2f{i}"), Signal(name=f"t2neg{i}")
             h2 = Signal(dh.sig_bits, name=f"h2_{i}")
-            m.d.sync += [y2.eq(coarse_shift(b1, la2, ra2, neg2, len(y2))), f3.eq(Mux(neg2, ra2[:3], la2[:3])),
+            m.d.sync += [y2.eq(coarse_shifted(b1, la2, ra2, neg2, len(y2))), f3.eq(Mux(neg2, ra2[:3], la2[:3])),
                          neg3.eq(neg2), h2.eq(h1)]
             # stage 4: T2's shift by the rest (0..7), its low X bits and whether it reaches 2**X
             z2, o2 = Signal(X, name=f"t2z{i}"), Signal(name=f"t2o{i}")

@@ -19,7 +19,8 @@ Ports (``lib.stream``):
 Operation: the input goes into an input RAM (E read ports), then the IPs are processed in waves
 of ``E*P`` IPs (core e takes IPs ``wave_base + e*P ...``); all cores load, run and drain in
 parallel, then the output serialiser reads the h RAMs (two cycles per h word, then one code per
-cycle with back-pressure).  The exact cycle count is :func:`sbs_model.layer_cycles.layer_cycles`.
+cycle with back-pressure; the word is held in a register loaded every cycle, without an enable,
+and a lane counter selects the code).  The exact cycle count is :func:`sbs_model.layer_cycles.layer_cycles`.
 
 ``fault`` (tests only): ``"drop_ip"`` (the second IP of the first wave is not sent),
 ``"swap_ips"`` (the first two IPs of every wave are sent in swapped order), ``"stale_h"``
@@ -180,8 +181,12 @@ class LayerEngine(wiring.Component):
         # serialiser
         eo = Signal(range(max(E, 2)))
         ko, bo = Signal(range(max(P, 2))), Signal(range(max(B, 2)))
-        sub = Signal(range(3))  # 0 read address, 1 latch, 2 shift
-        sreg = Signal(L * hw)
+        sub = Signal(range(3))  # 0 read address, 1 word ready, 2 send its codes
+        # the h word being sent: registered on every cycle, without an enable (one enable net for L*hw
+        # flip-flops was the critical path of a 32-lane engine); the h RAMs' address is held while a
+        # word is sent, so the register holds it; a lane counter picks the code to send
+        word = Signal(L * hw)
+        lane = Signal(range(max(L, 2)))
         cnt = Signal(range(L + 1))
         cnt_one = Signal()  # cnt == 1, registered with cnt
         on = {f: Const(int(self.fault == f), 1) if self.fault != "select" else (self.fault_sel == code)
@@ -199,6 +204,7 @@ class LayerEngine(wiring.Component):
         for e in range(1, E):  # a mux chain, not a Switch (Verilator's CASEINCOMPLETE is not waived)
             sel = Mux(eo == e, self.cores[e].out_data.as_value(), sel)
         m.d.comb += out_word.eq(sel)
+        m.d.sync += word.eq(out_word)
         suppress = 0
         if self.fault in ("drop_ip", "select"):
             suppress = on["drop_ip"] & (base == 0) & (eo == 0) & (ko == 1)
@@ -207,7 +213,7 @@ class LayerEngine(wiring.Component):
             m.submodules.final = self.final
             out = self.final.i
             wiring.connect(m, self.final.o, wiring.flipped(self.h_out))
-        m.d.comb += [out.payload.eq(sreg[:hw]), out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
+        m.d.comb += [out.payload.eq(word.word_select(lane, hw) if L > 1 else word), out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
         moved = (state == 4) & (sub == 2) & (suppress | out.ready)
         n_last = N - (B - 1) * L
 
@@ -232,10 +238,10 @@ class LayerEngine(wiring.Component):
             with m.If(sub == 0):
                 m.d.sync += sub.eq(1)
             with m.Elif(sub == 1):
-                m.d.sync += [sreg.eq(out_word), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2),
+                m.d.sync += [lane.eq(0), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2),
                              cnt_one.eq(Mux(bo == B - 1, n_last == 1, L == 1))]
             with m.Elif(moved):
-                m.d.sync += [sreg.eq(sreg >> hw), cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
+                m.d.sync += [lane.eq(lane + 1), cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
                 with m.If(cnt_one):
                     m.d.sync += sub.eq(0)
                     n_cur = n_m1[0]

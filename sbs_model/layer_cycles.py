@@ -57,32 +57,6 @@ def chain_latency(lanes: int, recip_bits: int) -> int:
     return FRONT + UPDATE + dot_latency(lanes) + NORM + int(recip_bits) + RECIP + COEF
 
 
-def max_beats(lanes: int, recip_bits: int) -> int:
-    """The most beats per spike (B = ceil(N/L)) the engine is verified for: D + 1.
-
-    With B >= D + 2 the engine computes wrong codes (found by the whole-network cosim, layer 4 at
-    L = 2: B = 48, D = 41; in Amaranth's simulator the boundary is exact for L = 1, 2, 3, and the
-    fault is older than the last timing work). The cause is not identified yet, so such a
-    configuration is refused (``check_lanes``) and the planner starts from ``min_lanes``."""
-    return chain_latency(lanes, recip_bits) + 1
-
-
-def check_lanes(N: int, lanes: int, recip_bits: int) -> None:
-    """ValueError naming ``--lanes`` when L lanes give more beats per spike than ``max_beats``."""
-    B, top = beats(N, lanes), max_beats(lanes, recip_bits)
-    if B > top:
-        raise ValueError(f"--lanes: {lanes} lanes give {B} beats per spike for N = {N}; the layer engine is "
-                         f"verified for at most {top} (use --lanes >= {min_lanes(N, recip_bits)})")
-
-
-def min_lanes(N: int, recip_bits: int) -> int:
-    """The fewest lanes with at most ``max_beats`` beats per spike."""
-    L = 1
-    while beats(N, L) > max_beats(L, recip_bits):
-        L += 1
-    return L
-
-
 def slots(N: int, lanes: int, recip_bits: int) -> int:
     """P: IPs in flight per core."""
     B = beats(N, lanes)

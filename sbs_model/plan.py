@@ -11,7 +11,9 @@ Budget: every MULT18X18D and DP16KD of the device, and :data:`FILL` of its LUT4s
 (the rest is slack for the model's error and for routing: docs/cost-model.md gives the model's
 error on designs it was not fitted to).
 
-Search: start from one core of one lane per layer; repeatedly take the single change -- one layer's
+Search: greedy, from two starts -- one core of one lane per layer, and one core of the fewest lanes
+whose pass is no longer than the chain (``ceil(N/L) <= D + 1``, every slot busy) -- keeping the plan
+with fewer cycles (then fewer LUT4; with ``target_cycles``: the one that reaches it with fewer LUT4).  From a start it repeatedly takes the single change -- one layer's
 lanes raised to the next count that saves a beat (``ceil(N/L)`` falls), or one more core while the
 layer's IPs fill more waves -- that saves the most cycles per unit of the scarcest resource it uses
 (the largest of its added LUT4, FF, MULT18X18D and DP16KD as shares of the budget), among the changes
@@ -187,11 +189,36 @@ def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | No
     dev = get_device(device)
     sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
     costs = _Costs(net, dps)
-    plan = {i: {"lanes": lc.min_lanes(net.layers[i].out_channels, int(dps[i].recip_bits)), "engines": 1}
-            for i in sbs}
-    if not _fits(costs.total(plan), dev):
-        raise ValueError(f"--device {device}: even one core of the fewest lanes per layer does not fit "
-                         f"({plan_cost(net, dps, plan)})")
+    smallest = {i: {"lanes": 1, "engines": 1} for i in sbs}
+    if not _fits(costs.total(smallest), dev):
+        raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
+                         f"({plan_cost(net, dps, smallest)})")
+    busy = {i: {"lanes": _busy_lanes(net.layers[i].out_channels, int(dps[i].recip_bits)), "engines": 1} for i in sbs}
+    best = None
+    for start in (smallest, busy):
+        if not _fits(costs.total(start), dev):
+            continue
+        plan = _greedy(net, dps, dev, costs, sbs, start, target_cycles)
+        c = cycles(net, dps, plan)
+        # without a target: fewer cycles first; with one: reaching it first, then fewer LUT4
+        key = (c, costs.total(plan).lut) if target_cycles is None else (max(c - target_cycles, 0),
+                                                                       costs.total(plan).lut, c)
+        if best is None or key < best[0]:
+            best = (key, plan)
+    return best[1]
+
+
+def _busy_lanes(N: int, recip_bits: int) -> int:
+    """The fewest lanes whose pass (``ceil(N/L)`` beats) is no longer than the chain latency + 1."""
+    L = 1
+    while lc.beats(N, L) > lc.chain_latency(L, recip_bits) + 1:
+        L += 1
+    return L
+
+
+def _greedy(net, dps: dict, dev: Device, costs, sbs: list, plan: dict, target_cycles) -> dict:
+    """The greedy search of the module docstring from ``plan``."""
+    plan = dict(plan)
     cur = cycles(net, dps, plan)
     shapes = net.shapes()
     while target_cycles is None or cur > target_cycles:

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from fixedpoint.datapath import PRESETS
 from rtl.layer.engine import LayerEngine, pack_job
 from rtl.layer.reference import layer_reference
-from sbs_model.layer_cycles import layer_cycles, max_beats, min_lanes, slots
+from sbs_model.layer_cycles import chain_latency, layer_cycles, slots
 from sbs_model.network import LayerSpec
 
 
@@ -165,22 +165,21 @@ def test_shipped_model_last_layer_real_images():
 def test_slots_cover_the_chain():
     for N, L in ((10, 16), (32, 8), (64, 32), (96, 7)):
         B = -(-N // L)
-        from sbs_model.layer_cycles import chain_latency
         P = slots(N, L, 16)
         assert P * B >= chain_latency(L, 16) + B and (P - 1) * B < chain_latency(L, 16) + B
 
 
-def test_most_beats_per_spike_the_engine_is_verified_for():
-    """B = D + 1 beats per spike (the boundary of sbs_model.layer_cycles.max_beats) is still == the model;
-    one beat more was wrong (layer 4 of the reference network at L = 2), so it is refused."""
+def test_more_beats_per_spike_than_the_chain_latency():
+    """B = ceil(N/L) beats per spike well above the chain latency D (two slots in flight, each pass
+    longer than the chain): == the model.  Before the coefficient RAM was written by the last beat
+    only, every beat of a pass wrote it, and from B = D + 2 on a pass overwrote its own coefficient
+    while still reading it (layer 4 of the reference network at L = 2 was wrong)."""
     dp = PRESETS["int-e4m1"]
-    top = max_beats(1, dp.recip_bits)
-    eng, (wc, wf, layer, li) = make(dp, (4, 1, 1), top, (1, 1), T=3, L=1)
+    D = chain_latency(1, dp.recip_bits)
+    eng, (wc, wf, layer, li) = make(dp, (4, 1, 1), D + 5, (1, 1), T=3, L=1)
+    assert eng.B == D + 5 and eng.P == 2
     imgs = images_for(eng, 2, 5, "codes")
     outs, cycles, _ = simulate(eng, imgs)
     for (sd, pat, x), got in zip(imgs, outs):
         assert got == layer_reference(dp, wc, wf, eng.T, layer, li, x.reshape(4, 1, 1), "codes", sd, pat)
     assert cycles == [eng.cycles()] * len(imgs)
-    with pytest.raises(ValueError, match="--lanes"):
-        make(dp, (4, 1, 1), top + 1, (1, 1), T=3, L=1)
-    assert min_lanes(96, dp.recip_bits) == 3 and min_lanes(top, dp.recip_bits) == 1

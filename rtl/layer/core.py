@@ -97,7 +97,6 @@ class EngineCore(wiring.Component):
         self.dp, self.T, self.L, self.fault = dp, int(T), int(lanes), fault
         self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
         self.w_codes = w_codes
-        lc.check_lanes(self.N, self.L, dp.recip_bits)
         self.B = lc.beats(self.N, self.L)
         self.P = lc.slots(self.N, self.L, dp.recip_bits)
         self.D = lc.chain_latency(self.L, dp.recip_bits)
@@ -288,7 +287,11 @@ class EngineCore(wiring.Component):
                      dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
-        ctag = Cat(a7 & need7, k7)
+        # the coefficient RAM word is written once per pass, by the last beat's tag: the chain's output is
+        # the pass's coefficient only then, and a write per beat would overwrite the slot's coefficient
+        # while its own update pass still reads it (whenever B > D + 1)
+        last7 = (b7 == B - 1) if B > 1 else Const(1, 1)
+        ctag = Cat(a7 & need7 & last7, k7)
         ctag_d = delay(m, ctag, dot.latency, "ctag_dot")
         t_d = delay(m, t7, dot.latency, "t_dot")
         m.d.comb += [norm.i.valid.eq(dot.o_valid), norm.i.payload.eq(dot.o_acc), norm.o.ready.eq(1)]

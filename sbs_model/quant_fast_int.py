@@ -243,6 +243,30 @@ def _i32_args(context, builder, sig_args, args, first):
     return [context.cast(builder, a, t, types.uint32) for a, t in zip(args[first:], sig_args[first:])]
 
 
+UNROLLED = (1, 2)  # block counts whose element loops are emitted as straight-line code
+
+
+def _blocks(context, builder, nb_i, body):
+    """``body(j)`` for the element offsets ``j = 0, PAD, ..., (nb - 1)*PAD``: straight-line code
+    (no loop control) where ``nb`` is one of ``UNROLLED`` (reference layer 0: N = 32, two blocks),
+    else a loop; one switch on ``nb`` per call."""
+    end = builder.append_basic_block("blocks.end")
+    loop_bb = builder.append_basic_block("blocks.loop")
+    sw = builder.switch(nb_i, loop_bb)
+    for n in UNROLLED:
+        bb = builder.append_basic_block(f"blocks.{n}")
+        sw.add_case(ir.Constant(nb_i.type, n), bb)
+        builder.position_at_end(bb)
+        for b in range(n):
+            body(context.get_constant(types.intp, b * PAD))
+        builder.branch(end)
+    builder.position_at_end(loop_bb)
+    with cgutils.for_range(builder, nb_i) as loop:
+        body(builder.mul(loop.index, context.get_constant(types.intp, PAD)))
+    builder.branch(end)
+    builder.position_at_end(end)
+
+
 def _dot32_ir(context, builder, sa, h_v, k_v, md_v, s_v, nb_v, sd_v):
     i32 = ir.IntType(32)
     vty = ir.VectorType(i32, PAD)
@@ -253,10 +277,12 @@ def _dot32_ir(context, builder, sa, h_v, k_v, md_v, s_v, nb_v, sd_v):
     hp = row_ptr(context, builder, sa[0], h_v, k_i)
     mp = row_ptr(context, builder, sa[2], md_v, s_i)
     acc = cgutils.alloca_once_value(builder, ir.Constant(vty, [ir.Constant(i32, 0)] * PAD))
-    with cgutils.for_range(builder, nb_i) as loop:
-        j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+
+    def body(j):
         t = builder.lshr(builder.mul(load_vector(builder, hp, j, vty, 4), load_vector(builder, mp, j, vty, 4)), sdv)
         builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
+
+    _blocks(context, builder, nb_i, body)
     return builder.zext(reduce_halves(builder, builder.load(acc, typ=vty), PAD, builder.add), ir.IntType(64))
 
 
@@ -316,8 +342,7 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
         zero = ir.Constant(vty, [ir.Constant(i32, 0)] * PAD)
         acc = cgutils.alloca_once_value(builder, zero)
         qmx = cgutils.alloca_once_value(builder, zero)
-        with cgutils.for_range(builder, nb_i) as loop:
-            j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+        def body(j):
             hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
             t1 = builder.shl(hv, cv) if t1_shift else builder.lshr(builder.mul(cv, hv), r1v)
@@ -337,6 +362,8 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
             if dot_shift:
                 t = builder.lshr(t, sdv)
             builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
+
+        _blocks(context, builder, nb_i, body)
         over = builder.icmp_unsigned("!=", builder.and_(builder.load(qmx, typ=vty), hiv), zero)
         over = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(over, ir.IntType(PAD)),
                                                   ir.Constant(ir.IntType(PAD), 0)), i64)
@@ -540,6 +567,44 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
     return nxt, np.int64(0)
 
 
+@njit(cache=True, inline="always")
+def _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, G, cm, lim, rs1, sr, bias, lm, tv, csh, top1, R,
+                   F, gb, Qb, cob, sh2c, kpos, npad):
+    """:func:`_spike_fast` with every constant an argument: the layer's (``top1 = top - 1``, ``R``,
+    ``F``, the G / reciprocal / coefficient bits, ``sh2c = e_min - Fh + Fu``, ``kpos``) and the
+    spike's (``G``, the T1 multiplier ``cm``, ``lim`` and the rounding constants of row t of
+    :attr:`IntFastLayer.tab`).  The caller reads them once per layer / per spike, so that they
+    are values rather than loads from arrays that the h stores might alias: LLVM then hoists
+    their vector broadcasts out of the spike loop.  Same result as :func:`_spike_fast`."""
+    if np.uint64(tot - 1) >= top1:  # tot <= 0 or tot >= top
+        return np.int64(0), np.int64(-1)
+    L = bit_length_nb(tot)
+    sig_r = np.int64((np.uint64(tot) << np.uint64(64 - L)) >> np.uint64(64 - R))
+    Y = np.int64(recip[np.uint64(sig_r - (np.int64(1) << (R - 1)))])
+    K, eK = coefficient_nb(G, Y, L - R - F, gb, Qb, R, cob)
+    sh2 = eK + sh2c
+    if sh2 > 0:
+        return np.int64(0), np.int64(-1)
+    rs2 = min(-sh2, np.int64(63))
+    if (K * hm_max) >> rs2 >= lim:
+        return np.int64(0), np.int64(-1)
+    over, nxt = _update32(h, k, m2, s, npad, cm, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd, kpos)
+    if over:
+        return _saturated_dot(h, k, md, s_next, sd, npad, kpos)
+    return nxt, np.int64(0)
+
+
+@njit(cache=True)
+def spike_hoisted_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p):
+    """:func:`_spike_hoisted` with the constants of the layer and of row t of ``tab`` (tests)."""
+    top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
+    return _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, tab[t, TAB_G], tab[t, TAB_CM],
+                          tab[t, TAB_LIM], tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
+                          tab[t, TAB_TV], tab[t, TAB_CSH], top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
+                          dp[D_RECIP_BITS], dp[D_COEF_BITS], e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC],
+                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1])
+
+
 @njit(cache=True)
 def _saturated_dot(h, k, md, s_next, sd, npad, kpos):
     """The rare end of :func:`_spike_fast` (a call, so that the spike loop stays small): codes above
@@ -618,6 +683,17 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
     jobs = n_pat * n_ip
     n_chunks = (jobs + chunk - 1) // chunk
     narrow = np.int64(md.max()) < (np.int64(1) << 32)
+    uniform = True  # rounding constants and the T1 shift the same for every spike
+    for t in range(n_t):
+        for c in (TAB_RS1, TAB_SR, TAB_BIAS, TAB_LM, TAB_TV, TAB_CSH):
+            if tab[t, c] != tab[0, c]:
+                uniform = False
+    c_rs1, c_sr, c_bias, c_lm, c_tv, c_csh = (tab[0, TAB_RS1], tab[0, TAB_SR], tab[0, TAB_BIAS], tab[0, TAB_LM],
+                                              tab[0, TAB_TV], tab[0, TAB_CSH])
+    top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
+    c_R, c_F, c_gb, c_Qb, c_cob = dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS], dp[D_RECIP_BITS], dp[D_COEF_BITS]
+    sh2c = e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC]
+    kpos = (np.int64(1) << h_p[P_WIDTH]) - 1
     for ck in prange(n_chunks):
         cum, r32, rth, bucket = ip_buffers(s_len, n_t)
         spk = np.empty((GROUP, n_t), dtype=np.int32)  # int32: the threshold count runs in 16 lanes
@@ -641,7 +717,28 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
                 for i in range(npad):
                     h[k, i] = h0[i]
                 tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow, w32)
-            if w32:  # the fast path first (the loop is written twice so that it tests neither w32 nor ok)
+            if w32 and uniform:  # the spike's rounding constants are the layer's: values, not loads
+                for t in range(n_t):
+                    tn = t + 1 if t + 1 < n_t else t
+                    g_t = tab[t, TAB_G]
+                    cm_t = tab[t, TAB_CM]
+                    lim_t = tab[t, TAB_LIM]
+                    for k in range(m):
+                        x = tot[k]
+                        s = spk[k, t]
+                        s2 = spk[k, tn]
+                        nxt, n_ovf = _spike_hoisted(h, k, s, x, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, c_rs1,
+                                                    c_sr, c_bias, c_lm, c_tv, c_csh, top1, c_R, c_F, c_gb, c_Qb,
+                                                    c_cob, sh2c, kpos, npad)
+                        if n_ovf == 0:
+                            tot[k] = nxt
+                        elif n_ovf > 0:
+                            tot[k] = nxt
+                            counters[g0 + k, C_H_OVF] += n_ovf
+                        else:
+                            tot[k] = _spike_counted(h, k, s, t, x, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                                    dp, h_p, C_tab, G_tab, rec, counters[g0 + k])
+            elif w32:  # the fast path first (the loop is written twice so that it tests neither w32 nor ok)
                 for t in range(n_t):
                     tn = t + 1 if t + 1 < n_t else t
                     for k in range(m):

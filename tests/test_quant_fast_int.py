@@ -37,11 +37,15 @@ def _weights(N=20, seed=9, power=3):
     return {0: (w / w.sum(axis=0)).astype(np.float32)}
 
 
+@pytest.mark.parametrize("N", [20, 10, 40])
 @pytest.mark.parametrize("name", ["int-e4m1", "int-uq0.8", "scaled-e4m1", "scaled-e3m1", "cheap-e4m1"])
-def test_lanes_equal_generic(name):
-    """32-bit lanes == 64-bit lanes == step_nb loop on a whole layer (codes and counters)."""
-    net = _net()
-    ql = QuantizedModel(net, _weights(), PRESETS[name]).qlayers[0]
+def test_lanes_equal_generic(name, N):
+    """32-bit lanes == 64-bit lanes == step_nb loop on a whole layer (codes and counters); N = 10,
+    20, 40: one and two blocks of PAD lanes (straight-line code) and three (the loop)."""
+    net = _net(N=N)
+    w = _weights(N=N)
+    w[0][:, 16:] /= 4  # keeps the 32-bit lanes' dot bound (sum of h_max*Md < 2**32) at N = 40
+    ql = QuantizedModel(net, w, PRESETS[name]).qlayers[0]
     p = qfi.prepare_int(ql)
     assert p is not None and p.w32
     img = np.random.default_rng(4).integers(0, 256, (3, 28, 28)).astype(np.uint8)
@@ -108,8 +112,13 @@ def test_fast_spike_equals_step_nb_on_random_states(kw):
         hb[2, :N] = h
         sd = np.int64(p.sd)
         tot = qfi.dot_int_any_nb(hb, 2, p.md, s, sd, True, p.w32)
+        hc = hb.copy()
         nxt, n_ovf = qfi.spike_fast_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
                                        np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb)
+        # the kernel's spike with the constants as values: the same result and h
+        assert qfi.spike_hoisted_nb(hc, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
+                                    np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb) == (nxt, n_ovf)
+        assert np.array_equal(hb, hc)
         if n_ovf < 0:  # not the fast case: h untouched, the full spike runs
             assert np.array_equal(hb[2, :N], h)
             nxt = qfi.spike_int_any_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip, True,
@@ -148,9 +157,10 @@ def test_update32_lanes_equal_integer_reference(mode):
 
     rm = ROUNDING_MODES[mode]
     rng = np.random.default_rng(rm)
-    npad, S = 48, 3
+    S = 3
     seen = set()
     for trial in range(400):
+        npad = (16, 32, 48)[trial % 3]  # one and two blocks (straight-line code), three (the loop)
         hb = int(rng.integers(8, 17))
         h = rng.integers(0, 1 << hb, npad).astype(np.uint32)
         h[rng.integers(npad)] = (1 << hb) - 1

@@ -34,7 +34,7 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
 
    Round T only updates (the final h).
 4. ``done`` rises when the last h word is written; ``out_addr`` / ``out_data`` then read the h RAM
-   (word ``k*B + b``, one cycle latency).
+   (word ``k*B + b``, one cycle latency; the engine drives ``out_addr`` from a register).
 
 ``starved`` (sticky) is set if a pass needed an index while the FIFO was empty (never, by the
 credit and prime rules; the tests check it).  ``fault`` (tests only): ``"stale_h"`` -- slot 0
@@ -190,6 +190,9 @@ class EngineCore(wiring.Component):
         run, b_first, b_last, k_last, k_act = Signal(), Signal(), Signal(), Signal(), Signal()
         t_first, t_spike, t_end = Signal(), Signal(), Signal()  # t == 0, t < T, t == T
         n_m1 = Signal(range(P + 1))  # n_act - 1
+        # the h RAM word of (k, b), k*B + b, counted: it runs 0 .. P*B-1 with the counters (no multiplier
+        # behind the RAM address when B is not a power of two)
+        a0 = Signal(range(max(P * B, 2)))
         m.d.comb += self.done.eq(phase == 0)
         with m.If(self.start):
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
@@ -201,10 +204,11 @@ class EngineCore(wiring.Component):
                 m.d.sync += phase.eq(2)
         with m.Elif(phase == 2):
             with m.If(gen.primed):
-                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0), run.eq(1), b_first.eq(1), b_last.eq(B == 1),
+                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), a0.eq(0), t.eq(0), run.eq(1), b_first.eq(1),
+                             b_last.eq(B == 1),
                              k_last.eq(P == 1), k_act.eq(1), t_first.eq(1), t_spike.eq(T > 0), t_end.eq(T == 0)]
         with m.Elif(phase == 3):
-            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last),
+            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last), a0.eq(Mux(b_last & k_last, 0, a0 + 1)),
                          b_last.eq(Mux(b_last, B == 1, b == B - 2) if B > 1 else 1)]
             with m.If(b_last):
                 m.d.sync += [k.eq(Mux(k_last, 0, k + 1)), k_last.eq(Mux(k_last, P == 1, k == P - 2) if P > 1 else 1),
@@ -232,7 +236,7 @@ class EngineCore(wiring.Component):
         m.d.comb += [self.starved.eq(starved), gen.o.ready.eq(take),
                      s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload),
                      s_rd.addr.eq(k), c_rd.addr.eq(k),
-                     h_rd.addr.eq(Mux(run, word_addr(k, b, B), self.out_addr)), self.out_data.eq(h_rd.data)]
+                     h_rd.addr.eq(Mux(run, a0, self.out_addr)), self.out_data.eq(h_rd.data)]
         tag0 = Cat(run, act, t_spike, t_first, k, b)
         tag1 = delay(m, tag0, 1, "tag1")
         v1, a1, need1, first1 = tag1[0], tag1[1], tag1[2], tag1[3]
@@ -283,7 +287,7 @@ class EngineCore(wiring.Component):
         v7, a7, need7 = tag7[0], tag7[1], tag7[2]
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
         t7 = delay(m, t1, lc.WRITE - 1, "t7")
-        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(word_addr(k7, b7, B)), h_wr.data.eq(upd.o.as_value()),
+        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(delay(m, a0, lc.WRITE, "a7")), h_wr.data.eq(upd.o.as_value()),
                      dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM

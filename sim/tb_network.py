@@ -7,8 +7,13 @@ design may hold ``ready`` low), then the testbench waits for the event ``cls__va
 runs freely, no per-cycle Python), takes the class, and reads every layer's output codes through
 the debug port.  Everything is compared with ``==``; per image the first divergence (image, layer,
 element, both values) is recorded.  ``tb_out.json`` (rewritten after every image): ``images``
-(compared), ``mismatches`` (one per diverging image), ``cycles`` (measured per image), ``classes``.
+(compared), ``mismatches`` (one per diverging image), ``cycles`` (measured per image), ``classes``,
+``seconds`` (wall-clock seconds per image of the three phases: ``load`` = job and pixels, ``run`` =
+until the class, ``read`` = the debug read-back; ``run_cycles / run`` is the simulator's own speed,
+no Python runs in that phase).
 """
+import time
+
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
@@ -31,8 +36,9 @@ async def network_vs_model(dut):
     dut.dbg_layer.value = 0
     dut.dbg_addr.value = 0
     await reset(dut, dut.clk)
-    measured, got_cls, mismatches = [], [], []
+    measured, got_cls, mismatches, seconds = [], [], [], []
     for b, im in enumerate(images):
+        t0 = time.perf_counter()
         await RisingEdge(dut.clk)
         dut.job__payload.value = int(im["job"])
         dut.job__valid.value = 1
@@ -51,6 +57,7 @@ async def network_vs_model(dut):
                 if fire:
                     break
         dut.image__valid.value = 0
+        t1, c1 = time.perf_counter(), get_sim_time("ns")
         # wait for the event "image done" (no per-cycle Python while the layers run)
         await ReadOnly()
         if not int(dut.cls__valid.value):
@@ -61,6 +68,7 @@ async def network_vs_model(dut):
         cycles = round((get_sim_time("ns") - t_job) / PERIOD_NS)
         measured.append(cycles)
         got_cls.append(cls)
+        t2, c2 = time.perf_counter(), get_sim_time("ns")
         # every layer's output codes through the debug port
         await ReadOnly()
         assert int(dut.idle.value) == 1
@@ -81,8 +89,11 @@ async def network_vs_model(dut):
                 mismatches.append({"image": b, "layer": li, "element": e, "got": got[e], "want": want[e]})
         if cls != im["cls"] and (not mismatches or mismatches[-1]["image"] != b):
             mismatches.append({"image": b, "layer": "class", "element": 0, "got": cls, "want": im["cls"]})
+        t3 = time.perf_counter()
+        seconds.append({"load": round(t1 - t0, 4), "run": round(t2 - t1, 4), "read": round(t3 - t2, 4),
+                        "run_cycles": round((c2 - c1) / PERIOD_NS)})
         tb_write_out(images=b + 1, mismatches=mismatches, cycles=measured, classes=got_cls,
-                     starved=int(dut.starved.value))
+                     starved=int(dut.starved.value), seconds=seconds)
     await Timer(1, unit="ns")
     assert not mismatches, f"first divergence: {mismatches[0]}"
     assert int(dut.starved.value) == 0, "a layer engine's spike FIFO ran empty"

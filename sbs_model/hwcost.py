@@ -726,12 +726,20 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     n_pad = L - n_full if B > 1 else 0
     wrom = ecp5_memory(S * B, n_full * (ww - c0 - c1) + n_pad * (ww - c0), reads=2, rom=True,
                        style="block").cost()
-    hram = ecp5_memory(P * B, L * ow, style="block").cost()          # ram_style block in the RTL
+    # h RAM: ram_style block, split in groups of lanes up to 144 bits wide (rtl.layer.core.hram_groups),
+    # each with its own read address register and write address delay line
+    per = max(1, 144 // ow)
+    groups = [min(per, L - j0) for j0 in range(0, L, per)]
+    hram = Cost(0, 0, 0, 0, 0)
+    for n in groups:
+        hram = hram + ecp5_memory(P * B, n * ow, style="block").cost()
+    ab = clog2(max(P * B, 2))
+    hram = hram + Cost(len(groups) * ab, len(groups) * ab * (1 + lc.WRITE))
     cram = ecp5_memory(P, 1 + c_width + cb + ek, style="block").cost()
     sram = ecp5_memory(P, sw).cost()
-    # row * B + beat for the two weight reads, slot * B + beat for the h RAM (Yosys shares the
-    # write address's product with the read's): constant multiplies, blocks unless B is a power of two
-    addr_dsp = 2 * _const_mult(sw, B) + _const_mult(clog2(max(P, 2)), B)
+    # row * B for the two weight reads (the h RAM address is a counter): constant multiplies, blocks
+    # unless B is a power of two
+    addr_dsp = 2 * _const_mult(sw, B)
     write = lc.WRITE
     dl = lc.dot_latency(L)
     tag = 4 + clog2(max(P, 2)) + clog2(max(B, 2))
@@ -746,8 +754,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     # ---- engine: input RAM (E read ports), serialiser, wave control, output address
     xram = ecp5_memory(n_in, vw, reads=E).cost()
     u["engine"] = xram + Cost(L * ow + E * L * ow + 4 * clog2(n_ip + E * P + 1) + E * 8 + 32,
-                              L * ow + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16,
-                              _const_mult(clog2(max(P, 2)), B))
+                              L * ow + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16)
     if scaled:   # FinalScale on the output stream: U (ow bits, split at 18) times C_{T-1} (Fc + 2 bits)
         lo, hi = min(18, ow), max(ow - 18, 0)
         u["engine"] = u["engine"] + Cost(_adder(ow + Fc + 2) + _adder(hw + 2) + hw + 8,

@@ -33,8 +33,9 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
      ``D`` = :func:`sbs_model.layer_cycles.chain_latency` cycles after the last beat.
 
    Round T only updates (the final h).
-4. ``done`` rises when the last h word is written; ``out_addr`` / ``out_data`` then read the h RAM
-   (word ``k*B + b``, one cycle latency; the engine drives ``out_addr`` from a register).
+4. ``done`` rises when the last h word is written; the engine then reads the h RAM: ``out_addr_next``
+   is the word (``k*B + b``) to read in the *next* cycle (it goes into the address registers next to
+   the RAMs), and ``out_data`` is that word one cycle after that.
 
 ``starved`` (sticky) is set if a pass needed an index while the FIFO was empty (never, by the
 credit and prime rules; the tests check it).  ``fault`` (tests only): ``"stale_h"`` -- slot 0
@@ -60,6 +61,7 @@ from rtl.layer.window import WindowLoader
 from sbs_model import layer_cycles as lc
 
 FAULTS = (None, "stale_h", "select")
+HRAM_WIDTH = 144  # the h RAM is split in groups of lanes at most this wide: 4 ECP5 DP16KD (512 x 36) each
 
 
 def delay(m, value, n: int, name: str):
@@ -69,6 +71,13 @@ def delay(m, value, n: int, name: str):
         m.d.sync += r.eq(value)
         value = r
     return value
+
+
+def hram_groups(L: int, ow: int) -> list[tuple[int, int]]:
+    """Lane ranges ``(j0, j1)`` of the h RAMs: as many lanes as fit :data:`HRAM_WIDTH` bits, at least
+    one."""
+    n = max(1, HRAM_WIDTH // ow)
+    return [(j0, min(j0 + n, L)) for j0 in range(0, L, n)]
 
 
 def word_addr(row, beat, B: int):
@@ -129,7 +138,7 @@ class EngineCore(wiring.Component):
             "seed": In(32), "pattern": In(32),
             "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
             "done": Out(1), "starved": Out(1),
-            "out_addr": In(range(max(self.P * self.B, 2))),
+            "out_addr_next": In(range(max(self.P * self.B, 2))),
             "out_data": Out(data.ArrayLayout(self.word_width, self.L)),
         })
 
@@ -162,16 +171,25 @@ class EngineCore(wiring.Component):
                                                  init=self.weight_words(), attrs={"ram_style": "block"})
         w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
         # h and coefficient RAMs in block RAM too: in LUT RAM the slot address fans out to every cell
-        m.submodules.hram = hram = memory.Memory(shape=L * ow, depth=max(P * B, 2), init=[],
-                                                 attrs={"ram_style": "block"})
-        h_rd, h_wr = hram.read_port(domain="sync"), hram.write_port()
+        # ... in groups of lanes (hram_groups: up to 4 block RAMs wide), each with its own address registers:
+        # one address register for all of a wide h RAM spans the chip (layer 0: 15 block RAMs)
+        h_ports = []
+        for g, (j0, j1) in enumerate(hram_groups(L, ow)):
+            mem = memory.Memory(shape=(j1 - j0) * ow, depth=max(P * B, 2), init=[], attrs={"ram_style": "block"})
+            m.submodules[f"hram{g}"] = mem
+            h_ports.append((mem.read_port(domain="sync"), mem.write_port()))
+        h_rd_data = Cat(*(rp.data for rp, _ in h_ports))
         ek_shape = upd.exp_k_shape
         coef_layout = data.StructLayout({"ign": 1, "C": units.c_width, "K": int(dp.coef_bits), "eK": ek_shape})
         m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[],
                                                  attrs={"ram_style": "block"})
         c_rd, c_wr = cram.read_port(domain="sync"), cram.write_port()
         sw = max(1, lc.clog2(S))
-        m.submodules.sram = sram = memory.Memory(shape=sw, depth=max(P, 2), init=[])
+        # B not a power of two: the row's first weight word (s*B) is stored instead of s, computed in a
+        # register stage before the (delayed) write, so no multiplier sits in front of a weight address
+        premul = B & (B - 1) != 0
+        m.submodules.sram = sram = memory.Memory(shape=range(max(S * B, 2)) if premul else sw, depth=max(P, 2),
+                                                 init=[])
         s_rd, s_wr = sram.read_port(domain="sync"), sram.write_port()
 
         # ---- wave control
@@ -193,6 +211,11 @@ class EngineCore(wiring.Component):
         # the h RAM word of (k, b), k*B + b, counted: it runs 0 .. P*B-1 with the counters (no multiplier
         # behind the RAM address when B is not a power of two)
         a0 = Signal(range(max(P * B, 2)))
+        # a0 and run as they will be in the next cycle: the h RAM address is registered per RAM group
+        # from them (a register next to its RAM holds the address of the current cycle)
+        a0_next, run_next = Signal.like(a0), Signal()
+        m.d.comb += [a0_next.eq(a0), run_next.eq(run)]
+        m.d.sync += [a0.eq(a0_next), run.eq(run_next)]
         m.d.comb += self.done.eq(phase == 0)
         with m.If(self.start):
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
@@ -204,11 +227,13 @@ class EngineCore(wiring.Component):
                 m.d.sync += phase.eq(2)
         with m.Elif(phase == 2):
             with m.If(gen.primed):
-                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), a0.eq(0), t.eq(0), run.eq(1), b_first.eq(1),
+                m.d.comb += [a0_next.eq(0), run_next.eq(1)]
+                m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0), b_first.eq(1),
                              b_last.eq(B == 1),
                              k_last.eq(P == 1), k_act.eq(1), t_first.eq(1), t_spike.eq(T > 0), t_end.eq(T == 0)]
         with m.Elif(phase == 3):
-            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last), a0.eq(Mux(b_last & k_last, 0, a0 + 1)),
+            m.d.comb += a0_next.eq(Mux(b_last & k_last, 0, a0 + 1))
+            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last),
                          b_last.eq(Mux(b_last, B == 1, b == B - 2) if B > 1 else 1)]
             with m.If(b_last):
                 m.d.sync += [k.eq(Mux(k_last, 0, k + 1)), k_last.eq(Mux(k_last, P == 1, k == P - 2) if P > 1 else 1),
@@ -217,7 +242,8 @@ class EngineCore(wiring.Component):
                     m.d.sync += [t.eq(t + 1), t_first.eq(0), t_spike.eq(t < T - 1 if T > 1 else 0),
                                  t_end.eq(t == T - 1)]
                     with m.If(t_end):
-                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE), run.eq(0)]
+                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE)]
+                        m.d.comb += run_next.eq(0)
         with m.Elif(phase == 4):
             m.d.sync += drain.eq(drain - 1)
             with m.If(drain == 1):
@@ -234,9 +260,21 @@ class EngineCore(wiring.Component):
         with m.If(take & ~gen.o.valid):
             m.d.sync += starved.eq(1)
         m.d.comb += [self.starved.eq(starved), gen.o.ready.eq(take),
-                     s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload),
                      s_rd.addr.eq(k), c_rd.addr.eq(k),
-                     h_rd.addr.eq(Mux(run, a0, self.out_addr)), self.out_data.eq(h_rd.data)]
+                     self.out_data.eq(h_rd_data)]
+        h_addr = []
+        for g, (rp, _) in enumerate(h_ports):
+            a = Signal.like(a0, name=f"h_addr{g}", init=g % max(P * B, 2))  # distinct: Yosys keeps the copies
+            m.d.sync += a.eq(Mux(run_next, a0_next, self.out_addr_next))
+            m.d.comb += rp.addr.eq(a)
+            h_addr.append(a)
+        if premul:  # c2: s_t*B, written with the slot's delayed address (read again >= P*B cycles later)
+            base2 = Signal(range(max(S * B, 2)))
+            m.d.sync += base2.eq(s_hold * B)
+            m.d.comb += [s_wr.en.eq(delay(m, take, 2, "s_take")), s_wr.addr.eq(delay(m, k, 2, "s_slot")),
+                         s_wr.data.eq(base2)]
+        else:
+            m.d.comb += [s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload)]
         tag0 = Cat(run, act, t_spike, t_first, k, b)
         tag1 = delay(m, tag0, 1, "tag1")
         v1, a1, need1, first1 = tag1[0], tag1[1], tag1[2], tag1[3]
@@ -257,16 +295,16 @@ class EngineCore(wiring.Component):
         C2, K2, eK2 = Signal(units.c_width), Signal(int(dp.coef_bits)), Signal(ek_shape)
         h0_2, ident2, ident_c2 = Signal(), Signal(), Signal()
         wa2 = Signal(range(max(S * B, 2)))
-        s_prev_hold = Signal(sw)
+        s_prev_hold = Signal.like(s_rd.data)
         s_prev = Mux(b1 == 0, s_rd.data, s_prev_hold)
         with m.If(v1 & (b1 == 0)):
             m.d.sync += s_prev_hold.eq(s_rd.data)
         ident = first1 | c_rd.data.ign
         ident_c = first1 if units.scaled else ident  # scaled: an ignored spike keeps its j_t (K = 0)
         last2 = Signal()  # scaled: round T, the lanes output the sums for FinalScale
-        m.d.sync += [h2.eq(h_rd.data), h0_2.eq(first1 & ~stale), last2.eq(t1 == T),
+        m.d.sync += [h2.eq(h_rd_data), h0_2.eq(first1 & ~stale), last2.eq(t1 == T),
                      C2.eq(c_rd.data.C), K2.eq(c_rd.data.K), ident2.eq(ident), ident_c2.eq(ident_c),
-                     eK2.eq(c_rd.data.eK), wa2.eq(word_addr(s_prev, b1, B))]
+                     eK2.eq(c_rd.data.eK), wa2.eq(s_prev + b1 if premul else word_addr(s_prev, b1, B))]
         # ---- c2: weight read (row s_{t-1}), initial h / identity selected; c3: the weights registered
         m.d.comb += w_upd.addr.eq(wa2)
         h3, C3, K3 = Signal.like(h2), Signal.like(C2), Signal.like(K2)
@@ -281,14 +319,23 @@ class EngineCore(wiring.Component):
             m.d.comb += upd.last.eq(delay(m, last2, 2, "last_upd"))
         # ---- c9: weight read (row s_t) for the dot; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
-        m.d.comb += wd0.eq(word_addr(s_now, b, B))
-        m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))
+        if premul:  # s_t*B in a register stage of its own, then + b
+            base_d = Signal(range(max(S * B, 2)))
+            m.d.sync += base_d.eq(delay(m, s_now, 1, "s_dot") * B)
+            m.d.comb += wd0.eq(base_d + delay(m, b, 2, "b_dot"))
+            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 3, "wdot"))
+        else:
+            m.d.comb += wd0.eq(word_addr(s_now, b, B))
+            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))
         tag7 = delay(m, tag1, lc.WRITE - 1, "tag7")
         v7, a7, need7 = tag7[0], tag7[1], tag7[2]
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
         t7 = delay(m, t1, lc.WRITE - 1, "t7")
-        m.d.comb += [h_wr.en.eq(a7), h_wr.addr.eq(delay(m, a0, lc.WRITE, "a7")), h_wr.data.eq(upd.o.as_value()),
-                     dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
+        new_h = upd.o.as_value()
+        for g, ((_, wp), (j0, j1)) in enumerate(zip(h_ports, hram_groups(L, ow))):
+            m.d.comb += [wp.en.eq(a7), wp.addr.eq(delay(m, h_addr[g], lc.WRITE, f"h_waddr{g}")),
+                         wp.data.eq(new_h[j0 * ow:j1 * ow])]
+        m.d.comb += [                     dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
         # the coefficient RAM word is written once per pass, by the last beat's tag: the chain's output is

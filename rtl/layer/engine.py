@@ -194,14 +194,19 @@ class LayerEngine(wiring.Component):
         if self.fault == "select":
             for core in self.cores:
                 m.d.comb += core.stale_en.eq(on["stale_h"])
-        # the h RAM word ko*B + bo, counted in a register (no multiplier in front of the RAM address)
+        # the h RAM word ko*B + bo, counted in a register (no multiplier in front of the RAM address); the
+        # cores take its next value (their address registers sit next to their RAMs), so ko, bo, eo and
+        # the address are written through ``*_next`` signals
         oaddr = Signal(range(max(P * B, 2)))
-        rd_addr = oaddr
+        eo_next, ko_next, bo_next, oaddr_next = Signal.like(eo), Signal.like(ko), Signal.like(bo), Signal.like(oaddr)
+        m.d.comb += [eo_next.eq(eo), ko_next.eq(ko), bo_next.eq(bo), oaddr_next.eq(oaddr)]
+        m.d.sync += [eo.eq(eo_next), ko.eq(ko_next), bo.eq(bo_next), oaddr.eq(oaddr_next)]
+        rd_addr = oaddr_next
         if self.fault in ("swap_ips", "select"):
-            k_rd = Mux(on["swap_ips"] & (eo == 0) & (ko < 2) & (n_e[0] >= 2), ko ^ 1, ko)
-            rd_addr = word_addr(k_rd, bo, B)
+            k_rd = Mux(on["swap_ips"] & (eo_next == 0) & (ko_next < 2) & (n_e[0] >= 2), ko_next ^ 1, ko_next)
+            rd_addr = word_addr(k_rd, bo_next, B)
         for core in self.cores:
-            m.d.comb += core.out_addr.eq(rd_addr)
+            m.d.comb += core.out_addr_next.eq(rd_addr)
         out_word = Signal(L * hw)
         sel = self.cores[0].out_data.as_value()
         for e in range(1, E):  # a mux chain, not a Switch (Verilator's CASEINCOMPLETE is not waived)
@@ -236,7 +241,8 @@ class LayerEngine(wiring.Component):
         with m.Elif(state == 3):
             m.d.sync += settle.eq(0)
             with m.If(~settle & all_done):
-                m.d.sync += [state.eq(4), eo.eq(0), ko.eq(0), bo.eq(0), oaddr.eq(0), sub.eq(0)]
+                m.d.sync += [state.eq(4), sub.eq(0)]
+                m.d.comb += [eo_next.eq(0), ko_next.eq(0), bo_next.eq(0), oaddr_next.eq(0)]
         with m.Elif(state == 4):
             with m.If(sub == 0):
                 m.d.sync += sub.eq(1)
@@ -255,11 +261,11 @@ class LayerEngine(wiring.Component):
                     for e in range(E - 1):
                         next_empty = Mux(eo == e, n_e[e + 1] == 0, next_empty)
                     with m.If(bo != B - 1):
-                        m.d.sync += [bo.eq(bo + 1), oaddr.eq(oaddr + 1)]
+                        m.d.comb += [bo_next.eq(bo + 1), oaddr_next.eq(oaddr + 1)]
                     with m.Elif(~last_k):
-                        m.d.sync += [bo.eq(0), ko.eq(ko + 1), oaddr.eq(oaddr + 1)]
+                        m.d.comb += [bo_next.eq(0), ko_next.eq(ko + 1), oaddr_next.eq(oaddr + 1)]
                     with m.Elif((eo != E - 1) & ~next_empty):
-                        m.d.sync += [bo.eq(0), ko.eq(0), eo.eq(eo + 1), oaddr.eq(0)]
+                        m.d.comb += [bo_next.eq(0), ko_next.eq(0), eo_next.eq(eo + 1), oaddr_next.eq(0)]
                     with m.Else():  # wave finished
                         m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
                                      state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P)]

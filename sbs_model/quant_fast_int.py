@@ -146,6 +146,9 @@ class IntFastLayer:
           ``TAB_*``, :func:`spike_table`: the T1 multiplier and shift, the rounding shift, bias,
           tie mask and value, the T1 multiplier's log2 where it is a power of two, the limit
           that ``(K*hm_max) >> rs2`` must stay below for the 32-bit lanes (0: never), and G_t)
+    madd  ``w32``, ``sd == 0``, H's codes below ``2**16`` and every multiplier below ``MADD_MAX``:
+          the spike loop's update multiplies by ``vpmaddwd`` with
+    mdw, m2w  :func:`madd_pairs` of md and m2 (md and m2 themselves where not ``madd``)
     """
 
     md: np.ndarray
@@ -157,6 +160,9 @@ class IntFastLayer:
     w32: bool
     hm_max: int
     tab: np.ndarray
+    madd: bool = False
+    mdw: np.ndarray | None = None
+    m2w: np.ndarray | None = None
 
 
 def _bits(x: int) -> int:
@@ -217,8 +223,10 @@ def prepare_int(ql: QLayer) -> IntFastLayer | None:
     h0[:N] = ql.h0
     dt = np.uint32 if w32 else np.int64
     hm_max = int(h_max * int(m2.max()))
-    return IntFastLayer(np.ascontiguousarray(md, dtype=dt), np.ascontiguousarray(m2, dtype=dt), h0, sd, e_min, recip,
-                        bool(w32), hm_max, spike_table(ql))
+    md_, m2_ = np.ascontiguousarray(md, dtype=dt), np.ascontiguousarray(m2, dtype=dt)
+    madd = bool(w32 and sd == 0 and h_max < 1 << 16 and int(md.max()) < MADD_MAX and int(m2.max()) < MADD_MAX)
+    return IntFastLayer(md_, m2_, h0, sd, e_min, recip, bool(w32), hm_max, spike_table(ql), madd,
+                        madd_pairs(md) if madd else md_, madd_pairs(m2) if madd else m2_)
 
 
 def int_fast_ok(ql: QLayer) -> bool:
@@ -305,7 +313,32 @@ def _dot32_simd(typingctx, h, k, md, s, nblk, sd):
     return sig, codegen
 
 
-def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
+MADD_MAX = 1 << 14  # multipliers below this (and codes below 2**16): products by vpmaddwd (madd_pairs)
+MADD_XOR = 0x40008000  # h ^ MADD_XOR: the low word h - 2**15 as a signed word, the high word 2**14
+
+
+def madd_pairs(m: np.ndarray) -> np.ndarray:
+    """uint32 ``m | (2*m) << 16`` for multipliers ``m < MADD_MAX``: with a code ``c < 2**16`` in a
+    32-bit lane, ``c ^ MADD_XOR`` has the signed words ``(c - 2**15, 2**14)`` and ``m | 2m << 16``
+    the signed words ``(m, 2m)``, so the word-pair multiply-add (``vpmaddwd``) of the two is
+    ``(c - 2**15)*m + 2**14*2m = c*m`` exactly (one port-0 micro-op instead of ``vpmulld``'s two)."""
+    m = np.asarray(m, dtype=np.int64)
+    if m.size and (int(m.min()) < 0 or int(m.max()) >= MADD_MAX):
+        raise ValueError("madd_pairs: multipliers must lie in [0, 2**14)")
+    return np.ascontiguousarray((m | (m << 17)).astype(np.uint32))
+
+
+def _madd(builder, a, b):
+    """``vpmaddwd`` on two ``<16 x i32>`` vectors seen as 32 signed words: per lane
+    ``a.lo*b.lo + a.hi*b.hi`` (see :func:`madd_pairs`)."""
+    i32 = ir.IntType(32)
+    wv = ir.VectorType(ir.IntType(16), 2 * PAD)
+    vty = ir.VectorType(i32, PAD)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [wv, wv]), "llvm.x86.avx512.pmaddw.d.512")
+    return builder.call(fn, [builder.bitcast(a, wv), builder.bitcast(b, wv)])
+
+
+def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool, madd: bool = False):
     """Code generator of the 32-bit update intrinsics.  Per lane: ``T1 = (C*h) >> rs1`` (``t1_shift``:
     ``h << C``, C then the multiplier's log2), ``T2 = trunc32((K * (h*m2[s])) >> rs2)``, ``S = T1 + T2``,
     ``u = S + bias``, ``q = u >> sr`` with the lowest bit cleared where ``(u & lm) == tv`` (round half
@@ -339,6 +372,7 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
         hi_bits = context.cast(builder, args[16], sa[16], types.uint32)
         hiv = splat(builder, builder.not_(hi_bits), vty)  # ~kpos: the bits no code may have
         notone = ir.Constant(vty, [ir.Constant(i32, 0xFFFFFFFE)] * PAD)
+        xkv = ir.Constant(vty, [ir.Constant(i32, MADD_XOR)] * PAD)
         k_i = context.cast(builder, k_v, sa[1], types.intp)
         s_i = context.cast(builder, s_v, sa[3], types.intp)
         s2_i = context.cast(builder, s2_v, sa[5], types.intp)
@@ -354,7 +388,10 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
             hptr = vector_ptr(builder, hp, j, vty)
             hv = builder.load(hptr, align=4, typ=vty)
             t1 = builder.shl(hv, cv) if t1_shift else builder.lshr(builder.mul(cv, hv), r1v)
-            hm = builder.bitcast(builder.mul(hv, load_vector(builder, mp, j, vty, 4)), wty)
+            if madd:  # m2 and md hold madd_pairs(): h*m2 and q*md by vpmaddwd
+                hm = builder.bitcast(_madd(builder, builder.xor(hv, xkv), load_vector(builder, mp, j, vty, 4)), wty)
+            else:
+                hm = builder.bitcast(builder.mul(hv, load_vector(builder, mp, j, vty, 4)), wty)
             pe = builder.mul(builder.and_(hm, lo_mask), kv)
             po = builder.mul(builder.lshr(hm, c32v), kv)
             te = builder.lshr(pe, r2v)
@@ -367,7 +404,10 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
                 q = builder.select(tie, builder.and_(q, notone), q)
             builder.store(q, hptr, align=4)
             builder.store(builder.or_(builder.load(qmx, typ=vty), q), qmx)
-            t = builder.mul(q, load_vector(builder, dp_, j, vty, 4))
+            if madd:
+                t = _madd(builder, builder.xor(q, xkv), load_vector(builder, dp_, j, vty, 4))
+            else:
+                t = builder.mul(q, load_vector(builder, dp_, j, vty, 4))
             if dot_shift:
                 t = builder.lshr(t, sdv)
             builder.store(builder.add(builder.load(acc, typ=vty), t), acc)
@@ -392,13 +432,13 @@ def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool):
     return codegen
 
 
-def _make_update32(t1_shift: bool, dot_shift: bool, odd_left: bool):
+def _make_update32(t1_shift: bool, dot_shift: bool, odd_left: bool, madd: bool = False):
     @intrinsic
     def update32(typingctx, h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos):
         """One spike's update of ``h[k]`` in place in 32-bit lanes fused with the next dot product
         (see :func:`_update32_codegen`)."""
         return (types.UniTuple(types.int64, 2)(h, k, m2, s, md, s2, nblk, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos),
-                _update32_codegen(t1_shift, dot_shift, odd_left))
+                _update32_codegen(t1_shift, dot_shift, odd_left, madd))
 
     return update32
 
@@ -412,6 +452,11 @@ _upd32_mul_sd_w = _make_update32(False, True, False)
 _upd32_mul_w = _make_update32(False, False, False)
 _upd32_shl_sd_w = _make_update32(True, True, False)
 _upd32_shl_w = _make_update32(True, False, False)
+# m2 and md as madd_pairs(), sd == 0, codes below 2**16: the products by vpmaddwd
+_upd32_mul_mw = _make_update32(False, False, True, True)
+_upd32_shl_mw = _make_update32(True, False, True, True)
+_upd32_mul_mw_w = _make_update32(False, False, False, True)
+_upd32_shl_mw_w = _make_update32(True, False, False, True)
 
 
 @njit(cache=True, inline="always")
@@ -476,6 +521,27 @@ def _update32(h, k, m2, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_ne
     if sd > 0:
         return _upd32_mul_sd_w(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
     return _upd32_mul_w(h, k, m2, s, md, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+
+
+@njit(cache=True, inline="always")
+def _update32_madd(h, k, m2w, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, mdw, s_next, kpos):
+    """:func:`_update32` with ``m2w``, ``mdw`` = :func:`madd_pairs` of the multipliers, ``sd == 0``
+    and every code below ``2**16`` (``kpos < 2**16``): the same results."""
+    nb = npad // PAD
+    sd = np.int64(0)
+    if rs2 <= 32:
+        if csh >= 0:
+            return _upd32_shl_mw(h, k, m2w, s, mdw, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+        return _upd32_mul_mw(h, k, m2w, s, mdw, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+    if csh >= 0:
+        return _upd32_shl_mw_w(h, k, m2w, s, mdw, s_next, nb, csh, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+    return _upd32_mul_mw_w(h, k, m2w, s, mdw, s_next, nb, C, K, rs1, rs2, sr, bias, lm, tv, sd, kpos)
+
+
+@njit(cache=True)
+def update32_madd_nb(h, k, m2w, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, mdw, s_next, kpos):
+    """:func:`_update32_madd` for callers outside the kernel (tests)."""
+    return _update32_madd(h, k, m2w, s, npad, C, K, rs1, rs2, sr, bias, lm, tv, csh, mdw, s_next, kpos)
 
 
 @njit(cache=True, inline="always")
@@ -587,12 +653,13 @@ def _spike_fast(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, 
 
 
 @njit(cache=True, inline="always")
-def _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, G, cm, lim, rs1, sr, bias, lm, tv, csh, top1, R,
-                   F, gb, Qb, cob, sh2c, kpos, npad):
+def _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, G, cm, lim, rc, top1, R, F, gb, Qb, cob, sh2c, kpos,
+                   npad, use_madd, mdw, m2w):
     """:func:`_spike_fast` with every constant an argument: the layer's (``top1 = top - 1``, ``R``,
     ``F``, the G / reciprocal / coefficient bits, ``sh2c = e_min - Fh + Fu``, ``kpos``) and the
-    spike's (``G``, the T1 multiplier ``cm``, ``lim`` and the rounding constants of row t of
-    :attr:`IntFastLayer.tab`).  The caller reads them once per layer / per spike, so that they
+    spike's (``G``, the T1 multiplier ``cm``, ``lim`` and ``rc = (rs1, sr, bias, lm, tv, csh)``
+    of row t of :attr:`IntFastLayer.tab`; ``use_madd``: the update of :func:`_update32_madd` on
+    ``mdw``, ``m2w``).  The caller reads them once per layer / per spike, so that they
     are values rather than loads from arrays that the h stores might alias: LLVM then hoists
     their vector broadcasts out of the spike loop.  Same result as :func:`_spike_fast`."""
     if np.uint64(tot - 1) >= top1:  # tot <= 0 or tot >= top
@@ -607,7 +674,11 @@ def _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, G, cm, lim, 
     rs2 = min(-sh2, np.int64(63))
     if (K * hm_max) >> rs2 >= lim:
         return np.int64(0), np.int64(-1)
-    over, nxt = _update32(h, k, m2, s, npad, cm, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd, kpos)
+    rs1, sr, bias, lm, tv, csh = rc
+    if use_madd:
+        over, nxt = _update32_madd(h, k, m2w, s, npad, cm, K, rs1, rs2, sr, bias, lm, tv, csh, mdw, s_next, kpos)
+    else:
+        over, nxt = _update32(h, k, m2, s, npad, cm, K, rs1, rs2, sr, bias, lm, tv, csh, md, s_next, sd, kpos)
     if over:
         return _saturated_dot(h, k, md, s_next, sd, npad, kpos)
     return nxt, np.int64(0)
@@ -618,10 +689,21 @@ def spike_hoisted_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, 
     """:func:`_spike_hoisted` with the constants of the layer and of row t of ``tab`` (tests)."""
     top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
     return _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, tab[t, TAB_G], tab[t, TAB_CM],
-                          tab[t, TAB_LIM], tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
-                          tab[t, TAB_TV], tab[t, TAB_CSH], top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
+                          tab[t, TAB_LIM], (tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
+                                            tab[t, TAB_TV], tab[t, TAB_CSH]), top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
                           dp[D_RECIP_BITS], dp[D_COEF_BITS], e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC],
-                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1])
+                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1], False, md, m2)
+
+
+@njit(cache=True)
+def spike_hoisted_madd_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, mdw, m2w):
+    """:func:`spike_hoisted_nb` on the vpmaddwd update (:func:`_update32_madd`; its conditions hold)."""
+    top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
+    return _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, tab[t, TAB_G], tab[t, TAB_CM],
+                          tab[t, TAB_LIM], (tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
+                                            tab[t, TAB_TV], tab[t, TAB_CSH]), top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
+                          dp[D_RECIP_BITS], dp[D_COEF_BITS], e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC],
+                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1], True, mdw, m2w)
 
 
 @njit(cache=True)
@@ -691,11 +773,12 @@ def _spike_counted(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, narrow, w3
 
 
 @njit(cache=True, parallel=True)
-def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_out, dp, h_p, C_tab, G_tab, seed,
-                   first_pattern, layer_index, n_t, out, counters, bad, chunk):
+def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, use_madd, mdw, m2w, n_out, dp, h_p, C_tab,
+                   G_tab, seed, first_pattern, layer_index, n_t, out, counters, bad, chunk):
     """One quantized SbS layer (integer update) for all patterns and IPs; the contract of
     :func:`sbs_model.quant_nb.qsbs_layer` (``out`` (n, N, n_ip) codes, per-job ``counters``,
-    ``bad``) with the arrays of :func:`prepare_int`."""
+    ``bad``) with the arrays of :func:`prepare_int` (``use_madd``: the spike loop's update uses
+    ``mdw``, ``m2w``, see :attr:`IntFastLayer.madd`)."""
     n_pat = xw.shape[0]
     n_ip, s_len = idx.shape
     npad = md.shape[1]
@@ -707,8 +790,7 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
         for c in (TAB_RS1, TAB_SR, TAB_BIAS, TAB_LM, TAB_TV, TAB_CSH):
             if tab[t, c] != tab[0, c]:
                 uniform = False
-    c_rs1, c_sr, c_bias, c_lm, c_tv, c_csh = (tab[0, TAB_RS1], tab[0, TAB_SR], tab[0, TAB_BIAS], tab[0, TAB_LM],
-                                              tab[0, TAB_TV], tab[0, TAB_CSH])
+    rc = (tab[0, TAB_RS1], tab[0, TAB_SR], tab[0, TAB_BIAS], tab[0, TAB_LM], tab[0, TAB_TV], tab[0, TAB_CSH])
     top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
     c_R, c_F, c_gb, c_Qb, c_cob = dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS], dp[D_RECIP_BITS], dp[D_COEF_BITS]
     sh2c = e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC]
@@ -746,9 +828,9 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, n_ou
                         x = tot[k]
                         s = spk[k, t]
                         s2 = spk[k, tn]
-                        nxt, n_ovf = _spike_hoisted(h, k, s, x, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, c_rs1,
-                                                    c_sr, c_bias, c_lm, c_tv, c_csh, top1, c_R, c_F, c_gb, c_Qb,
-                                                    c_cob, sh2c, kpos, npad)
+                        nxt, n_ovf = _spike_hoisted(h, k, s, x, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, rc,
+                                                    top1, c_R, c_F, c_gb, c_Qb, c_cob, sh2c, kpos, npad, use_madd,
+                                                    mdw, m2w)
                         if n_ovf == 0:
                             tot[k] = nxt
                         elif n_ovf > 0:
@@ -808,5 +890,5 @@ def run_quant_layer_int(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: in
         raise ValueError(f"layer {ql.index}: the vectorised integer kernel does not apply to datapath {ql.dp}")
     return run_layer_kernel(ql, xw, first_pattern, lambda x, idx, out, cnt, bad, chunk: qsbs_layer_int(
         x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, p.w32, np.int64(p.hm_max), p.tab,
-        np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed),
+        p.madd, p.mdw, p.m2w, np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed),
         np.uint64(first_pattern), np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, chunk))

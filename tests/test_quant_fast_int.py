@@ -19,13 +19,14 @@ from sbs_model.weights import load_any
 def _run(ql, p, xw, seed=5):
     return run_layer_kernel(ql, xw, 0, lambda x, idx, out, cnt, bad, chunk: qfi.qsbs_layer_int(
         x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, p.w32, np.int64(p.hm_max), p.tab,
-        np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(0),
+        p.madd, p.mdw, p.m2w, np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(0),
         np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, chunk))
 
 
 def _wide(p):
     """The same layer on the 64-bit lanes only."""
-    return dataclasses.replace(p, md=p.md.astype(np.int64), m2=p.m2.astype(np.int64), w32=False)
+    return dataclasses.replace(p, md=p.md.astype(np.int64), m2=p.m2.astype(np.int64), w32=False, madd=False,
+                               mdw=p.md.astype(np.int64), m2w=p.m2.astype(np.int64))
 
 
 def _net(T=24, N=20):
@@ -93,7 +94,7 @@ def test_fast_spike_equals_step_nb_on_random_states(kw):
     net = NetworkSpec((1, 1, S), (L("sbs", 1, N, (1, S), spikes=T),))
     ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
     p = qfi.prepare_int(ql)
-    assert p is not None and p.w32
+    assert p is not None and p.w32 and p.madd
     t_ = ql.tables
     seen = [0, 0, 0]
     for trial in range(300):
@@ -113,11 +114,16 @@ def test_fast_spike_equals_step_nb_on_random_states(kw):
         sd = np.int64(p.sd)
         tot = qfi.dot_int_any_nb(hb, 2, p.md, s, sd, True, p.w32)
         hc = hb.copy()
+        hc_in = hb.copy()
         nxt, n_ovf = qfi.spike_fast_nb(hb, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
                                        np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb)
         # the kernel's spike with the constants as values: the same result and h
         assert qfi.spike_hoisted_nb(hc, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
                                     np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb) == (nxt, n_ovf)
+        assert np.array_equal(hb, hc)
+        hc = hc_in.copy()  # and on the vpmaddwd update (it applies to these layers: sd = 0, small multipliers)
+        assert qfi.spike_hoisted_madd_nb(hc, 2, s, t, tot, s_next, p.md, p.m2, sd, np.int64(p.e_min), p.recip,
+                                         np.int64(p.hm_max), p.tab, dp.nb, ql.H.nb, p.mdw, p.m2w) == (nxt, n_ovf)
         assert np.array_equal(hb, hc)
         if n_ovf < 0:  # not the fast case: h untouched, the full spike runs
             assert np.array_equal(hb[2, :N], h)
@@ -215,3 +221,78 @@ def test_window_total_over_limit_is_a_value_error():
     xw[1, 0, 2, 2] = 1 << 31
     with pytest.raises(ValueError, match="exceeds 2\\*\\*31 - 1"):
         qfi.run_quant_layer_int(ql, xw, 0, 0)
+
+
+@pytest.mark.parametrize("mode", ["trunc", "rne", "rna"])
+def test_update32_madd_equals_update32(mode):
+    """The vpmaddwd update (multipliers as madd_pairs, sd = 0, codes below 2**16) == the vpmulld
+    one: the same new codes, saturation flag and fused dot, on 1, 2 and 3 blocks, T1 multiply or
+    shift, rs2 <= 32 or > 32, codes up to 2**16 - 1 and multipliers up to 2**14 - 1."""
+    from fixedpoint.rounding import ROUNDING_MODES
+
+    rm = ROUNDING_MODES[mode]
+    rng = np.random.default_rng(10 + rm)
+    S = 3
+    seen = set()
+    for trial in range(300):
+        npad = (16, 32, 48)[trial % 3]
+        hb = int(rng.integers(8, 17))
+        h = rng.integers(0, 1 << hb, npad).astype(np.uint32)
+        h[rng.integers(npad)] = (1 << hb) - 1
+        mb = min(14, 32 - hb)
+        m2 = rng.integers(0, 1 << int(rng.integers(1, mb + 1)), (S, npad)).astype(np.uint32)
+        md = rng.integers(0, 1 << int(rng.integers(1, mb + 1)), (S, npad)).astype(np.uint32)
+        m2[0, 0] = md[0, 0] = qfi.MADD_MAX - 1
+        s, s2 = int(rng.integers(S)), int(rng.integers(S))
+        rs2 = int(rng.integers(0, 64))
+        hm_max = ((1 << hb) - 1) * int(m2.max())
+        K = int(rng.integers(0, max(1, min(1 << 32, (1 << (29 + rs2)) // max(hm_max, 1)))))
+        csh = int(rng.integers(-1, 3))
+        C, rs1 = (csh, 0) if csh >= 0 else (int(rng.integers(0, 1 << (32 - hb))), int(rng.integers(0, 20)))
+        sr = int(rng.integers(0, 12))
+        bias, lm, tv = qfi._round_params(np.int64(sr), np.int64(rm))
+        kpos = (1 << hb) - 1
+        t1 = (h.astype(object) << csh) if csh >= 0 else (C * h.astype(object)) >> rs1
+        S_ = t1 + ((K * h.astype(object) * m2[s].astype(object)) >> rs2)
+        if int(S_.max()) + int(bias) >= 1 << 32:
+            continue
+        a = np.zeros((qfi.GROUP, npad), np.uint32)
+        a[1] = h
+        b = a.copy()
+        args = (np.int64(C), np.int64(K), np.int64(rs1), np.int64(rs2), np.int64(sr), bias, lm, tv, np.int64(csh))
+        ref = qfi._update32(a, 1, m2, s, npad, *args, md, s2, np.int64(0), np.int64(kpos))
+        got = qfi.update32_madd_nb(b, 1, qfi.madd_pairs(m2), s, npad, *args, qfi.madd_pairs(md), s2, np.int64(kpos))
+        assert np.array_equal(a, b), trial
+        assert got[0] == ref[0]
+        if not ref[0]:  # the dot of codes above kpos is not used (the kernel saturates and recomputes it)
+            assert got[1] == ref[1], trial
+        seen.add((csh >= 0, rs2 <= 32, npad))
+    assert len(seen) == 12
+
+
+def test_madd_pairs_range():
+    """madd_pairs refuses multipliers it cannot represent (the signed words need m, 2m < 2**15)."""
+    assert np.array_equal(qfi.madd_pairs(np.array([0, 1, qfi.MADD_MAX - 1])),
+                          np.array([0, 1 | 2 << 16, (qfi.MADD_MAX - 1) * (1 + (2 << 16))], np.uint32))
+    with pytest.raises(ValueError, match="2\\*\\*14"):
+        qfi.madd_pairs(np.array([qfi.MADD_MAX]))
+
+
+def test_reference_layer0_madd_equals_generic():
+    """Reference layer 0 with the shipped weights (int-e4m1: the vpmaddwd update applies there):
+    the kernel == the generic step_nb loop on codes and counters."""
+    from pathlib import Path
+
+    import sbs_model
+    from sbs_model.configs import load_network
+
+    net = load_network("reference-mnist", spikes=24)
+    w, _ = load_any(Path(sbs_model.__file__).parent / "models" / "reference-mnist.npz", net)
+    qm = QuantizedModel(net, w, PRESETS["int-e4m1"])
+    ql = qm.qlayers[0]
+    assert qfi.prepare_int(ql).madd
+    img = np.random.default_rng(2).integers(0, 256, (1, 28, 28)).astype(np.uint8)
+    xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
+    ref = qn.run_quant_layer(ql, xw, 3, 0, fast=False)
+    got = qfi.run_quant_layer_int(ql, xw, 3, 0)
+    assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])

@@ -65,6 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils, types
@@ -328,14 +329,64 @@ def madd_pairs(m: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((m | (m << 17)).astype(np.uint32))
 
 
-def _madd(builder, a, b):
+HOST_PMADDWD = "avx512bw" in llvm_binding.get_host_cpu_features().flatten()  # the 512-bit vpmaddwd exists
+
+
+def _madd(builder, a, b, native=None):
     """``vpmaddwd`` on two ``<16 x i32>`` vectors seen as 32 signed words: per lane
-    ``a.lo*b.lo + a.hi*b.hi`` (see :func:`madd_pairs`)."""
+    ``a.lo*b.lo + a.hi*b.hi`` (see :func:`madd_pairs`).  The x86 intrinsic where the host has
+    AVX-512 BW (``native``: None = :data:`HOST_PMADDWD`), else the same sum in plain IR (sign-extended
+    words, 32-bit multiplies), so the kernel compiles on any CPU."""
     i32 = ir.IntType(32)
     wv = ir.VectorType(ir.IntType(16), 2 * PAD)
     vty = ir.VectorType(i32, PAD)
-    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [wv, wv]), "llvm.x86.avx512.pmaddw.d.512")
-    return builder.call(fn, [builder.bitcast(a, wv), builder.bitcast(b, wv)])
+    if HOST_PMADDWD if native is None else native:
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [wv, wv]),
+                                            "llvm.x86.avx512.pmaddw.d.512")
+        return builder.call(fn, [builder.bitcast(a, wv), builder.bitcast(b, wv)])
+    c16 = ir.Constant(vty, [ir.Constant(i32, 16)] * PAD)
+
+    def words(v):
+        return builder.ashr(builder.shl(v, c16), c16), builder.ashr(v, c16)
+
+    (alo, ahi), (blo, bhi) = words(a), words(b)
+    return builder.add(builder.mul(alo, blo), builder.mul(ahi, bhi))
+
+
+def _make_madd_probe(native: bool):
+    @intrinsic
+    def madd_probe(typingctx, a, b, out):
+        """``out[i*PAD:(i+1)*PAD] = _madd(a, b)`` block by block (tests of both code paths)."""
+        def codegen(context, builder, signature, args):
+            sa = signature.args
+            vty = ir.VectorType(ir.IntType(32), PAD)
+            ap, bp, op = (context.make_array(t)(context, builder, v).data for t, v in zip(sa, args))
+            n = cgutils.unpack_tuple(builder, context.make_array(sa[0])(context, builder, args[0]).shape)[0]
+            with cgutils.for_range(builder, builder.udiv(n, context.get_constant(types.intp, PAD))) as loop:
+                j = builder.mul(loop.index, context.get_constant(types.intp, PAD))
+                r = _madd(builder, load_vector(builder, ap, j, vty, 4), load_vector(builder, bp, j, vty, 4), native)
+                builder.store(r, vector_ptr(builder, op, j, vty), align=4)
+            return context.get_dummy_value()
+
+        return types.void(a, b, out), codegen
+
+    return madd_probe
+
+
+_madd_probe_generic = _make_madd_probe(False)
+_madd_probe_native = _make_madd_probe(True)
+
+
+@njit(cache=True)
+def madd_generic_nb(a, b, out):
+    """The plain-IR word-pair multiply-add on uint32 arrays (length a multiple of PAD; tests)."""
+    _madd_probe_generic(a, b, out)
+
+
+@njit(cache=True)
+def madd_native_nb(a, b, out):
+    """The ``vpmaddwd`` intrinsic on uint32 arrays (only where :data:`HOST_PMADDWD`; tests)."""
+    _madd_probe_native(a, b, out)
 
 
 def _update32_codegen(t1_shift: bool, dot_shift: bool, odd_left: bool, madd: bool = False):

@@ -296,3 +296,22 @@ def test_reference_layer0_madd_equals_generic():
     ref = qn.run_quant_layer(ql, xw, 3, 0, fast=False)
     got = qfi.run_quant_layer_int(ql, xw, 3, 0)
     assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
+
+
+def test_madd_native_and_generic_ir_equal_word_pair_sums():
+    """The word-pair multiply-add: plain IR (the kernel's code on a CPU without AVX-512 BW) ==
+    numpy's signed word products summed in pairs (mod 2**32), and the vpmaddwd intrinsic == it
+    where the host has it (extreme words included)."""
+    rng = np.random.default_rng(6)
+    a = rng.integers(0, 1 << 32, 256, dtype=np.uint64).astype(np.uint32)
+    b = rng.integers(0, 1 << 32, 256, dtype=np.uint64).astype(np.uint32)
+    a[:4] = b[:4] = [0x80008000, 0x7FFF7FFF, 0x80007FFF, 0xFFFFFFFF]
+    words = [x.view(np.int16).reshape(-1, 2).astype(np.int64) for x in (a, b)]
+    ref = (words[0] * words[1]).sum(axis=1) & 0xFFFFFFFF
+    out = np.zeros(256, np.uint32)
+    qfi.madd_generic_nb(a, b, out)
+    assert np.array_equal(out.astype(np.int64), ref)
+    if qfi.HOST_PMADDWD:
+        out[:] = 0
+        qfi.madd_native_nb(a, b, out)
+        assert np.array_equal(out.astype(np.int64), ref)

@@ -50,6 +50,10 @@ and counters), rewritten so that both element loops of a spike run as straight-l
   Where the rounding constants are the same for every spike (the ``int`` update), the kernel's
   spike loop reads the layer's constants once and the spike's row of ``tab`` once for the four
   IPs and passes them as values (:func:`_spike_hoisted`), so that LLVM hoists their broadcasts.
+* **Word-pair products.**  Where ``sd == 0``, H's codes are below ``2**16`` and every multiplier
+  below ``MADD_MAX`` (``IntFastLayer.madd``), the spike loop computes ``h*m2`` and ``q*md`` with
+  ``vpmaddwd`` against :func:`madd_pairs` of the multipliers (exact, see there); plain IR where
+  the host lacks AVX-512 BW.
 * **Element loops.**  Straight-line code for 1 and 2 blocks of PAD lanes (a switch on the block
   count, :func:`_blocks`), a loop otherwise; the update's element code in three copies by tie test
   (round half to even: low bits against a constant 0; no tie possible; general), one branch per

@@ -25,6 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, commit, write_result  # noqa: E402
+from fixedpoint.datapath import Datapath  # noqa: E402
+from sbs_model import hwcost, loader  # noqa: E402
+from sbs_model.quant import QuantizedModel  # noqa: E402
 
 NAME = "layer_engines"
 DEFAULT_DESIGNS = ["5:10:1"]
@@ -38,6 +41,42 @@ def parse_design(text: str) -> tuple[int, int, int]:
         raise SystemExit(f"bench_layer_engines.py: error: --designs {text!r}: expected LAYER:LANES:ENGINES, "
                          "e.g. 5:10:1") from None
     return layer, lanes, engines
+
+
+def estimate_of(man: dict) -> dict:
+    """The calibrated cost model's estimate for the design of a manifest (``sbs_model.hwcost``), with
+    the weight-code bits that are constant over the layer (as the calibration uses them)."""
+    dp = Datapath.from_dict(man["datapath"])
+    li, T = int(man["layer"]), int(man["T"])
+    net, w, _ = loader.load_net_and_weights("reference-mnist", loader.shipped_model_path(), T)
+    ql = QuantizedModel(net, w, dp).qlayers[li]
+    const = hwcost.weight_const_bits(ql.wcodes, ql.W.width)
+    c = hwcost.layer_engine_cost(dp, net.layers[li], tuple(man["input_shape"]), li, int(man["lanes"]),
+                                 int(man["engines"]), w_format=man["formats"]["weights"], w_const_bits=const)
+    c = {k: c[k] for k in ("lut4", "ff", "mult18", "dp16kd")}
+    c["lut4_placed"] = int(round(c["lut4"] * hwcost.NEXTPNR_LUT_FACTOR))
+    return c
+
+
+def yosys_of(out: Path) -> dict | None:
+    """Yosys ``synth_ecp5`` counts of the design (the stamp ``sbs pnr`` leaves), LUT4-equivalents as Yosys
+    counts them (LUT4 + 2 per CCU2C + 4 per DPR16X4)."""
+    stamp = out / "pnr-netlist.stamp.json"
+    if not stamp.is_file():
+        return None
+    y = json.loads(stamp.read_text()).get("yosys") or {}
+    return {"lut4": y.get("lut"), "ff": y.get("ff"), "mult18": y.get("dsp"), "dp16kd": y.get("bram")}
+
+
+def ratios(est: dict, yosys: dict | None, util: dict) -> dict:
+    """estimate / Yosys and estimate (LUT4: placed estimate) / nextpnr, per resource."""
+    placed = {"lut4": (util.get("LUT4") or {}).get("used"), "ff": (util.get("FF") or {}).get("used"),
+              "mult18": (util.get("MULT18X18D") or {}).get("used"), "dp16kd": (util.get("DP16KD") or {}).get("used")}
+    out = {"estimate_over_nextpnr": {k: round((est["lut4_placed"] if k == "lut4" else est[k]) / v, 3)
+                                     for k, v in placed.items() if v}}
+    if yosys:
+        out["estimate_over_yosys"] = {k: round(est[k] / v, 3) for k, v in yosys.items() if v}
+    return out
 
 
 def row_from(out: Path, res: dict, man: dict, args) -> dict:
@@ -65,7 +104,12 @@ def row_from(out: Path, res: dict, man: dict, args) -> dict:
         "cycles_per_image": man["cycles_per_image"], "spike_steps_per_cycle": man["spike_steps_per_cycle"],
         "ms_per_image": res.get("ms_per_image"), "ms_per_image_note": res.get("ms_per_image_note"),
         "tools": res.get("tools"), "seconds": res.get("seconds"),
-    }
+    } | _costs(out, man, util)
+
+
+def _costs(out: Path, man: dict, util: dict) -> dict:
+    est, ys = estimate_of(man), yosys_of(out)
+    return {"estimate": est, "yosys": ys} | ratios(est, ys, util)
 
 
 def one(layer, lanes, engines, args, old):

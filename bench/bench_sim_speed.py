@@ -4,7 +4,8 @@ public (:mod:`sim.runner`, ``visibility="ports"``), optionally with other C++ op
 ``bench/results/sim_speed.json``.
 
 Usage: ``python bench/bench_sim_speed.py [--designs layer,fc2,pad-max-avg] [--variants all,ports]
-[--images 3] [--name sim_speed]``.
+[--images 3] [--name sim_speed] [--network-dir DIR]``; ``--network-dir`` adds a design made by
+``sbs build`` (e.g. the reference network; its first ``--images`` MNIST test images).
 
 Every variant is built from scratch in one fresh build root (the Verilator run-time library is
 compiled first, on a tiny design, so that no variant pays for it) and runs the same vectors with the
@@ -56,17 +57,18 @@ VARIANTS = {
 }
 
 
-def _network_case(name: str, work: Path, images: int):
-    net, plan = NETS[name]
-    d = work / name
-    if not (d / "manifest.json").exists():
+def _network_case(name: str, work: Path, images: int, design_dir: Path | None = None):
+    d = design_dir or work / name
+    if design_dir is None and not (d / "manifest.json").exists():
+        net, plan = NETS[name]
         build_network(net, init_weights(net, 3), "int-e4m1", d, plan=plan, progress=lambda m: None)
     man, net, weights, dps = load_design(d)
     text = (d / man["verilog"]).read_text()
     model = QuantizedModel(net, weights, dps, seed=SEED)
     cpi = cycle_model(model, {int(k): v for k, v in man["plan"]["layers"].items()})["cycles_per_image"]
     ims, _ = load_dataset("mnist", None, "test", None)
-    vec, _ = vectors(model, ims[5:5 + images], 5, cpi)
+    first = 0 if design_dir is not None else 5
+    vec, _ = vectors(model, ims[first:first + images], first, cpi)
     return text, man["top"], TESTBENCH, vec
 
 
@@ -112,11 +114,17 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=3, help="images per network run (1..20)")
     ap.add_argument("--name", default="sim_speed")
     ap.add_argument("--work", default=None, help="build root (default: a fresh temporary directory)")
+    ap.add_argument("--network-dir", default=None, help="also a design made by 'sbs build' (its OUT directory)")
     args = ap.parse_args(argv)
     designs = [d for d in args.designs.split(",") if d]
+    if args.network_dir is not None:
+        if not (Path(args.network_dir) / "manifest.json").is_file():
+            print(f"--network-dir: no manifest.json in {args.network_dir}", file=sys.stderr)
+            return 2
+        designs.append(str(args.network_dir))
     variants = [v for v in args.variants.split(",") if v]
     for d in designs:
-        if d != "layer" and d not in NETS:
+        if d != "layer" and d not in NETS and d != args.network_dir:
             print(f"--designs: unknown design {d!r} (allowed: layer, {', '.join(NETS)})", file=sys.stderr)
             return 2
     for v in variants:
@@ -134,7 +142,10 @@ def main(argv=None) -> int:
                           data={"n": 0, "outputs": []}, seed=1, testcase="__none__")
     results = []
     for d in designs:
-        case = _layer_case() if d == "layer" else _network_case(d, work, args.images)
+        if d == "layer":
+            case = _layer_case()
+        else:
+            case = _network_case(d, work, args.images, Path(d) if d == args.network_dir else None)
         print(f"{d}:", flush=True)
         rows = [run_case(*case, v) for v in variants]
         base = rows[0]

@@ -59,6 +59,8 @@ VISIBILITIES = ("ports", "all")
 #: make variables for the C++ compile of a Verilator model, e.g. {"OPT_FAST": "-O2"}; empty: Verilator's
 #: own defaults (-Os); part of the build key when set
 MAKE_FLAGS: dict[str, str] = {}
+#: extra ``verilator`` options for the model (e.g. ["-O3"]); part of the build key when set
+VERILATOR_ARGS: list[str] = []
 
 
 class SimulatorUnavailable(RuntimeError):
@@ -181,6 +183,8 @@ def build_key(verilog_text: str, simulator: str, waves, visibility: str = "ports
         parts.append(f"visibility={visibility}")
     if simulator == "verilator" and MAKE_FLAGS:
         parts.append(json.dumps(MAKE_FLAGS, sort_keys=True))
+    if simulator == "verilator" and VERILATOR_ARGS:
+        parts.append(json.dumps(VERILATOR_ARGS))
     for part in parts:
         h.update(part.encode())
         h.update(b"\0")
@@ -378,6 +382,7 @@ def build_and_test(design, toplevel: str, test_module: str, data: dict | None = 
             if simulator == "verilator":
                 build_args = [f"-Wno-{w}" for w in WAIVERS]
                 build_args += ["--trace-fst"] if waves == "fst" else []
+                build_args += list(VERILATOR_ARGS)
                 if visibility == "ports":
                     vlt = build_dir / f"{toplevel}_ports.vlt"
                     write_text(vlt, ports_control_file(text, toplevel))

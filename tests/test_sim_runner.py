@@ -51,14 +51,16 @@ def test_control_file_inputs_rw_outputs_rd():
         'public_flat_rw -module "vis_top" -var "a"', 'public_flat_rd -module "vis_top" -var "y"'])
 
 
-def test_build_key_holds_the_visibility_and_make_flags(monkeypatch):
+def test_build_key_holds_the_visibility_and_flags(monkeypatch):
     ok, why = runner.simulator_available("verilator")
     if not ok:
         pytest.skip(why)
     keys = {build_key(VIS_TOP, "verilator", None, v) for v in ("ports", "all")}
     monkeypatch.setattr(runner, "MAKE_FLAGS", {"OPT_FAST": "-O2"})
     keys.add(build_key(VIS_TOP, "verilator", None, "ports"))
-    assert len(keys) == 3
+    monkeypatch.setattr(runner, "VERILATOR_ARGS", ["-O3"])
+    keys.add(build_key(VIS_TOP, "verilator", None, "ports"))
+    assert len(keys) == 4
 
 
 def test_bad_visibility_is_refused_before_any_work(tmp_path, monkeypatch):

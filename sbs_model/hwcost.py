@@ -743,7 +743,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     write = lc.WRITE
     dl = lc.dot_latency(L)
     tag = 4 + clog2(max(P, 2)) + clog2(max(B, 2))
-    delay_ff = (2 * (L * hw + Fc + 1 + cb + ek) + L * ww + (write - 1) * (clog2(max(S * B, 2)) + tag + 12)
+    delay_ff = (2 * (L * hw + Fc + 1 + cb + ek) + 2 * L * ww + (write - 1) * (clog2(max(S * B, 2)) + tag + 12)
                 + (dl + lc.NORM + Qb + 3 + lc.COEF) * (1 + clog2(max(P, 2)) + 12) + lc.COEF * (1 + Fc) + 16)
     u["core"] = wrom + hram + cram + sram + Cost(
         L * hw + 2 * _adder(clog2(max(S * B, 2))) + 3 * clog2(max(P * B, 2)) + clog2(T + 1) + 40,

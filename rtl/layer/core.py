@@ -26,7 +26,7 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
      ``h`` (``t = 0``: the initial h) and the coefficient (identity ``C = 2**Fc, K = 0`` for ``t = 0``
      and for an ignored spike) selected; c3: the weights registered;
    * c4..c10: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c10;
-   * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c9),
+   * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c8, registered in c9),
      accumulated over the B beats; then :class:`rtl.layer.norm_pipe.NormalisePipe`,
      :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
      :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
@@ -317,16 +317,19 @@ class EngineCore(wiring.Component):
                      upd.K.eq(K4), upd.exp_K.eq(eK4)]
         if units.scaled:
             m.d.comb += upd.last.eq(delay(m, last2, 2, "last_upd"))
-        # ---- c9: weight read (row s_t) for the dot; c10: write back, dot
+        # ---- c8: weight read (row s_t) for the dot, c9: registered; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         if premul:  # s_t*B in a register stage of its own, then + b
             base_d = Signal(range(max(S * B, 2)))
             m.d.sync += base_d.eq(delay(m, s_now, 1, "s_dot") * B)
             m.d.comb += wd0.eq(base_d + delay(m, b, 2, "b_dot"))
-            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 3, "wdot"))
+            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 4, "wdot"))
         else:
             m.d.comb += wd0.eq(word_addr(s_now, b, B))
-            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 1, "wdot"))
+            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 2, "wdot"))
+        # the ROM word registered before it travels to the lanes (block RAM clock-to-out, and for a deep
+        # ROM the mux over its block RAMs, then a register; the address is issued a cycle earlier)
+        w_dot_q = delay(m, w_dot.data, 1, "w_dot")
         tag7 = delay(m, tag1, lc.WRITE - 1, "tag7")
         v7, a7, need7 = tag7[0], tag7[1], tag7[2]
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]
@@ -335,7 +338,7 @@ class EngineCore(wiring.Component):
         for g, ((_, wp), (j0, j1)) in enumerate(zip(h_ports, hram_groups(L, ow))):
             m.d.comb += [wp.en.eq(a7), wp.addr.eq(delay(m, h_addr[g], lc.WRITE, f"h_waddr{g}")),
                          wp.data.eq(new_h[j0 * ow:j1 * ow])]
-        m.d.comb += [                     dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot.data),
+        m.d.comb += [                     dot.i_h.as_value().eq(_narrow(upd.o.as_value(), L, ow, hw)), dot.i_w.as_value().eq(w_dot_q),
                      dot.i_valid.eq(v7)]
         # ---- chain: dot -> normaliser -> reciprocal -> coefficient -> coefficient RAM
         # the coefficient RAM word is written once per pass, by the last beat's tag: the chain's output is

@@ -55,6 +55,7 @@ def estimate_of(man: dict) -> dict:
                                  int(man["engines"]), w_format=man["formats"]["weights"], w_const_bits=const)
     c = {k: c[k] for k in ("lut4", "ff", "mult18", "dp16kd")}
     c["lut4_placed"] = int(round(c["lut4"] * hwcost.NEXTPNR_LUT_FACTOR))
+    c["model_commit"] = commit()  # the cost model as of recording (it follows the RTL: older designs may differ)
     return c
 
 

@@ -697,12 +697,12 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     smp_dsp = 2 * ecp5_mults(16, 16) + (2 * ecp5_mults(16, th) if th else 0) + _const_mult(32, S)
     fields = 2 + clog2(max(P, 2)) + cw + 2 * sw
     smp = Cost(33 + 50 + 32 + KS * (cw + 2 + sw) + 8,
-               3 * (1 + 32 + clog2(max(P, 2))) + cw + 4 * 32 + 33 + 50 + 32 + KS * (2 * fields + cw + fields),
+               3 * (1 + 32 + clog2(max(P, 2))) + cw + 4 * 32 + 33 + 50 + 32 + KS * (3 * fields + 2 * cw + fields),
                smp_dsp)
     mem = ecp5_memory(P, cw).cost()
     for j in range(KS):
         mem = mem + ecp5_memory(P << (KS - 1 - j), cw).cost()
-    depth = 1 << clog2(lc.RNG + lc.SAMPLER + 3 * KS + 2 + lc.PRIME + 8)
+    depth = 1 << clog2(lc.RNG + lc.SAMPLER + lc.STEP * KS + 2 + lc.PRIME + 8)
     fifo = ecp5_memory(depth - 1, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
                 64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,

@@ -31,7 +31,8 @@ NORM = 3       # rtl.layer.norm_pipe.NormalisePipe
 RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP
 COEF = 4       # rtl.layer.coefficient.CoefficientPipe
 RNG = 26       # rtl.layer.threefry.ThreefryPipe: 20 rounds, 5 key injections, 1 input stage
-SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + 3*ceil(log2 S)
+SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + STEP*ceil(log2 S)
+STEP = 4       # cycles per search step of the sampler (address, memory out, registered again, compare)
 PRIME = 4      # indices in the spike FIFO before a core starts its rounds
 LOAD = 7       # rtl.layer.window.WindowLoader pipeline
 WRITE = FRONT + UPDATE  # a beat's new h is written this many cycles after its issue
@@ -64,7 +65,7 @@ def slots(N: int, lanes: int, recip_bits: int) -> int:
 
 
 def spikegen_latency(S: int) -> int:
-    return RNG + SAMPLER + 3 * clog2(S)
+    return RNG + SAMPLER + STEP * clog2(S)
 
 
 WAVE_FIXED = LOAD + WRITE + 4  # per wave: the loader pipeline, prime -> run (3: primed is registered), the
@@ -94,7 +95,7 @@ def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engin
     transfers, with the input always valid and the output always ready (back-to-back images take
     one cycle more each: the next job transfers in the cycle after the last code)::
 
-        n_in + sum over waves w of ( n0_w*S + WAVE_FIXED + (RNG + SAMPLER + 3*ceil(log2 S))
+        n_in + sum over waves w of ( n0_w*S + WAVE_FIXED + (RNG + SAMPLER + STEP*ceil(log2 S))
                                      + min(PRIME, T*n0_w) + (T+1)*P*B + n_w*(2B + N) )
 
     with ``n_w = min(E*P, IPs left)`` the IPs of wave w and ``n0_w = min(P, n_w)`` those of its

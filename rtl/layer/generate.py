@@ -49,7 +49,7 @@ def load_int_build(config, weights, datapath, spikes, what: str, updates=("int",
     net, w, _ = loader.load_net_and_weights(config, weights, spikes)
     return net, w, dp
 
-CYCLES_FORMULA = (f"n_in + sum over waves of (n0*S + {lc.WAVE_FIXED} + ({lc.RNG + lc.SAMPLER} + 3*ceil(log2 S)) "
+CYCLES_FORMULA = (f"n_in + sum over waves of (n0*S + {lc.WAVE_FIXED} + ({lc.RNG + lc.SAMPLER} + {lc.STEP}*ceil(log2 S)) "
                   "+ min(4, T*n0) + (T+1)*P*B "
                   "+ n_w*(2*B + N)) [+ 4 with the scaled update: FinalScale]; P = ceil((D + B)/B), "
                   f"D = {lc.chain_latency(1, 0)} + ceil(log2 L) + Qb, B = ceil(N/L); "

@@ -21,8 +21,9 @@ Ports (plain signals):
 
 Pipeline: the total is read (1) and registered (2), the four 16 x 16 partial products of
 ``r * total`` are registered (3), summed in two registered steps to ``target = (r * total) >> 32``
-(4, 5), then ``KS`` search steps of three cycles each (the memory address is wired from
-registers; the memory output and the compare are registered).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``6 + 3*KS``: a
+(4, 5), then ``KS`` search steps of four cycles each (the memory address is wired from
+registers; the memory output is registered twice, the compare once).  An all-zero window gives ``(r * S) >> 32``.  :attr:`latency` = ``6 + 4*KS``
+(:data:`sbs_model.layer_cycles.SAMPLER` + :data:`~sbs_model.layer_cycles.STEP` * KS): a
 draw presented in cycle ``c`` shows ``o_valid`` in cycle ``c + latency``.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.rng import sample_index_int
+from sbs_model import layer_cycles as lc
 
 S_MAX = 1 << 16
 
@@ -74,7 +76,7 @@ class PipelinedSampler(wiring.Component):
         self.S, self.cum_width, self.slots = S, cum_width, slots
         self.steps = clog2(S)
         self.index_width = max(1, self.steps)
-        self.latency = 6 + 3 * self.steps
+        self.latency = lc.SAMPLER + lc.STEP * self.steps
         self._MustUse__silence = False
         super().__init__({
             "wr_en": In(1), "wr_slot": In(range(max(slots, 2))), "wr_s": In(range(max(S, 2))),
@@ -137,7 +139,7 @@ class PipelinedSampler(wiring.Component):
         target, u, idx = Signal(cw), Signal(self.index_width), Signal(self.index_width)
         m.d.sync += [v.eq(v3), k.eq(k3), z.eq(z3), target.eq(hh3 + x3[32:]), u.eq(u3), idx.eq(0)]
 
-        # ---- search steps, three cycles each: address (wired from registers), memory output
+        # ---- search steps, four cycles each: address (wired from registers), memory output
         #      registered, compare registered
         for j in reversed(range(KS)):
             b = KS - 1 - j
@@ -145,9 +147,13 @@ class PipelinedSampler(wiring.Component):
             m.d.comb += rd.addr.eq(Cat(idx[j + 1:KS], k) if b else k)
             fields = Cat(v, z, k, target, u, idx)
             fa = Signal(len(fields), name=f"s{j}a")
+            f2 = Signal(len(fields), name=f"s{j}a2")
             fb = Signal(len(fields), name=f"s{j}b")
+            # the memory output registered twice: a register next to the memory (a deep memory is several
+            # block RAMs and a mux), then one next to the compare
+            q0 = Signal(cw, name=f"s{j}q0")
             q = Signal(cw, name=f"s{j}q")
-            m.d.sync += [fa.eq(fields), fb.eq(fa), q.eq(rd.data)]
+            m.d.sync += [fa.eq(fields), f2.eq(fa), fb.eq(f2), q0.eq(rd.data), q.eq(q0)]
             o = 0
             parts = []
             for width in (1, 1, sw, cw, self.index_width, self.index_width):
@@ -155,8 +161,8 @@ class PipelinedSampler(wiring.Component):
                 o += width
             vb, zb, kb, tb, ub, ib = parts
             le = q <= tb
-            if ((1 << KS) - 1) >= S:  # some probes fall past the window: tested a cycle earlier, on fa
-                ia = fa[len(fields) - self.index_width:]
+            if ((1 << KS) - 1) >= S:  # some probes fall past the window: tested a cycle earlier, on f2
+                ia = f2[len(fields) - self.index_width:]
                 pok = Signal(name=f"s{j}ok")
                 m.d.sync += pok.eq(ia + ((1 << j) - 1) < S)
                 le = le & pok

@@ -244,9 +244,16 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
     return rc, tail, time.monotonic() - t0
 
 
-def yosys_script(top: str, verilog: str, netlist: str, stat: str) -> str:
-    return (f"read_verilog -sv {verilog}; synth_ecp5 -top {top} -json {netlist}; "
+def yosys_script(top: str, verilog: str, netlist: str, stat: str, abc9: bool = True) -> str:
+    """The Yosys script; ``abc9=False``: ``synth_ecp5 -noabc9`` (the fallback of :func:`synthesise`)."""
+    flag = "" if abc9 else " -noabc9"
+    return (f"read_verilog -sv {verilog}; synth_ecp5{flag} -top {top} -json {netlist}; "
             f"tee -q -o {stat} stat -json")
+
+
+# Yosys 0.70 (yowasp) sometimes fails an assertion when it reintegrates ABC9's mapping; synth_ecp5
+# -noabc9 (ABC instead of ABC9) then maps the same design, so synthesise retries with it
+ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 
 
 _INIT_LINE = re.compile(r"^\s*(\\\S+ |[A-Za-z_][A-Za-z0-9_$]*)\s*\[\s*(\d+)\s*\]\s*=\s*(\d+)'([hHdDbBoO])([0-9a-fA-F_]+)\s*;\s*$")
@@ -326,13 +333,14 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
     versions = tool_versions()
     stamp_path = d / NETLIST_STAMP
     script = yosys_script(top, YOSYS_INPUT, NETLIST, YOSYS_STAT)
+    fallback = yosys_script(top, YOSYS_INPUT, NETLIST, YOSYS_STAT, abc9=False)
     if stamp_path.is_file() and (d / NETLIST).is_file():
         try:
             stamp = json.loads(stamp_path.read_text())
         except json.JSONDecodeError:
             stamp = {}
         if (stamp.get("verilog_sha256") == sha and stamp.get("input_sha256") == input_sha
-                and stamp.get("top") == top and stamp.get("script") == script
+                and stamp.get("top") == top and stamp.get("script") in (script, fallback)
                 and stamp.get("package_version") == versions["yosys"]["package_version"]):
             _say(progress, f"yosys: {NETLIST} is up to date with {verilog} (synthesis skipped)")
             return stamp
@@ -348,6 +356,13 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
     _say(progress, f"yosys: synth_ecp5 -top {top} ({how}) -> {NETLIST}; log {d / YOSYS_LOG}")
     rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
                               min_interval_s=YOSYS_PHASE_INTERVAL_S)
+    if rc != 0 and ABC9_FAILURE in "\n".join(tail[-40:]):
+        _say(progress, "yosys: ABC9 failed to reintegrate its mapping (a Yosys 0.70 assertion); "
+                       "retrying with synth_ecp5 -noabc9")
+        script = fallback
+        rc, tail, more = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
+                                  min_interval_s=YOSYS_PHASE_INTERVAL_S)
+        secs += more
     if rc != 0 or not (d / NETLIST).is_file() or not (d / YOSYS_STAT).is_file():
         raise RuntimeError(f"yosys failed on {d / verilog} (exit {rc}); log {d / YOSYS_LOG}:\n"
                            + "\n".join(tail[-15:]))

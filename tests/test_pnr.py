@@ -321,3 +321,34 @@ def test_readmemh_rewrite_gives_yosys_the_same_memories(tmp_path):
     original = memories(man["verilog"])
     assert len(original) >= 4
     assert memories("rewritten.v") == original
+
+
+def test_synthesise_retries_without_abc9_when_abc9_fails_to_reintegrate(design, monkeypatch):
+    """Yosys 0.70's ABC9 reintegration assertion: synthesise runs synth_ecp5 -noabc9 and records that
+    script in the stamp; any other Yosys failure is an error as before."""
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["yosys"])
+    scripts = []
+
+    def fake_run(cmd, cwd, *a, **k):
+        script = cmd[cmd.index("-p") + 1]
+        scripts.append(script)
+        if "-noabc9" not in script:
+            return 1, ["2.46.22.7. Executing ABC_OPS_REINTEGRATE pass", "ERROR: Assert `GetSize(...)' failed"], 1.0
+        (cwd / pnr_mod.NETLIST).write_text("{}")
+        (cwd / pnr_mod.YOSYS_STAT).write_text(json.dumps({"design": {"num_cells_by_type": {
+            "LUT4": 3, "TRELLIS_FF": 1}}}))
+        return 0, [], 2.0
+    monkeypatch.setattr(pnr_mod, "run_tool", fake_run)
+    man = json.loads((design / "manifest.json").read_text())
+    stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
+    assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+    assert stamp["seconds"] == 3.0
+    # the stamp (with the fallback script) counts as up to date: no third run
+    assert pnr_mod.synthesise(design, man, progress=lambda s: None)["script"] == scripts[1] and len(scripts) == 2
+
+    def other_failure(cmd, cwd, *a, **k):
+        return 1, ["ERROR: syntax error"], 1.0
+    (design / pnr_mod.NETLIST_STAMP).unlink()
+    monkeypatch.setattr(pnr_mod, "run_tool", other_failure)
+    with pytest.raises(RuntimeError, match="yosys failed"):
+        pnr_mod.synthesise(design, man, progress=lambda s: None)

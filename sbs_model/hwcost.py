@@ -724,8 +724,15 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     c0, c1 = (int(v) for v in w_const_bits)
     n_full = N - (B - 1) * L if B > 1 else min(L, N)
     n_pad = L - n_full if B > 1 else 0
-    wrom = ecp5_memory(S * B, n_full * (ww - c0 - c1) + n_pad * (ww - c0), reads=2, rom=True,
-                       style="block").cost()
+    wbits = n_full * (ww - c0 - c1) + n_pad * (ww - c0)
+    # in bit slices (rtl.layer.weight_rom): slices of the widest two-port DP16KD shape as deep as the ROM, one
+    # block RAM each (banks of 16384 words beyond that, with a bank multiplexer); the dot port's slices
+    # registered next to their block RAMs
+    rom_depth = S * B
+    nb = -(-rom_depth // 16384)
+    sbits = next((w for d, w in ((1024, 18), (2048, 9), (4096, 4), (8192, 2)) if min(rom_depth, 16384) <= d), 1)
+    wrom = Cost(0, 0, 0, wbits * rom_depth, nb * -(-wbits // sbits))
+    wrom = wrom + Cost(2 * (nb - 1) * wbits + 3 * clog2(max(nb, 2)), nb * wbits + 3 * clog2(max(nb, 2)))
     # h RAM: ram_style block, split in groups of lanes up to 144 bits wide (rtl.layer.core.hram_groups),
     # each with its own read address register and write address delay line
     per = max(1, 144 // ow)

@@ -26,7 +26,7 @@ A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
      ``h`` (``t = 0``: the initial h) and the coefficient (identity ``C = 2**Fc, K = 0`` for ``t = 0``
      and for an ignored spike) selected; c3: the weights registered;
    * c4..c10: :class:`rtl.layer.update_lanes.UpdateLanes` -> new h, written back in c10;
-   * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (read in c8, registered in c9),
+   * c10: :class:`rtl.layer.dot_lanes.DotLanes` of the new h with row ``s_t`` (address in c7, :class:`rtl.layer.weight_rom.WeightROM`),
      accumulated over the B beats; then :class:`rtl.layer.norm_pipe.NormalisePipe`,
      :class:`rtl.layer.reciprocal_pipe.ReciprocalPipe` (with ``C_t, G_t`` from the schedule ROM) and
      :class:`rtl.layer.coefficient.CoefficientPipe`; the coefficient RAM word of slot k is written
@@ -56,6 +56,7 @@ from rtl.layer.norm_pipe import NormalisePipe
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
 from rtl.layer.spikegen import SpikeGenerator
 from rtl.layer.update_select import update_units
+from rtl.layer.weight_rom import D_LATENCY, WeightROM
 from rtl.layer.window import LATENCY as LOADER_LATENCY
 from rtl.layer.window import WindowLoader
 from sbs_model import layer_cycles as lc
@@ -167,9 +168,8 @@ class EngineCore(wiring.Component):
 
         # ---- memories
         # block RAM even when small: a ROM in LUTs is a deep mux tree whose address fans out to every bit
-        m.submodules.wrom = wrom = memory.Memory(shape=L * self.W.width, depth=max(S * B, 2),
-                                                 init=self.weight_words(), attrs={"ram_style": "block"})
-        w_upd, w_dot = wrom.read_port(domain="sync"), wrom.read_port(domain="sync")
+        # (banked by depth, rtl.layer.weight_rom: the dot's port registered next to every bank)
+        m.submodules.wrom = wrom = WeightROM(self.weight_words(), L * self.W.width)
         # h and coefficient RAMs in block RAM too: in LUT RAM the slot address fans out to every cell
         # ... in groups of lanes (hram_groups: up to 4 block RAMs wide), each with its own address registers:
         # one address register for all of a wide h RAM spans the chip (layer 0: 15 block RAMs)
@@ -306,30 +306,29 @@ class EngineCore(wiring.Component):
                      C2.eq(c_rd.data.C), K2.eq(c_rd.data.K), ident2.eq(ident), ident_c2.eq(ident_c),
                      eK2.eq(c_rd.data.eK), wa2.eq(s_prev + b1 if premul else word_addr(s_prev, b1, B))]
         # ---- c2: weight read (row s_{t-1}), initial h / identity selected; c3: the weights registered
-        m.d.comb += w_upd.addr.eq(wa2)
+        m.d.comb += wrom.u_addr.eq(wa2)
         h3, C3, K3 = Signal.like(h2), Signal.like(C2), Signal.like(K2)
         m.d.sync += [h3.eq(Mux(h0_2, h0w, h2)), C3.eq(Mux(ident_c2, units.c_identity, C2)), K3.eq(Mux(ident2, 0, K2))]
         h4, C4, K4, eK4 = (delay(m, h3, 1, "h_upd"), delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"),
                            delay(m, eK2, 2, "ek_upd"))
-        w4 = delay(m, w_upd.data, 1, "w_upd")
+        w4 = delay(m, wrom.u_data, 1, "w_upd")
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(_narrow(h4, L, ow, hw)), upd.w.as_value().eq(w4), units.c_port().eq(C4),
                      upd.K.eq(K4), upd.exp_K.eq(eK4)]
         if units.scaled:
             m.d.comb += upd.last.eq(delay(m, last2, 2, "last_upd"))
-        # ---- c8: weight read (row s_t) for the dot, c9: registered; c10: write back, dot
+        # ---- c7: weight address (row s_t) for the dot, data registered in c10; c10: write back, dot
         wd0 = Signal(range(max(S * B, 2)))
         if premul:  # s_t*B in a register stage of its own, then + b
             base_d = Signal(range(max(S * B, 2)))
             m.d.sync += base_d.eq(delay(m, s_now, 1, "s_dot") * B)
             m.d.comb += wd0.eq(base_d + delay(m, b, 2, "b_dot"))
-            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 4, "wdot"))
+            m.d.comb += wrom.d_addr.eq(delay(m, wd0, lc.WRITE - 2 - D_LATENCY, "wdot"))
         else:
             m.d.comb += wd0.eq(word_addr(s_now, b, B))
-            m.d.comb += w_dot.addr.eq(delay(m, wd0, lc.WRITE - 2, "wdot"))
-        # the ROM word registered before it travels to the lanes (block RAM clock-to-out, and for a deep
-        # ROM the mux over its block RAMs, then a register; the address is issued a cycle earlier)
-        w_dot_q = delay(m, w_dot.data, 1, "w_dot")
+            m.d.comb += wrom.d_addr.eq(delay(m, wd0, lc.WRITE - D_LATENCY, "wdot"))
+        # the ROM word arrives registered (WeightROM's dot port) in c10, with the new h
+        w_dot_q = wrom.d_data
         tag7 = delay(m, tag1, lc.WRITE - 1, "tag7")
         v7, a7, need7 = tag7[0], tag7[1], tag7[2]
         k7, b7 = tag7[4:4 + len(k)], tag7[4 + len(k):]

@@ -42,7 +42,7 @@ from rtl.update import check_rtl_datapath, exp_k_range
 from rtl.round_code import round_to_code
 
 
-GROUP = 2  # lanes per copy of the per-beat C and K registers (4: layer 0 missed 100 MHz by 0.16 ns, register -> a far multiplier)
+GROUP = 1  # lanes per copy of the per-beat C and K registers: one per lane, next to its multipliers (4 and 2: layer 0 missed 100 MHz on a copy -> a far multiplier, 98.5 and 99.2 MHz, seed 2 84.3)
 
 
 def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:

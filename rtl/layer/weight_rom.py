@@ -48,7 +48,6 @@ class WeightROM(wiring.Component):
     """Two-port weights ROM in bit slices (see module docstring)."""
 
     def __init__(self, words, width: int):
-        self._MustUse__silence = True
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"WeightROM: width must be an int >= 1, got {width!r}")
         self.words = [int(w) for w in words] or [0]
@@ -58,7 +57,6 @@ class WeightROM(wiring.Component):
         self.banks = -(-len(self.words) // BANK_DEPTH)
         self.slice_bits = slice_bits(min(len(self.words), BANK_DEPTH))
         self.slices = -(-len(self.bits) // self.slice_bits)
-        self._MustUse__silence = False
         super().__init__({"u_addr": In(range(self.depth)), "u_data": Out(width),
                           "d_addr": In(range(self.depth)), "d_data": Out(width)})
 

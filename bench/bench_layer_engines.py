@@ -130,6 +130,27 @@ def one(layer, lanes, engines, args, old):
     return row_from(out, res, man, args)
 
 
+def table(rows: list[dict], picks: list[tuple[int, int]]) -> str:
+    """Markdown table of the last recorded row of each ``(layer, lanes)`` in ``picks`` (README, docs)."""
+    out = ["| layer | lanes | engines | LUT4 | FF | MULT18X18D | DP16KD | LUT4 estimate / Yosys / nextpnr | Fmax | "
+           "cycles per image | ms per image | built from |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for layer, lanes in picks:
+        cand = [r for r in rows if r["layer"] == layer and r["lanes"] == lanes]
+        if not cand:
+            continue
+        met = [r for r in cand if r.get("timing_met")]
+        r = (met or cand)[-1]
+        u = {k: (r["resources"].get(k) or {}).get("used") for k in RES}
+        est, ys = r.get("estimate") or {}, r.get("yosys") or {}
+        lut = (f"{est['lut4_placed']:,} / {ys['lut4']:,} / {u['LUT4']:,}" if est and ys else "")
+        f = f"{r['fmax_mhz']:.2f} MHz ({'met' if r['timing_met'] else 'not met'})"
+        ms = f"{r['ms_per_image']:.3f}" if r.get("ms_per_image") else "-"
+        out.append(f"| {layer} | {lanes} | {r['engines']} | {u['LUT4']:,} | {u['FF']:,} | {u['MULT18X18D']} | "
+                   f"{u['DP16KD']} | {lut} | {f} | {r['cycles_per_image']:,} | {ms} | {r.get('commit', '')} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--designs", nargs="+", default=DEFAULT_DESIGNS, metavar="LAYER:LANES:ENGINES")
@@ -147,9 +168,16 @@ def main(argv=None) -> int:
     p.add_argument("--built-from", default=None, metavar="COMMIT",
                    help="the commit whose code built and placed the recorded designs (stored in each row; default: "
                         "the current commit)")
+    p.add_argument("--table", nargs="+", default=None, metavar="LAYER:LANES",
+                   help="print the markdown table of the recorded rows of these designs (the last one with "
+                        "timing met, else the last) and exit")
     args = p.parse_args(argv)
-    designs = [] if args.record else [parse_design(d) for d in args.designs]
     path = RESULTS / f"{NAME}.json"
+    if args.table:
+        picks = [tuple(int(x) for x in t.split(":")) for t in args.table]
+        print(table(json.loads(path.read_text())["results"], picks))
+        return 0
+    designs = [] if args.record else [parse_design(d) for d in args.designs]
     old = {}
     if path.is_file():
         old = {r["key"]: r for r in json.loads(path.read_text()).get("results", []) if "key" in r}

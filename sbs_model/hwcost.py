@@ -662,7 +662,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         lane = Cost(dec_lut + prod_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
                     + 2 * (cap + 1) + _adder(cap + 2) + _adder(cap + 2 - (Fu - H.frac_bits) + 1) + hw,
                     b + pw + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
-                    + 2 * (cap + 1) + (cap + 2) + hw,
+                    + 2 * (cap + 1) + (cap + 2) + hw
+                    + (Fc + 1 + cb) + (t1 + t2 + 12),  # C/K copy per lane; the products registered twice
                     prod_dsp + ecp5_mults(Fc + 1, b) + ecp5_mults(cb, pw))
         u["upd"] = lane * L + Cost(0, Fc + 1 + cb + 8)
     else:
@@ -672,7 +673,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         t2 = cb + pw
         lane = Cost(dec_lut + prod_lut + kp_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
                     + (cap + 1) + 2 * (cap + 3) + _adder(cap + 4) + _adder(cap + 4 - (Fu - H.frac_bits)) + 2 * hw,
-                    b + pw + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4),
+                    b + pw + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4)
+                    + (cap + 4),  # stage 7: the output registered once more
                     prod_dsp + kp_dsp)
         u["upd"] = lane * L + Cost(0, cb + 16)
 

@@ -25,7 +25,7 @@ the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to
 from __future__ import annotations
 
 FRONT = 4      # issue -> update input: h RAM read, coefficient select, weight read (spike t-1's row)
-UPDATE = 6     # rtl.layer.update_lanes.UpdateLanes
+UPDATE = 7     # rtl.layer.update_lanes.UpdateLanes (and the scaled lanes)
 DOT = 4        # rtl.layer.dot_lanes.DotLanes without its adder-tree levels
 NORM = 3       # rtl.layer.norm_pipe.NormalisePipe
 RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP

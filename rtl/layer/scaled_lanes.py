@@ -30,7 +30,7 @@ zero-extended, or ``U``) out.  Six registered stages (the product P and the shif
 ``exp_K + E + Fu``; ``K*P`` and the shift amounts; T2's shift by the multiple of 8; its shift by
 the rest with whether it reaches ``2**X`` (from the coarse value, no comparison after a shifter);
 the clamp, the rounding-position shift and the sum; the rounding and saturation),
-:attr:`latency` = 6 like :class:`rtl.layer.update_lanes.UpdateLanes`.
+:attr:`latency` = 7 like :class:`rtl.layer.update_lanes.UpdateLanes` (the code registered once more).
 
 Identity: ``K = 0, j = 0, last = 0`` pass a code unchanged (first pass of an IP).
 """
@@ -159,7 +159,7 @@ def gated_sum(m, k, p, name: str):
 class ScaledUpdateLanes(CheckedComponent):
     """L-lane ``scaled`` h update (see module docstring)."""
 
-    latency = 6
+    latency = 7
 
     @staticmethod
     def plan(dp, w_format, lanes: int, j_max: int, c_last: int, a_bits: int | None = None,
@@ -257,7 +257,11 @@ class ScaledUpdateLanes(CheckedComponent):
             m.d.sync += u.eq(r1 + r2)
             # stage 6: last: U; else one rounding at Fu - Fh + j_max, saturated
             code = self._round_into_h(m, u, d + jm, i)
-            m.d.sync += self.o[i].eq(Mux(l5, u[:self.out_width], code))
+            o6 = Signal(self.out_width, name=f"o6_{i}")
+            m.d.sync += o6.eq(Mux(l5, u[:self.out_width], code))
+            # stage 7: registered once more (the same latency as UpdateLanes, whose products take a
+            # second register stage)
+            m.d.sync += self.o[i].eq(o6)
         return m
 
     def _round_into_h(self, m, s, sh: int, i):

@@ -17,13 +17,14 @@ Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly
 so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
 
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
-``exp_K`` in; ``o`` (L codes) out.  Six registered stages: the product ``P`` and the T2 shift
-``exp_K + E + Fu``; ``C*sig_h``, ``K*P`` and the shift amounts; T2's shift by the multiple of 8
+``exp_K`` in; ``o`` (L codes) out.  Seven registered stages: the product ``P`` and the T2 shift
+``exp_K + E + Fu``; ``C*sig_h``, ``K*P`` and the shift amounts; the same registered again next to
+the logic; T2's shift by the multiple of 8
 (:func:`coarse_shifted`) and whether its bits that always reach the cap are set
 (:func:`coarse_high`); T2's shift by the rest, with whether it reaches the cap (:func:`fine_overflow`),
 and T1's clamp; the sum (T2 clamped); the code.  No multiplier output feeds
-another multiplier, no shifter feeds a comparison in the same cycle.  :attr:`latency` = 6:
-inputs of cycle ``c`` give ``o`` in cycle ``c + 6``.  Per lane one
+another multiplier, no shifter feeds a comparison in the same cycle.  :attr:`latency` = 7:
+inputs of cycle ``c`` give ``o`` in cycle ``c + 7``.  Per lane one
 (Fc+1) x h-significand and one coef_bits x product-width multiplier.
 """
 from __future__ import annotations
@@ -121,7 +122,7 @@ def fine_overflow(y, f, neg, log2_cap: int, high):
 class UpdateLanes(wiring.Component):
     """L-lane integer h update, coefficients per beat (see module docstring)."""
 
-    latency = 6
+    latency = 7
 
     def __init__(self, dp, w_format, lanes: int):
         self._MustUse__silence = True
@@ -180,6 +181,12 @@ class UpdateLanes(wiring.Component):
             la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, log2_cap, len(b1), f"t2_{j}")
             la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal()
             m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), la2.eq(la), ra2.eq(ra), neg2.eq(neg)]
+            # stage 2b: the products registered once more, next to the logic (the multipliers' own
+            # output registers sit at the multiplier columns, up to 10 ns of routing away)
+            a1r, b1r = Signal.like(a1, name=f"chr{j}"), Signal.like(b1, name=f"kpr{j}")
+            la2r, ra2r, neg2r = Signal.like(la2, name=f"t2la{j}"), Signal.like(ra2, name=f"t2ra{j}"), Signal(name=f"t2ng{j}")
+            m.d.sync += [a1r.eq(a1), b1r.eq(b1), la2r.eq(la2), ra2r.eq(ra2), neg2r.eq(neg2)]
+            a1, b1, la2, ra2, neg2 = a1r, b1r, la2r, ra2r, neg2r
             # stage 3: T1's shift (a constant: wires); T2's coarse shift (multiples of 8)
             x1 = Signal(len(a1) + log2_cap, name=f"t1x{j}")
             y2 = Signal(len(b1) + log2_cap, name=f"t2y{j}")

@@ -26,8 +26,7 @@ from bench.common import write_result
 from rtl.network.build import build_network, load_design
 from rtl.network.design import cycle_model
 from sbs_model.data import load_dataset
-from sbs_model.network import LayerSpec as L
-from sbs_model.network import NetworkSpec
+from sbs_model.small_networks import SMALL_NETWORKS
 from sbs_model.quant import QuantizedModel
 from sbs_model.weights import init_weights
 from sim import runner
@@ -35,19 +34,7 @@ from sim.cosim import TESTBENCH, vectors
 
 SEED = 11
 #: small networks (random weights) of the regular cosim test, with their plans
-NETS = {
-    "fc2": (NetworkSpec((1, 6, 6), (
-        L("sbs", 1, 8, (6, 6), spikes=6),
-        L("sbs", 8, 3, (1, 1), spikes=5)), name="small-fc"),
-        {0: {"lanes": 8, "engines": 1}, 1: {"lanes": 2, "engines": 1}}),
-    "pad-max-avg": (NetworkSpec((1, 8, 8), (
-        L("sbs", 1, 4, (3, 3), padding=(1, 1), spikes=4),
-        L("maxpool", 4, 4, (2, 2), (2, 2)),
-        L("sbs", 4, 6, (3, 3), spikes=3),
-        L("avgpool", 6, 6, (2, 2), (1, 1)),
-        L("sbs", 6, 5, (1, 1), spikes=5)), name="small-a"),
-        {0: {"lanes": 4, "engines": 2}, 2: {"lanes": 4, "engines": 1}, 4: {"lanes": 8, "engines": 1}}),
-}
+NETS = {k: SMALL_NETWORKS[k] for k in ("fc2", "pad-max-avg")}
 #: variant name -> (visibility, make flags of the C++ compile)
 VARIANTS = {
     "all": ("all", {}),

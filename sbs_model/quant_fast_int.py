@@ -740,25 +740,27 @@ def _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, G, cm, lim, 
 
 
 @njit(cache=True)
-def spike_hoisted_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p):
-    """:func:`_spike_hoisted` with the constants of the layer and of row t of ``tab`` (tests)."""
+def _spike_hoisted_at(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, madd, mdx, m2x):
+    """:func:`_spike_hoisted` with the constants of the layer and of row t of ``tab``; ``madd``: the
+    vpmaddwd update on the pair matrices ``mdx``, ``m2x`` (else ``md``, ``m2`` again)."""
     top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
     return _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, tab[t, TAB_G], tab[t, TAB_CM],
                           tab[t, TAB_LIM], (tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
                                             tab[t, TAB_TV], tab[t, TAB_CSH]), top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
                           dp[D_RECIP_BITS], dp[D_COEF_BITS], e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC],
-                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1], False, md, m2)
+                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1], madd, mdx, m2x)
+
+
+@njit(cache=True)
+def spike_hoisted_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p):
+    """:func:`_spike_hoisted` with the constants of the layer and of row t of ``tab`` (tests)."""
+    return _spike_hoisted_at(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, False, md, m2)
 
 
 @njit(cache=True)
 def spike_hoisted_madd_nb(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, mdw, m2w):
     """:func:`spike_hoisted_nb` on the vpmaddwd update (:func:`_update32_madd`; its conditions hold)."""
-    top1 = (np.uint64(1) << np.uint64(min(dp[D_ACC_WIDTH], np.int64(32)))) - np.uint64(1)
-    return _spike_hoisted(h, k, s, tot, s_next, md, m2, sd, recip, hm_max, tab[t, TAB_G], tab[t, TAB_CM],
-                          tab[t, TAB_LIM], (tab[t, TAB_RS1], tab[t, TAB_SR], tab[t, TAB_BIAS], tab[t, TAB_LM],
-                                            tab[t, TAB_TV], tab[t, TAB_CSH]), top1, dp[D_NORM_BITS], dp[D_ACC_FRAC], dp[D_G_BITS],
-                          dp[D_RECIP_BITS], dp[D_COEF_BITS], e_min - h_p[P_FRAC_BITS] + dp[D_UPD_FRAC],
-                          (np.int64(1) << h_p[P_WIDTH]) - 1, md.shape[1], True, mdw, m2w)
+    return _spike_hoisted_at(h, k, s, t, tot, s_next, md, m2, sd, e_min, recip, hm_max, tab, dp, h_p, True, mdw, m2w)
 
 
 @njit(cache=True)

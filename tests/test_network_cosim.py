@@ -8,12 +8,10 @@ One Verilator build per design (cached by design hash); two builds in the regula
 designs of two networks), the others (the cheap/scaled designs included) under ``slow``."""
 import json
 
-import numpy as np
 import pytest
 
 from rtl.network.build import build_network
-from sbs_model.network import LayerSpec as L
-from sbs_model.network import NetworkSpec
+from sbs_model.small_networks import SMALL_NETWORKS
 from sbs_model.weights import init_weights
 from sim.runner import simulator_available
 
@@ -24,29 +22,7 @@ if not ok:
 
 from sim.cosim import cosim  # noqa: E402
 
-NETS = {
-    # padding, max pooling (stride 2), average pooling (overlapping windows, k = 4)
-    "pad-max-avg": (NetworkSpec((1, 8, 8), (
-        L("sbs", 1, 4, (3, 3), padding=(1, 1), spikes=4),
-        L("maxpool", 4, 4, (2, 2), (2, 2)),
-        L("sbs", 4, 6, (3, 3), spikes=3),
-        L("avgpool", 6, 6, (2, 2), (1, 1)),
-        L("sbs", 6, 5, (1, 1), spikes=5)), name="small-a"),
-        {0: {"lanes": 4, "engines": 2}, 2: {"lanes": 4, "engines": 1}, 4: {"lanes": 8, "engines": 1}}),
-    # stride 2 with padding, average pooling k = 3 (1x3), max pooling with padding, dilation, FC tail
-    "stride-dil-avg3-maxpad": (NetworkSpec((1, 11, 11), (
-        L("sbs", 1, 3, (3, 3), stride=(2, 2), padding=(1, 1), spikes=3),
-        L("avgpool", 3, 3, (1, 3), (1, 1)),
-        L("maxpool", 3, 3, (2, 2), (2, 2), padding=(1, 1)),
-        L("sbs", 3, 4, (2, 2), dilation=(2, 2), spikes=4),
-        L("sbs", 4, 3, (2, 1), spikes=3)), name="small-b"),
-        {0: {"lanes": 2, "engines": 2}, 3: {"lanes": 4, "engines": 1}, 4: {"lanes": 2, "engines": 1}}),
-    # a two-layer fully connected network
-    "fc2": (NetworkSpec((1, 6, 6), (
-        L("sbs", 1, 8, (6, 6), spikes=6),
-        L("sbs", 8, 3, (1, 1), spikes=5)), name="small-fc"),
-        {0: {"lanes": 8, "engines": 1}, 1: {"lanes": 2, "engines": 1}}),
-}
+NETS = SMALL_NETWORKS
 
 
 @pytest.mark.parametrize("name,datapath", [

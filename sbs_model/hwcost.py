@@ -448,6 +448,20 @@ LAYER_FIT = {
 # and DP16KD were equal in Yosys and nextpnr)
 NEXTPNR_LUT_FACTOR = 1.09
 
+# ECP5 block RAM shapes the layer engine is built from (rtl.layer.core, rtl.layer.weight_rom use these)
+HRAM_GROUP_BITS = 144  # the h RAM is split in groups of lanes at most this wide: 4 DP16KD (512 x 36)
+ROM_SHAPES = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))  # DP16KD with two read ports
+ROM_BANK_DEPTH = 16384  # the deepest of them
+
+
+def rom_slice_bits(depth: int) -> int:
+    """Bits per weights-ROM slice: the widest two-read-port DP16KD shape at least ``depth`` deep (1
+    beyond 16384 words)."""
+    for d, w in ROM_SHAPES:
+        if depth <= d:
+            return w
+    return 1
+
 ECP5_BRAM = (("DP16KD", 14, (1, 2, 4, 9, 18), 128, None),        # name, abits, widths, cost, write width
              ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, 36))
 ECP5_BYTE = 9
@@ -731,13 +745,13 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     # block RAM each (banks of 16384 words beyond that, with a bank multiplexer); the dot port's slices
     # registered next to their block RAMs
     rom_depth = S * B
-    nb = -(-rom_depth // 16384)
-    sbits = next((w for d, w in ((1024, 18), (2048, 9), (4096, 4), (8192, 2)) if min(rom_depth, 16384) <= d), 1)
+    sbits = rom_slice_bits(min(rom_depth, ROM_BANK_DEPTH))
+    nb = -(-rom_depth // ROM_BANK_DEPTH)
     wrom = Cost(0, 0, 0, wbits * rom_depth, nb * -(-wbits // sbits))
     wrom = wrom + Cost(2 * (nb - 1) * wbits + 3 * clog2(max(nb, 2)), nb * wbits + 3 * clog2(max(nb, 2)))
     # h RAM: ram_style block, split in groups of lanes up to 144 bits wide (rtl.layer.core.hram_groups),
     # each with its own read address register and write address delay line
-    per = max(1, 144 // ow)
+    per = max(1, HRAM_GROUP_BITS // ow)
     groups = [min(per, L - j0) for j0 in range(0, L, per)]
     hram = Cost(0, 0, 0, 0, 0)
     for n in groups:

@@ -60,9 +60,10 @@ from rtl.layer.weight_rom import D_LATENCY, WeightROM
 from rtl.layer.window import LATENCY as LOADER_LATENCY
 from rtl.layer.window import WindowLoader
 from sbs_model import layer_cycles as lc
+from sbs_model.hwcost import HRAM_GROUP_BITS
 
 FAULTS = (None, "stale_h", "select")
-HRAM_WIDTH = 144  # the h RAM is split in groups of lanes at most this wide: 4 ECP5 DP16KD (512 x 36) each
+HRAM_WIDTH = HRAM_GROUP_BITS  # the h RAM is split in groups of lanes at most this wide (sbs_model.hwcost)
 
 
 def delay(m, value, n: int, name: str):

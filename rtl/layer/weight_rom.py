@@ -21,18 +21,11 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from sbs_model.hwcost import ROM_BANK_DEPTH, rom_slice_bits
+
 D_LATENCY = 3
-BANK_DEPTH = 16384  # the deepest DP16KD shape (16384 x 1)
-SHAPES = ((1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))  # DP16KD, two read ports
-
-
-def slice_bits(depth: int) -> int:
-    """Bits per slice: the widest two-read-port DP16KD shape at least ``depth`` deep (1 beyond 16384
-    words)."""
-    for d, w in SHAPES:
-        if depth <= d:
-            return w
-    return 1
+BANK_DEPTH = ROM_BANK_DEPTH
+slice_bits = rom_slice_bits
 
 
 def varying_bits(words, width: int) -> list[int]:

@@ -462,6 +462,29 @@ def rom_slice_bits(depth: int) -> int:
             return w
     return 1
 
+def ram_is_sliced(depth: int) -> bool:
+    """Whether a one-write, one-read RAM of ``depth`` words is stored in bit slices
+    (``rtl.layer.sliced_ram``): deeper than one 1024 x 18 block RAM, and no deeper than 16384 words."""
+    return ROM_SHAPES[0][0] < int(depth) <= ROM_BANK_DEPTH
+
+
+def ram_slice_bits(depth: int) -> int:
+    """Bits per slice of a sliced RAM: the widest DP16KD shape at least ``depth`` deep."""
+    return rom_slice_bits(depth)
+
+
+def sliced_ram_cost(depth: int, width: int) -> "Cost":
+    """Cost of ``rtl.layer.sliced_ram.SlicedRAM(width, depth)``: one block RAM per slice when sliced,
+    else Yosys' mapping of the one memory."""
+    if not ram_is_sliced(depth):
+        return ecp5_memory(depth, width).cost()
+    sb = ram_slice_bits(depth)
+    out = Cost(0, 0, 0, 0, 0)
+    for lo in range(0, int(width), sb):
+        out = out + ecp5_memory(depth, min(sb, int(width) - lo), style="block").cost()
+    return out
+
+
 ECP5_BRAM = (("DP16KD", 14, (1, 2, 4, 9, 18), 128, None),        # name, abits, widths, cost, write width
              ("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, 36))
 ECP5_BYTE = 9
@@ -717,7 +740,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
                smp_dsp)
     mem = ecp5_memory(P, cw).cost()
     for j in range(KS):
-        mem = mem + ecp5_memory(P << (KS - 1 - j), cw).cost()
+        mem = mem + sliced_ram_cost(P << (KS - 1 - j), cw)  # rtl.layer.sliced_ram
     depth = 1 << clog2(lc.RNG + lc.SAMPLER + lc.STEP * KS + 2 + lc.PRIME + 8)
     fifo = ecp5_memory(depth - 1, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,

@@ -39,7 +39,8 @@ async def write_windows(ctx, dut, windows):
     ctx.set(dut.wr_en, 0)
 
 
-@pytest.mark.parametrize("S,slots", [(1, 2), (5, 3), (8, 4), (25, 5), (96, 3)])
+# (300, 5): the first step memory is 5 * 256 = 1280 words deep, stored in bit slices (rtl.layer.sliced_ram)
+@pytest.mark.parametrize("S,slots", [(1, 2), (5, 3), (8, 4), (25, 5), (96, 3), (300, 5)])
 def test_pipelined_sampler_equals_model(S, slots):
     rng = random.Random(S * 31 + slots)
     vw = 8

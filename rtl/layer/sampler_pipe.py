@@ -11,7 +11,9 @@ Memory layout (one slot = one IP): the search is a power-of-two binary search ov
 is below S).  The positions probed by step ``j`` are exactly those whose lowest ``j`` bits are ones
 and bit ``j`` is zero, so ``cum[s]`` is stored once, in the memory of step ``j = trailing_ones(s)``
 at address ``(slot, s >> (j+1))`` (``2**(KS-1-j)`` words per slot).  ``cum[S-1]`` (the total) also
-goes to a ``total`` memory (one word per slot).  Total storage: ``slots * S`` words.
+goes to a ``total`` memory (one word per slot).  Total storage: ``slots * S`` words.  A step memory
+deeper than one block RAM is a :class:`rtl.layer.sliced_ram.SlicedRAM` (bit slices, no multiplexer
+after the block RAMs).
 
 Ports (plain signals):
 
@@ -34,6 +36,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.rng import sample_index_int
+from rtl.layer.sliced_ram import SlicedRAM
 from sbs_model import layer_cycles as lc
 
 S_MAX = 1 << 16
@@ -99,14 +102,13 @@ class PipelinedSampler(wiring.Component):
         step_rd = {}
         for j in range(KS):
             b = KS - 1 - j  # words per slot: 2**b
-            mem = memory.Memory(shape=cw, depth=max(P << b, 2), init=[])
-            m.submodules[f"cum{j}"] = mem
-            wp = mem.write_port()
+            # deep ones in bit slices (rtl.layer.sliced_ram): no multiplexer behind the block RAMs
+            m.submodules[f"cum{j}"] = mem = SlicedRAM(cw, max(P << b, 2))
             low = self.wr_s[:j].all() if j else Const(1, 1)
             hit = low & ~self.wr_s[j] if j < len(self.wr_s) else low
             waddr = Cat(self.wr_s[j + 1:KS], self.wr_slot) if b else self.wr_slot
-            m.d.comb += [wp.en.eq(self.wr_en & hit), wp.addr.eq(waddr), wp.data.eq(self.wr_cum)]
-            step_rd[j] = mem.read_port(domain="sync")
+            m.d.comb += [mem.wr_en.eq(self.wr_en & hit), mem.wr_addr.eq(waddr), mem.wr_data.eq(self.wr_cum)]
+            step_rd[j] = mem
 
         # ---- stage 0: draw registered while the total is read
         v0, r0, k0 = Signal(), Signal(32), Signal(sw)
@@ -144,7 +146,7 @@ class PipelinedSampler(wiring.Component):
         for j in reversed(range(KS)):
             b = KS - 1 - j
             rd = step_rd[j]
-            m.d.comb += rd.addr.eq(Cat(idx[j + 1:KS], k) if b else k)
+            m.d.comb += rd.rd_addr.eq(Cat(idx[j + 1:KS], k) if b else k)
             fields = Cat(v, z, k, target, u, idx)
             fa = Signal(len(fields), name=f"s{j}a")
             f2 = Signal(len(fields), name=f"s{j}a2")
@@ -153,7 +155,7 @@ class PipelinedSampler(wiring.Component):
             # block RAMs and a mux), then one next to the compare
             q0 = Signal(cw, name=f"s{j}q0")
             q = Signal(cw, name=f"s{j}q")
-            m.d.sync += [fa.eq(fields), f2.eq(fa), fb.eq(f2), q0.eq(rd.data), q.eq(q0)]
+            m.d.sync += [fa.eq(fields), f2.eq(fa), fb.eq(f2), q0.eq(rd.rd_data), q.eq(q0)]
             o = 0
             parts = []
             for width in (1, 1, sw, cw, self.index_width, self.index_width):

@@ -256,6 +256,19 @@ def yosys_script(top: str, verilog: str, netlist: str, stat: str, abc9: bool = T
 ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 
 
+
+
+def _abc9_failed(tail: list[str], log: Path) -> bool:
+    """Whether a failed Yosys run stopped in ABC9's reintegration: seen in the output's tail or, as the
+    assertion can reach only the log (the output tail ends at the ABC call), in the log's last lines."""
+    if ABC9_FAILURE in "\n".join(tail[-40:]):
+        return True
+    if not log.is_file():
+        return False
+    last = log.read_text(errors="replace").splitlines()[-40:]
+    return any(ABC9_FAILURE in line for line in last) and any(line.startswith("ERROR") for line in last)
+
+
 _INIT_LINE = re.compile(r"^\s*(\\\S+ |[A-Za-z_][A-Za-z0-9_$]*)\s*\[\s*(\d+)\s*\]\s*=\s*(\d+)'([hHdDbBoO])([0-9a-fA-F_]+)\s*;\s*$")
 _BASES = {"h": 16, "d": 10, "b": 2, "o": 8}
 # initialisers from this many words on go to $readmemh (smaller ones cost Yosys seconds; keeping them
@@ -356,7 +369,7 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
     _say(progress, f"yosys: synth_ecp5 -top {top} ({how}) -> {NETLIST}; log {d / YOSYS_LOG}")
     rc, tail, secs = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
                               min_interval_s=YOSYS_PHASE_INTERVAL_S)
-    if rc != 0 and ABC9_FAILURE in "\n".join(tail[-40:]):
+    if rc != 0 and _abc9_failed(tail, d / YOSYS_LOG):
         _say(progress, "yosys: ABC9 failed to reintegrate its mapping (a Yosys 0.70 assertion); "
                        "retrying with synth_ecp5 -noabc9")
         script = fallback

@@ -143,6 +143,9 @@ class LayerEngine(wiring.Component):
         state = Signal(range(5))  # 0 idle, 1 input, 2 wave start, 3 wave run, 4 output
         seed, pattern = Signal(32), Signal(32)
         xi = Signal(range(max(n_in, 2)))
+        # xi == n_in - 1, registered with xi: the wave registers' clock enables see a flip-flop, not a
+        # compare of the input counter (layer 2's critical path at c7d5e78)
+        xi_last = Signal()
         base = Signal(range(n_ip + E * P + 1))
         rem = Signal(range(max(n_ip, 2 * E * P + 1) + 1))  # as wide as the compares with 2*E*P (no CMPCONST)
         # per core: IPs of the wave, that minus one, first IP; registers written together with rem and
@@ -229,12 +232,12 @@ class LayerEngine(wiring.Component):
             m.d.comb += self.job.ready.eq(1)
             with m.If(self.job.valid):
                 m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), xi.eq(0),
-                             state.eq(1)]
+                             xi_last.eq(n_in == 1), state.eq(1)]
         with m.Elif(state == 1):
             m.d.comb += [self.x_in.ready.eq(1), x_wr.addr.eq(xi), x_wr.en.eq(self.x_in.valid)]
             with m.If(self.x_in.valid):
-                m.d.sync += xi.eq(xi + 1)
-                with m.If(xi == n_in - 1):
+                m.d.sync += [xi.eq(xi + 1), xi_last.eq(xi == n_in - 2)]
+                with m.If(xi_last):
                     m.d.sync += [state.eq(2), start.eq(1), base.eq(0), rem.eq(n_ip)] + wave_params((n_ip, 0), 0)
         with m.Elif(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]

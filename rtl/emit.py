@@ -23,11 +23,69 @@ from sbs_model.atomic import write_text
 _SRC_ATTR = re.compile(r"\(\*\s*src\s*=\s*\"[^\"]*\"\s*\*\)[ \t]*")
 
 
+# A signal with this attribute (``Signal(..., attrs={KEEP_FLOPS: 1})``) is a register copy that synthesis
+# must not merge with its twins: Yosys' opt_merge merges flip-flops with the same input bit by bit (a keep
+# on the wire does not stop it, nor distinct reset values: each bit has only two), which turns per-lane
+# copies back into one register driving every lane.  ``keep`` on the flip-flop cell does stop it; Yosys
+# puts the attributes of an ``always`` block on the cells it makes, so the emitter writes ``(* keep *)``
+# before the ``always`` block of every such register.
+KEEP_FLOPS = "sbs_keep_flops"
+_DECL = re.compile(r"^\s*(?:reg|wire)\b(?:\s*\[[^\]]*\])?\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)")
+_ALIAS = re.compile(r"^\s*assign\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*=\s*(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*;$")
+_ALWAYS_FF = re.compile(r"^\s*always\s*@\(posedge\s+\S+\)\s*$")
+_TARGET = re.compile(r"^\s*(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)\s*<=")
+
+
+def _keep_flops_of_module(lines: list[str]) -> list[str]:
+    marked, attr = set(), False
+    for ln in lines:
+        if ln.lstrip().startswith("(*"):
+            attr = attr or KEEP_FLOPS in ln
+            continue
+        if attr:
+            mt = _DECL.match(ln)
+            if mt:
+                marked.add(mt.group(1))
+        attr = False
+    if not marked:
+        return lines
+    for ln in lines:  # a marked wire that is an alias of the register (assign wire = reg;)
+        mt = _ALIAS.match(ln)
+        if mt and mt.group(1) in marked:
+            marked.add(mt.group(2))
+    out, kept = [], set()
+    for i, ln in enumerate(lines):
+        if _ALWAYS_FF.match(ln) and i + 1 < len(lines):
+            mt = _TARGET.match(lines[i + 1])
+            if mt and mt.group(1) in marked:
+                out.append(ln[:len(ln) - len(ln.lstrip())] + "(* keep *)")
+                kept.add(mt.group(1))
+        out.append(ln)
+    regs = {n for n in marked if any(_DECL.match(ln) and _DECL.match(ln).group(1) == n and ln.lstrip().startswith("reg")
+                                     for ln in lines)}
+    if not regs <= kept:
+        raise RuntimeError(f"to_verilog: no flip-flop found for the {KEEP_FLOPS} register(s) {sorted(regs - kept)}")
+    if not kept:
+        raise RuntimeError(f"to_verilog: {KEEP_FLOPS} on {sorted(marked)}, but none of them is a flip-flop")
+    return out
+
+
+def _keep_flops(lines: list[str]) -> list[str]:
+    """``(* keep *)`` before the ``always`` block of every register marked :data:`KEEP_FLOPS`, module by module."""
+    out, module = [], []
+    for ln in lines:
+        module.append(ln)
+        if ln.strip() == "endmodule":
+            out += _keep_flops_of_module(module)
+            module = []
+    return out + module
+
+
 def _clean(text: str) -> str:
     text = _SRC_ATTR.sub("", text)  # belt and braces: emit_src=False already drops them
     lines = [ln.rstrip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln.strip() != ""]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_keep_flops(lines)) + "\n"
 
 
 def to_verilog(component, name: str) -> str:

@@ -51,17 +51,18 @@ def test_multiplier_blocks():
 
 # Yosys synth_ecp5 of 'sbs build --layer K --lanes L --engines E --datapath D' (bench/bench_cost_calibration.py;
 # the rows that the h RAM groups, the counted h address and the sliced weights ROM changed re-synthesised at
-# commits 29a03d1 and 112a958)
+# commits 29a03d1 and 112a958; those with a sampler step memory deeper than 1024 words, stored in bit slices
+# since c7d5e78, re-synthesised at c154b96)
 # (the shipped model's layer-5 e4m1 codes all have bit 4 set: w_const_bits (0, 1))
 @pytest.mark.parametrize("layer,lanes,engines,datapath,const,mult,bram", [
-    (5, 10, 1, "int-e4m1", (0, 1), 27, 27),    # 13 DP16KD for the window sums, 4 schedule, weights 3, h 6, coef 1
-    (4, 16, 1, "int-e4m1", (0, 0), 41, 55),    # B = 6: two weight-row products on multipliers (h address: a counter); ROM in 9-bit slices
-    (5, 10, 1, "cheap-e4m1", (0, 1), 9, 27),   # no lane multiplier; FinalScale 2; h words of the last sums
+    (5, 10, 1, "int-e4m1", (0, 1), 27, 28),    # 14 DP16KD for the window sums (2944 x 23: six 4-bit slices), 4 schedule, weights 3, h 6, coef 1
+    (4, 16, 1, "int-e4m1", (0, 0), 41, 64),    # B = 6: two weight-row products on multipliers (h address: a counter); ROM in 9-bit slices
+    (5, 10, 1, "cheap-e4m1", (0, 1), 9, 28),   # no lane multiplier; FinalScale 2; h words of the last sums
     (5, 4, 1, "int-e4m1", (0, 1), 17, 14),     # hold-out; B = 3; weights ROM 2*4 + 2*5 = 18 bits: one DP16KD
     (0, 32, 1, "int-e4m1", (0, 0), 69, 35),    # hold-out; S = 25: window sums mostly in LUT RAM; geometry ROM PDPW16KD
     (5, 5, 2, "int-e4m1", (0, 1), 34, 40),     # hold-out; two cores share the input RAM (one read port each)
     (0, 32, 1, "cheap-e4m1", (0, 0), 7, 43),   # hold-out; no lane multiplier; h RAM in 7 groups of <= 144 bits
-    (2, 8, 1, "int-e4m1", (0, 0), 23, 50),     # hold-out; S = 800: ten window-sum memories; ROM in 2-bit slices
+    (2, 8, 1, "int-e4m1", (0, 0), 23, 51),     # hold-out; S = 800: ten window-sum memories; ROM in 2-bit slices
     (0, 8, 2, "int-e4m1", (0, 0), 42, 32),     # hold-out; two cores of 400 IPs
 ])
 def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):

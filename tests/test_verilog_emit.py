@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from amaranth import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from fixedpoint.datapath import PRESETS, Datapath
 from rtl.decoder import WeightDecoder
 from rtl.dot import DotProduct
-from rtl.emit import design_hash, to_verilog, write_design
+from rtl.emit import KEEP_FLOPS, design_hash, to_verilog, write_design
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import Normaliser
 from rtl.reciprocal import Reciprocal
@@ -198,3 +201,45 @@ def test_lint_file_given_by_a_relative_path(tmp_path, monkeypatch):
     lint("out/rng.v", "rng")
     with pytest.raises(LintError, match="LATCH"):
         lint("out/bad.v", "bad")
+
+
+class _Copies(wiring.Component):
+    """Two register copies of one input, marked KEEP_FLOPS, and one unmarked register."""
+
+    k: In(4)
+    p: Out(12)
+
+    def elaborate(self, platform):
+        m = Module()
+        a = Signal(4, name="copy_a", attrs={KEEP_FLOPS: 1})
+        b = Signal(4, name="copy_b", attrs={KEEP_FLOPS: 1})
+        c = Signal(4, name="plain_c")
+        m.d.sync += [a.eq(self.k), b.eq(self.k), c.eq(self.k)]
+        m.d.comb += self.p.eq(Cat(a, b, c) + 1)
+        return m
+
+
+def _always_targets_with_keep(text):
+    lines = text.splitlines()
+    return {lines[i + 2].split("<=")[0].strip() for i, ln in enumerate(lines[:-2])
+            if ln.strip() == "(* keep *)" and lines[i + 1].strip().startswith("always @(posedge")}
+
+
+def test_keep_flops_marks_the_flip_flops_of_marked_registers_only():
+    assert _always_targets_with_keep(to_verilog(_Copies(), "copies")) == {"copy_a", "copy_b"}
+
+
+@pytest.mark.synth
+def test_keep_flops_survive_yosys_merging(tmp_path):
+    """Yosys merges equal flip-flops; the two marked copies stay 8 flip-flops, the unmarked third merges."""
+    from rtl import pnr as pnr_mod
+    try:
+        yosys = pnr_mod.tool_command("yosys")
+    except pnr_mod.PnrUnavailable as e:
+        pytest.skip(str(e))
+    (tmp_path / "copies.v").write_text(to_verilog(_Copies(), "copies"))
+    subprocess.run(yosys + ["-q", "-p", "read_verilog copies.v; synth_ecp5 -top copies; tee -q -o stat.json stat -json"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    import json
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\copies"]["num_cells_by_type"]
+    assert cells["TRELLIS_FF"] == 8

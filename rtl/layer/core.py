@@ -51,6 +51,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
+from rtl.emit import KEEP_FLOPS
 from rtl.layer.dot_lanes import DotLanes
 from rtl.layer.norm_pipe import NormalisePipe
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
@@ -268,7 +269,8 @@ class EngineCore(wiring.Component):
                      self.out_data.eq(h_rd_data)]
         h_addr = []
         for g, (rp, _) in enumerate(h_ports):
-            a = Signal.like(a0, name=f"h_addr{g}", init=g % max(P * B, 2))  # distinct: Yosys keeps the copies
+            # a copy per group: rtl.emit.KEEP_FLOPS keeps Yosys from merging them
+            a = Signal.like(a0, name=f"h_addr{g}", init=g % max(P * B, 2), attrs={KEEP_FLOPS: 1})
             m.d.sync += a.eq(Mux(run_next, a0_next, self.out_addr_next))
             m.d.comb += rp.addr.eq(a)
             h_addr.append(a)

@@ -38,6 +38,7 @@ from fixedpoint.formats import parse_format
 from fixedpoint.product import product
 from fixedpoint.update import update_int_sums
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
+from rtl.emit import KEEP_FLOPS
 from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.update import check_rtl_datapath, exp_k_range
 from rtl.round_code import round_to_code
@@ -151,12 +152,13 @@ class UpdateLanes(wiring.Component):
         log2_cap = H.int_bits + Fu
         s_t1 = -H.frac_bits - Fc + Fu
         # the per-beat values, stage 1: one register per group of GROUP lanes (a register shared by all
-        # lanes would drive multipliers across the chip); distinct reset values keep Yosys from merging
-        # the copies (the value after reset is never used: that beat is not valid)
+        # lanes would drive multipliers across the chip); marked rtl.emit.KEEP_FLOPS so that Yosys does not
+        # merge the copies back into one (it merges equal flip-flops bit by bit; at c154b96 layer 0's 32
+        # K copies were 5, one bit driving 32 multipliers: 83.26 MHz)
         copies = []
         for g in range(-(-self.lanes // GROUP)):
-            C1 = Signal(Fc + 1, name=f"C1_{g}", init=g % (1 << (Fc + 1)))
-            K1 = Signal(cb, name=f"K1_{g}", init=g % (1 << cb))
+            C1 = Signal(Fc + 1, name=f"C1_{g}", init=g % (1 << (Fc + 1)), attrs={KEEP_FLOPS: 1})
+            K1 = Signal(cb, name=f"K1_{g}", init=g % (1 << cb), attrs={KEEP_FLOPS: 1})
             m.d.sync += [C1.eq(self.C), K1.eq(self.K)]
             copies.append((C1, K1))
         hl, hh = exp_range(H)

@@ -219,10 +219,10 @@ class EngineCore(wiring.Component):
         m.d.comb += [a0_next.eq(a0), run_next.eq(run)]
         m.d.sync += [a0.eq(a0_next), run.eq(run_next)]
         m.d.comb += self.done.eq(phase == 0)
-        # the generator starts when the windows are loaded; not behind ``start`` (a wave starts only when
-        # every core is idle, phase 0), so the engine's start flag, which fans out over the whole chip, is
-        # not in front of the generator's request counters
-        m.d.comb += gen_start.eq((phase == 1) & ~ld.busy)
+        # the generator starts when the windows are loaded (phase 1, the first cycle the loader is not
+        # busy): the loader's registered ``finished`` pulse, so neither the engine's start flag (it fans
+        # out over the whole chip) nor the core's phase register is in front of the generator's counters
+        m.d.comb += gen_start.eq(ld.finished)
         with m.If(self.start):
             m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
                          n_m1.eq(self.n_active - 1), ip_base.eq(self.ip_start),

@@ -11,8 +11,9 @@ Ports (plain signals): ``start`` (pulse) with ``ip_start`` and ``n_active`` (IPs
 ip_start + n_active - 1`` go to slots ``0 .. n_active-1``); ``rd_addr`` out / ``rd_data`` in: a
 synchronous read port of the input RAM (window values, ``value_width`` bits); ``wr_*`` out: the
 cumulative sums ``cum[s]`` per slot for :class:`rtl.layer.sampler_pipe.PipelinedSampler`;
-``busy`` out.  One window value per cycle: ``start`` in cycle ``c`` -> the last ``wr_en`` in cycle
-``c + n_active*S + LATENCY - 1`` and ``busy`` low from cycle ``c + n_active*S + LATENCY``.
+``busy`` out; ``finished`` out, a registered pulse in the first cycle ``busy`` is low again.  One
+window value per cycle: ``start`` in cycle ``c`` -> the last ``wr_en`` in cycle
+``c + n_active*S + LATENCY - 1`` and ``busy`` low (``finished`` high) from cycle ``c + n_active*S + LATENCY``.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ class WindowLoader(wiring.Component):
             "start": In(1), "ip_start": In(range(self.n_ip + 1)), "n_active": In(range(slots + 1)),
             "rd_addr": Out(range(max(self.n_in, 2))), "rd_data": In(value_width),
             "wr_en": Out(1), "wr_slot": Out(range(max(slots, 2))), "wr_s": Out(range(max(self.S, 2))),
-            "wr_cum": Out(cum_width), "busy": Out(1),
+            "wr_cum": Out(cum_width), "busy": Out(1), "finished": Out(1),
         })
 
     def elaborate(self, platform):
@@ -113,6 +114,9 @@ class WindowLoader(wiring.Component):
                 m.d.sync += [s.eq(s + 1), s_last.eq(s == S - 2) if S > 1 else s_last.eq(1)]
         with m.Elif(tail != 0):
             m.d.sync += [tail.eq(tail - 1), busy.eq(tail != 1)]
+        # finished: a register, high in the first cycle busy is low after a load (the spike generator's
+        # start, without logic in front: the core's phase register sat across the chip from the generator)
+        m.d.sync += self.finished.eq(~self.start & ~running & (tail == 1))
         m.d.comb += [self.busy.eq(busy), ipr.addr.eq(ip0 + k), sr.addr.eq(s)]
         # ---- 1: geometry words
         v1, k1, s1 = Signal(), Signal.like(k), Signal.like(s)

@@ -224,21 +224,27 @@ class LayerEngine(wiring.Component):
             m.submodules.final = self.final
             out = self.final.i
             wiring.connect(m, self.final.o, wiring.flipped(self.h_out))
-        m.d.comb += [out.payload.eq(word.word_select(lane, hw) if L > 1 else word), out.valid.eq((state == 4) & (sub == 2) & ~suppress)]
-        moved = (state == 4) & (sub == 2) & (suppress | out.ready)
+        # registered state flags, written with the state and sub transitions: idle (state 0), loading (1),
+        # sending (state 4, sub 2).  The stream handshakes (job.valid, x_in.valid, h_out.ready come from
+        # outside, in a placed engine from pins) meet one flip-flop each, not a decode of the state
+        # register (layer 4 at e7bec52: state -> 3 levels through the job.valid logic -> xi_last, 91.83 MHz)
+        idle, loading, sending = Signal(init=1), Signal(), Signal()
+        m.d.comb += [out.payload.eq(word.word_select(lane, hw) if L > 1 else word), out.valid.eq(sending & ~suppress)]
+        moved = sending & (suppress | out.ready)
         n_last = N - (B - 1) * L
 
-        with m.If(state == 0):
+        with m.If(idle):
             m.d.comb += self.job.ready.eq(1)
             with m.If(self.job.valid):
                 m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), xi.eq(0),
-                             xi_last.eq(n_in == 1), state.eq(1)]
-        with m.Elif(state == 1):
+                             xi_last.eq(n_in == 1), state.eq(1), idle.eq(0), loading.eq(1)]
+        with m.Elif(loading):
             m.d.comb += [self.x_in.ready.eq(1), x_wr.addr.eq(xi), x_wr.en.eq(self.x_in.valid)]
             with m.If(self.x_in.valid):
                 m.d.sync += [xi.eq(xi + 1), xi_last.eq(xi == n_in - 2)]
                 with m.If(xi_last):
-                    m.d.sync += [state.eq(2), start.eq(1), base.eq(0), rem.eq(n_ip)] + wave_params((n_ip, 0), 0)
+                    m.d.sync += [state.eq(2), loading.eq(0), start.eq(1), base.eq(0), rem.eq(n_ip)]
+                    m.d.sync += wave_params((n_ip, 0), 0)
         with m.Elif(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]
         with m.Elif(state == 3):
@@ -250,12 +256,12 @@ class LayerEngine(wiring.Component):
             with m.If(sub == 0):
                 m.d.sync += sub.eq(1)
             with m.Elif(sub == 1):
-                m.d.sync += [lane.eq(0), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2),
+                m.d.sync += [lane.eq(0), cnt.eq(Mux(bo == B - 1, n_last, L)), sub.eq(2), sending.eq(1),
                              cnt_one.eq(Mux(bo == B - 1, n_last == 1, L == 1))]
             with m.Elif(moved):
                 m.d.sync += [lane.eq(lane + 1), cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
                 with m.If(cnt_one):
-                    m.d.sync += sub.eq(0)
+                    m.d.sync += [sub.eq(0), sending.eq(0)]
                     n_cur = n_m1[0]
                     for e in range(1, E):
                         n_cur = Mux(eo == e, n_m1[e], n_cur)
@@ -271,10 +277,10 @@ class LayerEngine(wiring.Component):
                         m.d.comb += [bo_next.eq(0), ko_next.eq(0), eo_next.eq(eo + 1), oaddr_next.eq(0)]
                     with m.Else():  # wave finished
                         m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
-                                     state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P)]
+                                     state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P), idle.eq(rem <= E * P)]
                         m.d.sync += wave_params((rem, E * P), base + E * P)
         with m.Else():
-            m.d.sync += state.eq(0)
+            m.d.sync += [state.eq(0), idle.eq(1)]
         return m
 
 

@@ -254,6 +254,10 @@ def yosys_script(top: str, verilog: str, netlist: str, stat: str, abc9: bool = T
 # Yosys 0.70 (yowasp) sometimes fails an assertion when it reintegrates ABC9's mapping; synth_ecp5
 # -noabc9 (ABC instead of ABC9) then maps the same design, so synthesise retries with it
 ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
+# nextpnr without pin constraints may place the clock input on a pin that cannot reach the global clock
+# network: "ERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from X0/Y11/JPADDID_PIO to
+# X0/Y0/G_CLKI_TDCC0" (layer 5 at d954778, seed 1); the message says so and names the next seed
+CLOCK_PIN_FAILURE = "of net 'clk$TRELLIS_IO_IN'"
 
 
 
@@ -628,8 +632,12 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
+        hint = ""
+        if any(CLOCK_PIN_FAILURE in ln for ln in errs):
+            hint = (f"\nthe design has no pin constraints and nextpnr put the clock on a pin with no route to the "
+                    f"clock network; another seed places it elsewhere: sbs pnr {d} --seed {seed + 1}")
         raise RuntimeError(f"nextpnr failed on {d / NETLIST} (exit {rc}); log {d / log}:\n"
-                           + "\n".join((errs or tail)[-15:]))
+                           + "\n".join((errs or tail)[-15:]) + hint)
     rep = parse_report(json.loads((d / report).read_text()), freq)
     log_fmax = parse_log_fmax(log_text)
     versions = tool_versions()

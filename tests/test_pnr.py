@@ -376,3 +376,23 @@ def test_abc9_failure_seen_in_the_log_only(design, monkeypatch):
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
     assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+
+
+def test_clock_on_a_pin_without_clock_route_names_the_next_seed(design, monkeypatch, capsys):
+    """nextpnr put clk on a pin that cannot reach the clock network (no pin constraints): one error
+    naming the cause and the command with the next seed, exit 1, no pnr.json."""
+    monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["nextpnr"])
+    monkeypatch.setattr(pnr_mod, "nextpnr_version", lambda cmd: "nextpnr-test")
+    monkeypatch.setattr(pnr_mod, "synthesise", lambda d, m, p, t: {"verilog_sha256": "0", "yosys": {}})
+    (design / "pnr-netlist.json").write_text(json.dumps(dsp_netlist()))
+
+    def fake_run(cmd, cwd, *a, **k):
+        (cwd / pnr_mod.NEXTPNR_LOG).write_text(
+            "ERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from X0/Y11/JPADDID_PIO to X0/Y0/G_CLKI_TDCC0.\n")
+        return 125, [], 1.0
+    monkeypatch.setattr(pnr_mod, "run_tool", fake_run)
+    assert main(["pnr", str(design), "--seed", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "no route to the clock network" in err and f"sbs pnr {design} --seed 5" in err
+    assert not (design / "pnr.json").exists()

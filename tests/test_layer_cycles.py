@@ -34,3 +34,14 @@ def test_one_spike_per_cycle_per_engine_asymptotically():
     P = lc.slots(10, 10, 16)
     rate = lc.spike_steps_per_cycle(10, 96, 100000, P, 96, 10, 1, 16)
     assert 0.99 < rate <= 1.0
+
+
+def test_no_ram_read_and_write_of_one_address_in_one_cycle():
+    """What the engine's NO_RW_CHECK memories rely on (rtl.layer.core): a slot's h word is read again
+    P*B cycles after its read and written WRITE cycles after it, so P*B > WRITE; its coefficient is
+    written D cycles after the pass's last beat, before its next pass: P*B >= D + B."""
+    for N in (1, 2, 7, 10, 32, 64, 100):
+        for L in (1, 2, 3, 4, 8, 10, 16, 32, 64):
+            for qb in (4, 8, 12):
+                B, P = lc.beats(N, L), lc.slots(N, L, qb)
+                assert P * B > lc.WRITE and P * B >= lc.chain_latency(L, qb) + B, (N, L, qb)

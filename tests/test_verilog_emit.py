@@ -6,13 +6,13 @@ import sys
 
 import pytest
 from amaranth import Cat, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.datapath import PRESETS, Datapath
 from rtl.decoder import WeightDecoder
 from rtl.dot import DotProduct
-from rtl.emit import KEEP_FLOPS, design_hash, to_verilog, write_design
+from rtl.emit import KEEP_FLOPS, NO_RW_CHECK, design_hash, to_verilog, write_design
 from rtl.multiplier import ApproxMultiplier
 from rtl.normaliser import Normaliser
 from rtl.reciprocal import Reciprocal
@@ -243,3 +243,45 @@ def test_keep_flops_survive_yosys_merging(tmp_path):
     import json
     cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\copies"]["num_cells_by_type"]
     assert cells["TRELLIS_FF"] == 8
+
+
+class _Ram(wiring.Component):
+    """A 47 x 144 RAM (the layer-0 engine's h RAM group), one write and one synchronous read port."""
+
+    wa: In(6)
+    wd: In(144)
+    we: In(1)
+    ra: In(6)
+    rd: Out(144)
+
+    def __init__(self, attrs):
+        self.attrs = attrs
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=144, depth=47, init=[], attrs=self.attrs)
+        w, r = mem.write_port(), mem.read_port(domain="sync")
+        m.d.comb += [w.addr.eq(self.wa), w.data.eq(self.wd), w.en.eq(self.we), r.addr.eq(self.ra), self.rd.eq(r.data)]
+        return m
+
+
+@pytest.mark.synth
+def test_no_rw_check_removes_the_read_old_data_emulation(tmp_path):
+    """Without NO_RW_CHECK Yosys registers the write data and address behind the block RAMs (flip-flops
+    beyond none); with it the RAM is block RAMs alone."""
+    from rtl import pnr as pnr_mod
+    import json
+    try:
+        yosys = pnr_mod.tool_command("yosys")
+    except pnr_mod.PnrUnavailable as e:
+        pytest.skip(str(e))
+    ffs = {}
+    for name, attrs in (("plain", {"ram_style": "block"}), ("nrw", {"ram_style": "block", NO_RW_CHECK: 1})):
+        (tmp_path / f"{name}.v").write_text(to_verilog(_Ram(attrs), name))
+        subprocess.run(yosys + ["-q", "-p", f"read_verilog {name}.v; synth_ecp5 -top {name}; tee -q -o {name}.json stat -json"],
+                       cwd=tmp_path, check=True, capture_output=True)
+        cells = json.loads((tmp_path / f"{name}.json").read_text())["modules"][f"\\{name}"]["num_cells_by_type"]
+        ffs[name] = cells.get("TRELLIS_FF", 0)
+        assert cells["DP16KD"] == 4
+    assert ffs["nrw"] == 0 and ffs["plain"] > 144

@@ -51,7 +51,7 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
 from fixedpoint.schedule import Schedule
-from rtl.emit import KEEP_FLOPS
+from rtl.emit import KEEP_FLOPS, NO_RW_CHECK
 from rtl.layer.dot_lanes import DotLanes
 from rtl.layer.norm_pipe import NormalisePipe
 from rtl.layer.reciprocal_pipe import ReciprocalPipe
@@ -169,6 +169,13 @@ class EngineCore(wiring.Component):
                      ld.start.eq(self.start), ld.ip_start.eq(self.ip_start), ld.n_active.eq(self.n_active)]
 
         # ---- memories
+        # The h and coefficient RAMs are never read and written at one address in one cycle, so they carry
+        # NO_RW_CHECK (no read-old-data emulation behind the block RAMs): a slot's h word is written WRITE
+        # cycles after its read and read again P*B > D >= WRITE cycles after that read
+        # (layer_cycles.slots); its coefficient is written D cycles after its pass's last beat, before its
+        # next pass; the output serialiser reads when nothing is written (tests/test_layer_cycles.py checks
+        # P*B > WRITE and P*B >= D + B).  Only memories forced into block RAM carry it, so Yosys' choice of
+        # memory kind (its cost counts the emulation) stays as the cost model has it.
         # block RAM even when small: a ROM in LUTs is a deep mux tree whose address fans out to every bit
         # (banked by depth, rtl.layer.weight_rom: the dot's port registered next to every bank)
         m.submodules.wrom = wrom = WeightROM(self.weight_words(), L * self.W.width)
@@ -177,14 +184,15 @@ class EngineCore(wiring.Component):
         # one address register for all of a wide h RAM spans the chip (layer 0: 15 block RAMs)
         h_ports = []
         for g, (j0, j1) in enumerate(hram_groups(L, ow)):
-            mem = memory.Memory(shape=(j1 - j0) * ow, depth=max(P * B, 2), init=[], attrs={"ram_style": "block"})
+            mem = memory.Memory(shape=(j1 - j0) * ow, depth=max(P * B, 2), init=[],
+                                attrs={"ram_style": "block", NO_RW_CHECK: 1})
             m.submodules[f"hram{g}"] = mem
             h_ports.append((mem.read_port(domain="sync"), mem.write_port()))
         h_rd_data = Cat(*(rp.data for rp, _ in h_ports))
         ek_shape = upd.exp_k_shape
         coef_layout = data.StructLayout({"ign": 1, "C": units.c_width, "K": int(dp.coef_bits), "eK": ek_shape})
         m.submodules.cram = cram = memory.Memory(shape=coef_layout, depth=max(P, 2), init=[],
-                                                 attrs={"ram_style": "block"})
+                                                 attrs={"ram_style": "block", NO_RW_CHECK: 1})
         c_rd, c_wr = cram.read_port(domain="sync"), cram.write_port()
         sw = max(1, lc.clog2(S))
         # B not a power of two: the row's first weight word (s*B) is stored instead of s, computed in a

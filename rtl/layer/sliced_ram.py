@@ -10,8 +10,10 @@ memory that fits one block RAM in depth (``depth`` <= 1024) or is deeper than 16
 memory, as before (:func:`sbs_model.hwcost.ram_is_sliced`).
 
 Ports (plain signals): ``wr_en``, ``wr_addr``, ``wr_data`` (write in the cycle they are high);
-``rd_addr`` -> ``rd_data`` one cycle later (transparency is not used: the callers never read a
-word in the cycle it is written).
+``rd_addr`` -> ``rd_data`` one cycle later.  The caller never reads a word in the cycle it is
+written (the sampler's windows are loaded before the wave's draws begin), so the slices carry
+:data:`rtl.emit.NO_RW_CHECK`: Yosys adds no read-old-data logic behind the block RAMs (the one memory
+of an unsliced RAM does not: Yosys' choice between LUT RAM and block RAM counts that logic).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from amaranth import Cat, Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.emit import NO_RW_CHECK
 from sbs_model.hwcost import ram_is_sliced, ram_slice_bits
 
 
@@ -44,7 +47,7 @@ class SlicedRAM(wiring.Component):
         sb, outs = self.slice_bits, []
         for s in range(self.slices):
             lo, hi = s * sb, min((s + 1) * sb, self.width)
-            attrs = {"ram_style": "block"} if self.sliced else {}
+            attrs = {"ram_style": "block", NO_RW_CHECK: 1} if self.sliced else {}
             mem = memory.Memory(shape=hi - lo, depth=self.depth, init=[], attrs=attrs)
             m.submodules[f"s{s}"] = mem
             wp, rp = mem.write_port(), mem.read_port(domain="sync", transparent_for=())

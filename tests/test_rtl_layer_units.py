@@ -60,14 +60,15 @@ def test_coefficient_pipe():
     assert got == [coefficient.reference(DP, g, y, e) for g, y, e in cases]
 
 
-@pytest.mark.parametrize("name,lanes", [("int-e4m1", 4), ("int-uq0.8", 3)])
-def test_update_lanes(name, lanes):
+@pytest.mark.parametrize("name,lanes,early", [("int-e4m1", 4, False), ("int-uq0.8", 3, False), ("int-e4m1", 4, True)])
+def test_update_lanes(name, lanes, early):
+    """early: exp_K one cycle before its beat, copied per lane (the engine's way)."""
     dp = PRESETS[name]
     rng = np.random.default_rng(7)
     W = rng.uniform(0, 1, size=(20, lanes)) ** 3
     wc, wfmt = dp.encode_weights(W / W.sum(axis=0))
     H = parse_format(dp.h_format)
-    dut = update_lanes.UpdateLanes(dp, wfmt, lanes)
+    dut = update_lanes.UpdateLanes(dp, wfmt, lanes, exp_k_early=early)
     from rtl.update import exp_k_range
     klo, khi = exp_k_range(dp)
     ins, want = [], []
@@ -85,7 +86,12 @@ def test_update_lanes(name, lanes):
         ins.append([(dut.h, sum(c << (j * H.width) for j, c in enumerate(h))),
                     (dut.w, sum(c << (j * wfmt.width) for j, c in enumerate(w))), (dut.C, C), (dut.K, K),
                     (dut.exp_K, e)])
+    if early:  # each beat carries the next beat's exp_K; a leading cycle carries the first
+        ek = [row[-1] for row in ins]
+        ins = [[ek[0]]] + [row[:-1] + ([ek[i + 1]] if i + 1 < len(ek) else []) for i, row in enumerate(ins)]
     got = stream(dut, ins, [dut.o], dut.latency)
+    if early:
+        got = got[1:]
     mask = (1 << H.width) - 1
     assert [[(int(g[0]) >> (j * H.width)) & mask for j in range(lanes)] for g in got] == want
 

@@ -323,8 +323,10 @@ class EngineCore(wiring.Component):
         m.d.comb += wrom.u_addr.eq(wa2)
         h3, C3, K3 = Signal.like(h2), Signal.like(C2), Signal.like(K2)
         m.d.sync += [h3.eq(Mux(h0_2, h0w, h2)), C3.eq(Mux(ident_c2, units.c_identity, C2)), K3.eq(Mux(ident2, 0, K2))]
+        # exp_K: the int lanes take it a cycle early and copy it per lane (UpdateLanes exp_k_early)
+        ek_delay = 1 if getattr(upd, "exp_k_early", False) else 2
         h4, C4, K4, eK4 = (delay(m, h3, 1, "h_upd"), delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"),
-                           delay(m, eK2, 2, "ek_upd"))
+                           delay(m, eK2, ek_delay, "ek_upd"))
         w4 = delay(m, wrom.u_data, 1, "w_upd")
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(_narrow(h4, L, ow, hw)), upd.w.as_value().eq(w4), units.c_port().eq(C4),

@@ -323,22 +323,28 @@ def test_readmemh_rewrite_gives_yosys_the_same_memories(tmp_path):
     assert memories("rewritten.v") == original
 
 
+def _fake_yosys(scripts, abc9_failure):
+    """A run_tool stand-in for Yosys: with ABC9 (no -noabc9 in the script) it fails as
+    ``abc9_failure(cwd)`` says (returns the output tail); with -noabc9 it writes a netlist and stats."""
+    def fake_run(cmd, cwd, *a, **k):
+        script = cmd[cmd.index("-p") + 1]
+        scripts.append(script)
+        if "-noabc9" not in script:
+            return 1, abc9_failure(cwd), 1.0
+        (cwd / pnr_mod.NETLIST).write_text("{}")
+        (cwd / pnr_mod.YOSYS_STAT).write_text(json.dumps({"design": {"num_cells_by_type": {
+            "LUT4": 3, "TRELLIS_FF": 1}}}))
+        return 0, [], 2.0
+    return fake_run
+
+
 def test_synthesise_retries_without_abc9_when_abc9_fails_to_reintegrate(design, monkeypatch):
     """Yosys 0.70's ABC9 reintegration assertion: synthesise runs synth_ecp5 -noabc9 and records that
     script in the stamp; any other Yosys failure is an error as before."""
     monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["yosys"])
     scripts = []
-
-    def fake_run(cmd, cwd, *a, **k):
-        script = cmd[cmd.index("-p") + 1]
-        scripts.append(script)
-        if "-noabc9" not in script:
-            return 1, ["2.46.22.7. Executing ABC_OPS_REINTEGRATE pass", "ERROR: Assert `GetSize(...)' failed"], 1.0
-        (cwd / pnr_mod.NETLIST).write_text("{}")
-        (cwd / pnr_mod.YOSYS_STAT).write_text(json.dumps({"design": {"num_cells_by_type": {
-            "LUT4": 3, "TRELLIS_FF": 1}}}))
-        return 0, [], 2.0
-    monkeypatch.setattr(pnr_mod, "run_tool", fake_run)
+    monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, lambda cwd: [
+        "2.46.22.7. Executing ABC_OPS_REINTEGRATE pass", "ERROR: Assert `GetSize(...)' failed"]))
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
     assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
@@ -360,19 +366,12 @@ def test_abc9_failure_seen_in_the_log_only(design, monkeypatch):
     monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["yosys"])
     scripts = []
 
-    def fake_run(cmd, cwd, *a, **k):
-        script = cmd[cmd.index("-p") + 1]
-        scripts.append(script)
-        if "-noabc9" not in script:
-            (cwd / pnr_mod.YOSYS_LOG).write_text("2.46.20.7. Executing ABC_OPS_REINTEGRATE pass\n"
-                                                  "<suppressed ~112163 debug messages>\n"
-                                                  "ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed\n")
-            return 1, ["2.46.20.5. Executing ABC9.", 'Running ABC command: "/yosys-abc" -s -f abc.script'], 1.0
-        (cwd / pnr_mod.NETLIST).write_text("{}")
-        (cwd / pnr_mod.YOSYS_STAT).write_text(json.dumps({"design": {"num_cells_by_type": {
-            "LUT4": 3, "TRELLIS_FF": 1}}}))
-        return 0, [], 2.0
-    monkeypatch.setattr(pnr_mod, "run_tool", fake_run)
+    def log_only(cwd):
+        (cwd / pnr_mod.YOSYS_LOG).write_text("2.46.20.7. Executing ABC_OPS_REINTEGRATE pass\n"
+                                              "<suppressed ~112163 debug messages>\n"
+                                              "ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed\n")
+        return ["2.46.20.5. Executing ABC9.", 'Running ABC command: "/yosys-abc" -s -f abc.script']
+    monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, log_only))
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
     assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]

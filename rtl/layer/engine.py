@@ -153,13 +153,6 @@ class LayerEngine(wiring.Component):
         n_e = [Signal(range(P + 1), name=f"n_act{e}") for e in range(E)]
         n_m1 = [Signal(range(P + 1), name=f"n_last{e}") for e in range(E)]
         ip_e = [Signal(range(n_ip + E * P + 1), name=f"ip_start{e}") for e in range(E)]
-        # h words the output serialiser sends in the wave (IPs of the wave x B), set with the wave
-        # parameters; counted down per word, with a registered last-word flag: the wave's end is that
-        # flag, not a compare chain over the serialiser's counters (layer 0 at 08d505f, seed 2: n_last
-        # -> 6 levels -> the wave registers' clock enables)
-        wave_words = Signal(range(E * P * B + 1))
-        words_left = Signal(range(E * P * B + 1))
-        last_word = Signal()
 
         def wave_params(left, first):
             """Statements setting the registers for a wave of ``left`` IPs starting at IP ``first``
@@ -175,10 +168,6 @@ class LayerEngine(wiring.Component):
                     out += [n_e[e].eq(Mux(r <= lo, 0, Mux(r >= lo + P, P, r - lo))),
                             n_m1[e].eq(Mux(r <= lo + 1, 0, Mux(r >= lo + P, P - 1, r - lo - 1)))]
                 out.append(ip_e[e].eq(first + e * P))
-            if isinstance(r, int):
-                out.append(wave_words.eq(min(max(r - skip, 0), E * P) * B))
-            else:
-                out.append(wave_words.eq(Mux(r <= skip, 0, Mux(r >= skip + E * P, E * P, r - skip)) * B))
             return out
 
         # start = (state == 2), a flip-flop of its own (set with the transitions into state 2): it fans
@@ -261,7 +250,7 @@ class LayerEngine(wiring.Component):
         with m.Elif(state == 3):
             m.d.sync += settle.eq(0)
             with m.If(~settle & all_done):
-                m.d.sync += [state.eq(4), sub.eq(0), words_left.eq(wave_words), last_word.eq(wave_words == 1)]
+                m.d.sync += [state.eq(4), sub.eq(0)]
                 m.d.comb += [eo_next.eq(0), ko_next.eq(0), bo_next.eq(0), oaddr_next.eq(0)]
         with m.Elif(state == 4):
             with m.If(sub == 0):
@@ -272,22 +261,24 @@ class LayerEngine(wiring.Component):
             with m.Elif(moved):
                 m.d.sync += [lane.eq(lane + 1), cnt.eq(cnt - 1), cnt_one.eq(cnt == 2)]
                 with m.If(cnt_one):
-                    m.d.sync += [sub.eq(0), sending.eq(0), words_left.eq(words_left - 1),
-                                 last_word.eq(words_left == 2)]
+                    m.d.sync += [sub.eq(0), sending.eq(0)]
                     n_cur = n_m1[0]
                     for e in range(1, E):
                         n_cur = Mux(eo == e, n_m1[e], n_cur)
                     last_k = ko == n_cur
-                    with m.If(last_word):  # wave finished
-                        m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
-                                     state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P), idle.eq(rem <= E * P)]
-                        m.d.sync += wave_params((rem, E * P), base + E * P)
-                    with m.Elif(bo != B - 1):
+                    next_empty = Const(1, 1)
+                    for e in range(E - 1):
+                        next_empty = Mux(eo == e, n_e[e + 1] == 0, next_empty)
+                    with m.If(bo != B - 1):
                         m.d.comb += [bo_next.eq(bo + 1), oaddr_next.eq(oaddr + 1)]
                     with m.Elif(~last_k):
                         m.d.comb += [bo_next.eq(0), ko_next.eq(ko + 1), oaddr_next.eq(oaddr + 1)]
-                    with m.Else():  # the next core's IPs (the wave has more words, so that core has IPs)
+                    with m.Elif((eo != E - 1) & ~next_empty):
                         m.d.comb += [bo_next.eq(0), ko_next.eq(0), eo_next.eq(eo + 1), oaddr_next.eq(0)]
+                    with m.Else():  # wave finished
+                        m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
+                                     state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P), idle.eq(rem <= E * P)]
+                        m.d.sync += wave_params((rem, E * P), base + E * P)
         with m.Else():
             m.d.sync += [state.eq(0), idle.eq(1)]
         return m

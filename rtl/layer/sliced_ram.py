@@ -18,27 +18,29 @@ of an unsliced RAM does not: Yosys' choice between LUT RAM and block RAM counts 
 from __future__ import annotations
 
 from amaranth import Cat, Module
-from amaranth.lib import memory, wiring
+from amaranth.lib import memory
 from amaranth.lib.wiring import In, Out
 
+from rtl.checked import CheckedComponent
 from rtl.emit import NO_RW_CHECK
 from sbs_model.hwcost import ram_is_sliced, ram_slice_bits
 
 
-class SlicedRAM(wiring.Component):
+class SlicedRAM(CheckedComponent):
     """One-write, one-read RAM of ``depth`` words of ``width`` bits in bit slices (see module docstring)."""
 
-    def __init__(self, width: int, depth: int):
-        self._MustUse__silence = True  # a refused one is not an unused elaboratable
+    @staticmethod
+    def plan(width: int, depth: int) -> dict:
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"SlicedRAM: width must be an int >= 1, got {width!r}")
         if not isinstance(depth, int) or depth < 2:
             raise ValueError(f"SlicedRAM: depth must be an int >= 2, got {depth!r}")
-        self.width, self.depth = width, depth
-        self.sliced = ram_is_sliced(depth)
-        self.slice_bits = ram_slice_bits(depth) if self.sliced else width
-        self.slices = -(-width // self.slice_bits)
-        self._MustUse__silence = False
+        sliced = ram_is_sliced(depth)
+        slice_bits = ram_slice_bits(depth) if sliced else width
+        return {"width": width, "depth": depth, "sliced": sliced, "slice_bits": slice_bits,
+                "slices": -(-width // slice_bits)}
+
+    def __init__(self, width: int, depth: int):
         super().__init__({"wr_en": In(1), "wr_addr": In(range(depth)), "wr_data": In(width),
                           "rd_addr": In(range(depth)), "rd_data": Out(width)})
 

@@ -46,15 +46,16 @@ NO_RW_CHECK = "no_rw_check"
 
 
 def _keep_flops_of_module(lines: list[str]) -> list[str]:
-    marked, attr = set(), False
+    marked, reg_names, attr = set(), set(), False  # marked names; every name declared as reg
     for ln in lines:
         if ln.lstrip().startswith("(*"):
             attr = attr or KEEP_FLOPS in ln
             continue
-        if attr:
-            mt = _DECL.match(ln)
-            if mt:
-                marked.add(mt.group(1))
+        mt = _DECL.match(ln)
+        if mt and ln.lstrip().startswith("reg"):
+            reg_names.add(mt.group(1))
+        if attr and mt:
+            marked.add(mt.group(1))
         attr = False
     if not marked:
         return lines
@@ -70,8 +71,7 @@ def _keep_flops_of_module(lines: list[str]) -> list[str]:
                 out.append(ln[:len(ln) - len(ln.lstrip())] + "(* keep *)")
                 kept.add(mt.group(1))
         out.append(ln)
-    regs = {n for n in marked if any(_DECL.match(ln) and _DECL.match(ln).group(1) == n and ln.lstrip().startswith("reg")
-                                     for ln in lines)}
+    regs = marked & reg_names
     if not regs <= kept:
         raise RuntimeError(f"to_verilog: no flip-flop found for the {KEEP_FLOPS} register(s) {sorted(regs - kept)}")
     if not kept:

@@ -260,8 +260,6 @@ ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 CLOCK_PIN_FAILURE = "of net 'clk$TRELLIS_IO_IN'"
 
 
-
-
 def _abc9_failed(tail: list[str], log: Path) -> bool:
     """Whether a failed Yosys run stopped in ABC9's reintegration: seen in the output's tail or, as the
     assertion can reach only the log (the output tail ends at the ABC call), in the log's last lines."""

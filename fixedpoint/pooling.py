@@ -61,7 +61,7 @@ def pool_avg(codes, fmt, rounding="rne") -> np.ndarray:
     return out.reshape(codes.shape[:-1])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pool_avg_nb(codes, p, man_bits, rounding):
     """Numba twin of :func:`pool_avg` for one 1-D window: ``(code, flag)``."""
     k = codes.shape[0]
@@ -100,9 +100,13 @@ def pool_max_nb(codes):
     return m
 
 
-def window_from_h(codes, fmt, sampler_frac_bits: int) -> np.ndarray:
-    """Integer sampler window ``floor(h * 2**sampler_frac_bits)`` (int64) from h codes."""
-    return parse_format(fmt).to_fixed(codes, sampler_frac_bits, "trunc")
+def window_from_h(codes, fmt, sampler_frac_bits: int, fast: bool = False) -> np.ndarray:
+    """Integer sampler window ``floor(h * 2**sampler_frac_bits)`` (int64) from h codes
+    (``fast``: the numba twin, :meth:`fixedpoint.formats.Format.to_fixed_fast`, same integers)."""
+    fmt = parse_format(fmt)
+    if fast:
+        return fmt.to_fixed_fast(codes, sampler_frac_bits, "trunc")
+    return fmt.to_fixed(codes, sampler_frac_bits, "trunc")
 
 
 @njit(cache=True)

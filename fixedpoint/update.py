@@ -42,7 +42,7 @@ import math
 import numpy as np
 from numba import njit
 
-from fixedpoint.rounding import TRUNC, bit_length, bit_length_nb, rshift_round, rshift_round_nb
+from fixedpoint.rounding import TRUNC, bit_length, bit_length_nb, rshift_round, rshift_round_nb, rshift_round_pos_nb
 
 ALIGN_CAP = np.int64(1) << 60
 
@@ -57,12 +57,13 @@ def coefficient(G, Y, exp_r, g_bits: int, recip_bits: int, norm_bits: int, coef_
 
 @njit(cache=True, inline="always")
 def coefficient_nb(G, Y, exp_r, g_bits, recip_bits, norm_bits, coef_bits):
-    """Numba scalar twin of :func:`coefficient`."""
+    """Numba scalar twin of :func:`coefficient` (``G, Y >= 0``, as there: ``K >= 0`` has at most 63
+    bits, so ``0 < sh <= 62`` and the truncation is :func:`rshift_round_pos_nb`'s plain shift)."""
     K = np.int64(G) * np.int64(Y)
     e = -g_bits - recip_bits - exp_r - (norm_bits - 1)
     sh = bit_length_nb(K) - coef_bits
     if sh > 0:
-        return rshift_round_nb(K, sh, TRUNC), e + sh
+        return rshift_round_pos_nb(K, sh, TRUNC), e + sh
     return K, e
 
 

@@ -177,7 +177,7 @@ class QuantizedModel:
             tr = self.trace(images, first_pattern)
             prev = layer - 1
             act = quant_ref.Act("codes" if tr.kinds[prev] == "codes" else "float", tr.outputs[prev], tr.formats[prev])
-        xw = quant_ref.window_values(act, ql)
+        xw = quant_ref.window_values(act, ql, self._kernels(backend))
         n_ip = int(np.prod(ql.layer.output_hw(xw.shape[2], xw.shape[3])))
         if not 0 <= ip < n_ip:
             raise ValueError(f"ip {ip} out of range 0..{n_ip - 1}")

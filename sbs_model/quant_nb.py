@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from fixedpoint.datapath import R_ACC_OVF, R_H_OVF, R_H_UNF, R_SIG_R, REC_LEN, step_nb
-from fixedpoint.pooling import pool_avg_nb, pool_max_nb
+from fixedpoint.pooling import pool_avg_nb, pool_max_nb, window_from_h
 from fixedpoint.rounding import rounding_code
 from sbs_model.quant_jobs import N_COUNTERS, bad_window, ip_buffers, prepare_ip_fast, run_layer_kernel
 from sbs_model import quant_fast_f32, quant_fast_int
@@ -123,6 +123,9 @@ def pool_codes_kernel(codes, pidx, h_p, man_bits, rounding, is_max, out):
                     m += 1
             if is_max:
                 out[r, o] = pool_max_nb(buf[:m])
+            elif m == k:  # no padding: the whole buffer, no slice (a slice costs a reference count)
+                c, _ = pool_avg_nb(buf, h_p, man_bits, rounding)
+                out[r, o] = c
             else:
                 c, _ = pool_avg_nb(buf[:m], h_p, man_bits, rounding)
                 out[r, o] = c
@@ -194,6 +197,10 @@ class NumbaKernels(NumpyKernels):
     """The fast backend (numba ``parallel=True``; float layers on the golden kernels)."""
 
     name = "numba"
+
+    @staticmethod
+    def window_from_h(codes, fmt, sampler_frac_bits):
+        return window_from_h(codes, fmt, sampler_frac_bits, fast=True)
 
     @staticmethod
     def quant_layer(ql, xw, seed, first_pattern):

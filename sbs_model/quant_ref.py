@@ -217,14 +217,16 @@ class Act:
     floats: np.ndarray | None = None
 
 
-def window_values(act: Act, ql: QLayer) -> np.ndarray:
-    """Integer sampler window source ``(n, C, H, W)`` int64 for quantized layer ``ql``."""
+def window_values(act: Act, ql: QLayer, kernels=None) -> np.ndarray:
+    """Integer sampler window source ``(n, C, H, W)`` int64 for quantized layer ``ql``
+    (``kernels``: the backend whose ``window_from_h`` converts codes; default numpy)."""
+    convert = (kernels or NumpyKernels).window_from_h
     if act.kind == "pixels":
         return act.data.astype(np.int64)
     if act.kind == "codes":
-        return window_from_h(act.data, act.fmt, ql.dp.sampler_frac_bits)
+        return convert(act.data, act.fmt, ql.dp.sampler_frac_bits)
     codes = ql.H.encode(np.asarray(act.data, dtype=np.float64), ql.dp.h_rounding, "saturate")
-    return window_from_h(codes, ql.H, ql.dp.sampler_frac_bits)
+    return convert(codes, ql.H, ql.dp.sampler_frac_bits)
 
 
 def float_values(act: Act, dtype) -> np.ndarray:
@@ -319,6 +321,11 @@ class NumpyKernels:
     name = "numpy"
 
     @staticmethod
+    def window_from_h(codes, fmt, sampler_frac_bits: int) -> np.ndarray:
+        """h codes -> integer sampler window values (:func:`fixedpoint.pooling.window_from_h`)."""
+        return window_from_h(codes, fmt, sampler_frac_bits)
+
+    @staticmethod
     def quant_layer(ql: QLayer, xw: np.ndarray, seed: int, first_pattern: int):
         """``xw`` ``(n, C, H, W)`` int64 window source -> ``(codes (n, N, Ho, Wo), counters)``."""
         n = xw.shape[0]
@@ -364,7 +371,7 @@ def forward_trace(net: NetworkSpec, qlayers: dict, float_w: dict, images, seed: 
         cnt = None
         if layer.is_sbs and li in qlayers:
             ql = qlayers[li]
-            codes, cnt = kernels.quant_layer(ql, window_values(act, ql), seed, first_pattern)
+            codes, cnt = kernels.quant_layer(ql, window_values(act, ql, kernels), seed, first_pattern)
             act = Act("codes", codes, ql.H)
         elif layer.is_sbs:
             x = float_values(act, float_dtype)

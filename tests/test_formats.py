@@ -416,6 +416,34 @@ def test_to_fixed_and_bits():
     assert parse_format("sq1.6").bits(5) == "00000101"
 
 
+@pytest.mark.parametrize("text", ["e4m1", "e5m11z", "e3m2d", "se5m10b15d", "uq9.12", "sq1.14", "uq0.16"])
+@pytest.mark.parametrize("frac_bits,mode", [(20, "trunc"), (16, "rne"), (3, "rna"), (0, "trunc"), (-2, "rne")])
+def test_to_fixed_fast_equals_to_fixed(text, frac_bits, mode):
+    f = parse_format(text)
+    codes = f.all_codes() if f.n_codes <= 4096 else np.random.default_rng(1).integers(0, f.n_codes, 4096)
+    codes = codes.reshape(-1, 4) if codes.size % 4 == 0 else codes
+    want = f.to_fixed(codes, frac_bits, mode)
+    got = f.to_fixed_fast(codes, frac_bits, mode)
+    assert got.shape == want.shape and got.dtype == np.int64
+    assert np.array_equal(got, want)
+
+
+def test_to_fixed_fast_errors_equal_to_fixed():
+    f = parse_format("e4m1")
+    codes = f.all_codes()
+    for bad in (np.append(codes, f.n_codes), np.append(codes, -1), codes.astype(np.float64),
+                np.array([f.n_codes + 5, 3, f.n_codes])):  # the message names the first bad code
+        with pytest.raises(ValueError) as want:
+            f.to_fixed(bad, 20)
+        with pytest.raises(ValueError) as got:
+            f.to_fixed_fast(bad, 20)
+        assert str(got.value) == str(want.value)
+    with pytest.raises(ValueError, match="62 bits"):
+        f.to_fixed_fast(codes, 70)
+    with pytest.raises(ValueError, match="out of range"):  # a bad code is reported before a too-big value
+        f.to_fixed_fast(np.append(codes, 999), 70)
+
+
 # ---- text forms -------------------------------------------------------------------------------
 @pytest.mark.parametrize("text", SMALL + ["uq0.16", "uq9.53", "sq1.14", "e4m1b15", "e2m2z", "e3m2d", "se5m10b15d",
                                          "e5m11b31z", "e3m2b-3", "e3m2zd", "E4M1", "uq-4.8", "uq4.-2", "e8m23b-768"])

@@ -5,6 +5,10 @@ plan) on MNIST test images -> ``bench/results/<--name>.json``.
 Usage: ``python bench/bench_network.py [--datapath D] [-n 100] [--spikes T] [--jobs J] [--out DIR]
 [--shard-size S] [--resume]``.
 
+``--record-pnr DIR``: the same with the place-and-route result (``sbs pnr DIR`` finished:
+``DIR/pnr.json``): utilisation, post-route Fmax, timing met, and ms per image = cycles per image /
+Fmax where timing is met.
+
 ``--record-synth DIR``: only record the Yosys ``synth_ecp5`` result of the design in ``DIR`` (the
 stamp that ``rtl.pnr.synthesise`` -- ``sbs pnr``'s yosys step -- wrote there) as one run in
 ``bench/results/network_pnr.json`` (earlier runs of other designs are kept; a run of the same
@@ -87,8 +91,34 @@ def diagram(manifest: dict, path) -> None:
 DEVICE = {"name": "lfe5u-85f", "LUT4": 83640, "MULT18X18D": 156, "DP16KD": 208}
 
 
-def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None) -> int:
-    """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring)."""
+def placed_and_routed(d: Path, man: dict) -> dict:
+    """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr.json`` (``sbs pnr``'s report,
+    written when routing finished): utilisation, Fmax, timing met, and the latency ``cycles per
+    image / Fmax`` -- only where timing is met (never at an assumed clock)."""
+    rep = json.loads((d / "pnr.json").read_text())
+    if rep.get("verilog_sha256") != man["verilog_sha256"]:
+        raise SystemExit(f"bench_network: {d / 'pnr.json'} is not of {man['verilog']} (sha256 differs)")
+    fmax = rep.get("fmax_min_mhz")
+    met = bool(rep.get("timing_met"))
+    util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if k in ("LUT4", "FF", "MULT18X18D",
+                                                                                 "DP16KD", "LUTRAM", "IO")}
+    return {
+        "nextpnr": {"routed": rep.get("routed"), "seed": rep.get("seed"), "router": rep.get("router"),
+                    "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
+                    "critical_path": rep.get("critical_path")},
+        "fmax_mhz": fmax,
+        "timing_met": met,
+        "ms_per_image": round(man["cycles_per_image"] / (fmax * 1e3), 3) if met and fmax else None,
+        "note": (f"placed and routed: {man['cycles_per_image']:,} cycles per image (cycle model) / "
+                 f"{fmax} MHz post-route Fmax, timing met at {rep.get('freq_mhz')} MHz" if met else
+                 f"placed and routed, timing NOT met at {rep.get('freq_mhz')} MHz (Fmax {fmax} MHz): no latency"),
+    }
+
+
+def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None,
+                 pnr: bool = False, note: str | None = None) -> int:
+    """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring);
+    ``pnr``: with the place-and-route result of ``d/pnr.json`` (:func:`placed_and_routed`)."""
     from rtl.pnr import NETLIST_STAMP
     from sbs_model.provenance import commit, machine
 
@@ -129,6 +159,10 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
         "note": "Yosys only (synth_ecp5, the yosys step of 'sbs pnr'); no place and route in this run, so no "
                 "Fmax and no latency",
     }
+    if pnr:
+        run.update(placed_and_routed(d, man))
+    if note:
+        run["note"] = note
     path = RESULTS / "network_pnr.json"
     old = json.loads(path.read_text()) if path.is_file() else None
     runs = []
@@ -169,11 +203,16 @@ def main(argv=None) -> int:
     ap.add_argument("--no-waves", action="store_true", help="on a divergence, no second run with waves (sbs cosim)")
     ap.add_argument("--record-synth", default=None, metavar="DIR",
                     help="only record the Yosys result of the design in DIR into bench/results/network_pnr.json")
+    ap.add_argument("--record-pnr", default=None, metavar="DIR",
+                    help="only record the Yosys and nextpnr results (sbs pnr DIR finished: DIR/pnr.json) of the "
+                         "design in DIR into bench/results/network_pnr.json, with ms per image where timing is met")
+    ap.add_argument("--note", default=None, help="with --record-synth / --record-pnr: a note stored with the run")
     ap.add_argument("--label", default=None, help="with --record-synth: the datapath's name (e.g. cheap-e4m1)")
     ap.add_argument("--command", default=None, help="with --record-synth: the command that ran Yosys (recorded)")
     args = ap.parse_args(argv)
-    if args.record_synth:
-        return record_synth(Path(args.record_synth), args.command, args.source_commit, args.label)
+    if args.record_synth or args.record_pnr:
+        return record_synth(Path(args.record_pnr or args.record_synth), args.command, args.source_commit, args.label,
+                            pnr=bool(args.record_pnr), note=args.note)
     out = Path(args.out)
     if args.diagram:
         diagram(json.loads((out / "manifest.json").read_text()), args.diagram)

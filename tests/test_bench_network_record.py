@@ -1,0 +1,33 @@
+"""bench/bench_network.py's place-and-route record: latency only from a met post-route Fmax."""
+import json
+
+import pytest
+
+from bench.bench_network import placed_and_routed
+
+
+def _design(tmp_path, met: bool, sha="abc"):
+    man = {"verilog": "sbs_network.v", "verilog_sha256": "abc", "cycles_per_image": 1_500_000}
+    rep = {"verilog_sha256": sha, "routed": True, "seed": 1, "router": "router2", "freq_mhz": 90.0,
+           "fmax_min_mhz": 93.75 if met else 85.0, "timing_met": met,
+           "utilization": {"LUT4": {"used": 60000, "available": 83640}, "PLL": {"used": 0, "available": 4}},
+           "critical_path": {"delay_ns": 10.6}}
+    (tmp_path / "pnr.json").write_text(json.dumps(rep))
+    return man
+
+
+def test_latency_is_cycles_over_met_fmax(tmp_path):
+    run = placed_and_routed(tmp_path, _design(tmp_path, True))
+    assert run["timing_met"] is True and run["fmax_mhz"] == 93.75
+    assert run["ms_per_image"] == 16.0  # 1.5e6 cycles / 93.75 MHz
+    assert run["nextpnr"]["utilisation"] == {"LUT4": 60000}
+
+
+def test_no_latency_when_timing_fails(tmp_path):
+    run = placed_and_routed(tmp_path, _design(tmp_path, False))
+    assert run["timing_met"] is False and run["ms_per_image"] is None and "NOT met" in run["note"]
+
+
+def test_report_of_other_verilog_refused(tmp_path):
+    with pytest.raises(SystemExit, match="sha256 differs"):
+        placed_and_routed(tmp_path, _design(tmp_path, True, sha="other"))

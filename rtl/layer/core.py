@@ -324,7 +324,7 @@ class EngineCore(wiring.Component):
         h3, C3, K3 = Signal.like(h2), Signal.like(C2), Signal.like(K2)
         m.d.sync += [h3.eq(Mux(h0_2, h0w, h2)), C3.eq(Mux(ident_c2, units.c_identity, C2)), K3.eq(Mux(ident2, 0, K2))]
         # exp_K: the int lanes take it a cycle early and copy it per lane (UpdateLanes exp_k_early)
-        ek_delay = 1 if getattr(upd, "exp_k_early", False) else 2
+        ek_delay = 1 if upd.exp_k_early else 2
         h4, C4, K4, eK4 = (delay(m, h3, 1, "h_upd"), delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"),
                            delay(m, eK2, ek_delay, "ek_upd"))
         w4 = delay(m, wrom.u_data, 1, "w_upd")

@@ -160,6 +160,7 @@ class ScaledUpdateLanes(CheckedComponent):
     """L-lane ``scaled`` h update (see module docstring)."""
 
     latency = 7
+    exp_k_early = False  # exp_K arrives with its beat (only UpdateLanes has the one-cycle-early mode)
 
     @staticmethod
     def plan(dp, w_format, lanes: int, j_max: int, c_last: int, a_bits: int | None = None,

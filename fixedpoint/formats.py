@@ -148,14 +148,21 @@ class _FormatBase:
         return math.ldexp(float(s), int(e))
 
     # -- decode --------------------------------------------------------------------------------
-    def _check_codes(self, codes: np.ndarray) -> np.ndarray:
+    def _integer_codes(self, codes) -> np.ndarray:
+        """``codes`` as an array; ValueError unless its dtype is an integer (or bool) one."""
         codes = np.asarray(codes)
         if codes.dtype.kind not in "iub":
             raise ValueError(f"format {self.text!r}: codes must be integers, got dtype {codes.dtype}")
-        codes = codes.astype(np.int64)
+        return codes
+
+    def _code_out_of_range(self, code: int) -> ValueError:
+        return ValueError(f"format {self.text!r}: code {int(code)} out of range 0..{self.n_codes - 1}")
+
+    def _check_codes(self, codes: np.ndarray) -> np.ndarray:
+        codes = self._integer_codes(codes).astype(np.int64)
         bad = (codes < 0) | (codes >= self.n_codes)
         if np.any(bad):
-            raise ValueError(f"format {self.text!r}: code {int(codes[bad].flat[0])} out of range 0..{self.n_codes - 1}")
+            raise self._code_out_of_range(codes[bad].flat[0])
         return codes
 
     def decode(self, codes) -> np.ndarray:
@@ -186,8 +193,11 @@ class _FormatBase:
         t = exp + frac_bits
         too_big = (sig != 0) & (t > 0) & (bit_length(np.abs(sig)) + np.clip(t, 0, 63) > 62)
         if np.any(too_big):
-            raise ValueError(f"to_fixed: frac_bits {frac_bits} makes values of format {self.text!r} exceed 62 bits")
+            raise self._to_fixed_too_big(frac_bits)
         return rshift_round(sig, -t, mode)
+
+    def _to_fixed_too_big(self, frac_bits: int) -> ValueError:
+        return ValueError(f"to_fixed: frac_bits {frac_bits} makes values of format {self.text!r} exceed 62 bits")
 
     def to_fixed_fast(self, codes, frac_bits: int, rounding="trunc") -> np.ndarray:
         """:meth:`to_fixed` on :func:`to_fixed_array_nb` (numba, parallel): the same integers and
@@ -195,16 +205,14 @@ class _FormatBase:
         source between layers)."""
         mode = rounding_code(rounding)
         frac_bits = _int_field(self.text, "frac_bits", frac_bits)
-        codes = np.asarray(codes)
-        if codes.dtype.kind not in "iub":
-            raise ValueError(f"format {self.text!r}: codes must be integers, got dtype {codes.dtype}")
+        codes = self._integer_codes(codes)
         flat = np.ascontiguousarray(codes, dtype=np.int64).reshape(-1)
         out = np.empty(flat.shape[0], dtype=np.int64)
         first, why = to_fixed_array_nb(flat, self.nb, np.int64(frac_bits), np.int64(mode), np.int64(self.n_codes), out)
         if why == TO_FIXED_BAD_CODE:
-            raise ValueError(f"format {self.text!r}: code {int(flat[first])} out of range 0..{self.n_codes - 1}")
+            raise self._code_out_of_range(flat[first])
         if why == TO_FIXED_TOO_BIG:
-            raise ValueError(f"to_fixed: frac_bits {frac_bits} makes values of format {self.text!r} exceed 62 bits")
+            raise self._to_fixed_too_big(frac_bits)
         return out.reshape(codes.shape)
 
     # -- encode --------------------------------------------------------------------------------

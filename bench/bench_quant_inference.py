@@ -10,7 +10,9 @@ previous implementation, same integers), and the ``scaled-e4m1`` / ``cheap-e4m1`
 Each model first runs one image untimed (numba compile / cache load), then ``--repeats`` timed
 rounds over ``--n`` images: every round times the float model and every quantized model one
 after the other (so a change of machine load hits all of them alike); ms per pattern from each
-model's median run; ratio = quantized / float (of the medians; ``best_*``: of the fastest runs).
+model's median run; ratio = quantized / float (of the medians; ``best_*``: of the fastest runs;
+``paired_ratio_*``: the median and range of the round-by-round ratios, each round's two runs taken
+back to back, so a load change between rounds cancels).
 Both the wall time and the process CPU time (all threads) of every run are kept: on a machine
 that other jobs load, the wall time of a run includes the time its threads waited for a core, the
 CPU time does not.
@@ -115,13 +117,17 @@ def main(argv=None) -> int:
         ms = 1e3 * med / args.n
         cms = 1e3 * float(np.median(cpu[name])) / args.n
         best = 1e3 * float(np.min(samples[name])) / args.n
+        paired = np.array(samples[name]) / np.array(samples["float32_golden"])  # round by round
         out[name] = dict(median_s=med, samples_s=samples[name], ms_per_pattern=ms, ratio_to_float=ms / f_ms,
+                         paired_ratio_median=float(np.median(paired)),
+                         paired_ratio_range=[float(paired.min()), float(paired.max())],
                          cpu_samples_s=cpu[name], cpu_ms_per_pattern=cms, cpu_ratio_to_float=cms / f_cpu,
                          best_ms_per_pattern=best, best_ratio_to_float=best / f_best,
                          predictions=pred[name].tolist(), backend=backend,
                          agree_with_float=float(np.mean(pred[name] == pred["float32_golden"])))
         print(f"{name}: {ms:.1f} ms per pattern, {out[name]['ratio_to_float']:.2f}x float "
-              f"(CPU {cms:.1f} ms, {out[name]['cpu_ratio_to_float']:.2f}x)", flush=True)
+              f"(CPU {cms:.1f} ms, {out[name]['cpu_ratio_to_float']:.2f}x; round by round "
+              f"{np.median(paired):.2f}x, {paired.min():.2f}-{paired.max():.2f})", flush=True)
     out["load_after"] = list(os.getloadavg())
     out["runs"] = _merged_runs(out, args.merge)
     path = write_result("quant_inference", out)

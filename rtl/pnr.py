@@ -14,8 +14,9 @@ Verilog file and a ``manifest.json`` naming it with ``top`` and ``verilog``) and
    (``--timing-allow-fail``: a design that misses its clock is measured, not rejected).
 
 Both tools are WebAssembly programs that only see their working directory, so they run with the
-design directory as cwd and relative file names.  Without a pin constraint file nextpnr places the
-top-level ports on free I/O pins itself; the speed grade is nextpnr's default (6, the slowest).
+design directory as cwd and relative file names.  The clock input is pinned to a clock-capable pin of the
+package where one is known (:data:`CLOCK_PINS`, ``pnr-pins.lpf``); nextpnr places the other top-level
+ports on free I/O pins itself; the speed grade is nextpnr's default (6, the slowest).
 
 ``DESIGN_DIR/pnr.json`` (written atomically) holds, per clock, the post-route Fmax and the
 ``--freq`` constraint, ``timing_met``, the utilisation (used / available per resource), the critical
@@ -258,6 +259,18 @@ ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 # network: "ERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from X0/Y11/JPADDID_PIO to
 # X0/Y0/G_CLKI_TDCC0" (layer 5 at d954778, seed 1); the message says so and names the next seed
 CLOCK_PIN_FAILURE = "of net 'clk$TRELLIS_IO_IN'"
+# so the top's ``clk`` port is pinned (PINS_LPF, nextpnr --lpf) to a clock-capable input of the package
+# where we know one: G2 of CABGA381 (PCLKT6_0, the 25 MHz clock input of the ULX3S boards, which carry
+# LFE5U-12F .. 85F in this package).  The other ports stay unconstrained.
+CLOCK_PINS = {"CABGA381": "G2"}
+PINS_LPF = "pnr-pins.lpf"
+
+
+def clock_lpf(package: str, clock: str = "clk") -> str | None:
+    """The pin constraint file's text that puts ``clock`` on :data:`CLOCK_PINS` [package] (None where
+    no pin is known: nextpnr then places the clock itself)."""
+    site = CLOCK_PINS.get(package.upper())
+    return None if site is None else f'LOCATE COMP "{clock}" SITE "{site}";\n'
 
 
 def _abc9_failed(tail: list[str], log: Path) -> bool:
@@ -585,8 +598,9 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 
 # ---------------------------------------------------------------------------------------- flow
 def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
-                 place_only: bool = False) -> list[str]:
-    """nextpnr-ecp5's command line (files relative to the design directory)."""
+                 place_only: bool = False, lpf: str | None = None) -> list[str]:
+    """nextpnr-ecp5's command line (files relative to the design directory; ``lpf``: a pin constraint
+    file)."""
     report, log = (PLACE_REPORT, PLACE_LOG) if place_only else (REPORT, NEXTPNR_LOG)
     args = [DEVICES[dev][0], "--package", pkg, "--json", PACKED_NETLIST, "--top", top, "--freq", f"{float(freq):g}",
             "--seed", str(seed), "--report", report, "--log", log, "--timing-allow-fail"]
@@ -594,6 +608,8 @@ def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: s
         args += ["--router", router]
     if place_only:
         args.append("--no-route")
+    if lpf:  # the clock only: nextpnr places the other ports
+        args += ["--lpf", lpf, "--lpf-allow-unconstrained"]
     return args
 
 
@@ -623,7 +639,13 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     if dsp["multipliers"]:
         _say(progress, f"multiplier output registers: {dsp['flip_flops']} flip-flops moved into "
                        f"{dsp['multipliers']} MULT18X18D ({PACKED_NETLIST})")
-    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only)
+    lpf = clock_lpf(pkg) if any(p.get("name") == "clk" for p in manifest.get("ports", [])
+                                if isinstance(p, dict)) else None
+    if lpf:
+        write_text(d / PINS_LPF, lpf)
+    else:
+        (d / PINS_LPF).unlink(missing_ok=True)
+    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, PINS_LPF if lpf else None)
     _say(progress, f"nextpnr: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}, "
                    + ("placement only" if place_only else router) + f"; log {d / log}")
     rc, tail, secs = run_tool(nextpnr_cmd + args, d, "nextpnr", _NEXTPNR_PHASE, progress, timeout)

@@ -157,6 +157,16 @@ def test_nextpnr_command_line_for_router_and_place_only():
     assert placed[placed.index("--report") + 1] == "pnr-place-report.json"  # pnr-report.json stays
 
 
+def test_clock_pinned_to_a_clock_input_where_the_package_has_a_known_one():
+    """CABGA381: the top's clk goes to G2 (a PCLK input) through --lpf; elsewhere nextpnr places it."""
+    assert pnr_mod.clock_lpf("CABGA381") == 'LOCATE COMP "clk" SITE "G2";\n'
+    assert pnr_mod.clock_lpf("cabga381") == pnr_mod.clock_lpf("CABGA381")
+    assert pnr_mod.clock_lpf("CABGA554") is None
+    args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, lpf=pnr_mod.PINS_LPF)
+    assert args[args.index("--lpf") + 1] == "pnr-pins.lpf"
+    assert "--lpf" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA554", "top", 100, 1)
+
+
 def dsp_netlist(ce="1 ", extra_sink=False, lsr=(22,)):
     """A MULT18X18D whose P0, P1 feed two flip-flops (bits 100, 101 -> Q 110, 111; clock 21)."""
     def ff(d, q):

@@ -15,8 +15,8 @@ phase ends with the crop's last pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W 
   ``scaled`` update's engine sends every code through FinalScale, ``FINAL`` cycles more per SbS
   stage; a stage without ``update`` is ``int``);
 * every later stage starts in the cycle after the stage before ends:
-  - SbS stage (engine fed from the previous feature-map RAM, one value per cycle):
-    ends ``layer_cycles`` cycles after its start;
+  - SbS stage (engine fed from the previous feature-map RAM, one value per cycle, through the
+    feeder's output register): ends ``layer_cycles + FEED_DELAY`` cycles after its start;
   - pooling stage: ``C * n_out * k`` window reads; the pooling unit's start pulse comes with the
     previous stage's last cycle, so the stage ends ``C * n_out * k + POOL_LATENCY - 1`` cycles after
     its start;
@@ -30,8 +30,9 @@ from __future__ import annotations
 from sbs_model.layer_cycles import layer_cycles
 
 IMAGE_H = IMAGE_W = 28
-POOL_LATENCY = 4  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM -> RAM read -> sum
-                  # -> divide -> write
+POOL_LATENCY = 6  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM -> address register
+                  # -> RAM read -> data register -> sum -> divide -> write
+FEED_DELAY = 1  # rtl.network.feeder.FmapFeeder's output register: a fed SbS stage's values arrive one cycle later
 
 
 def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
@@ -68,12 +69,12 @@ def network_cycles(stages: list[dict], crop_hw: tuple[int, int]) -> dict:
     out.append({"start": 0, "end": end, "cycles": end})
     for st in stages[1:]:
         start = end + 1
-        c = stage_cycles(st)
+        c = stage_cycles(st) + (FEED_DELAY if st["kind"] == "sbs" else 0)
         end = start + c
         out.append({"start": start, "end": end, "cycles": c})
     total = max(end + 1, IMAGE_H * IMAGE_W + 1)
     return {"cycles_per_image": total, "stages": out}
 
 
-__all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_last_index", "POOL_LATENCY", "IMAGE_H",
-           "IMAGE_W"]
+__all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
+           "IMAGE_H", "IMAGE_W"]

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from rtl.network.feeder import FmapFeeder
 from rtl.network.pool import PoolUnit, divider_constants
 from sbs_model.network import LayerSpec
-from sbs_model.network_cycles import POOL_LATENCY
+from sbs_model.network_cycles import FEED_DELAY, POOL_LATENCY
 from sbs_model.quant_ref import pool_codes
 
 H = "uq0.16"
@@ -110,4 +110,5 @@ def test_feeder_streams_in_order_with_backpressure():
     sim.add_testbench(tb)
     sim.run()
     assert got == vals
-    assert first[:3] == [2, 3, 4]  # start in cycle 0 -> value j in cycle 2 + j while ready
+    assert first[:3] == [3, 4, 5]  # start in cycle 0 -> value j in cycle 2 + FEED_DELAY + j while ready
+    assert FEED_DELAY == 1

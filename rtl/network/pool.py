@@ -19,7 +19,9 @@ synchronous read port of the input RAM (``c*H*W + y*W + x``); ``wr_addr`` / ``wr
 ``wr_en`` out: the output RAM, written in order ``c*n_out + o``; ``done`` (pulse with the last
 write).  One window position per cycle: ``start`` in cycle ``s`` -> positions issued in cycles
 ``s+1 .. s + C*n_out*k``, the last write in cycle ``s + C*n_out*k + LATENCY``
-(:data:`sbs_model.network_cycles.POOL_LATENCY`).
+(:data:`sbs_model.network_cycles.POOL_LATENCY`).  The read address and the read value each pass a
+register (the input feature map spans many block RAMs: their address pins and their output
+multiplexer are long routes).
 """
 from __future__ import annotations
 
@@ -105,51 +107,61 @@ class PoolUnit(CheckedComponent):
             with m.Else():
                 m.d.sync += ra.eq(ra + 1)
         m.d.comb += gp.addr.eq(ra)
-        # ---- p1: geometry word -> input RAM address
+        # ---- p1: geometry word -> input RAM address (registered: the address adder ends at a flip-flop,
+        # not at the address pins of every block RAM of the feature map)
         v1, first1, last1 = Signal(), Signal(), Signal()
         cb1 = Signal.like(cbase)
         m.d.sync += [v1.eq(running & ~self.start), first1.eq(j == 0), last1.eq(j == k - 1), cb1.eq(cbase)]
-        m.d.comb += [self.rd_addr.eq(cb1 + gp.data.idx), self.rd_en.eq(1)]
-        # ---- p2: value -> running sum / max
         v2, first2, last2, in2 = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), in2.eq(gp.data.ok)]
+        addr2 = Signal.like(self.rd_addr)
+        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), in2.eq(gp.data.ok),
+                     addr2.eq(cb1 + gp.data.idx)]
+        # ---- p2: RAM read
+        m.d.comb += [self.rd_addr.eq(addr2), self.rd_en.eq(1)]
+        v3, first3, last3, in3 = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [v3.eq(v2), first3.eq(first2), last3.eq(last2), in3.eq(in2)]
+        # ---- p3: the RAM's value into a register (the block RAMs' output multiplexer ends here)
+        v4, first4, last4, in4 = Signal(), Signal(), Signal(), Signal()
+        d4 = Signal(hw)
+        m.d.sync += [v4.eq(v3), first4.eq(first3), last4.eq(last3), in4.eq(in3), d4.eq(self.rd_data)]
+        # ---- p4: value -> running sum / max
         acc = Signal(self.sum_width)
-        x = Mux(in2, self.rd_data, 0)
+        x = Mux(in4, d4, 0)
         if self.layer.kind == "avgpool":
-            nxt = Mux(first2, x, acc + x)
+            nxt = Mux(first4, x, acc + x)
         else:
-            nxt = Mux(first2, x, Mux(in2 & (self.rd_data > acc), self.rd_data, acc))
-        with m.If(v2):
+            nxt = Mux(first4, x, Mux(in4 & (d4 > acc), d4, acc))
+        with m.If(v4):
             m.d.sync += acc.eq(nxt)
-        # ---- p3: window result; p4: quotient; then the rounded write
-        v3, s3 = Signal(), Signal(self.sum_width)
-        m.d.sync += [v3.eq(v2 & last2), s3.eq(nxt)]
-        v4, s4, q4 = Signal(), Signal(self.sum_width), Signal(self.sum_width)
+        # ---- p5: window result; p6: quotient; then the rounded write
+        v5, s5 = Signal(), Signal(self.sum_width)
+        m.d.sync += [v5.eq(v4 & last4), s5.eq(nxt)]
+        v6, s6, q6 = Signal(), Signal(self.sum_width), Signal(self.sum_width)
         if self.layer.kind == "avgpool":
-            q = (s3 * self.M) >> self.sh
+            q = (s5 * self.M) >> self.sh
         else:
-            q = s3
-        m.d.sync += [v4.eq(v3), s4.eq(s3), q4.eq(q)]
+            q = s5
+        m.d.sync += [v6.eq(v5), s6.eq(s5), q6.eq(q)]
         res = Signal(hw)
         if self.layer.kind == "avgpool" and self.k > 1:
             r = Signal(self.sum_width)
-            m.d.comb += r.eq(s4 - q4 * self.k)
+            m.d.comb += r.eq(s6 - q6 * self.k)
             if self.rounding == "trunc":
                 up = 0
             elif self.rounding == "rne":
-                up = (2 * r > self.k) | ((2 * r == self.k) & q4[0])
+                up = (2 * r > self.k) | ((2 * r == self.k) & q6[0])
             else:
                 up = 2 * r >= self.k
-            m.d.comb += res.eq(q4 + up)
+            m.d.comb += res.eq(q6 + up)
         else:
-            m.d.comb += res.eq(q4)
+            m.d.comb += res.eq(q6)
         wo = Signal(range(max(self.total, 2)))
         with m.If(self.start):
             m.d.sync += wo.eq(0)
-        with m.Elif(v4):
+        with m.Elif(v6):
             m.d.sync += wo.eq(wo + 1)
-        m.d.comb += [self.wr_en.eq(v4), self.wr_addr.eq(wo), self.wr_data.eq(res),
-                     self.done.eq(v4 & (wo == self.total - 1))]
+        m.d.comb += [self.wr_en.eq(v6), self.wr_addr.eq(wo), self.wr_data.eq(res),
+                     self.done.eq(v6 & (wo == self.total - 1))]
         return m
 
 

@@ -90,6 +90,20 @@ class NetworkAccelerator(CheckedComponent):
             rams.append(ram)
             rds.append(ram.read_port(domain="sync"))
             wrs.append(ram.write_port())
+
+        def write(i, en, addr, value):
+            """RAM i's write port, through a register stage where the map holds two codes or more: a
+            feature map spans many block RAMs, whose write pins are long routes from the layer (the
+            write lands one cycle later; the next stage's first read, address 0 one cycle after its
+            start, never meets the last write, at address size - 1 > 0)."""
+            if self.sizes[i] < 2:
+                m.d.comb += [wrs[i].en.eq(en), wrs[i].addr.eq(addr), wrs[i].data.eq(value)]
+                return
+            en_q, addr_q = Signal(name=f"wr_en{i}"), Signal.like(wrs[i].addr, name=f"wr_addr{i}")
+            value_q = Signal(hw, name=f"wr_data{i}")
+            m.d.sync += [en_q.eq(en), addr_q.eq(addr), value_q.eq(value)]
+            m.d.comb += [wrs[i].en.eq(en_q), wrs[i].addr.eq(addr_q), wrs[i].data.eq(value_q)]
+
         dbg_sel = Signal.like(self.dbg_layer)
         m.d.sync += dbg_sel.eq(self.dbg_layer)
         out = rds[0].data
@@ -154,8 +168,8 @@ class NetworkAccelerator(CheckedComponent):
                 ch_i, ip_i = Signal(range(max(C, 2)), name=f"wc{i}"), Signal(range(max(plane, 2)), name=f"wip{i}")
                 wa = Signal(range(max(self.sizes[i], 2)), name=f"wa{i}")
                 fire = u.h_out.valid & u.h_out.ready
-                m.d.comb += [u.h_out.ready.eq(1), wrs[i].en.eq(fire), wrs[i].addr.eq(wa),
-                             wrs[i].data.eq(u.h_out.payload)]
+                m.d.comb += u.h_out.ready.eq(1)
+                write(i, fire, wa, u.h_out.payload)
                 last_code = (ch_i == C - 1) & (ip_i == plane - 1)
                 m.d.comb += done[i].eq(fire & last_code)
                 with m.If(go[i]):
@@ -175,9 +189,8 @@ class NetworkAccelerator(CheckedComponent):
             else:  # pooling
                 with m.If(stage == i):
                     m.d.comb += [rds[i - 1].addr.eq(u.rd_addr), rds[i - 1].en.eq(u.rd_en)]
-                m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(rds[i - 1].data),
-                             wrs[i].en.eq(u.wr_en), wrs[i].addr.eq(u.wr_addr), wrs[i].data.eq(u.wr_data),
-                             done[i].eq(u.done)]
+                m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(rds[i - 1].data), done[i].eq(u.done)]
+                write(i, u.wr_en, u.wr_addr, u.wr_data)
             # read port i: the next layer while it runs, else the debug path
             if i + 1 < n and hasattr(self.units[i + 1], "x_in"):
                 f = self.feeders[i + 1]

@@ -242,7 +242,9 @@ def main(argv=None) -> int:
     results = {"cosim": rep, "plan": man["plan"], "stages": man["stages"], "cycles_per_image": man["cycles_per_image"],
                "verilog_sha256": man["verilog_sha256"], "input_hash": man["input_hash"],
                "seconds_total": round(time.perf_counter() - t0, 1)}
-    extra = {"commands": [shlex.join(build), shlex.join(cos)]}
+    # with --skip-build the design was built before, by a command this script did not run: the manifest's
+    # plan (and its source) in the results say what was built
+    extra = {"commands": [shlex.join(cos)] if args.skip_build else [shlex.join(build), shlex.join(cos)]}
     if args.source_commit:
         extra["source_commit"] = args.source_commit
     path = write_result(args.name, results, extra)

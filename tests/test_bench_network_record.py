@@ -31,3 +31,24 @@ def test_no_latency_when_timing_fails(tmp_path):
 def test_report_of_other_verilog_refused(tmp_path):
     with pytest.raises(SystemExit, match="sha256 differs"):
         placed_and_routed(tmp_path, _design(tmp_path, True, sha="other"))
+
+
+def test_skip_build_records_only_the_commands_it_ran(tmp_path, monkeypatch):
+    """--skip-build: the design was built before; the result lists the cosim command only (no build
+    command that this run did not execute)."""
+    import bench.bench_network as bn
+
+    d = tmp_path / "d"
+    d.mkdir()
+    man = {"plan": {"layers": {}}, "stages": [], "cycles_per_image": 7, "verilog_sha256": "abc", "input_hash": "h"}
+    (d / "manifest.json").write_text(json.dumps(man))
+    (d / "cosim.json").write_text(json.dumps({"equal": True, "images": 1, "cycles_per_image": 7, "accuracy": 1.0}))
+    ran, written = [], {}
+    monkeypatch.setattr(bn.subprocess, "call", lambda cmd: ran.append(cmd) or 0)
+    monkeypatch.setattr(bn, "write_result", lambda name, results, extra: written.update(extra) or tmp_path / "r.json")
+    assert bn.main(["--skip-build", "--out", str(d), "-n", "1", "--name", "x"]) == 0
+    assert [c[1] for c in ran] == ["cosim"]
+    assert len(written["commands"]) == 1 and written["commands"][0].startswith("sbs cosim ")
+    ran.clear()
+    assert bn.main(["--out", str(d), "-n", "1", "--name", "x"]) == 0  # with the build: both commands
+    assert [c[1] for c in ran] == ["build", "cosim"] and len(written["commands"]) == 2

@@ -36,6 +36,7 @@ from fixedpoint.rng import ROUNDS as RNG_ROUNDS
 from sbs_model import layer_cycles as lc
 from sbs_model.hw_cycles import RNG_PERIOD, engine_latency, sampler_latency
 from sbs_model.hw_cycles import spike_cycles as engine_spike_cycles
+from sbs_model.network_cycles import FMAP_BANK_WORDS, fmap_banks
 
 FLOAT32_DIV_CYCLES = 26             # model-only float32 update: eps/r, one quotient bit per cycle
 
@@ -871,8 +872,13 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
         else:
             out[f"pool{i}"] = pool_unit_cost(layer, ins[i], h_width)
     fm = Cost()
-    for c, x, y in shapes:
-        fm = fm + ecp5_memory(c * x * y, h_width).cost()
+    for c, x, y in shapes:  # rtl.network.fmap.FeatureMap: banks of FMAP_BANK_WORDS words, each with an output
+        words = c * x * y   # register; the bank select pipeline, the write register and the output multiplexer
+        nb = fmap_banks(words)
+        for b in range(nb):
+            fm = fm + ecp5_memory(min(FMAP_BANK_WORDS, words - b * FMAP_BANK_WORDS), h_width).cost()
+        sel = clog2(max(nb, 2))
+        fm = fm + Cost(nb * h_width // 2 if nb > 1 else 0, nb * h_width + 2 * sel)
     out["fmaps"] = fm
     n = len(net.layers)
     feeders = sum(2 * clog2(max(c * x * y, 2)) + 4 for i, (c, x, y) in enumerate(shapes[:-1])

@@ -16,7 +16,8 @@ phase ends with the crop's last pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W 
   stage; a stage without ``update`` is ``int``);
 * every later stage starts in the cycle after the stage before ends:
   - SbS stage (engine fed from the previous feature-map RAM, one value per cycle, through the
-    feeder's output register): ends ``layer_cycles + FEED_DELAY`` cycles after its start;
+    map's bank register and the feeder's output register): ends ``layer_cycles + FEED_DELAY``
+    cycles after its start;
   - pooling stage: ``C * n_out * k`` window reads; the pooling unit's start pulse comes with the
     previous stage's last cycle, so the stage ends ``C * n_out * k + POOL_LATENCY - 1`` cycles after
     its start;
@@ -30,10 +31,18 @@ from __future__ import annotations
 from sbs_model.layer_cycles import layer_cycles
 
 IMAGE_H = IMAGE_W = 28
-POOL_LATENCY = 6  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM -> address register
-                  # -> RAM read -> data register -> sum -> divide -> write
-FEED_DELAY = 1  # rtl.network.feeder.FmapFeeder's output register: a fed SbS stage's values arrive one cycle later
+FMAP_BANK_WORDS = 1024  # rtl.network.fmap.FeatureMap: words per bank (one ECP5 DP16KD holds 1024 words of <= 18 bits)
+FMAP_READ_LATENCY = 2  # rtl.network.fmap.FeatureMap: address -> bank read port -> bank output register -> rd_data
+POOL_LATENCY = 5 + FMAP_READ_LATENCY  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM ->
+                                      # address register -> map read -> data register -> sum -> divide -> write
+FEED_DELAY = FMAP_READ_LATENCY  # rtl.network.feeder.FmapFeeder: the map's bank register and the feeder's output
+                                # register: a fed SbS stage's values arrive this many cycles later than from a
+                                # plain synchronous read port
 
+
+def fmap_banks(words: int) -> int:
+    """Banks of :data:`FMAP_BANK_WORDS` words of a feature map of ``words`` codes."""
+    return max(1, -(-int(words) // FMAP_BANK_WORDS))
 
 def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
     """Row-major index in the full image of the centre crop's last pixel."""
@@ -77,4 +86,5 @@ def network_cycles(stages: list[dict], crop_hw: tuple[int, int]) -> dict:
 
 
 __all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
+           "FMAP_BANK_WORDS", "FMAP_READ_LATENCY", "fmap_banks",
            "IMAGE_H", "IMAGE_W"]

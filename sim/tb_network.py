@@ -19,6 +19,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
+from sbs_model.network_cycles import FMAP_READ_LATENCY
 from sim.runner import tb_data, tb_write_out
 from sim.stream import reset
 
@@ -74,16 +75,19 @@ async def network_vs_model(dut):
         assert int(dut.idle.value) == 1
         await RisingEdge(dut.clk)
         for li, want in enumerate(im["codes"]):
+            # one address per cycle; the code of the address given before edge e is on dbg_data
+            # after edge e + FMAP_READ_LATENCY - 1
             dut.dbg_layer.value = li
             dut.dbg_addr.value = 0
             got = []
-            await RisingEdge(dut.clk)
-            for a in range(1, len(want) + 1):
-                if a < len(want):
-                    dut.dbg_addr.value = a
-                await ReadOnly()
-                got.append(int(dut.dbg_data.value))
+            for e in range(len(want) + FMAP_READ_LATENCY - 1):
                 await RisingEdge(dut.clk)
+                if e + 1 < len(want):
+                    dut.dbg_addr.value = e + 1
+                if e >= FMAP_READ_LATENCY - 1:
+                    await ReadOnly()
+                    got.append(int(dut.dbg_data.value))
+            await RisingEdge(dut.clk)
             if got != want and (not mismatches or mismatches[-1]["image"] != b):
                 e = next(j for j in range(len(want)) if got[j] != want[j])
                 mismatches.append({"image": b, "layer": li, "element": e, "got": got[e], "want": want[e]})

@@ -1,19 +1,32 @@
-"""rtl.network.pool.PoolUnit and rtl.network.feeder.FmapFeeder in Amaranth's simulator: every pooled
-code == fixedpoint.pooling (pool_avg with the datapath's rounding / pool_max, through the model's
-sbs_model.quant_ref.pool_codes), the cycle count == sbs_model.network_cycles.POOL_LATENCY."""
+"""rtl.network.pool.PoolUnit, rtl.network.feeder.FmapFeeder and rtl.network.fmap.FeatureMap in
+Amaranth's simulator: every pooled code == fixedpoint.pooling (pool_avg with the datapath's rounding /
+pool_max, through the model's sbs_model.quant_ref.pool_codes), the cycle count ==
+sbs_model.network_cycles.POOL_LATENCY; the feature map's banks, read latency and stalls."""
 import numpy as np
 import pytest
 from amaranth import Module
-from amaranth.lib import memory
 from amaranth.sim import Simulator
 
 from rtl.network.feeder import FmapFeeder
+from rtl.network.fmap import FeatureMap
 from rtl.network.pool import PoolUnit, divider_constants
 from sbs_model.network import LayerSpec
-from sbs_model.network_cycles import FEED_DELAY, POOL_LATENCY
+from sbs_model.network_cycles import FEED_DELAY, FMAP_BANK_WORDS, FMAP_READ_LATENCY, POOL_LATENCY, fmap_banks
 from sbs_model.quant_ref import pool_codes
 
 H = "uq0.16"
+
+
+async def fill(ctx, fm, codes):
+    """Write ``codes`` into FeatureMap ``fm`` through its write port, one per cycle; returns once every
+    write has landed (the write register: one cycle more)."""
+    for a, c in enumerate(codes):
+        ctx.set(fm.wr_en, 1)
+        ctx.set(fm.wr_addr, a)
+        ctx.set(fm.wr_data, int(c))
+        await ctx.tick()
+    ctx.set(fm.wr_en, 0)
+    await ctx.tick()
 
 
 def run_pool(layer, shape, codes, rounding):
@@ -21,12 +34,12 @@ def run_pool(layer, shape, codes, rounding):
     pool = PoolUnit(layer, shape, H, rounding)
     m = Module()
     m.submodules.pool = pool
-    m.submodules.ram = ram = memory.Memory(shape=16, depth=len(codes), init=[int(c) for c in codes])
-    rp = ram.read_port(domain="sync")
-    m.d.comb += [rp.addr.eq(pool.rd_addr), rp.en.eq(pool.rd_en), pool.rd_data.eq(rp.data)]
+    m.submodules.fm = fm = FeatureMap(len(codes), 16)
+    m.d.comb += [fm.rd_addr.eq(pool.rd_addr), fm.rd_en.eq(pool.rd_en), pool.rd_data.eq(fm.rd_data)]
     out, last = {}, []
 
     async def tb(ctx):
+        await fill(ctx, fm, codes)
         ctx.set(pool.start, 1)
         await ctx.tick()
         ctx.set(pool.start, 0)
@@ -83,21 +96,23 @@ def test_avgpool_with_padding_refused():
 
 
 def test_feeder_streams_in_order_with_backpressure():
-    vals = [(7 * i + 3) % 65536 for i in range(23)]
+    """2,100 values: three banks of the map, so the stalls also cross bank boundaries."""
+    vals = [(7 * i + 3) % 65536 for i in range(2 * FMAP_BANK_WORDS + 52)]
     f = FmapFeeder(len(vals), 16)
     m = Module()
     m.submodules.f = f
-    m.submodules.ram = ram = memory.Memory(shape=16, depth=len(vals), init=vals)
-    rp = ram.read_port(domain="sync")
-    m.d.comb += [rp.addr.eq(f.rd_addr), rp.en.eq(f.rd_en), f.rd_data.eq(rp.data)]
+    m.submodules.fm = fm = FeatureMap(len(vals), 16)
+    assert fm.banks == 3
+    m.d.comb += [fm.rd_addr.eq(f.rd_addr), fm.rd_en.eq(f.rd_en), f.rd_data.eq(fm.rd_data)]
     got, first = [], []
     rng = np.random.default_rng(3)
 
     async def tb(ctx):
+        await fill(ctx, fm, vals)
         ctx.set(f.start, 1)
         await ctx.tick()
         ctx.set(f.start, 0)
-        for cyc in range(1, 200):
+        for cyc in range(1, 2 * len(vals) + 400):
             ready = int(rng.random() < 0.6) if cyc > 30 else 1
             ctx.set(f.o.ready, ready)
             if ready and ctx.get(f.o.valid):
@@ -110,5 +125,48 @@ def test_feeder_streams_in_order_with_backpressure():
     sim.add_testbench(tb)
     sim.run()
     assert got == vals
-    assert first[:3] == [3, 4, 5]  # start in cycle 0 -> value j in cycle 2 + FEED_DELAY + j while ready
-    assert FEED_DELAY == 1
+    assert first[:3] == [4, 5, 6]  # start in cycle 0 -> value j in cycle 2 + FEED_DELAY + j while ready
+    assert FEED_DELAY == 2
+
+
+@pytest.mark.parametrize("depth", [1, 5, FMAP_BANK_WORDS, 2 * FMAP_BANK_WORDS + 3])
+def test_feature_map_banks_latency_and_hold(depth):
+    """Every address reads back its code FMAP_READ_LATENCY cycles later (one address per cycle, across the
+    banks); with rd_en low nothing moves: the pipeline resumes where it stopped."""
+    rng = np.random.default_rng(depth)
+    codes = [int(c) for c in rng.integers(0, 1 << 16, size=depth)]
+    fm = FeatureMap(depth, 16)
+    assert fm.banks == fmap_banks(depth) == -(-depth // FMAP_BANK_WORDS) and FMAP_READ_LATENCY == 2
+    order = [int(a) for a in rng.permutation(depth)] + [0, depth - 1]
+    got, held = [], []
+
+    async def tb(ctx):
+        await fill(ctx, fm, codes)
+        ctx.set(fm.rd_en, 1)
+        for i, a in enumerate(order):  # address i given in cycle i: its code in cycle i + 2
+            ctx.set(fm.rd_addr, a)
+            await ctx.tick()
+            if i >= 1:
+                got.append(ctx.get(fm.rd_data))  # cycle i + 1: the code of address i - 1
+        ctx.set(fm.rd_en, 0)  # stall: the last address is in the read port stage
+        for _ in range(3):
+            held.append(ctx.get(fm.rd_data))
+            ctx.set(fm.rd_addr, 0)
+            await ctx.tick()
+        ctx.set(fm.rd_en, 1)
+        await ctx.tick()
+        held.append(ctx.get(fm.rd_data))
+
+    sim = Simulator(fm)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == [codes[a] for a in order[:-1]]
+    assert held == [codes[order[-2]]] * 3 + [codes[order[-1]]]
+
+
+def test_feature_map_refuses_bad_sizes():
+    with pytest.raises(ValueError, match="depth must be an int >= 1"):
+        FeatureMap(0, 16)
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
+        FeatureMap(4, 0)

@@ -1,14 +1,16 @@
 """``FmapFeeder``: a feature-map RAM read out as a stream, one value per cycle.
 
 Ports: ``start`` (pulse): the next cycle presents address 0; ``rd_addr`` / ``rd_en`` out and
-``rd_data`` in: a synchronous read port (data one cycle after the address, held while ``rd_en`` is
-low); ``o``: ``lib.stream`` of ``n`` values in address order.
+``rd_data`` in: a :class:`rtl.network.fmap.FeatureMap` read port (a pipeline of
+:data:`sbs_model.network_cycles.FMAP_READ_LATENCY` stages that advance in the cycles with ``rd_en``
+high); ``o``: ``lib.stream`` of ``n`` values in address order.
 
-The RAM's data goes into an output register before it leaves (``o.payload`` is a flip-flop): a
-feature map spans many block RAMs, and their output multiplexer then ends at this register instead
-of running on into the consumer.  With ``o.ready`` high, value ``j`` transfers in cycle
-``s + 2 + FEED_DELAY + j`` = ``s + 3 + j`` for ``start`` in cycle ``s``
-(:data:`sbs_model.network_cycles.FEED_DELAY` is the extra cycle).
+The feeder is a pipeline of the map's read stages and an output register (``o.payload`` is a
+flip-flop), all advancing together whenever the output register can take a value (it is empty or
+``o.ready`` is high); so a stalled consumer freezes every stage and loses nothing.  With
+``o.ready`` high, value ``j`` transfers in cycle ``s + 2 + FEED_DELAY + j`` = ``s + 4 + j`` for
+``start`` in cycle ``s`` (:data:`sbs_model.network_cycles.FEED_DELAY` = 2: the map's bank register
+and this output register).
 """
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from rtl.checked import CheckedComponent
-from sbs_model.network_cycles import FEED_DELAY
+from sbs_model.network_cycles import FEED_DELAY, FMAP_READ_LATENCY
 
 
 class FmapFeeder(CheckedComponent):
-    """``n`` values of ``width`` bits from a synchronous read port to a stream, through a RAM stage
-    (address issued, data at the port) and an output register stage."""
+    """``n`` values of ``width`` bits from a feature map's read pipeline to a stream, through an
+    output register stage."""
 
     @staticmethod
     def plan(n: int, width: int) -> dict:
@@ -38,30 +40,28 @@ class FmapFeeder(CheckedComponent):
         })
 
     def elaborate(self, platform):
-        assert FEED_DELAY == 1  # the output register below
+        assert FEED_DELAY == FMAP_READ_LATENCY  # the read stages beyond the first, and the output register
         m = Module()
         n = self.n
         active = Signal()  # addresses left to issue
         cnt = Signal(range(n + 1))
-        v = Signal()  # RAM stage: rd_data holds a value
+        v = [Signal(name=f"v{i}") for i in range(FMAP_READ_LATENCY)]  # read stage i holds a value
         v_o = Signal()  # output stage
         data_o = Signal(self.width)
-        take = ~v_o | self.o.ready  # the output stage can take a value this cycle
-        free = ~v | take  # the RAM stage empties (or is empty) this cycle
-        en = active & free
+        take = ~v_o | self.o.ready  # the output stage can take a value: every stage advances
         with m.If(take):
-            m.d.sync += [v_o.eq(v), data_o.eq(self.rd_data)]
+            m.d.sync += [v_o.eq(v[-1]), data_o.eq(self.rd_data)]
+            for a, b in zip(v[1:], v):
+                m.d.sync += a.eq(b)
         with m.If(self.start):
-            m.d.sync += [active.eq(1), cnt.eq(0), v.eq(0), v_o.eq(0)]
-        with m.Elif(en):
-            m.d.sync += v.eq(cnt < n)
-            with m.If(cnt < n):
+            m.d.sync += [active.eq(1), cnt.eq(0), v_o.eq(0)] + [x.eq(0) for x in v]
+        with m.Elif(take):
+            m.d.sync += v[0].eq(active & (cnt < n))
+            with m.If(active & (cnt < n)):
                 m.d.sync += cnt.eq(cnt + 1)
             with m.Else():
                 m.d.sync += active.eq(0)
-        with m.Elif(free):
-            m.d.sync += v.eq(0)
-        m.d.comb += [self.rd_addr.eq(cnt), self.rd_en.eq(en), self.o.valid.eq(v_o), self.o.payload.eq(data_o)]
+        m.d.comb += [self.rd_addr.eq(cnt), self.rd_en.eq(take), self.o.valid.eq(v_o), self.o.payload.eq(data_o)]
         return m
 
 

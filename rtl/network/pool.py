@@ -15,12 +15,13 @@ for fixed-point codes, which the tests compare bit for bit):
   for every ``S < 2**n`` (``n`` the sum's width), a constant multiplication.
 
 Ports (plain signals): ``start`` (pulse); ``rd_addr`` / ``rd_en`` out, ``rd_data`` in: a
-synchronous read port of the input RAM (``c*H*W + y*W + x``); ``wr_addr`` / ``wr_data`` /
+read port of the input :class:`rtl.network.fmap.FeatureMap` (``c*H*W + y*W + x``; its value
+``FMAP_READ_LATENCY`` = 2 cycles after the address); ``wr_addr`` / ``wr_data`` /
 ``wr_en`` out: the output RAM, written in order ``c*n_out + o``; ``done`` (pulse with the last
 write).  One window position per cycle: ``start`` in cycle ``s`` -> positions issued in cycles
 ``s+1 .. s + C*n_out*k``, the last write in cycle ``s + C*n_out*k + LATENCY``
-(:data:`sbs_model.network_cycles.POOL_LATENCY`).  The read address and the read value each pass a
-register (the input feature map spans many block RAMs: their address pins and their output
+(:data:`sbs_model.network_cycles.POOL_LATENCY` = 7).  The read address and the read value each
+pass a register (the input feature map spans many block RAMs: their address pins and their output
 multiplexer are long routes).
 """
 from __future__ import annotations
@@ -32,10 +33,11 @@ from amaranth.lib.wiring import In, Out
 from fixedpoint.bits import clog2
 from fixedpoint.formats import FixedFormat, parse_format
 from rtl.checked import CheckedComponent
-from sbs_model.network_cycles import POOL_LATENCY
+from sbs_model.network_cycles import FMAP_READ_LATENCY, POOL_LATENCY
 from sbs_model.quant_ref import pool_index
 
 KINDS = ("avgpool", "maxpool")
+FLAGS = data.StructLayout({"v": 1, "first": 1, "last": 1, "inb": 1})  # a window position in the pipeline
 ROUNDINGS = ("trunc", "rne", "rna")
 
 
@@ -112,18 +114,23 @@ class PoolUnit(CheckedComponent):
         v1, first1, last1 = Signal(), Signal(), Signal()
         cb1 = Signal.like(cbase)
         m.d.sync += [v1.eq(running & ~self.start), first1.eq(j == 0), last1.eq(j == k - 1), cb1.eq(cbase)]
-        v2, first2, last2, in2 = Signal(), Signal(), Signal(), Signal()
+        # the per-position flags travel with the read: valid, first / last of the window, inside the input
+        f2 = Signal(FLAGS)
         addr2 = Signal.like(self.rd_addr)
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), in2.eq(gp.data.ok),
+        m.d.sync += [f2.v.eq(v1), f2.first.eq(first1), f2.last.eq(last1), f2.inb.eq(gp.data.ok),
                      addr2.eq(cb1 + gp.data.idx)]
-        # ---- p2: RAM read
+        # ---- p2, p3: the map's read (FMAP_READ_LATENCY stages: bank read port, bank register)
         m.d.comb += [self.rd_addr.eq(addr2), self.rd_en.eq(1)]
-        v3, first3, last3, in3 = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [v3.eq(v2), first3.eq(first2), last3.eq(last2), in3.eq(in2)]
-        # ---- p3: the RAM's value into a register (the block RAMs' output multiplexer ends here)
-        v4, first4, last4, in4 = Signal(), Signal(), Signal(), Signal()
+        f = f2
+        for i in range(FMAP_READ_LATENCY):
+            g = Signal(FLAGS, name=f"f_read{i}")
+            m.d.sync += g.eq(f)
+            f = g
+        # ---- the map's value into a register (the banks' output multiplexer ends here)
+        f4 = Signal(FLAGS, name="f_data")
         d4 = Signal(hw)
-        m.d.sync += [v4.eq(v3), first4.eq(first3), last4.eq(last3), in4.eq(in3), d4.eq(self.rd_data)]
+        m.d.sync += [f4.eq(f), d4.eq(self.rd_data)]
+        v4, first4, last4, in4 = f4.v, f4.first, f4.last, f4.inb
         # ---- p4: value -> running sum / max
         acc = Signal(self.sum_width)
         x = Mux(in4, d4, 0)

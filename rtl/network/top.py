@@ -3,7 +3,8 @@
 Built from (see :mod:`rtl.network.design`, which makes one from a quantized model and a plan):
 one :class:`rtl.layer.engine.LayerEngine` per SbS layer (its lanes and engine cores from the
 plan; its weights in on-chip ROMs), one :class:`rtl.network.pool.PoolUnit` per pooling layer, one
-feature-map RAM per layer (the layer's output codes in the model's ``(c, y, x)`` order) and one
+:class:`rtl.network.fmap.FeatureMap` per layer (the layer's output codes in the model's ``(c, y, x)``
+order, in registered block-RAM banks) and one
 :class:`rtl.network.feeder.FmapFeeder` per SbS layer after the first.
 
 Ports (``lib.stream`` unless noted):
@@ -17,7 +18,7 @@ Ports (``lib.stream`` unless noted):
   first on ties: :func:`sbs_model.quant_ref.classes`; codes of a fixed-point format are ordered as
   their values);
 * debug read path (plain signals; use while ``idle`` is high): ``dbg_layer`` and ``dbg_addr`` in,
-  ``dbg_data`` out one cycle later: code ``dbg_addr`` (``c*X*Y + y*Y + x``) of layer
+  ``dbg_data`` out ``FMAP_READ_LATENCY`` = 2 cycles later (pipelined: one address per cycle): code ``dbg_addr`` (``c*X*Y + y*Y + x``) of layer
   ``dbg_layer``'s output (pooling layers included; the output layer's h codes are layer ``n-1``);
 * ``idle`` out: no image in flight (the debug port and ``job`` are served);
 * ``starved`` out: the engines' sticky debug flag (must stay 0).
@@ -28,13 +29,14 @@ previous one ends; the exact cycle count is :func:`sbs_model.network_cycles.netw
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.checked import CheckedComponent
 from rtl.layer.engine import JOB_LAYOUT
 from rtl.network.feeder import FmapFeeder
-from sbs_model.network_cycles import IMAGE_H, IMAGE_W
+from rtl.network.fmap import FeatureMap
+from sbs_model.network_cycles import FMAP_READ_LATENCY, IMAGE_H, IMAGE_W
 
 
 class NetworkAccelerator(CheckedComponent):
@@ -82,33 +84,22 @@ class NetworkAccelerator(CheckedComponent):
             starved = starved | self.units[i].starved
         m.d.comb += [self.starved.eq(starved), self.idle.eq(stage == IDLE)]
 
-        # ---- feature-map RAMs: one write port (the layer), one read port (next layer / debug)
-        rams, rds, wrs = [], [], []
+        # ---- feature maps: one write port (the layer), one read port (next layer / debug)
+        fmaps = []
         for i, size in enumerate(self.sizes):
-            ram = memory.Memory(shape=hw, depth=max(size, 2), init=[])
-            m.submodules[f"fmap{i}"] = ram
-            rams.append(ram)
-            rds.append(ram.read_port(domain="sync"))
-            wrs.append(ram.write_port())
+            fm = FeatureMap(size, hw)
+            m.submodules[f"fmap{i}"] = fm
+            fmaps.append(fm)
 
-        def write(i, en, addr, value):
-            """RAM i's write port, through a register stage where the map holds two codes or more: a
-            feature map spans many block RAMs, whose write pins are long routes from the layer (the
-            write lands one cycle later; the next stage's first read, address 0 one cycle after its
-            start, never meets the last write, at address size - 1 > 0)."""
-            if self.sizes[i] < 2:
-                m.d.comb += [wrs[i].en.eq(en), wrs[i].addr.eq(addr), wrs[i].data.eq(value)]
-                return
-            en_q, addr_q = Signal(name=f"wr_en{i}"), Signal.like(wrs[i].addr, name=f"wr_addr{i}")
-            value_q = Signal(hw, name=f"wr_data{i}")
-            m.d.sync += [en_q.eq(en), addr_q.eq(addr), value_q.eq(value)]
-            m.d.comb += [wrs[i].en.eq(en_q), wrs[i].addr.eq(addr_q), wrs[i].data.eq(value_q)]
-
-        dbg_sel = Signal.like(self.dbg_layer)
-        m.d.sync += dbg_sel.eq(self.dbg_layer)
-        out = rds[0].data
+        # the debug read: the layer select travels with the maps' read pipeline
+        dbg_sel = self.dbg_layer
+        for _ in range(FMAP_READ_LATENCY):
+            q = Signal.like(self.dbg_layer)
+            m.d.sync += q.eq(dbg_sel)
+            dbg_sel = q
+        out = fmaps[0].rd_data
         for i in range(1, n):
-            out = Mux(dbg_sel == i, rds[i].data, out)
+            out = Mux(dbg_sel == i, fmaps[i].rd_data, out)
         m.d.comb += self.dbg_data.eq(out)
 
         # ---- stage transitions: go[i] is high in the cycle before stage i's first cycle
@@ -169,7 +160,7 @@ class NetworkAccelerator(CheckedComponent):
                 wa = Signal(range(max(self.sizes[i], 2)), name=f"wa{i}")
                 fire = u.h_out.valid & u.h_out.ready
                 m.d.comb += u.h_out.ready.eq(1)
-                write(i, fire, wa, u.h_out.payload)
+                m.d.comb += [fmaps[i].wr_en.eq(fire), fmaps[i].wr_addr.eq(wa), fmaps[i].wr_data.eq(u.h_out.payload)]
                 last_code = (ch_i == C - 1) & (ip_i == plane - 1)
                 m.d.comb += done[i].eq(fire & last_code)
                 with m.If(go[i]):
@@ -188,22 +179,22 @@ class NetworkAccelerator(CheckedComponent):
                             m.d.sync += [best.eq(u.h_out.payload), best_i.eq(wa), have.eq(1)]
             else:  # pooling
                 with m.If(stage == i):
-                    m.d.comb += [rds[i - 1].addr.eq(u.rd_addr), rds[i - 1].en.eq(u.rd_en)]
-                m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(rds[i - 1].data), done[i].eq(u.done)]
-                write(i, u.wr_en, u.wr_addr, u.wr_data)
+                    m.d.comb += [fmaps[i - 1].rd_addr.eq(u.rd_addr), fmaps[i - 1].rd_en.eq(u.rd_en)]
+                m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(fmaps[i - 1].rd_data), done[i].eq(u.done),
+                             fmaps[i].wr_en.eq(u.wr_en), fmaps[i].wr_addr.eq(u.wr_addr), fmaps[i].wr_data.eq(u.wr_data)]
             # read port i: the next layer while it runs, else the debug path
             if i + 1 < n and hasattr(self.units[i + 1], "x_in"):
                 f = self.feeders[i + 1]
                 with m.If(rd_by_next):
-                    m.d.comb += [rds[i].addr.eq(f.rd_addr), rds[i].en.eq(f.rd_en)]
+                    m.d.comb += [fmaps[i].rd_addr.eq(f.rd_addr), fmaps[i].rd_en.eq(f.rd_en)]
                 with m.Else():
-                    m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
-                m.d.comb += f.rd_data.eq(rds[i].data)
+                    m.d.comb += [fmaps[i].rd_addr.eq(self.dbg_addr), fmaps[i].rd_en.eq(1)]
+                m.d.comb += f.rd_data.eq(fmaps[i].rd_data)
             elif i + 1 < n:
                 with m.If(~rd_by_next):
-                    m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
+                    m.d.comb += [fmaps[i].rd_addr.eq(self.dbg_addr), fmaps[i].rd_en.eq(1)]
             else:
-                m.d.comb += [rds[i].addr.eq(self.dbg_addr), rds[i].en.eq(1)]
+                m.d.comb += [fmaps[i].rd_addr.eq(self.dbg_addr), fmaps[i].rd_en.eq(1)]
 
         # ---- done: the class, once the whole image has been taken
         m.d.comb += [self.cls.valid.eq((stage == DONE) & ~pix_on), self.cls.payload.eq(best_i)]

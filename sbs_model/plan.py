@@ -12,14 +12,16 @@ and for routing: docs/cost-model.md gives the model's error on designs it was no
 :data:`HARD_FILL` of its MULT18X18D and DP16KD (they sit in a few columns, and a design that fills
 them congests the routing there: docs/accelerator.md).
 
-Search: greedy, from two starts -- one core of one lane per layer, and one core of the fewest lanes
-whose pass is no longer than the chain (``ceil(N/L) <= D + 1``, every slot busy) -- keeping the plan
-with fewer cycles (then fewer LUT4; with ``target_cycles``: the one that reaches it with fewer LUT4).  From a start it repeatedly takes the single change -- one layer's
-lanes raised to the next count that saves a beat (``ceil(N/L)`` falls), or one more core while the
-layer's IPs fill more waves -- that saves the most cycles per unit of the scarcest resource it uses
-(the largest of its added LUT4, FF, MULT18X18D and DP16KD as shares of the budget), among the changes
-that keep the design inside the budget; stop when nothing fits or nothing saves cycles, or when
-the cycles reach ``target_cycles``.
+Search: exact.  The cycles per image are a sum over the stages (each SbS stage's cycles depend on
+its own lanes and cores only) and every resource is a sum over the layers, so :func:`auto_plan`
+lists each SbS layer's options -- lanes from 1 up the counts that save a beat (``ceil(N/L)``
+falls), cores from 1 while the layer's IPs fill more waves -- keeps those not dominated in
+(cycles, LUT4, FF, MULT18X18D, DP16KD), and combines the layers one after another, keeping after
+each step only the partial plans that fit the budget and that no other partial plan dominates.
+What is left at the end is every plan on the budget's Pareto front; the plan with the fewest
+cycles wins (then fewer LUT4; with ``target_cycles``: the one that reaches it with the fewest
+LUT4, else the fastest).  Should the partial front ever exceed :data:`MAX_FRONT` plans (a network
+with many SbS layers), :func:`auto_plan` falls back to the greedy search of :func:`greedy_plan`.
 """
 from __future__ import annotations
 
@@ -27,12 +29,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sbs_model import hwcost
 from sbs_model import layer_cycles as lc
-from sbs_model.network_cycles import network_cycles
+from sbs_model.network_cycles import network_cycles, stage_cycles
 
 MAX_LANES = 64
 MAX_ENGINES = 64
+MAX_FRONT = 200_000  # partial plans the exact search keeps before it falls back to the greedy one
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,100 @@ def next_lanes(N: int, L: int) -> int | None:
 
 
 def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | None = None) -> dict:
-    """The plan the greedy search finds (see module docstring); ValueError if even the smallest
-    plan does not fit."""
+    """The plan with the fewest cycles per image inside the budget (exact, see module docstring);
+    ValueError if even the smallest plan does not fit."""
+    dev = get_device(device)
+    sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
+    costs = _Costs(net, dps)
+    smallest = {i: {"lanes": 1, "engines": 1} for i in sbs}
+    if not _fits(costs.total(smallest), dev):
+        raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
+                         f"({plan_cost(net, dps, smallest)})")
+    front = _exact_front(net, dps, dev, costs, sbs)
+    if front is None:
+        return greedy_plan(net, dps, device, target_cycles)
+    # rows: (cycles, lut, ff, dsp, bram, plan)
+    if target_cycles is not None:
+        reach = [r for r in front if r[0] <= target_cycles]
+        if reach:
+            return min(reach, key=lambda r: (r[1], r[0]))[5]
+    return min(front, key=lambda r: (r[0], r[1]))[5]
+
+
+def layer_options(net, dps: dict, costs, i: int, dev: Device | None = None) -> list[tuple]:
+    """SbS layer ``i``'s candidate ``(lanes, engines)``: lanes 1 and every count that saves a beat,
+    cores from 1 while the layer's IPs fill more waves (with ``dev``: and while the layer with the
+    design's fixed parts fits the device's budget); as rows ``(stage cycles, lut, ff, dsp, bram,
+    lanes, engines)``, the dominated ones removed."""
+    N = net.layers[i].out_channels
+    shapes = net.shapes()
+    n_ip = shapes[i][1] * shapes[i][2]
+    lanes = [1]
+    while (L2 := next_lanes(N, lanes[-1])) is not None:
+        lanes.append(L2)
+    st = {s["layer"]: s for s in stages(net, dps, {j: {"lanes": 1, "engines": 1} for j in net.sbs_layers()})}
+    rows = []
+    for L in lanes:
+        P = lc.slots(N, L, int(dps[i].recip_bits))
+        E = 1
+        while True:
+            c = costs.layer(i, L, E)
+            if dev is not None and not _fits(costs.fixed + c, dev):
+                break  # more cores (or lanes) only cost more
+            rows.append((stage_cycles(dict(st[i], lanes=L, engines=E)), c.lut, c.ff, c.dsp, c.bram, L, E))
+            if E >= MAX_ENGINES or E * P >= n_ip:
+                break
+            E += 1
+    return _pareto(rows)
+
+
+def _pareto(rows: list[tuple]) -> list[tuple]:
+    """The rows no other row dominates in their first five fields (all <=), the first of equal ones kept."""
+    rows = sorted(rows, key=lambda r: r[:5])
+    kept: list[tuple] = []
+    keys = np.empty((0, 5), dtype=np.int64)
+    for r in rows:
+        k = np.asarray(r[:5], dtype=np.int64)
+        if len(kept) and bool(np.any(np.all(keys <= k, axis=1))):
+            continue
+        kept.append(r)
+        keys = np.vstack([keys, k])
+    return kept
+
+
+def _exact_front(net, dps: dict, dev: Device, costs, sbs: list):
+    """Every plan on the Pareto front of (cycles, LUT4, FF, MULT18X18D, DP16KD) inside the budget, as
+    rows ``(cycles, lut, ff, dsp, bram, plan)``; None when a partial front exceeds MAX_FRONT."""
+    smallest = {i: {"lanes": 1, "engines": 1} for i in sbs}
+    base_cycles = cycles(net, dps, smallest)
+    st = {s["layer"]: s for s in stages(net, dps, smallest)}
+    fx = costs.fixed
+    partial = [(0, fx.lut, fx.ff, fx.dsp, fx.bram, {})]
+    for i in sbs:
+        c1 = stage_cycles(st[i])  # the stage's cycles in the smallest plan
+        grown = []
+        opts = layer_options(net, dps, costs, i, dev)
+        for p in partial:
+            for o in opts:
+                row = (p[0] + o[0] - c1, p[1] + o[1], p[2] + o[2], p[3] + o[3], p[4] + o[4])
+                if _fits(hwcost.Cost(row[1], row[2], row[3], 0, row[4]), dev):
+                    grown.append(row + ({**p[5], i: {"lanes": o[5], "engines": o[6]}},))
+        partial = _pareto(grown)
+        if len(partial) > MAX_FRONT:
+            return None
+    return [(base_cycles + r[0],) + r[1:] for r in partial]
+
+
+def greedy_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | None = None) -> dict:
+    """The greedy search (for networks whose exact front is too large): from two starts -- one core of
+    one lane per layer, and one core of the fewest lanes whose pass is no longer than the chain
+    (``ceil(N/L) <= D + 1``, every slot busy) -- repeatedly take the single change (one layer's lanes
+    raised to the next count that saves a beat, or one more core while the layer's IPs fill more
+    waves) that saves the most cycles per unit of the scarcest resource it uses (the largest of its
+    added LUT4, FF, MULT18X18D and DP16KD as shares of the budget), among the changes that keep the
+    design inside the budget; stop when nothing fits or nothing saves cycles, or when the cycles
+    reach ``target_cycles``.  Keeps the plan with fewer cycles (then fewer LUT4; with
+    ``target_cycles``: the one that reaches it with fewer LUT4)."""
     dev = get_device(device)
     sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
     costs = _Costs(net, dps)
@@ -266,5 +363,5 @@ def plan_json(plan: dict) -> dict:
     return {"layers": {str(i): dict(v) for i, v in sorted(plan.items())}}
 
 
-__all__ = ["auto_plan", "load_plan", "check_plan", "stages", "cycles", "plan_cost", "plan_json", "DEVICES",
+__all__ = ["auto_plan", "greedy_plan", "layer_options", "MAX_FRONT", "load_plan", "check_plan", "stages", "cycles", "plan_cost", "plan_json", "DEVICES",
            "get_device", "fits", "next_lanes", "FILL", "HARD_FILL"]

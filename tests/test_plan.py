@@ -78,6 +78,66 @@ def test_auto_plan_fits_and_beats_the_smallest():
     assert P.cycles(NET, DPS, loose) <= P.cycles(NET, DPS, small) // 2
 
 
+def _brute_force(net, dps, dev, engines):
+    """(cycles, plan) of the fastest plan inside the budget over every combination of every layer's
+    lanes (1 and the beat-saving counts) and cores 1..engines[i], by numpy broadcasting; the cycles
+    of one layer's change are measured with P.cycles on the otherwise smallest plan (the stages add)."""
+    import numpy as np
+    sbs = net.sbs_layers()
+    costs = P._Costs(net, dps)
+    small = {i: {"lanes": 1, "engines": 1} for i in sbs}
+    c0 = P.cycles(net, dps, small)
+    axes = []
+    for i in sbs:
+        lanes = [1]
+        while (L2 := P.next_lanes(net.layers[i].out_channels, lanes[-1])) is not None:
+            lanes.append(L2)
+        cand = [(L, E) for L in lanes for E in range(1, engines[i] + 1)]
+        rows = []
+        for L, E in cand:
+            c = costs.layer(i, L, E)
+            rows.append((P.cycles(net, dps, {**small, i: {"lanes": L, "engines": E}}) - c0, c.lut, c.ff, c.dsp, c.bram))
+        axes.append((cand, np.asarray(rows, dtype=np.int64)))
+    shape = [len(a[0]) for a in axes]
+    tot = [np.zeros(shape, dtype=np.int64) for _ in range(5)]
+    for k, (_, rows) in enumerate(axes):
+        view = [1] * len(axes)
+        view[k] = -1
+        for f in range(5):
+            tot[f] = tot[f] + rows[:, f].reshape(view)
+    fx = costs.fixed
+    lut, ff, dsp, bram = tot[1] + fx.lut, tot[2] + fx.ff, tot[3] + fx.dsp, tot[4] + fx.bram
+    from sbs_model import hwcost
+    ok = ((lut * hwcost.NEXTPNR_LUT_FACTOR <= P.FILL * dev.lut4) & (ff <= P.FILL * dev.ffs)
+          & (dsp <= P.HARD_FILL * dev.mult18) & (bram <= P.HARD_FILL * dev.dp16kd))
+    cyc = np.where(ok, tot[0], np.iinfo(np.int64).max)
+    at = np.unravel_index(int(np.argmin(cyc)), cyc.shape)
+    plan = {i: {"lanes": axes[k][0][at[k]][0], "engines": axes[k][0][at[k]][1]} for k, i in enumerate(sbs)}
+    return c0 + int(cyc[at]), plan
+
+
+@pytest.mark.parametrize("preset", ["int-e4m1", "cheap-e4m1"])
+def test_auto_plan_is_the_fastest_inside_the_budget(preset):
+    """auto_plan is exact: no combination of the layers' lanes and cores inside the budget is faster
+    (brute force); with cheap-e4m1 the greedy search alone stays about 17 % slower."""
+    dps = {i: PRESETS[preset] for i in NET.sbs_layers()}
+    dev = P.DEVICES["lfe5u-85f"]
+    plan = P.auto_plan(NET, dps, "lfe5u-85f")
+    assert P.fits(P.plan_cost(NET, dps, plan), dev)
+    best, bplan = _brute_force(NET, dps, dev, {0: 4, 2: 2, 4: 1, 5: 1})
+    assert P.cycles(NET, dps, bplan) == best
+    assert P.cycles(NET, dps, plan) == best
+    greedy = P.cycles(NET, dps, P.greedy_plan(NET, dps, "lfe5u-85f"))
+    assert greedy >= best
+    if preset == "cheap-e4m1":
+        assert greedy > 1.1 * best
+
+
+def test_auto_plan_falls_back_to_greedy_when_the_front_is_too_large(monkeypatch):
+    monkeypatch.setattr(P, "MAX_FRONT", 1)
+    assert P.auto_plan(NET, DPS, "lfe5u-85f") == P.greedy_plan(NET, DPS, "lfe5u-85f")
+
+
 def test_next_lanes_saves_a_beat():
     assert P.next_lanes(96, 16) == 20 and P.next_lanes(10, 4) == 5 and P.next_lanes(10, 10) is None
     assert P.next_lanes(32, 1) == 2 and P.next_lanes(96, 32) == 48 and P.next_lanes(96, 48) is None  # 96 > 64 lanes

@@ -275,8 +275,13 @@ def clock_lpf(package: str, clock: str = "clk") -> str | None:
 
 def _abc9_failed(tail: list[str], log: Path) -> bool:
     """Whether a failed Yosys run stopped in ABC9's reintegration: seen in the output's tail or, as the
-    assertion can reach only the log (the output tail ends at the ABC call), in the log's last lines."""
+    assertion can reach only the log (the output tail ends at the ABC call), in the log's last lines;
+    or the last pass the output names is one of ABC9's (the whole network at 8ffb046: the output ended
+    at the ABC call and the log, read right after the exit, did not hold the assertion yet)."""
     if ABC9_FAILURE in "\n".join(tail[-40:]):
+        return True
+    passes = [line for line in tail[-40:] if "Executing " in line]
+    if passes and "ABC9" in passes[-1]:
         return True
     if not log.is_file():
         return False

@@ -387,6 +387,27 @@ def test_abc9_failure_seen_in_the_log_only(design, monkeypatch):
     assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
 
 
+def test_abc9_failure_with_the_output_ending_in_abc9_and_no_log(design, monkeypatch):
+    """The whole network at 8ffb046: Yosys exited 1 with its output ending inside ABC9 and the log read
+    right after the exit without the assertion: the fallback still runs; a failure in another pass
+    does not retry."""
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["yosys"])
+    scripts = []
+    monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, lambda cwd: [
+        "2.46.38.4. Executing ABC9_EXE pass (technology mapping using ABC9).", "2.46.38.5. Executing ABC9.",
+        'Running ABC command: "/yosys-abc" -s -f <abc-temp-dir>/abc.script 2>&1']))
+    man = json.loads((design / "manifest.json").read_text())
+    stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
+    assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+    (design / pnr_mod.NETLIST_STAMP).unlink()
+    scripts.clear()
+    monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, lambda cwd: [
+        "2.26. Executing MEMORY pass.", "ERROR: something else"]))
+    with pytest.raises(RuntimeError, match="yosys failed"):
+        pnr_mod.synthesise(design, man, progress=lambda s: None)
+    assert len(scripts) == 1
+
+
 def test_clock_on_a_pin_without_clock_route_names_the_next_seed(design, monkeypatch, capsys):
     """nextpnr put clk on a pin that cannot reach the clock network (no pin constraints): one error
     naming the cause and the command with the next seed, exit 1, no pnr.json."""

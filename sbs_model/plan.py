@@ -9,8 +9,8 @@ synthesis result).  :func:`load_plan` reads and checks a plan file.
 
 Budget: :data:`FILL` of the device's LUT4s and flip-flops (the rest is slack for the model's error
 and for routing: docs/cost-model.md gives the model's error on designs it was not fitted to), and
-:data:`HARD_FILL` of its MULT18X18D and DP16KD (they sit in a few columns, and a design that fills
-them congests the routing there: docs/accelerator.md).
+:data:`MULT_FILL` of its MULT18X18D and :data:`BRAM_FILL` of its DP16KD (they sit in a few columns,
+and a design that fills them congests the routing there: docs/accelerator.md).
 
 Search: exact.  The cycles per image are a sum over the stages (each SbS stage's cycles depend on
 its own lanes and cores only) and every resource is a sum over the layers, so :func:`auto_plan`
@@ -57,10 +57,12 @@ DEVICES = {"lfe5u-85f": Device("lfe5u-85f", 83640, 156, 208),
            "lfe5u-45f": Device("lfe5u-45f", 43848, 72, 108),
            "lfe5u-25f": Device("lfe5u-25f", 24288, 28, 56)}
 FILL = 0.75  # share of the device's LUT4s and FFs the planner may fill (model error and routing need slack)
-# Share of the device's MULT18X18D and DP16KD the planner may fill.  Measured on the LFE5U-85F with the
-# whole reference network (int-e4m1): 86 multipliers (55 %) and 144 block RAMs (69 %) route in 20
-# minutes (router2); 118 (76 %) and 156 (75 %) do not (router2 diverges).
-HARD_FILL = 0.70
+# Shares of the device's MULT18X18D and DP16KD the planner may fill: those of the largest whole network
+# measured to route on the LFE5U-85F (int-e4m1, plan 16/8/2/2: 86 multipliers, 144 block RAMs, router2,
+# 20 minutes).  Plans with more did not route: 118 multipliers and 156 block RAMs (32/8/2/2), and 108
+# and 145 (32/4/2/1) -- router2's overuse stalled at about 4,000 wires.
+MULT_FILL = 0.56
+BRAM_FILL = 0.70
 
 
 def get_device(name: str) -> Device:
@@ -167,12 +169,12 @@ def plan_cost(net, dps: dict, plan: dict) -> dict:
 
 
 def fits(cost: dict, dev: Device) -> bool:
-    """Inside the budget: :data:`HARD_FILL` of the multipliers and block RAMs, :data:`FILL` of the
+    """Inside the budget: :data:`MULT_FILL` of the multipliers, :data:`BRAM_FILL` of the block RAMs, :data:`FILL` of the
     LUT4s (the estimate times :data:`sbs_model.hwcost.NEXTPNR_LUT_FACTOR`: nextpnr's packed count) and
     of the FFs."""
     lut = cost.get("lut4_placed", cost["lut4"] * hwcost.NEXTPNR_LUT_FACTOR)
-    return (lut <= FILL * dev.lut4 and cost["ff"] <= FILL * dev.ffs and cost["mult18"] <= HARD_FILL * dev.mult18
-            and cost["dp16kd"] <= HARD_FILL * dev.dp16kd)
+    return (lut <= FILL * dev.lut4 and cost["ff"] <= FILL * dev.ffs and cost["mult18"] <= MULT_FILL * dev.mult18
+            and cost["dp16kd"] <= BRAM_FILL * dev.dp16kd)
 
 
 def _fits(c: hwcost.Cost, dev: Device) -> bool:
@@ -181,8 +183,8 @@ def _fits(c: hwcost.Cost, dev: Device) -> bool:
 
 def _share(d: hwcost.Cost, dev: Device) -> float:
     """The largest of the added resources as a share of the budget."""
-    return max(d.lut * hwcost.NEXTPNR_LUT_FACTOR / (FILL * dev.lut4), d.ff / (FILL * dev.ffs), d.dsp / (HARD_FILL * dev.mult18),
-               d.bram / (HARD_FILL * dev.dp16kd), 1e-9)
+    return max(d.lut * hwcost.NEXTPNR_LUT_FACTOR / (FILL * dev.lut4), d.ff / (FILL * dev.ffs), d.dsp / (MULT_FILL * dev.mult18),
+               d.bram / (BRAM_FILL * dev.dp16kd), 1e-9)
 
 
 def next_lanes(N: int, L: int) -> int | None:
@@ -364,4 +366,4 @@ def plan_json(plan: dict) -> dict:
 
 
 __all__ = ["auto_plan", "greedy_plan", "layer_options", "MAX_FRONT", "load_plan", "check_plan", "stages", "cycles", "plan_cost", "plan_json", "DEVICES",
-           "get_device", "fits", "next_lanes", "FILL", "HARD_FILL"]
+           "get_device", "fits", "next_lanes", "FILL", "MULT_FILL", "BRAM_FILL"]

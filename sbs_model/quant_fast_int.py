@@ -875,7 +875,62 @@ def qsbs_layer_int(xw, idx, md, m2, h0, sd, e_min, recip, w32, hm_max, tab, use_
                 for i in range(npad):
                     h[k, i] = h0[i]
                 tot[k] = _dot(h, k, md, spk[k, 0], sd, npad, narrow, w32)
-            if w32 and uniform:  # the spike's rounding constants are the layer's: values, not loads
+            if w32 and uniform and m == 4:  # GROUP = 4 IPs: the loop over them written out, so that the four dot
+                x0, x1, x2, x3 = tot[0], tot[1], tot[2], tot[3]  # sums stay in registers (layer 0: ~4 % less time)
+                for t in range(n_t):
+                    tn = t + 1 if t + 1 < n_t else t
+                    g_t = tab[t, TAB_G]
+                    cm_t = tab[t, TAB_CM]
+                    lim_t = tab[t, TAB_LIM]
+                    s = spk[0, t]
+                    s2 = spk[0, tn]
+                    nxt, n_ovf = _spike_hoisted(h, 0, s, x0, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, rc, top1,
+                                                c_R, c_F, c_gb, c_Qb, c_cob, sh2c, kpos, npad, use_madd, mdw, m2w)
+                    if n_ovf == 0:
+                        x0 = nxt
+                    elif n_ovf > 0:
+                        x0 = nxt
+                        counters[g0 + 0, C_H_OVF] += n_ovf
+                    else:
+                        x0 = _spike_counted(h, 0, s, t, x0, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                              dp, h_p, C_tab, G_tab, rec, counters[g0 + 0])
+                    s = spk[1, t]
+                    s2 = spk[1, tn]
+                    nxt, n_ovf = _spike_hoisted(h, 1, s, x1, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, rc, top1,
+                                                c_R, c_F, c_gb, c_Qb, c_cob, sh2c, kpos, npad, use_madd, mdw, m2w)
+                    if n_ovf == 0:
+                        x1 = nxt
+                    elif n_ovf > 0:
+                        x1 = nxt
+                        counters[g0 + 1, C_H_OVF] += n_ovf
+                    else:
+                        x1 = _spike_counted(h, 1, s, t, x1, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                              dp, h_p, C_tab, G_tab, rec, counters[g0 + 1])
+                    s = spk[2, t]
+                    s2 = spk[2, tn]
+                    nxt, n_ovf = _spike_hoisted(h, 2, s, x2, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, rc, top1,
+                                                c_R, c_F, c_gb, c_Qb, c_cob, sh2c, kpos, npad, use_madd, mdw, m2w)
+                    if n_ovf == 0:
+                        x2 = nxt
+                    elif n_ovf > 0:
+                        x2 = nxt
+                        counters[g0 + 2, C_H_OVF] += n_ovf
+                    else:
+                        x2 = _spike_counted(h, 2, s, t, x2, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                              dp, h_p, C_tab, G_tab, rec, counters[g0 + 2])
+                    s = spk[3, t]
+                    s2 = spk[3, tn]
+                    nxt, n_ovf = _spike_hoisted(h, 3, s, x3, s2, md, m2, sd, recip, hm_max, g_t, cm_t, lim_t, rc, top1,
+                                                c_R, c_F, c_gb, c_Qb, c_cob, sh2c, kpos, npad, use_madd, mdw, m2w)
+                    if n_ovf == 0:
+                        x3 = nxt
+                    elif n_ovf > 0:
+                        x3 = nxt
+                        counters[g0 + 3, C_H_OVF] += n_ovf
+                    else:
+                        x3 = _spike_counted(h, 3, s, t, x3, s2, md, m2, sd, e_min, recip, narrow, w32, hm_max,
+                                              dp, h_p, C_tab, G_tab, rec, counters[g0 + 3])
+            elif w32 and uniform:  # the spike's rounding constants are the layer's: values, not loads
                 for t in range(n_t):
                     tn = t + 1 if t + 1 < n_t else t
                     g_t = tab[t, TAB_G]

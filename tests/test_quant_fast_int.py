@@ -57,8 +57,10 @@ def test_lanes_equal_generic(name, N):
         assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
 
 
-def test_saturating_layer_equal_generic():
-    """H saturates (uq0.6 cannot hold 1.0): the 32-bit lanes' rare saturation path."""
+@pytest.mark.parametrize("n_img", [1, 4])
+def test_saturating_layer_equal_generic(n_img):
+    """H saturates (uq0.6 cannot hold 1.0): the 32-bit lanes' rare saturation path; with 4 images the
+    4 IPs of a group run in the written-out loop (m == GROUP)."""
     net = NetworkSpec((1, 2, 2), (L("sbs", 1, 2, (2, 2), spikes=40, eps0=10.0, eps_schedule="constant"),))
     w = np.array([[1.0, 0.0], [0.0, 0.5], [0.0, 0.25], [0.0, 0.25]])
     for upd in ("int", "scaled"):
@@ -66,8 +68,9 @@ def test_saturating_layer_equal_generic():
         ql = QuantizedModel(net, {0: w}, dp).qlayers[0]
         p = qfi.prepare_int(ql)
         assert p.w32
-        img = np.zeros((1, 28, 28), np.uint8)
-        img[0, 13, 13] = 255
+        img = np.zeros((n_img, 28, 28), np.uint8)
+        img[:, 13, 13] = 255
+        img[1:, 14, 14] = (60, 120, 250)[:n_img - 1]
         xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
         ref = qn.run_quant_layer(ql, xw, 0, 0, fast=False)
         got = _run(ql, p, xw)

@@ -197,9 +197,9 @@ def next_lanes(N: int, L: int) -> int | None:
     return L2 if L2 <= MAX_LANES else None
 
 
-def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | None = None) -> dict:
-    """The plan with the fewest cycles per image inside the budget (exact, see module docstring);
-    ValueError if even the smallest plan does not fit."""
+def _search_setup(net, dps: dict, device: str):
+    """``(device, SbS layer indices, cost cache)`` for a plan search; ValueError if even one core of
+    one lane per layer does not fit the device's budget."""
     dev = get_device(device)
     sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
     costs = _Costs(net, dps)
@@ -207,6 +207,13 @@ def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | No
     if not _fits(costs.total(smallest), dev):
         raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
                          f"({plan_cost(net, dps, smallest)})")
+    return dev, sbs, costs
+
+
+def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | None = None) -> dict:
+    """The plan with the fewest cycles per image inside the budget (exact, see module docstring);
+    ValueError if even the smallest plan does not fit."""
+    dev, sbs, costs = _search_setup(net, dps, device)
     front = _exact_front(net, dps, dev, costs, sbs)
     if front is None:
         return greedy_plan(net, dps, device, target_cycles)
@@ -292,13 +299,8 @@ def greedy_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | 
     design inside the budget; stop when nothing fits or nothing saves cycles, or when the cycles
     reach ``target_cycles``.  Keeps the plan with fewer cycles (then fewer LUT4; with
     ``target_cycles``: the one that reaches it with fewer LUT4)."""
-    dev = get_device(device)
-    sbs = [i for i, layer in enumerate(net.layers) if layer.is_sbs]
-    costs = _Costs(net, dps)
+    dev, sbs, costs = _search_setup(net, dps, device)
     smallest = {i: {"lanes": 1, "engines": 1} for i in sbs}
-    if not _fits(costs.total(smallest), dev):
-        raise ValueError(f"--device {device}: even one core of one lane per layer does not fit "
-                         f"({plan_cost(net, dps, smallest)})")
     busy = {i: {"lanes": _busy_lanes(net.layers[i].out_channels, int(dps[i].recip_bits)), "engines": 1} for i in sbs}
     best = None
     for start in (smallest, busy):

@@ -16,11 +16,12 @@ from sbs_model.quant_jobs import run_layer_kernel
 from sbs_model.weights import load_any
 
 
-def _run(ql, p, xw, seed=5):
-    return run_layer_kernel(ql, xw, 0, lambda x, idx, out, cnt, bad, chunk: qfi.qsbs_layer_int(
+def _run(ql, p, xw, seed=5, chunk=None):
+    """The kernel on ``xw``; ``chunk``: jobs per prange item (default: the wrapper's choice)."""
+    return run_layer_kernel(ql, xw, 0, lambda x, idx, out, cnt, bad, ch: qfi.qsbs_layer_int(
         x, idx, p.md, p.m2, p.h0, np.int64(p.sd), np.int64(p.e_min), p.recip, p.w32, np.int64(p.hm_max), p.tab,
         p.madd, p.mdw, p.m2w, np.int64(ql.layer.out_channels), ql.dp.nb, ql.H.nb, ql.tables.C, ql.tables.G, np.uint64(seed), np.uint64(0),
-        np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, chunk))
+        np.uint64(ql.index), np.int64(ql.layer.spikes), out, cnt, bad, ch if chunk is None else chunk))
 
 
 def _wide(p):
@@ -59,8 +60,8 @@ def test_lanes_equal_generic(name, N):
 
 @pytest.mark.parametrize("n_img", [1, 4])
 def test_saturating_layer_equal_generic(n_img):
-    """H saturates (uq0.6 cannot hold 1.0): the 32-bit lanes' rare saturation path; with 4 images the
-    4 IPs of a group run in the written-out loop (m == GROUP)."""
+    """H saturates (uq0.6 cannot hold 1.0): the 32-bit lanes' rare saturation path; with 4 images in one
+    chunk the 4 IPs of a group run in the written-out loop (m == GROUP), its saturation path included."""
     net = NetworkSpec((1, 2, 2), (L("sbs", 1, 2, (2, 2), spikes=40, eps0=10.0, eps_schedule="constant"),))
     w = np.array([[1.0, 0.0], [0.0, 0.5], [0.0, 0.25], [0.0, 0.25]])
     for upd in ("int", "scaled"):
@@ -73,7 +74,7 @@ def test_saturating_layer_equal_generic(n_img):
         img[1:, 14, 14] = (60, 120, 250)[:n_img - 1]
         xw = qr.window_values(qr.Act("pixels", qr.crop_pixels(img, net)), ql)
         ref = qn.run_quant_layer(ql, xw, 0, 0, fast=False)
-        got = _run(ql, p, xw)
+        got = _run(ql, p, xw, seed=0, chunk=n_img)  # the reference's spike seed; one group of n_img IPs
         assert np.array_equal(ref[0], got[0]) and np.array_equal(ref[1], got[1])
         assert got[1][qr.C_H_OVF] > 0
 

@@ -252,8 +252,10 @@ def yosys_script(top: str, verilog: str, netlist: str, stat: str, abc9: bool = T
             f"tee -q -o {stat} stat -json")
 
 
-# Yosys 0.70 (yowasp) sometimes fails an assertion when it reintegrates ABC9's mapping; synth_ecp5
-# -noabc9 (ABC instead of ABC9) then maps the same design, so synthesise retries with it
+# Yosys 0.70 (yowasp) sometimes fails an assertion when it reintegrates ABC9's mapping; synthesise then
+# retries with synth_ecp5 -noabc9.  That retry is no sure remedy: Yosys 0.70's synth_lattice (which
+# synth_ecp5 wraps) maps LUTs with abc9 either way, and on the cheap-e4m1 whole network (0a28903) the
+# retry failed with the same assertion (docs/pnr.md)
 ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 # nextpnr without pin constraints may place the clock input on a pin that cannot reach the global clock
 # network: "ERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from X0/Y11/JPADDID_PIO to

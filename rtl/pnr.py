@@ -245,17 +245,26 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
     return rc, tail, time.monotonic() - t0
 
 
+CLASSIC_ABC = "abc -lut 4"  # the fallback's LUT mapping (yosys_script(abc9=False))
+
+
 def yosys_script(top: str, verilog: str, netlist: str, stat: str, abc9: bool = True) -> str:
-    """The Yosys script; ``abc9=False``: ``synth_ecp5 -noabc9`` (the fallback of :func:`synthesise`)."""
-    flag = "" if abc9 else " -noabc9"
-    return (f"read_verilog -sv {verilog}; synth_ecp5{flag} -top {top} -json {netlist}; "
-            f"tee -q -o {stat} stat -json")
+    """The Yosys script.  ``abc9=False`` (the fallback of :func:`synthesise`): ``synth_ecp5`` up to its
+    ``map_luts`` step, then that step with the classic ``abc -lut 4`` in place of ``abc9``, then the rest
+    of ``synth_ecp5`` (``map_cells`` onwards).  Yosys 0.70's ``synth_ecp5 -noabc9`` is no such fallback:
+    its ``synth_lattice`` maps LUTs with ``abc9`` whatever the flag says."""
+    tail = f"tee -q -o {stat} stat -json"
+    if abc9:
+        return f"read_verilog -sv {verilog}; synth_ecp5 -top {top} -json {netlist}; {tail}"
+    return (f"read_verilog -sv {verilog}; synth_ecp5 -top {top} -run begin:map_luts; "
+            f"techmap -map +/lattice/latches_map.v; {CLASSIC_ABC}; clean; "
+            f"synth_ecp5 -top {top} -json {netlist} -run map_cells:; {tail}")
 
 
-# Yosys 0.70 (yowasp) sometimes fails an assertion when it reintegrates ABC9's mapping; synthesise then
-# retries with synth_ecp5 -noabc9.  That retry is no sure remedy: Yosys 0.70's synth_lattice (which
-# synth_ecp5 wraps) maps LUTs with abc9 either way, and on the cheap-e4m1 whole network (0a28903) the
-# retry failed with the same assertion (docs/pnr.md)
+# Yosys 0.70 (yowasp, and its 0.70.0.188 development build) sometimes fails an assertion when it
+# reintegrates ABC9's mapping (the cheap-e4m1 whole network at 0a28903 and 7606728, the 32/4/2/1
+# int-e4m1 network at 8ffb046); synthesise then maps the LUTs with the classic ABC instead
+# (yosys_script(abc9=False)): the cheap-e4m1 whole network synthesises that way in under 4 minutes
 ABC9_FAILURE = "ABC_OPS_REINTEGRATE"
 # nextpnr without pin constraints may place the clock input on a pin that cannot reach the global clock
 # network: "ERROR: Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN', from X0/Y11/JPADDID_PIO to
@@ -393,7 +402,7 @@ def synthesise(d: Path, manifest: dict, progress=print, timeout: float | None = 
                               min_interval_s=YOSYS_PHASE_INTERVAL_S)
     if rc != 0 and _abc9_failed(tail, d / YOSYS_LOG):
         _say(progress, "yosys: ABC9 failed to reintegrate its mapping (a Yosys 0.70 assertion); "
-                       "retrying with synth_ecp5 -noabc9")
+                       "retrying with the classic ABC (abc -lut 4) for the LUT mapping")
         script = fallback
         rc, tail, more = run_tool(cmd + ["-l", YOSYS_LOG, "-p", script], d, "yosys", _YOSYS_PHASE, progress, timeout,
                                   min_interval_s=YOSYS_PHASE_INTERVAL_S)

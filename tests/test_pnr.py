@@ -298,6 +298,28 @@ def test_pnr_end_to_end_on_a_small_dot_unit(tmp_path, capsys):
 
 
 @pytest.mark.synth
+def test_classic_abc_fallback_maps_luts_without_abc9(tmp_path):
+    """The fallback script (yosys_script(abc9=False)) gives an ECP5 netlist of LUT4s with no ABC9 pass
+    in its log (Yosys 0.70's synth_ecp5 -noabc9 still runs ABC9, so that flag would fail here)."""
+    import subprocess
+    try:
+        cmd = pnr_mod.tool_command("yosys")
+    except pnr_mod.PnrUnavailable as e:
+        pytest.skip(str(e))
+    d = tmp_path / "dot"
+    assert main(["verilog", "--weights", str(SHIPPED), "--layer", "5", "--unit", "dot", "--lanes", "1",
+                 "-o", str(d)]) == 0
+    man = json.loads((d / "manifest.json").read_text())
+    script = pnr_mod.yosys_script(man["top"], man["verilog"], "n.json", "s.json", abc9=False)
+    subprocess.run(cmd + ["-l", "y.log", "-p", script], cwd=d, check=True, timeout=600, capture_output=True)
+    log = (d / "y.log").read_text()
+    assert "Executing ABC pass" in log and "Executing ABC9" not in log
+    cells = json.loads((d / "s.json").read_text())["design"]["num_cells_by_type"]
+    assert cells.get("LUT4", 0) > 20 and cells.get("TRELLIS_FF", 0) > 20
+    assert not any(t.startswith("$") and t != "$scopeinfo" for t in cells)  # every cell mapped
+
+
+@pytest.mark.synth
 def test_readmemh_rewrite_gives_yosys_the_same_memories(tmp_path):
     """Yosys' view of every memory (size, offset, INIT bits) is the same for the engine's Verilog and
     its $readmemh form (all initialisers rewritten)."""
@@ -334,12 +356,12 @@ def test_readmemh_rewrite_gives_yosys_the_same_memories(tmp_path):
 
 
 def _fake_yosys(scripts, abc9_failure):
-    """A run_tool stand-in for Yosys: with ABC9 (no -noabc9 in the script) it fails as
-    ``abc9_failure(cwd)`` says (returns the output tail); with -noabc9 it writes a netlist and stats."""
+    """A run_tool stand-in for Yosys: with ABC9 (no classic ABC in the script) it fails as
+    ``abc9_failure(cwd)`` says (returns the output tail); with the classic ABC it writes a netlist and stats."""
     def fake_run(cmd, cwd, *a, **k):
         script = cmd[cmd.index("-p") + 1]
         scripts.append(script)
-        if "-noabc9" not in script:
+        if pnr_mod.CLASSIC_ABC not in script:
             return 1, abc9_failure(cwd), 1.0
         (cwd / pnr_mod.NETLIST).write_text("{}")
         (cwd / pnr_mod.YOSYS_STAT).write_text(json.dumps({"design": {"num_cells_by_type": {
@@ -349,7 +371,7 @@ def _fake_yosys(scripts, abc9_failure):
 
 
 def test_synthesise_retries_without_abc9_when_abc9_fails_to_reintegrate(design, monkeypatch):
-    """Yosys 0.70's ABC9 reintegration assertion: synthesise runs synth_ecp5 -noabc9 and records that
+    """Yosys 0.70's ABC9 reintegration assertion: synthesise maps the LUTs with the classic ABC and records that
     script in the stamp; any other Yosys failure is an error as before."""
     monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: ["yosys"])
     scripts = []
@@ -357,7 +379,7 @@ def test_synthesise_retries_without_abc9_when_abc9_fails_to_reintegrate(design, 
         "2.46.22.7. Executing ABC_OPS_REINTEGRATE pass", "ERROR: Assert `GetSize(...)' failed"]))
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
-    assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+    assert len(scripts) == 2 and pnr_mod.CLASSIC_ABC in scripts[1] and stamp["script"] == scripts[1]
     assert stamp["seconds"] == 3.0
     # the stamp (with the fallback script) counts as up to date: no third run
     assert pnr_mod.synthesise(design, man, progress=lambda s: None)["script"] == scripts[1] and len(scripts) == 2
@@ -384,7 +406,7 @@ def test_abc9_failure_seen_in_the_log_only(design, monkeypatch):
     monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, log_only))
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
-    assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+    assert len(scripts) == 2 and pnr_mod.CLASSIC_ABC in scripts[1] and stamp["script"] == scripts[1]
 
 
 def test_abc9_failure_with_the_output_ending_in_abc9_and_no_log(design, monkeypatch):
@@ -398,7 +420,7 @@ def test_abc9_failure_with_the_output_ending_in_abc9_and_no_log(design, monkeypa
         'Running ABC command: "/yosys-abc" -s -f <abc-temp-dir>/abc.script 2>&1']))
     man = json.loads((design / "manifest.json").read_text())
     stamp = pnr_mod.synthesise(design, man, progress=lambda s: None)
-    assert len(scripts) == 2 and "-noabc9" in scripts[1] and stamp["script"] == scripts[1]
+    assert len(scripts) == 2 and pnr_mod.CLASSIC_ABC in scripts[1] and stamp["script"] == scripts[1]
     (design / pnr_mod.NETLIST_STAMP).unlink()
     scripts.clear()
     monkeypatch.setattr(pnr_mod, "run_tool", _fake_yosys(scripts, lambda cwd: [

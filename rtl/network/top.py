@@ -73,6 +73,7 @@ class NetworkAccelerator(CheckedComponent):
         n, hw = self.n_layers, self.hw
         IDLE, DONE = n + 1, n
         stage = Signal(range(n + 2), init=IDLE)
+        idle_q = Signal(init=1)  # stage == IDLE
         seed, pattern = Signal(32), Signal(32)
         for i, u in enumerate(self.units):
             m.submodules[f"layer{i}"] = u
@@ -82,7 +83,7 @@ class NetworkAccelerator(CheckedComponent):
         starved = 0
         for i in engines:
             starved = starved | self.units[i].starved
-        m.d.comb += [self.starved.eq(starved), self.idle.eq(stage == IDLE)]
+        m.d.comb += [self.starved.eq(starved), self.idle.eq(idle_q)]
 
         # ---- feature maps: one write port (the layer), one read port (next layer / debug)
         fmaps = []
@@ -108,7 +109,8 @@ class NetworkAccelerator(CheckedComponent):
         job_fire = self.job.valid & self.job.ready
         m.d.comb += go[0].eq(job_fire)
         with m.If(job_fire):
-            m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), stage.eq(0)]
+            m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), stage.eq(0),
+                         idle_q.eq(0)]
         for i in range(n):
             with m.If((stage == i) & done[i]):
                 m.d.sync += stage.eq(i + 1)
@@ -136,8 +138,10 @@ class NetworkAccelerator(CheckedComponent):
         py, px = Signal(range(IMAGE_H)), Signal(range(IMAGE_W))
         pix_on = Signal()
         in_crop = (py >= oy) & (py < oy + ch) & (px >= ox) & (px < ox + cw)
-        m.d.comb += [self.job.ready.eq((stage == IDLE) & ~pix_on & e0.job.ready),
-                     e0.job.valid.eq(self.job.valid & (stage == IDLE) & ~pix_on),
+        # ``idle_q`` == (stage == IDLE), a flip-flop; the pixels are all taken when the stage returns to
+        # IDLE (the class waits for them), so no ``~pix_on`` term is needed here
+        m.d.comb += [self.job.ready.eq(idle_q & e0.job.ready),
+                     e0.job.valid.eq(self.job.valid & idle_q),
                      e0.job.payload.eq(self.job.payload),
                      e0.x_in.valid.eq(self.image.valid & pix_on & in_crop), e0.x_in.payload.eq(self.image.payload),
                      self.image.ready.eq(pix_on & (~in_crop | e0.x_in.ready))]
@@ -182,20 +186,22 @@ class NetworkAccelerator(CheckedComponent):
                 m.d.comb += [fmaps[i].wr_en.eq(fire), fmaps[i].wr_addr.eq(wa), fmaps[i].wr_data.eq(u.h_out.payload)]
                 last_code = (ch_i == C - 1) & (ip_i == plane - 1)
                 m.d.comb += done[i].eq(fire & last_code)
-                with m.If(go[i]):
-                    m.d.sync += [ch_i.eq(0), ip_i.eq(0), wa.eq(0)]
-                with m.Elif(fire):
-                    with m.If(ch_i == C - 1):
+                # the write counters start at 0 and wrap to 0 with the image's last code, so the stage's
+                # start (go, a decode of the scheduler) does not reach them: at 7606728 job transfer ->
+                # layer 0's counter reset across the chip was the critical path (17.28 ns, 15.39 ns routing)
+                with m.If(fire):
+                    with m.If(last_code):
+                        m.d.sync += [ch_i.eq(0), ip_i.eq(0), wa.eq(0)]
+                    with m.Elif(ch_i == C - 1):
                         m.d.sync += [ch_i.eq(0), ip_i.eq(ip_i + 1), wa.eq(ip_i + 1)]
                     with m.Else():
                         m.d.sync += [ch_i.eq(ch_i + 1), wa.eq(wa + plane)]
-                if i == n - 1:
-                    with m.If(go[i]):
-                        m.d.sync += have.eq(0)
-                    with m.Elif(fire):
+                if i == n - 1:  # the argmax: `have` is 0 from reset and again after the image's last code
+                    with m.If(fire):
                         better = ~have | (u.h_out.payload > best) | ((u.h_out.payload == best) & (wa < best_i))
                         with m.If(better):
-                            m.d.sync += [best.eq(u.h_out.payload), best_i.eq(wa), have.eq(1)]
+                            m.d.sync += [best.eq(u.h_out.payload), best_i.eq(wa)]
+                        m.d.sync += have.eq(~last_code)
             else:  # pooling
                 with m.If(stage_flag(i, f"pool_at{i}")):
                     m.d.comb += [fmaps[i - 1].rd_addr.eq(u.rd_addr), fmaps[i - 1].rd_en.eq(u.rd_en)]
@@ -218,7 +224,7 @@ class NetworkAccelerator(CheckedComponent):
         # ---- done: the class, once the whole image has been taken
         m.d.comb += [self.cls.valid.eq((stage == DONE) & ~pix_on), self.cls.payload.eq(best_i)]
         with m.If(self.cls.valid & self.cls.ready):
-            m.d.sync += stage.eq(IDLE)
+            m.d.sync += [stage.eq(IDLE), idle_q.eq(1)]
         return m
 
 

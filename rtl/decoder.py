@@ -66,6 +66,15 @@ def signed_bits(lo: int, hi: int) -> int:
     return n
 
 
+def exp_field(fmt) -> tuple[int, int]:
+    """``(lowest bit, width)`` of the code bits that alone decide the ``exp`` of a code of ``fmt``:
+    the exponent field ``e`` of a float format (``bits M .. M+E-1``; the zero code of a ``z`` format and
+    every ``e = 0`` code of a ``d`` format share the exponent of their field), none ``(0, 0)`` for a
+    fixed-point format (its ``exp`` is the constant ``-F``)."""
+    f = parse_format(fmt)
+    return (f.man_bits, f.exp_bits) if isinstance(f, FloatFormat) else (0, 0)
+
+
 def exp_shape(fmt) -> Shape:
     """Signed shape of the ``exp`` port (holds :func:`exp_range`)."""
     return signed(signed_bits(*exp_range(fmt)))
@@ -129,5 +138,5 @@ def reference(fmt, codes):
     return [int(v) for v in s], [int(v) for v in e]
 
 
-__all__ = ["WeightDecoder", "sig_bits", "exp_range", "exp_shape", "signed_bits", "reference",
+__all__ = ["WeightDecoder", "sig_bits", "exp_range", "exp_field", "exp_shape", "signed_bits", "reference",
            "unsigned_format"]

@@ -1,4 +1,6 @@
 """rtl.layer.dot_lanes.DotLanes in Amaranth's simulator against Datapath.dot (==), rows back to back."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -9,9 +11,13 @@ from rtl.layer.dot_lanes import DotLanes, reference
 
 
 @pytest.mark.parametrize("name,N,L", [("int-e4m1", 10, 16), ("int-e4m1", 13, 4), ("int-uq0.8", 7, 7),
-                                      ("int-e4m0", 9, 2)])
+                                      ("int-e4m0", 9, 2),
+                                      # float h: the shift from both codes' exponent fields, as a table
+                                      # (e2m4 h + e3m1 w: 5 bits) and with adds (e5m11z h + e4m1 w: 9 bits)
+                                      ("int-e3m1/h=e2m4", 11, 4), ("paper-e4m1", 9, 4)])
 def test_dot_lanes_equals_model(name, N, L):
-    dp = PRESETS[name]
+    dp = PRESETS[name.split("/")[0]] if "/" not in name else replace(
+        PRESETS["int-e4m1"], weight_format="e3m1", h_format=name.split("=")[1])
     rng = np.random.default_rng(N * L)
     W = rng.uniform(0, 1, size=(30, N)) ** 3
     wc, wf = dp.encode_weights(W / W.sum(axis=0))

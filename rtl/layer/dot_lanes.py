@@ -26,9 +26,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.formats import parse_format
-from rtl.decoder import WeightDecoder, exp_range, sig_bits, signed_bits
+from rtl.decoder import WeightDecoder, exp_field, exp_range, sig_bits, signed_bits
 
 NARROW = 4  # an operand of at most this many bits multiplies by shifted adds
+SHIFT_TABLE_BITS = 6  # exponent-field bits (h and w together) up to which the shift amount is one table
+                      # lookup on the codes (int-e4m1: 0 + 4 bits) instead of adds and compares: at fdfd4db
+                      # w -> decode -> exp adds -> clamp was the whole network's critical path (14 levels)
 
 
 def clog2(n: int) -> int:
@@ -94,12 +97,31 @@ class DotLanes(wiring.Component):
         s_lo = max(e_lo + F, -pw)
         return s_lo, max(min(e_hi + F, w), s_lo)
 
-    def _shift_amount(self, m, E, e_lo, e_hi, pw, j):
-        """``d = clamp(E + F) - s_lo`` (0..span), computed in the product stage."""
+    def _shift_amount(self, m, E, e_lo, e_hi, pw, j, h_code, w_code):
+        """``d = clamp(E + F) - s_lo`` (0..span), computed in the product stage.  With at most
+        :data:`SHIFT_TABLE_BITS` exponent-field bits in the two codes, ``d`` is a table over those
+        bits (each entry from ``decode_parts`` of a code with that field), else adds and compares."""
         s_lo, s_hi = self._limits(e_lo, e_hi, pw)
-        s = E + self.F
         d = Signal(range(s_hi - s_lo + 1), name=f"d{j}")
-        m.d.comb += d.eq(Mux(s < s_lo, 0, Mux(s > s_hi, s_hi - s_lo, s - s_lo)))
+        (h_lo, h_n), (w_lo, w_n) = exp_field(self.H), exp_field(self.W)
+        if h_n + w_n > SHIFT_TABLE_BITS:
+            s = E + self.F
+            m.d.comb += d.eq(Mux(s < s_lo, 0, Mux(s > s_hi, s_hi - s_lo, s - s_lo)))
+            return d
+        exps_h = self.H.decode_parts(np.arange(1 << h_n) << h_lo)[1]
+        exps_w = self.W.decode_parts(np.arange(1 << w_n) << w_lo)[1]
+        table = [min(max(int(exps_h[k & ((1 << h_n) - 1)]) + int(exps_w[k >> h_n]) + self.F, s_lo), s_hi) - s_lo
+                 for k in range(1 << (h_n + w_n))]
+        if h_n + w_n == 0:
+            m.d.comb += d.eq(table[0])
+            return d
+        key = Cat(h_code[h_lo:h_lo + h_n], w_code[w_lo:w_lo + w_n])
+        with m.Switch(key):
+            for k, v in enumerate(table[:-1]):
+                with m.Case(k):
+                    m.d.comb += d.eq(v)
+            with m.Default():
+                m.d.comb += d.eq(table[-1])
         return d
 
     def _align(self, m, P, d, e_lo, e_hi, j):
@@ -147,7 +169,7 @@ class DotLanes(wiring.Component):
             p = exact_product(m, dh.sig, dw.sig, f"prod{j}")
             E = Signal(e_shape, name=f"e{j}")
             m.d.comb += E.eq(dh.exp + dw.exp)
-            d = self._shift_amount(m, E, hl + wl, hh + wh, len(p), j)
+            d = self._shift_amount(m, E, hl + wl, hh + wh, len(p), j, hv[j], wv[j])
             P1, E1 = Signal(len(p), name=f"p{j}"), Signal.like(d, name=f"d1_{j}")
             m.d.sync += [P1.eq(p if j < self.last_lanes else Mux(last0, 0, p)), E1.eq(d)]
             P1s.append(P1)

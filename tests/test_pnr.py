@@ -263,16 +263,22 @@ def test_missing_synth_extra_exits_2_naming_the_package(design, no_work, monkeyp
     assert not (design / "pnr.json").exists()
 
 
-@pytest.mark.synth
-def test_pnr_end_to_end_on_a_small_dot_unit(tmp_path, capsys):
+def _small_dot_unit(tmp_path, tools=("yosys",)):
+    """The layer-5 dot unit (one lane) as an 'sbs verilog' design in tmp_path/dot; skips without the
+    synth extra.  Returns (directory, manifest, the first tool's command)."""
     try:
-        pnr_mod.tool_command("yosys"), pnr_mod.tool_command("nextpnr")
+        cmds = [pnr_mod.tool_command(t) for t in tools]
     except pnr_mod.PnrUnavailable as e:
         pytest.skip(str(e))
     d = tmp_path / "dot"
     assert main(["verilog", "--weights", str(SHIPPED), "--layer", "5", "--unit", "dot", "--lanes", "1",
                  "-o", str(d)]) == 0
-    man = json.loads((d / "manifest.json").read_text())
+    return d, json.loads((d / "manifest.json").read_text()), cmds[0]
+
+
+@pytest.mark.synth
+def test_pnr_end_to_end_on_a_small_dot_unit(tmp_path, capsys):
+    d, man, _ = _small_dot_unit(tmp_path, ("yosys", "nextpnr"))
     man["cycles_per_image"] = 1000  # a made-up count: ms_per_image appears only with timing met
     (d / "manifest.json").write_text(json.dumps(man))
     assert main(["pnr", str(d), "--freq", "20", "--seed", "3"]) == 0
@@ -302,14 +308,7 @@ def test_classic_abc_fallback_maps_luts_without_abc9(tmp_path):
     """The fallback script (yosys_script(abc9=False)) gives an ECP5 netlist of LUT4s with no ABC9 pass
     in its log (Yosys 0.70's synth_ecp5 -noabc9 still runs ABC9, so that flag would fail here)."""
     import subprocess
-    try:
-        cmd = pnr_mod.tool_command("yosys")
-    except pnr_mod.PnrUnavailable as e:
-        pytest.skip(str(e))
-    d = tmp_path / "dot"
-    assert main(["verilog", "--weights", str(SHIPPED), "--layer", "5", "--unit", "dot", "--lanes", "1",
-                 "-o", str(d)]) == 0
-    man = json.loads((d / "manifest.json").read_text())
+    d, man, cmd = _small_dot_unit(tmp_path)
     script = pnr_mod.yosys_script(man["top"], man["verilog"], "n.json", "s.json", abc9=False)
     subprocess.run(cmd + ["-l", "y.log", "-p", script], cwd=d, check=True, timeout=600, capture_output=True)
     log = (d / "y.log").read_text()

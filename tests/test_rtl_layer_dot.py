@@ -13,11 +13,11 @@ from rtl.layer.dot_lanes import DotLanes, reference
 @pytest.mark.parametrize("name,N,L", [("int-e4m1", 10, 16), ("int-e4m1", 13, 4), ("int-uq0.8", 7, 7),
                                       ("int-e4m0", 9, 2),
                                       # float h: the shift from both codes' exponent fields, as a table
-                                      # (e2m4 h + e3m1 w: 5 bits) and with adds (e5m11z h + e4m1 w: 9 bits)
-                                      ("int-e3m1/h=e2m4", 11, 4), ("paper-e4m1", 9, 4)])
+                                      # (e2m4 h + e4m1 w: 6 bits) and with adds (e5m11z h + e4m1 w: 9 bits)
+                                      ("int-e4m1/h=e2m4", 11, 4), ("paper-e4m1", 9, 4)])
 def test_dot_lanes_equals_model(name, N, L):
-    dp = PRESETS[name.split("/")[0]] if "/" not in name else replace(
-        PRESETS["int-e4m1"], weight_format="e3m1", h_format=name.split("=")[1])
+    preset, _, h_format = name.partition("/h=")
+    dp = replace(PRESETS[preset], h_format=h_format) if h_format else PRESETS[preset]
     rng = np.random.default_rng(N * L)
     W = rng.uniform(0, 1, size=(30, N)) ** 3
     wc, wf = dp.encode_weights(W / W.sum(axis=0))

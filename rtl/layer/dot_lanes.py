@@ -97,14 +97,17 @@ class DotLanes(wiring.Component):
         s_lo = max(e_lo + F, -pw)
         return s_lo, max(min(e_hi + F, w), s_lo)
 
-    def _shift_amount(self, m, E, e_lo, e_hi, pw, j, h_code, w_code):
+    def _shift_amount(self, m, dh, dw, e_shape, e_lo, e_hi, pw, j):
         """``d = clamp(E + F) - s_lo`` (0..span), computed in the product stage.  With at most
         :data:`SHIFT_TABLE_BITS` exponent-field bits in the two codes, ``d`` is a table over those
-        bits (each entry from ``decode_parts`` of a code with that field), else adds and compares."""
+        bits (each entry from ``decode_parts`` of a code with that field), else the decoders' exponent
+        sum ``E`` (``e_shape``) and compares."""
         s_lo, s_hi = self._limits(e_lo, e_hi, pw)
         d = Signal(range(s_hi - s_lo + 1), name=f"d{j}")
         (h_lo, h_n), (w_lo, w_n) = exp_field(self.H), exp_field(self.W)
         if h_n + w_n > SHIFT_TABLE_BITS:
+            E = Signal(e_shape, name=f"e{j}")
+            m.d.comb += E.eq(dh.exp + dw.exp)
             s = E + self.F
             m.d.comb += d.eq(Mux(s < s_lo, 0, Mux(s > s_hi, s_hi - s_lo, s - s_lo)))
             return d
@@ -115,7 +118,7 @@ class DotLanes(wiring.Component):
         if h_n + w_n == 0:
             m.d.comb += d.eq(table[0])
             return d
-        key = Cat(h_code[h_lo:h_lo + h_n], w_code[w_lo:w_lo + w_n])
+        key = Cat(dh.code[h_lo:h_lo + h_n], dw.code[w_lo:w_lo + w_n])
         with m.Switch(key):
             for k, v in enumerate(table[:-1]):
                 with m.Case(k):
@@ -167,9 +170,7 @@ class DotLanes(wiring.Component):
             m.submodules[f"dec_h{j}"], m.submodules[f"dec_w{j}"] = dh, dw
             m.d.comb += [dh.code.eq(hv[j]), dw.code.eq(wv[j])]
             p = exact_product(m, dh.sig, dw.sig, f"prod{j}")
-            E = Signal(e_shape, name=f"e{j}")
-            m.d.comb += E.eq(dh.exp + dw.exp)
-            d = self._shift_amount(m, E, hl + wl, hh + wh, len(p), j, hv[j], wv[j])
+            d = self._shift_amount(m, dh, dw, e_shape, hl + wl, hh + wh, len(p), j)
             P1, E1 = Signal(len(p), name=f"p{j}"), Signal.like(d, name=f"d1_{j}")
             m.d.sync += [P1.eq(p if j < self.last_lanes else Mux(last0, 0, p)), E1.eq(d)]
             P1s.append(P1)

@@ -105,7 +105,8 @@ def placed_and_routed(d: Path, man: dict) -> dict:
     return {
         "nextpnr": {"routed": rep.get("routed"), "seed": rep.get("seed"), "router": rep.get("router"),
                     "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
-                    "critical_path": rep.get("critical_path")},
+                    "critical_path": rep.get("critical_path"),
+                    "seed_sweep": rep.get("seed_sweep")},  # 'sbs pnr --seeds': every seed's Fmax, the median
         "fmax_mhz": fmax,
         "timing_met": met,
         "ms_per_image": round(man["cycles_per_image"] / (fmax * 1e3), 3) if met and fmax else None,

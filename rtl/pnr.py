@@ -190,11 +190,12 @@ def _say(progress, msg: str) -> None:
 
 def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=print,
              timeout: float | None = None, heartbeat_s: float = HEARTBEAT_S,
-             min_interval_s: float = 0.0) -> tuple[int, list[str], float]:
+             min_interval_s: float = 0.0, stop: threading.Event | None = None) -> tuple[int, list[str], float]:
     """Run ``cmd`` in ``cwd`` streaming its output: lines matching ``phase`` are shown (at most one per
     ``min_interval_s``), and a heartbeat line (elapsed time, last line) every ``heartbeat_s`` of
     silence.  Returns ``(exit code, last lines, seconds)``; the child is terminated on
-    KeyboardInterrupt or timeout."""
+    KeyboardInterrupt, on timeout, or within a second of ``stop`` being set (from another thread; this
+    one then raises KeyboardInterrupt)."""
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
@@ -232,6 +233,8 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
                 last_shown = now
             if timeout is not None and now - t0 > timeout:
                 raise subprocess.TimeoutExpired(cmd, timeout)
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
         rc = proc.wait()
     except BaseException:
         proc.terminate()
@@ -614,10 +617,13 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 
 # ---------------------------------------------------------------------------------------- flow
 def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
-                 place_only: bool = False, lpf: str | None = None) -> list[str]:
+                 place_only: bool = False, lpf: str | None = None, report: str | None = None,
+                 log: str | None = None) -> list[str]:
     """nextpnr-ecp5's command line (files relative to the design directory; ``lpf``: a pin constraint
-    file)."""
-    report, log = (PLACE_REPORT, PLACE_LOG) if place_only else (REPORT, NEXTPNR_LOG)
+    file; ``report``, ``log``: other names than :data:`REPORT`, :data:`NEXTPNR_LOG` or their
+    ``place_only`` counterparts)."""
+    report = report or (PLACE_REPORT if place_only else REPORT)
+    log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
     args = [DEVICES[dev][0], "--package", pkg, "--json", PACKED_NETLIST, "--top", top, "--freq", f"{float(freq):g}",
             "--seed", str(seed), "--report", report, "--log", log, "--timing-allow-fail"]
     if router != DEFAULT_ROUTER:
@@ -629,26 +635,11 @@ def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: s
     return args
 
 
-def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
-        seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
-        place_only: bool = False) -> dict:
-    """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
-    ``router``: nextpnr's router (:data:`ROUTERS`).  ``place_only``: stop after placement (nextpnr
-    ``--no-route``) and write ``pnr-place.json`` instead: the same fields, with ``routed`` false,
-    ``fmax_mhz`` nextpnr's pre-route *estimate*, ``timing_met`` null (only a routed design meets
-    timing; ``timing_met_estimate`` says whether the estimate reaches the constraint) and no
-    ``ms_per_image``; ``pnr.json`` is left as it was.
-    ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
-    failed; the message holds the end of its log)."""
-    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router)
-    freq = float(freq)
-    require_tools()
-    nextpnr_cmd = tool_command("nextpnr")
-    t0 = time.monotonic()
+def prepare(d: Path, manifest: dict, pkg: str, progress=print, timeout: float | None = None) -> dict:
+    """Everything before nextpnr, shared by every seed: Yosys (:func:`synthesise`, skipped when its
+    netlist is up to date), the multiplier output registers packed into ``pnr-netlist-packed.json``,
+    the clock pin file.  Returns ``{"stamp", "dsp", "lpf"}`` (``lpf``: the pin file's name or None)."""
     stamp = synthesise(d, manifest, progress, timeout)
-    report, log, result_name = (PLACE_REPORT, PLACE_LOG, PLACE_RESULT) if place_only else (REPORT, NEXTPNR_LOG, RESULT)
-    (d / report).unlink(missing_ok=True)
-    (d / result_name).unlink(missing_ok=True)
     net = json.loads((d / NETLIST).read_text())
     dsp = pack_dsp_output_registers(net)
     write_json(d / PACKED_NETLIST, net)
@@ -661,10 +652,27 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
         write_text(d / PINS_LPF, lpf)
     else:
         (d / PINS_LPF).unlink(missing_ok=True)
-    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, PINS_LPF if lpf else None)
-    _say(progress, f"nextpnr: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}, "
+    return {"stamp": stamp, "dsp": dsp, "lpf": PINS_LPF if lpf else None}
+
+
+def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, seed: int, router: str,
+                    prep: dict, progress=print, timeout: float | None = None, place_only: bool = False,
+                    report: str | None = None, log: str | None = None, label: str = "nextpnr",
+                    stop: threading.Event | None = None) -> dict:
+    """One nextpnr run on the netlist :func:`prepare` left, with ``seed``; returns the result (the
+    fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its file names (default
+    those of :func:`nextpnr_args`); ``label`` prefixes its progress lines; ``stop``: see :func:`run_tool`.
+    RuntimeError when nextpnr fails (the message holds the end of its log)."""
+    t0 = time.monotonic()
+    nextpnr_cmd = tool_command("nextpnr")
+    report = report or (PLACE_REPORT if place_only else REPORT)
+    log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
+    (d / report).unlink(missing_ok=True)
+    stamp, dsp = prep["stamp"], prep["dsp"]
+    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log)
+    _say(progress, f"{label}: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}, "
                    + ("placement only" if place_only else router) + f"; log {d / log}")
-    rc, tail, secs = run_tool(nextpnr_cmd + args, d, "nextpnr", _NEXTPNR_PHASE, progress, timeout)
+    rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop)
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
@@ -708,6 +716,29 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     }
     if place_only:
         result["timing_met_estimate"] = estimate_met
+    return result
+
+
+def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
+        seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
+        place_only: bool = False) -> dict:
+    """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
+    ``router``: nextpnr's router (:data:`ROUTERS`).  ``place_only``: stop after placement (nextpnr
+    ``--no-route``) and write ``pnr-place.json`` instead: the same fields, with ``routed`` false,
+    ``fmax_mhz`` nextpnr's pre-route *estimate*, ``timing_met`` null (only a routed design meets
+    timing; ``timing_met_estimate`` says whether the estimate reaches the constraint) and no
+    ``ms_per_image``; ``pnr.json`` is left as it was.  Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
+    ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
+    failed; the message holds the end of its log)."""
+    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router)
+    freq = float(freq)
+    require_tools()
+    t0 = time.monotonic()
+    prep = prepare(d, manifest, pkg, progress, timeout)
+    result_name = PLACE_RESULT if place_only else RESULT
+    (d / result_name).unlink(missing_ok=True)
+    result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only)
+    result["seconds"]["total"] = round(time.monotonic() - t0, 1)
     write_json(d / result_name, result)
     return result
 

@@ -5,6 +5,7 @@ import sys
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, DEFAULT_SEED, DEVICES,
                      MAX_FREQ_MHZ, PLACE_RESULT, RESULT, ROUTERS, check_args, pnr, summary_lines)
+from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
 
 NAME = "pnr"
 HELP = "place and route an 'sbs verilog' design on a Lattice ECP5 (Yosys + nextpnr) and write pnr.json"
@@ -19,8 +20,14 @@ def add_arguments(p):
                    help=f"device package (default {DEFAULT_PACKAGE}), e.g. CABGA381, CABGA554, CABGA756")
     p.add_argument("--freq", type=float, default=DEFAULT_FREQ_MHZ, metavar="MHZ",
                    help=f"clock constraint in MHz, 0 < MHZ <= {MAX_FREQ_MHZ:g} (default {DEFAULT_FREQ_MHZ:g})")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="N",
+    p.add_argument("--seed", type=int, default=None, metavar="N",
                    help=f"nextpnr placer seed (default {DEFAULT_SEED})")
+    p.add_argument("--seeds", default=None, metavar="LIST",
+                   help=f"several placer seeds, e.g. 1-4 or 1,3,8 (at most {MAX_SEEDS}): Yosys once, nextpnr per "
+                        f"seed (pnr-seed<N>.json each), pnr.json = the best seed's result with every seed's Fmax "
+                        f"and the median; seeds already done are not run again")
+    p.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="with --seeds: nextpnr runs at a time, 1..CPUs (default 1; each needs a core and a few GB)")
     p.add_argument("--router", default=DEFAULT_ROUTER,
                    help=f"nextpnr router, one of {', '.join(ROUTERS)} (default {DEFAULT_ROUTER})")
     p.add_argument("--place-only", action="store_true",
@@ -29,14 +36,31 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    check_args(args.design, args.device, args.package, args.freq, args.seed, args.router)  # ValueError -> exit 2
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise ValueError("--seed and --seeds: give one (--seeds LIST runs every seed of the list)")
+        if args.place_only:
+            raise ValueError("--place-only with --seeds: a seed sweep compares routed designs; allowed: one of them")
+        seeds = parse_seeds(args.seeds)
+        for s in seeds:  # ValueError -> exit 2, before any work
+            check_args(args.design, args.device, args.package, args.freq, s, args.router)
+        check_jobs(args.jobs)
+    else:
+        if args.jobs != 1:
+            raise ValueError(f"--jobs {args.jobs}: only with --seeds (one seed is one nextpnr run)")
+        args.seed = DEFAULT_SEED if args.seed is None else args.seed
+        check_args(args.design, args.device, args.package, args.freq, args.seed, args.router)
     try:
-        res = pnr(args.design, args.device, args.package, args.freq, args.seed,
-                  progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only)
+        if args.seeds is not None:
+            res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,
+                            progress=lambda m: print(m, flush=True), router=args.router)
+        else:
+            res = pnr(args.design, args.device, args.package, args.freq, args.seed,
+                      progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only)
     except RuntimeError as exc:  # a tool failed: its log tail is in the message
         print(f"sbs pnr: failed: {exc}", file=sys.stderr)
         return 1
-    for line in summary_lines(res):
+    for line in sweep_lines(res) + summary_lines(res):
         print(line)
     print(f"-> {args.design}/{PLACE_RESULT if args.place_only else RESULT}")
     return 0

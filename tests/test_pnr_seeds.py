@@ -1,0 +1,160 @@
+"""sbs pnr --seeds: the seed list parser, argument errors (exit 2 before any work), the best seed chosen
+(timing met, then Fmax) with every seed's result kept, resume of an interrupted sweep, a failed seed,
+seeds run in parallel, and a tool stopped from another thread."""
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import rtl.pnr as pnr_mod
+from rtl.pnr_seeds import parse_seeds, pnr_seeds, rank, seed_result
+from sbs_model.cli import main
+
+DATA = Path(__file__).resolve().parent / "data" / "pnr"
+
+
+@pytest.fixture
+def design(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "top.v").write_text("module top(input clk, input a, output reg q); always @(posedge clk) q <= a; endmodule\n")
+    (d / "manifest.json").write_text(json.dumps({"top": "top", "verilog": "top.v", "cycles_per_image": 1_000_000,
+                                                 "ports": [{"name": "clk", "direction": "in", "width": 1},
+                                                           {"name": "a", "direction": "in", "width": 1},
+                                                           {"name": "q", "direction": "out", "width": 1}]}))
+    return d
+
+
+class FakeNextpnr:
+    """Stands in for Yosys and nextpnr: each seed gets the Fmax of ``fmax`` (MHz), seeds in ``fail``
+    exit 1; records the seeds it ran and the most runs at once."""
+
+    def __init__(self, monkeypatch, fmax: dict, fail=(), delay: float = 0.0):
+        self.fmax, self.fail, self.delay = fmax, set(fail), delay
+        self.ran: list[int] = []
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+        self.synth = 0
+        monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
+        monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: [tool])
+        monkeypatch.setattr(pnr_mod, "nextpnr_version", lambda cmd: "nextpnr-test")
+        monkeypatch.setattr(pnr_mod, "synthesise", self.synthesise)
+        monkeypatch.setattr(pnr_mod, "run_tool", self.run_tool)
+
+    def synthesise(self, d, manifest, progress, timeout):
+        self.synth += 1
+        (d / pnr_mod.NETLIST).write_text(json.dumps({"modules": {}}))
+        return {"verilog_sha256": "sha-of-top", "yosys": {}}
+
+    def run_tool(self, cmd, cwd, label, phase, progress=None, timeout=None, stop=None, **k):
+        seed = int(cmd[cmd.index("--seed") + 1])
+        with self.lock:
+            self.ran.append(seed)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.delay)
+        with self.lock:
+            self.running -= 1
+        if seed in self.fail:
+            (cwd / cmd[cmd.index("--log") + 1]).write_text("ERROR: Failed to route arc 0.0 of net 'x'\n")
+            return 1, ["ERROR: Failed to route arc 0.0 of net 'x'"], 1.0
+        rep = json.loads((DATA / "report-engine-l5-L8.json").read_text())
+        rep["fmax"] = {"$glbnet$clk": {"achieved": self.fmax[seed], "constraint": float(cmd[cmd.index("--freq") + 1])}}
+        (cwd / cmd[cmd.index("--report") + 1]).write_text(json.dumps(rep))
+        (cwd / cmd[cmd.index("--log") + 1]).write_text(f"Info: seed {seed}\n")
+        return 0, [], 1.0
+
+
+def test_parse_seeds():
+    assert parse_seeds("1-3,7") == [1, 2, 3, 7]
+    assert parse_seeds("5") == [5]
+    assert parse_seeds("2,1,2") == [2, 1]
+    for bad in ("", "x", "3-1", "-1", "1-100", "1,,2"):
+        with pytest.raises(ValueError, match="--seeds"):
+            parse_seeds(bad)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--seeds", "1-3", "--seed", "4"], "--seed"), (["--seeds", "1-3", "--place-only"], "--place-only"),
+    (["--seeds", "a"], "--seeds"), (["--seeds", "1-40"], "--seeds"), (["--seeds", "1,2", "--jobs", "0"], "--jobs"),
+    (["--seeds", "1,2", "--jobs", "999"], "--jobs"), (["--jobs", "2"], "--jobs"),
+    (["--seeds", "1,2", "--freq", "0"], "--freq"),
+])
+def test_bad_arguments_exit_2_before_work(design, monkeypatch, capsys, extra, match):
+    def boom(*a, **k):
+        raise AssertionError("a tool was started")
+    monkeypatch.setattr(pnr_mod, "run_tool", boom)
+    monkeypatch.setattr(pnr_mod, "synthesise", boom)
+    assert main(["pnr", str(design)] + extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+    assert not (design / "pnr.json").exists()
+
+
+def test_sweep_keeps_every_seed_and_takes_the_best(design, monkeypatch, capsys):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.5, 3: 75.25, 4: 60.0})
+    assert main(["pnr", str(design), "--seeds", "1-4", "--freq", "72"]) == 0
+    assert fake.synth == 1 and sorted(fake.ran) == [1, 2, 3, 4]
+    res = json.loads((design / "pnr.json").read_text())
+    assert res["seed"] == 2 and res["fmax_min_mhz"] == 80.5 and res["timing_met"] is True
+    assert res["ms_per_image"] == pytest.approx(1_000_000 / 80.5e3, abs=1e-6)
+    sw = res["seed_sweep"]
+    assert sw["best_seed"] == 2 and [r["seed"] for r in sw["runs"]] == [2, 3, 1, 4]
+    assert sw["fmax_min_mhz_median"] == pytest.approx((70.0 + 75.25) / 2, abs=0.01)
+    assert sw["timing_met_count"] == 2 and sw["fmax_min_mhz_range"] == [60.0, 80.5]
+    for s in (1, 2, 3, 4):
+        one = json.loads((design / seed_result(s)).read_text())
+        assert one["seed"] == s and one["files"]["report"] == f"pnr-report-seed{s}.json"
+        assert (design / f"pnr-nextpnr-seed{s}.log").read_text() == f"Info: seed {s}\n"
+    out = capsys.readouterr().out
+    assert "median 72.62 MHz" in out and "pnr.json is seed 2's" in out
+
+
+def test_timing_met_ranks_before_a_higher_fmax_of_an_unmet_run():
+    met = {"seed": 5, "timing_met": True, "fmax_min_mhz": 70.0}
+    unmet = {"seed": 1, "timing_met": False, "fmax_min_mhz": 90.0}
+    assert min([unmet, met], key=rank) is met
+
+
+def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatch):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0, 3: 90.0})
+    pnr_seeds(design, [1, 2], progress=lambda m: None, freq=72)
+    assert fake.ran == [1, 2]
+    res = pnr_seeds(design, [1, 2, 3], progress=lambda m: None, freq=72)
+    assert fake.ran == [1, 2, 3] and res["seed"] == 3  # 1 and 2 taken from their files
+    pnr_seeds(design, [1, 2, 3], progress=lambda m: None, freq=80)  # another constraint: all again
+    assert fake.ran == [1, 2, 3, 1, 2, 3]
+
+
+def test_a_failed_seed_is_named_and_the_others_kept(design, monkeypatch, capsys):
+    FakeNextpnr(monkeypatch, {1: 70.0, 3: 75.0}, fail={2})
+    assert main(["pnr", str(design), "--seeds", "1-3", "--freq", "72"]) == 1
+    err = capsys.readouterr().err
+    assert "seed(s) 2" in err and "Failed to route" in err
+    assert not (design / "pnr.json").exists()
+    assert (design / seed_result(1)).is_file() and (design / seed_result(3)).is_file()
+    assert not (design / seed_result(2)).exists()
+
+
+def test_jobs_run_seeds_side_by_side(design, monkeypatch):
+    fake = FakeNextpnr(monkeypatch, {s: 70.0 + s for s in range(1, 5)}, delay=0.3)
+    res = pnr_seeds(design, [1, 2, 3, 4], jobs=2, progress=lambda m: None, freq=72)
+    assert fake.most == 2 and res["seed"] == 4 and res["seed_sweep"]["jobs"] == 2
+    fake2 = FakeNextpnr(monkeypatch, {s: 70.0 for s in range(1, 3)}, delay=0.2)
+    for s in (1, 2):
+        (design / seed_result(s)).unlink()
+    pnr_seeds(design, [1, 2], jobs=1, progress=lambda m: None, freq=72)
+    assert fake2.most == 1
+
+
+def test_run_tool_stops_its_child_when_told(tmp_path):
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        pnr_mod.run_tool([sys.executable, "-c", "import time; time.sleep(20)"], tmp_path, "sleep",
+                         pnr_mod._NEXTPNR_PHASE, progress=None, stop=stop)
+    assert time.monotonic() - t0 < 10

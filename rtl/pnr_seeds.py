@@ -15,7 +15,8 @@ the design (its routed netlist and report are on disk), so its ``ms_per_image`` 
 the median says what one run should be expected to give.
 
 A seed whose ``pnr-seed<N>.json`` is already there for the same Verilog, device, package, constraint
-and router is not run again, so an interrupted sweep resumes where it stopped.
+and router is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
+one-seed ``sbs pnr`` whose ``pnr.json`` has those settings (:func:`adopt_single_run`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT,
                      check_args, place_and_route, prepare, require_tools)
-from sbs_model.atomic import write_json
+from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
@@ -83,19 +84,43 @@ def rank(result: dict) -> tuple:
     return (not result.get("timing_met"), -(f if f is not None else -1.0), result.get("seed", 0))
 
 
-def _reusable(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str) -> dict | None:
-    """The seed's earlier result when it was for the same Verilog and flow settings, else None."""
-    path = d / seed_result(seed)
+def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str) -> dict | None:
+    """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings, else None."""
     if not path.is_file():
         return None
     try:
         old = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    same = (old.get("verilog_sha256") == sha and old.get("device") == dev.upper() and old.get("package") == pkg
-            and old.get("freq_mhz") == freq and old.get("router") == router and old.get("seed") == seed
-            and old.get("routed") is True)
+    same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("device") == dev.upper()
+            and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
+            and old.get("seed") == seed and old.get("routed") is True)
     return old if same else None
+
+
+def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
+                     progress=print) -> int | None:
+    """A ``pnr.json`` of a one-seed ``sbs pnr`` with one of ``seeds`` and the same settings becomes
+    that seed's result (report and log copied to the seed's names), so a sweep does not run it again.
+    Returns the seed adopted, or None."""
+    path = d / RESULT
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(old, dict) or "seed_sweep" in old or old.get("seed") not in seeds:
+        return None
+    s = old["seed"]
+    if (d / seed_result(s)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router) is None:
+        return None
+    files = dict(old.get("files") or {})
+    for key, name in (("report", seed_report(s)), ("nextpnr_log", seed_log(s))):
+        if files.get(key) and (d / files[key]).is_file():
+            write_text(d / name, (d / files[key]).read_text(errors="replace"))
+            files[key] = name
+    write_json(d / seed_result(s), dict(old, files=files))
+    progress(f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
+    return s
 
 
 def sweep_summary(results: list[dict], jobs: int) -> dict:
@@ -132,11 +157,12 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     t0 = time.monotonic()
     prep = prepare(d, manifest, pkg, progress, timeout)
     sha = prep["stamp"]["verilog_sha256"]
+    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
     todo = []
     for s in seeds:
-        old = _reusable(d, s, sha, dev, pkg, freq, router)
+        old = _reusable(d / seed_result(s), s, sha, dev, pkg, freq, router)
         if old is not None:
             done[s] = old
             progress(f"seed {s}: {seed_result(s)} is up to date ({old.get('fmax_min_mhz')} MHz, "

@@ -158,3 +158,16 @@ def test_run_tool_stops_its_child_when_told(tmp_path):
         pnr_mod.run_tool([sys.executable, "-c", "import time; time.sleep(20)"], tmp_path, "sleep",
                          pnr_mod._NEXTPNR_PHASE, progress=None, stop=stop)
     assert time.monotonic() - t0 < 10
+
+
+def test_a_one_seed_run_counts_as_that_seed(design, monkeypatch):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0, 3: 60.0, 5: 65.0})
+    main(["pnr", str(design), "--seed", "2", "--freq", "72"])
+    assert fake.ran == [2] and json.loads((design / "pnr.json").read_text())["seed"] == 2
+    res = pnr_seeds(design, [1, 2, 3], progress=lambda m: None, freq=72)
+    assert sorted(fake.ran) == [1, 2, 3] and fake.ran.count(2) == 1
+    assert res["seed"] == 2 and res["files"]["report"] == "pnr-report-seed2.json"
+    assert (design / "pnr-report-seed2.json").is_file() and (design / "pnr-nextpnr-seed2.log").is_file()
+    main(["pnr", str(design), "--seed", "5", "--freq", "80"])  # another constraint: not taken
+    pnr_seeds(design, [5], progress=lambda m: None, freq=72)
+    assert fake.ran.count(5) == 2

@@ -4,14 +4,16 @@ Pure Python (no hardware library); the cosimulation compares :func:`network_cycl
 measured cycles of every image.
 
 The accelerator runs one image at a time, layer after layer (a *stage* per layer).  Cycle 0 is the
-cycle in which the image's job transfers; the first SbS layer's engine takes its job in the same
-cycle, and pixel ``k`` of the ``IMAGE_H x IMAGE_W`` image (row-major, the input stream always
-valid) transfers in cycle ``1 + k``.  Only the centre crop goes into the first engine, so its input
-phase ends with the crop's last pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W - 1`` instead of
-``n_in - 1`` (``oy = (IMAGE_H - H) // 2``, ``ox = (IMAGE_W - W) // 2``).
+cycle in which the image's job transfers; the first SbS layer's engine takes its job in cycle 1
+(from a job register of its own) and is loading from cycle 2, and pixel ``k`` of the ``IMAGE_H x
+IMAGE_W`` image (row-major, the input stream always valid) transfers in cycle ``1 + k + delay``.
+Only the centre crop goes into the first engine, so its input phase ends with the crop's last
+pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W - 1`` instead of ``n_in - 1`` (``oy = (IMAGE_H -
+H) // 2``, ``ox = (IMAGE_W - W) // 2``); ``delay`` is 1 when the crop's first pixel is pixel 0
+(it waits a cycle for the engine), else 0.
 
-* stage 0 (SbS): ends in cycle ``layer_cycles + (last - (n_in - 1))`` (the cycle of its last
-  output code, :func:`sbs_model.layer_cycles.layer_cycles` with the stage's ``update``: the
+* stage 0 (SbS): ends in cycle ``layer_cycles + (last - (n_in - 1)) + delay`` (the cycle of its
+  last output code, :func:`sbs_model.layer_cycles.layer_cycles` with the stage's ``update``: the
   ``scaled`` update's engine sends every code through FinalScale, ``FINAL`` cycles more per SbS
   stage; a stage without ``update`` is ``int``);
 * every later stage starts in the cycle after the stage before ends:
@@ -22,7 +24,7 @@ phase ends with the crop's last pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W 
     previous stage's last cycle, so the stage ends ``C * n_out * k + POOL_LATENCY - 1`` cycles after
     its start;
 * the class transfers in the cycle after the last stage ends, but not before the whole image
-  (``IMAGE_H * IMAGE_W`` pixels) has been taken: ``max(end + 1, IMAGE_H * IMAGE_W + 1)``.
+  (``IMAGE_H * IMAGE_W`` pixels) has been taken: ``max(end + 1, IMAGE_H * IMAGE_W + 1 + delay)``.
 
 ``cycles_per_image`` is that cycle's number (job transfer -> class transfer).
 """
@@ -44,12 +46,21 @@ def fmap_banks(words: int) -> int:
     """Banks of :data:`FMAP_BANK_WORDS` words of a feature map of ``words`` codes."""
     return max(1, -(-int(words) // FMAP_BANK_WORDS))
 
-def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
-    """Row-major index in the full image of the centre crop's last pixel."""
+def crop_first_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
+    """Row-major index in the full image of the centre crop's first pixel."""
     if not (1 <= h <= image_h and 1 <= w <= image_w):
         raise ValueError(f"crop {h}x{w} does not fit the {image_h}x{image_w} image")
-    oy, ox = (image_h - h) // 2, (image_w - w) // 2
-    return (oy + h - 1) * image_w + ox + w - 1
+    return (image_h - h) // 2 * image_w + (image_w - w) // 2
+
+
+def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
+    """Row-major index in the full image of the centre crop's last pixel."""
+    return crop_first_index(h, w, image_h, image_w) + (h - 1) * image_w + w - 1
+
+
+# the first engine is loading from cycle 2 (job in cycle 0, its job register's transfer in cycle 1);
+# pixel k is offered in cycle 1 + k, so a crop that starts at pixel 0 waits one cycle
+FIRST_ENGINE_LOADING = 2
 
 
 def pool_cycles(C: int, n_out: int, k: int) -> int:
@@ -73,18 +84,19 @@ def network_cycles(stages: list[dict], crop_hw: tuple[int, int]) -> dict:
         raise ValueError("network_cycles: the first stage must be an SbS layer")
     out = []
     last = crop_last_index(*crop_hw)
+    delay = max(0, FIRST_ENGINE_LOADING - (1 + crop_first_index(*crop_hw)))
     c0 = stage_cycles(stages[0])
-    end = c0 + (last - (int(stages[0]["n_in"]) - 1))
+    end = c0 + (last - (int(stages[0]["n_in"]) - 1)) + delay
     out.append({"start": 0, "end": end, "cycles": end})
     for st in stages[1:]:
         start = end + 1
         c = stage_cycles(st) + (FEED_DELAY if st["kind"] == "sbs" else 0)
         end = start + c
         out.append({"start": start, "end": end, "cycles": c})
-    total = max(end + 1, IMAGE_H * IMAGE_W + 1)
+    total = max(end + 1, IMAGE_H * IMAGE_W + 1 + delay)
     return {"cycles_per_image": total, "stages": out}
 
 
-__all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
+__all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_first_index", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
            "FMAP_BANK_WORDS", "FMAP_READ_LATENCY", "fmap_banks",
            "IMAGE_H", "IMAGE_W"]

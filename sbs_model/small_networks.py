@@ -6,7 +6,9 @@ benchmarks of ``sbs build`` / ``sbs cosim``), each with a plan (lanes and engine
 * ``pad-max-avg``: padding, max pooling (stride 2), average pooling (overlapping windows, k = 4);
 * ``stride-dil-avg3-maxpad``: stride 2 with padding, average pooling k = 3 (1x3), max pooling with
   padding, dilation, a fully connected tail;
-* ``fc2``: a two-layer fully connected network.
+* ``fc2``: a two-layer fully connected network;
+* ``full-image``: a first layer over the whole 28x28 image (no crop: its first pixel is the image's
+  first, which reaches the first engine a cycle after its job; the cycle model counts that cycle).
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ SMALL_NETWORKS = {
         L("sbs", 1, 8, (6, 6), spikes=6),
         L("sbs", 8, 3, (1, 1), spikes=5)), name="small-fc"),
         {0: {"lanes": 8, "engines": 1}, 1: {"lanes": 2, "engines": 1}}),
+    "full-image": (NetworkSpec((1, 28, 28), (
+        L("sbs", 1, 4, (28, 28), spikes=2),
+        L("sbs", 4, 3, (1, 1), spikes=3)), name="small-full"),
+        {0: {"lanes": 4, "engines": 1}, 1: {"lanes": 1, "engines": 1}}),
 }
 
 __all__ = ["SMALL_NETWORKS"]

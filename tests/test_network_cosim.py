@@ -1,11 +1,12 @@
 """Whole-network accelerator under Verilator + cocotb (sim/tb_network.py via sim.cosim): small networks
 with random weights and small T -- padding, stride, dilation, average pooling (k = 4 and k = 3, a
-real division with rounding) and max pooling (with padding), a two-layer fully connected net --
+real division with rounding) and max pooling (with padding), a two-layer fully connected net, a first
+layer over the whole uncropped image --
 build (sbs build's code path) and cosimulate with every layer's codes and the class == the
 quantized model and the measured cycles == sbs_model.network_cycles, with the int update lanes and
 with the scaled update's (cheap-e4m1: no multiplier per lane, FinalScale per engine; scaled-e4m1).
-One Verilator build per design (cached by design hash); two builds in the regular run (the int
-designs of two networks), the others (the cheap/scaled designs included) under ``slow``."""
+One Verilator build per design (cached by design hash); three builds in the regular run (the int
+designs of three networks), the others (the cheap/scaled designs included) under ``slow``."""
 import json
 
 import pytest
@@ -28,6 +29,7 @@ NETS = SMALL_NETWORKS
 @pytest.mark.parametrize("name,datapath", [
     pytest.param("pad-max-avg", "int-e4m1", marks=pytest.mark.slow),  # a third build: slow
     ("stride-dil-avg3-maxpad", "int-e4m1"), ("fc2", "int-e4m1"),
+    ("full-image", "int-e4m1"),  # no crop: the first pixel waits a cycle for the first engine
     # the scaled update's lanes (cheap: no multiplier per lane; FinalScale on every engine's output)
     pytest.param("fc2", "cheap-e4m1", marks=pytest.mark.slow),  # a Verilator build of its own: CI time
     pytest.param("pad-max-avg", "cheap-e4m1", marks=pytest.mark.slow),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import rtl.pnr as pnr_mod
+import rtl.pnr_seeds as pnr_seeds_mod
 from rtl.pnr_seeds import parse_seeds, pnr_seeds, rank, seed_result
 from sbs_model.cli import main
 
@@ -39,6 +40,7 @@ class FakeNextpnr:
         self.lock = threading.Lock()
         self.synth = 0
         monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
+        monkeypatch.setattr(pnr_seeds_mod, "require_tools", lambda tools=None: None)
         monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: [tool])
         monkeypatch.setattr(pnr_mod, "nextpnr_version", lambda cmd: "nextpnr-test")
         monkeypatch.setattr(pnr_mod, "synthesise", self.synthesise)

@@ -35,6 +35,11 @@ from sbs_model.atomic import write_json, write_text
 MAX_SEEDS = 32  # seeds in one sweep
 
 
+def _say(progress, msg: str) -> None:
+    if progress:  # progress=None: quiet
+        progress(msg)
+
+
 def seed_result(seed: int) -> str:
     return f"pnr-seed{seed}.json"
 
@@ -119,7 +124,7 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
             write_text(d / name, (d / files[key]).read_text(errors="replace"))
             files[key] = name
     write_json(d / seed_result(s), dict(old, files=files))
-    progress(f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
+    _say(progress, f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
     return s
 
 
@@ -165,7 +170,7 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
         old = _reusable(d / seed_result(s), s, sha, dev, pkg, freq, router)
         if old is not None:
             done[s] = old
-            progress(f"seed {s}: {seed_result(s)} is up to date ({old.get('fmax_min_mhz')} MHz, "
+            _say(progress, f"seed {s}: {seed_result(s)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
         else:
             (d / seed_result(s)).unlink(missing_ok=True)
@@ -189,10 +194,10 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
                 except RuntimeError as exc:
                     lines = str(exc).splitlines() or [""]
                     failed[s] = lines[0] + (f": {lines[-1].strip()}" if len(lines) > 1 else "")
-                    progress(f"seed {s}: nextpnr failed ({failed[s]})")
+                    _say(progress, f"seed {s}: nextpnr failed ({failed[s]})")
                     continue
                 done[s] = res
-                progress(f"seed {s}: {res.get('fmax_min_mhz')} MHz, timing "
+                _say(progress, f"seed {s}: {res.get('fmax_min_mhz')} MHz, timing "
                          f"{'met' if res.get('timing_met') else 'NOT met'} ({len(done)} of {len(seeds)} seeds)")
         except BaseException:
             stop.set()  # the running tools stop within a second; finished seeds keep their files

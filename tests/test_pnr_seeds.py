@@ -123,7 +123,7 @@ def test_timing_met_ranks_before_a_higher_fmax_of_an_unmet_run():
 
 def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatch):
     fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0, 3: 90.0})
-    pnr_seeds(design, [1, 2], progress=lambda m: None, freq=72)
+    pnr_seeds(design, [1, 2], progress=None, freq=72)  # quiet
     assert fake.ran == [1, 2]
     res = pnr_seeds(design, [1, 2, 3], progress=lambda m: None, freq=72)
     assert fake.ran == [1, 2, 3] and res["seed"] == 3  # 1 and 2 taken from their files

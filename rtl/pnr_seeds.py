@@ -28,16 +28,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT,
+from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, _say,
                      check_args, place_and_route, prepare, require_tools)
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
-
-
-def _say(progress, msg: str) -> None:
-    if progress:  # progress=None: quiet
-        progress(msg)
 
 
 def seed_result(seed: int) -> str:

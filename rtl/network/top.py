@@ -150,14 +150,20 @@ class NetworkAccelerator(CheckedComponent):
         # image's job (at f91a94d idle_q -> the job handshake -> layer 0's state enable, across the chip,
         # was: 13.67 ns, 11.96 ns routing); it is loading before the crop's first pixel arrives unless the
         # crop starts at pixel 0 (sbs_model.network_cycles counts that one cycle)
-        pend0 = Signal(name="job_pend0")
-        with m.If(go[0]):
-            m.d.sync += pend0.eq(1)
-        with m.Elif(e0.job.ready):
-            m.d.sync += pend0.eq(0)
+        def hand_job(i: int, key_seed, key_pattern) -> None:
+            """Engine ``i``'s job: a flip-flop of its own, ``job_pend<i>``, high from ``go[i]`` until the
+            engine takes the job, with the image's key from ``key_seed``, ``key_pattern``."""
+            u = self.units[i]
+            pend = Signal(name=f"job_pend{i}")
+            with m.If(go[i]):
+                m.d.sync += pend.eq(1)
+            with m.Elif(u.job.ready):
+                m.d.sync += pend.eq(0)
+            m.d.comb += [u.job.valid.eq(pend), u.job.payload.seed.eq(key_seed),
+                         u.job.payload.pattern.eq(key_pattern)]
+
+        hand_job(0, seed, pattern)
         m.d.comb += [self.job.ready.eq(idle_q),
-                     e0.job.valid.eq(pend0),
-                     e0.job.payload.seed.eq(seed), e0.job.payload.pattern.eq(pattern),
                      e0.x_in.valid.eq(self.image.valid & pix_on & in_crop), e0.x_in.payload.eq(self.image.payload),
                      self.image.ready.eq(pix_on & (~in_crop | e0.x_in.ready))]
         with m.If(job_fire):
@@ -178,18 +184,12 @@ class NetworkAccelerator(CheckedComponent):
             if hasattr(u, "x_in"):  # SbS layer engine
                 if i > 0:
                     f = self.feeders[i]
-                    # the job: a flip-flop of this engine's own (high from the stage's first cycle until
-                    # the engine takes it), and the image's key in copies of this engine's own (the key
+                    # the job as engine 0's, with the image's key in copies of this engine's own (the key
                     # is written when the image's job transfers, stage 0, long before this stage)
-                    pend = Signal(name=f"job_pend{i}")
-                    with m.If(go[i]):
-                        m.d.sync += pend.eq(1)
-                    with m.Elif(u.job.ready):
-                        m.d.sync += pend.eq(0)
                     seed_i, pattern_i = Signal(32, name=f"seed{i}"), Signal(32, name=f"pattern{i}")
                     m.d.sync += [seed_i.eq(seed), pattern_i.eq(pattern)]
-                    m.d.comb += [f.start.eq(go[i]), u.job.valid.eq(pend),
-                                 u.job.payload.seed.eq(seed_i), u.job.payload.pattern.eq(pattern_i)]
+                    hand_job(i, seed_i, pattern_i)
+                    m.d.comb += f.start.eq(go[i])
                     wiring.connect(m, f.o, u.x_in)
                 # output codes -> RAM i at c*X*Y + ip (they arrive IP by IP, N channels each)
                 C, X, Y = self.shapes[i]

@@ -259,6 +259,16 @@ def load_dataset(name: str = "mnist", directory=None, split: str = "test", n: in
 
 
 # --------------------------------------------------------------------------- preprocessing
+def center_crop_offset(h: int, w: int, image_h: int, image_w: int) -> tuple[int, int]:
+    """``(oy, ox)``: row and column of the first pixel of the centre ``h x w`` crop of an
+    ``image_h x image_w`` image, ``((image_h - h) // 2, (image_w - w) // 2)``: an odd margin
+    rounds down (rows and columns 2..25 for a 24x24 crop of MNIST).  The one definition of the
+    centre crop: the float and quantized models, the cycle model and the RTL all use it."""
+    if not (1 <= h <= image_h and 1 <= w <= image_w):
+        raise ValueError(f"crop {h}x{w} does not fit the {image_h}x{image_w} image")
+    return (image_h - h) // 2, (image_w - w) // 2
+
+
 def preprocess(images, crop: str = "center", rng=None, eps: float = 1e-20, size: int = 24,
                onoff: bool = False, mean: float | None = None) -> np.ndarray:
     """uint8 (n, 28, 28) -> float64 (n, C, size, size): ``pixel / 255`` (float64 division), a
@@ -280,7 +290,7 @@ def preprocess(images, crop: str = "center", rng=None, eps: float = 1e-20, size:
         raise ValueError(f"eps must be a number in [0, 1), got {eps!r}")
     x = images.astype(np.float64) / 255.0
     if crop == "center":
-        oy, ox = (h - size) // 2, (w - size) // 2
+        oy, ox = center_crop_offset(size, size, h, w)
         out = x[:, oy:oy + size, ox:ox + size].copy()
     elif crop == "random":
         if not isinstance(rng, np.random.Generator):

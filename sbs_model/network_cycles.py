@@ -30,6 +30,7 @@ H) // 2``, ``ox = (IMAGE_W - W) // 2``); ``delay`` is 1 when the crop's first pi
 """
 from __future__ import annotations
 
+from sbs_model.data import center_crop_offset
 from sbs_model.layer_cycles import layer_cycles
 
 IMAGE_H = IMAGE_W = 28
@@ -48,9 +49,8 @@ def fmap_banks(words: int) -> int:
 
 def crop_first_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:
     """Row-major index in the full image of the centre crop's first pixel."""
-    if not (1 <= h <= image_h and 1 <= w <= image_w):
-        raise ValueError(f"crop {h}x{w} does not fit the {image_h}x{image_w} image")
-    return (image_h - h) // 2 * image_w + (image_w - w) // 2
+    oy, ox = center_crop_offset(h, w, image_h, image_w)
+    return oy * image_w + ox
 
 
 def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE_W) -> int:

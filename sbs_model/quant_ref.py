@@ -52,7 +52,7 @@ from fixedpoint.datapath import PRESETS, Datapath, StepRecord
 from fixedpoint.pooling import pool_avg, pool_max, window_from_h
 from fixedpoint.rng import sample_index_int, spike_random
 from fixedpoint.schedule import Schedule, ScheduleTables
-from sbs_model.data import preprocess
+from sbs_model.data import center_crop_offset, preprocess
 from sbs_model.float_ref import layer_weights, sbs_ips
 from sbs_model.network import LayerSpec, NetworkSpec
 from sbs_model.unfold import pool, unfold, unfold_index
@@ -196,7 +196,7 @@ def crop_pixels(images, net: NetworkSpec) -> np.ndarray:
     h, w = images.shape[1:]
     if size > min(h, w):
         raise ValueError(f"images: {h}x{w} is smaller than the network input {size}x{size}")
-    oy, ox = (h - size) // 2, (w - size) // 2
+    oy, ox = center_crop_offset(size, size, h, w)
     return np.ascontiguousarray(images[:, None, oy:oy + size, ox:ox + size])
 
 

@@ -132,6 +132,17 @@ def test_preprocess_center_crop_exact():
     assert D.preprocess(np.full((1, 28, 28), 255, np.uint8)).max() == 1.0
 
 
+def test_center_crop_offset_is_torchvision_center_crop():
+    # rows and columns 2..25 for the reference network's 24x24; an odd margin rounds down
+    assert D.center_crop_offset(24, 24, 28, 28) == (2, 2)
+    assert D.center_crop_offset(25, 27, 28, 28) == (1, 0)
+    assert D.center_crop_offset(28, 28, 28, 28) == (0, 0)
+    assert D.center_crop_offset(1, 3, 28, 28) == (13, 12)
+    for h, w in ((0, 5), (5, 29), (29, 5)):
+        with pytest.raises(ValueError, match=f"crop {h}x{w} does not fit the 28x28 image"):
+            D.center_crop_offset(h, w, 28, 28)
+
+
 def test_preprocess_random_crop_reproducible_and_covers_offsets():
     imgs = np.zeros((400, 28, 28), np.uint8)
     imgs[:, 0, 0] = 255  # the top-left pixel is inside the crop only at offset (0, 0)

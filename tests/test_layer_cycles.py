@@ -16,7 +16,7 @@ def test_hand_count_of_a_small_layer():
     D = 4 + 7 + (4 + 4) + 3 + (16 + 3) + 4
     assert lc.chain_latency(16, 16) == D == 45
     assert lc.slots(10, 16, 16) == D + 1
-    wave = 9 * 18 + (7 + 11 + 4) + (26 + 6 + 4 * 5) + 4 + 5 * 46 + 9 * (2 + 10)
+    wave = 9 * 18 + (8 + 11 + 4) + (26 + 6 + 4 * 5) + 4 + 5 * 46 + 9 * (2 + 10)
     assert lc.layer_cycles(10, 18, 4, 9, 50, 16, 1, 16) == 50 + wave
 
 

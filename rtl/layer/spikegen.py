@@ -9,7 +9,8 @@ update datapath, in the order the engine core consumes them: for ``t = 0..T-1``,
    never stalled);
 2. :class:`rtl.layer.sampler_pipe.PipelinedSampler` turns each draw into an index (``5 + 2*KS``
    stages, never stalled);
-3. a FIFO (``lib.fifo.SyncFIFOBuffered``, :attr:`depth` entries) holds the indices for the core.
+3. a FIFO (:class:`rtl.layer.index_fifo.IndexFifo`, :attr:`depth` entries, ``lib.fifo.SyncFIFOBuffered``'s
+   timing without its write refusal) holds the indices for the core.
 
 Credit: a request is issued only while fewer than :attr:`depth` indices are issued and not yet
 taken from the FIFO, so the FIFO never overflows and nothing inside the pipeline stalls.
@@ -28,10 +29,11 @@ entering the FIFO.  ``fault`` (tests only): ``"flip_bit0"`` inverts bit 0 of eve
 from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fixedpoint.rng import IP_MAX, LAYER_MAX
+from rtl.layer.index_fifo import IndexFifo
 from rtl.layer.sampler_pipe import PipelinedSampler, clog2
 from rtl.layer.threefry import ThreefryPipe
 
@@ -82,7 +84,7 @@ class SpikeGenerator(wiring.Component):
         T, P = self.T, self.slots
         m.submodules.rng = rng = self.rng
         m.submodules.sampler = smp = self.sampler
-        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=self.index_width, depth=self.depth)
+        m.submodules.fifo = q = IndexFifo(self.index_width, self.depth)
         primed = Signal()
         for name in ("wr_en", "wr_slot", "wr_s", "wr_cum"):
             m.d.comb += getattr(smp, name).eq(getattr(self, name))

@@ -12,7 +12,7 @@ Ports (``lib.stream`` unless noted):
 * ``job``: :data:`rtl.layer.engine.JOB_LAYOUT` (``seed`` u32, ``pattern`` u32: the spike key of the
   image), one per image;
 * ``image``: the ``28 x 28`` uint8 pixels, row-major; only the network's centre crop (offset
-  ``((28 - H)//2, (28 - W)//2)``, as :func:`sbs_model.quant_ref.crop_pixels`) reaches the first
+  ``((28 - H)//2, (28 - W)//2)``, :func:`sbs_model.data.center_crop_offset`) reaches the first
   layer, the other pixels are taken and dropped;
 * ``cls``: the class of the image (argmax of the output layer's codes in ``(c, y, x)`` order, the
   first on ties: :func:`sbs_model.quant_ref.classes`; codes of a fixed-point format are ordered as
@@ -36,6 +36,7 @@ from rtl.checked import CheckedComponent
 from rtl.layer.engine import JOB_LAYOUT
 from rtl.network.feeder import FmapFeeder
 from rtl.network.fmap import FeatureMap
+from sbs_model.data import center_crop_offset
 from sbs_model.network_cycles import FMAP_READ_LATENCY, IMAGE_H, IMAGE_W
 
 
@@ -131,7 +132,7 @@ class NetworkAccelerator(CheckedComponent):
         # ---- pixels: the centre crop goes to the first engine
         e0 = self.units[0]
         ch, cw = self.crop
-        oy, ox = (IMAGE_H - ch) // 2, (IMAGE_W - cw) // 2
+        oy, ox = center_crop_offset(ch, cw, IMAGE_H, IMAGE_W)
         py, px = Signal(range(IMAGE_H)), Signal(range(IMAGE_W))
         pix_on = Signal()
         # only the bounds that cut (a crop at the image's edge compares nothing there: `px >= 0` would be a

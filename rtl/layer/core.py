@@ -12,7 +12,8 @@ spike t's row for the dot), h RAM (``P*B`` words of L codes), coefficient RAM (`
 ignored flag, ``C`` (Fc+1 bits), ``K``, ``exp_K``), spike-row RAM (``P`` words: the row of the
 slot's latest spike), the schedule ROM (``C_t``, ``G_t``), the windows (sampler, ``P*S`` words).
 
-A wave (``start`` with ``ip_start``, ``n_active`` <= P, ``seed``, ``pattern``):
+A wave (``start`` with ``ip_start``, ``n_active`` <= P; ``seed``, ``pattern`` held from ``start`` until
+the spike generator starts: the core copies them in every cycle):
 
 1. LOAD: :class:`WindowLoader` writes the cumulative windows of the wave's IPs (``n_active*S``
    cycles + :data:`rtl.layer.window.LATENCY`);
@@ -231,8 +232,14 @@ class EngineCore(wiring.Component):
         # busy): the loader's registered ``finished`` pulse, so neither the engine's start flag (it fans
         # out over the whole chip) nor the core's phase register is in front of the generator's counters
         m.d.comb += gen_start.eq(ld.finished)
+        # the spike key is copied in every cycle, not on ``start``: the engine holds it for the whole image
+        # (it changes only when the engine takes a job, while idle, at least a cycle before a wave starts).
+        # At 8541ba2 (seed 1) the start flag -> the clock enables of these 64 flip-flops, placed beside
+        # the spike generator across the chip, was the whole network's critical path (11.46 ns, 10.94 ns
+        # routing)
+        m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern)]
         with m.If(self.start):
-            m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern), n_act.eq(self.n_active),
+            m.d.sync += [n_act.eq(self.n_active),
                          n_m1.eq(self.n_active - 1), ip_base.eq(self.ip_start),
                          phase.eq(Mux(self.n_active == 0, 0, 1))]
         with m.Elif(phase == 1):

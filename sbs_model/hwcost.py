@@ -743,7 +743,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     for j in range(KS):
         mem = mem + sliced_ram_cost(P << (KS - 1 - j), cw)  # rtl.layer.sliced_ram
     depth = 1 << clog2(lc.RNG + lc.SAMPLER + lc.STEP * KS + 2 + lc.PRIME + 8)
-    fifo = ecp5_memory(depth - 1, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)
+    fifo = ecp5_memory(depth, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)  # rtl.layer.index_fifo
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
                 64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,
                 # the FIFO's prime threshold (n_active * T) keeps 3 bits: no block when T is a multiple of 8
@@ -755,7 +755,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     roms = (ecp5_memory(n_ip, geo["ip_rom_bits"], rom=True).cost()
             + ecp5_memory(S, geo["s_rom_bits"], rom=True).cost())
     u["loader"] = roms + Cost(3 * _adder(cs) + 4 * cs + _adder(cw) + cw + 2 * clog2(max(n_ip, 2)) + 16,
-                              2 * 3 * cs + 3 * (2 + clog2(max(P, 2)) + sw) + clog2(max(n_in, 2)) + 2 * cw + 16)
+                              2 * 3 * cs + 3 * (2 + clog2(max(P, 2)) + sw) + clog2(max(n_in, 2)) + 2 * cw + 16
+                              + (2 + clog2(max(P, 2)) + sw) + vw)  # the input RAM's output registered as read
 
     # ---- core: memories, address arithmetic, pass pipeline delay lines
     ek = 8

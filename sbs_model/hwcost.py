@@ -742,7 +742,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     mem = ecp5_memory(P, cw).cost()
     for j in range(KS):
         mem = mem + sliced_ram_cost(P << (KS - 1 - j), cw)  # rtl.layer.sliced_ram
-    depth = 1 << clog2(lc.RNG + lc.SAMPLER + lc.STEP * KS + 2 + lc.PRIME + 8)
+    depth = lc.spike_fifo_depth(lc.spikegen_latency(S))
     fifo = ecp5_memory(depth, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)  # rtl.layer.index_fifo
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
                 64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,

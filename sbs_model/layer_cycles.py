@@ -68,6 +68,12 @@ def spikegen_latency(S: int) -> int:
     return RNG + SAMPLER + STEP * clog2(S)
 
 
+def spike_fifo_depth(latency: int) -> int:
+    """Entries of a spike generator's index queue (``rtl.layer.index_fifo.IndexFifo``) for a
+    request-to-queue ``latency``: a power of two covering it plus :data:`PRIME` + 10."""
+    return 1 << clog2(int(latency) + 2 + PRIME + 8)
+
+
 WAVE_FIXED = LOAD + WRITE + 4  # per wave: the loader pipeline, prime -> run (3: primed is registered), the
                                 # drain after the last beat (WRITE + 1), the output start (1), minus the cycle
                                 # the cores start in

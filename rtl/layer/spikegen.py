@@ -34,16 +34,12 @@ from amaranth.lib.wiring import In, Out
 
 from fixedpoint.rng import IP_MAX, LAYER_MAX
 from rtl.layer.index_fifo import IndexFifo
-from rtl.layer.sampler_pipe import PipelinedSampler, clog2
+from rtl.layer.sampler_pipe import PipelinedSampler
 from rtl.layer.threefry import ThreefryPipe
+from sbs_model import layer_cycles as lc
 
-PRIME = 4
+PRIME = lc.PRIME
 FAULTS = (None, "flip_bit0")
-
-
-def fifo_depth(sampler_latency: int) -> int:
-    """FIFO entries: a power of two covering the request-to-FIFO latency plus :data:`PRIME` + 8."""
-    return 1 << clog2(ThreefryPipe.latency + sampler_latency + 2 + PRIME + 8)
 
 
 class SpikeGenerator(wiring.Component):
@@ -62,7 +58,7 @@ class SpikeGenerator(wiring.Component):
         self.S, self.T, self.slots, self.layer_index, self.fault = S, T, slots, int(layer_index), fault
         self.index_width = self.sampler.index_width
         self.latency = self.rng.latency + self.sampler.latency
-        self.depth = fifo_depth(self.sampler.latency)
+        self.depth = lc.spike_fifo_depth(self.latency)
         self._MustUse__silence = False
         super().__init__({
             "wr_en": In(1), "wr_slot": In(range(max(slots, 2))), "wr_s": In(range(max(S, 2))),
@@ -149,4 +145,4 @@ class SpikeGenerator(wiring.Component):
         return m
 
 
-__all__ = ["SpikeGenerator", "fifo_depth", "PRIME"]
+__all__ = ["SpikeGenerator", "PRIME"]

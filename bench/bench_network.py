@@ -145,6 +145,8 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
         "command": command or f"python -m bench.bench_network --record-synth {d}",
         "machine": machine(),
         "plan": man["plan"]["layers"],
+        "spikes": sorted({s["T"] for s in man["stages"] if s["kind"] == "sbs"}),
+        "datapaths": man["datapaths"],
         "update_lanes": {k: {"update": v["update"], "multipliers_per_lane": v["multipliers_per_lane"]}
                          for k, v in man.get("update_lanes", {}).items()},
         "verilog_sha256": man["verilog_sha256"],

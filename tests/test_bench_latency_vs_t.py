@@ -1,0 +1,40 @@
+"""bench/bench_latency_vs_t.py: a row gets a latency only from a placed design of its own T, plan and datapath."""
+import json
+
+from bench.bench_latency_vs_t import measured_runs, run_spikes
+from sbs_model.quant_ref import load_datapath
+
+LAYERS = {"0": {"engines": 1, "lanes": 16}, "2": {"engines": 1, "lanes": 8}}
+
+
+def _run(T, met=True, layers=LAYERS, commit="a", new_form=True, dp="int-e4m1", fmax=90.0):
+    d = load_datapath(dp)
+    run = {"design": f"ref, shipped weights, update {d.update}, weights {d.weight_format}, coefficient "
+                     f"{d.coef_bits} bits, T = [{T}], plan auto", "plan": layers, "timing_met": met,
+           "fmax_mhz": fmax, "source_commit": commit, "cycles_per_image": 1000, "verilog_sha256": commit}
+    if new_form:
+        run |= {"spikes": [T], "datapaths": {"0": d.to_dict(), "2": d.to_dict()}}
+    return run
+
+
+def _write(tmp_path, runs):
+    p = tmp_path / "network_pnr.json"
+    p.write_text(json.dumps({"results": {"runs": runs}}))
+    return p
+
+
+def test_spikes_from_either_record_form():
+    assert run_spikes(_run(800)) == [800]
+    assert run_spikes(_run(1600, new_form=False)) == [1600]
+    assert run_spikes({"design": "no T here"}) == []
+
+
+def test_only_met_runs_of_the_same_plan_and_datapath_count(tmp_path):
+    dp = load_datapath("int-e4m1")
+    runs = [_run(1600, new_form=False, commit="old"), _run(1600, commit="new"),  # the later run wins
+            _run(800, met=False, commit="unmet"),
+            _run(400, layers={"0": {"engines": 1, "lanes": 32}}, commit="other-plan"),
+            _run(200, dp="cheap-e4m1", commit="other-dp"), _run(100, dp="cheap-e4m1", new_form=False, commit="other-dp2")]
+    got = measured_runs(_write(tmp_path, runs), LAYERS, dp)
+    assert {t: r["source_commit"] for t, r in got.items()} == {1600: "new"}
+    assert measured_runs(tmp_path / "missing.json", LAYERS, dp) == {}

@@ -885,7 +885,8 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     feeders = sum(2 * clog2(max(c * x * y, 2)) + 4 for i, (c, x, y) in enumerate(shapes[:-1])
                   if net.layers[i + 1].is_sbs)
     top = Cost(feeders + n * h_width + 2 * h_width + 64 + 3 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes),
-               feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes))
+               feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes)
+               + 8 + 2)  # the crop register: a pixel, its valid and the sticky `lost` flag
     out["top"] = top
     return out
 

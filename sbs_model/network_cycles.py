@@ -6,13 +6,14 @@ measured cycles of every image.
 The accelerator runs one image at a time, layer after layer (a *stage* per layer).  Cycle 0 is the
 cycle in which the image's job transfers; the first SbS layer's engine takes its job in cycle 1
 (from a job register of its own) and is loading from cycle 2, and pixel ``k`` of the ``IMAGE_H x
-IMAGE_W`` image (row-major, the input stream always valid) transfers in cycle ``1 + k + delay``.
-Only the centre crop goes into the first engine, so its input phase ends with the crop's last
-pixel, ``last = (oy + H - 1) * IMAGE_W + ox + W - 1`` instead of ``n_in - 1`` (``oy = (IMAGE_H -
-H) // 2``, ``ox = (IMAGE_W - W) // 2``); ``delay`` is 1 when the crop's first pixel is pixel 0
-(it waits a cycle for the engine), else 0.
+IMAGE_W`` image (row-major, the input stream always valid) transfers in cycle ``1 + k``; a pixel of
+the centre crop reaches the first engine :data:`CROP_REGISTER` = 1 cycle later, through a register
+(in cycle ``2 + k``: the engine is always loading by then, so the image never waits for it).  Only
+the crop goes into the first engine, so its input phase ends with the crop's last pixel, ``last =
+(oy + H - 1) * IMAGE_W + ox + W - 1`` instead of ``n_in - 1`` (``oy = (IMAGE_H - H) // 2``, ``ox =
+(IMAGE_W - W) // 2``).
 
-* stage 0 (SbS): ends in cycle ``layer_cycles + (last - (n_in - 1)) + delay`` (the cycle of its
+* stage 0 (SbS): ends in cycle ``layer_cycles + (last - (n_in - 1)) + CROP_REGISTER`` (the cycle of its
   last output code, :func:`sbs_model.layer_cycles.layer_cycles` with the stage's ``update``: the
   ``scaled`` update's engine sends every code through FinalScale, ``FINAL`` cycles more per SbS
   stage; a stage without ``update`` is ``int``);
@@ -24,7 +25,7 @@ H) // 2``, ``ox = (IMAGE_W - W) // 2``); ``delay`` is 1 when the crop's first pi
     previous stage's last cycle, so the stage ends ``C * n_out * k + POOL_LATENCY - 1`` cycles after
     its start;
 * the class transfers in the cycle after the last stage ends, but not before the whole image
-  (``IMAGE_H * IMAGE_W`` pixels) has been taken: ``max(end + 1, IMAGE_H * IMAGE_W + 1 + delay)``.
+  (``IMAGE_H * IMAGE_W`` pixels) has been taken: ``max(end + 1, IMAGE_H * IMAGE_W + 1)``.
 
 ``cycles_per_image`` is that cycle's number (job transfer -> class transfer).
 """
@@ -58,9 +59,7 @@ def crop_last_index(h: int, w: int, image_h: int = IMAGE_H, image_w: int = IMAGE
     return crop_first_index(h, w, image_h, image_w) + (h - 1) * image_w + w - 1
 
 
-# the first engine is loading from cycle 2 (job in cycle 0, its job register's transfer in cycle 1);
-# pixel k is offered in cycle 1 + k, so a crop that starts at pixel 0 waits one cycle
-FIRST_ENGINE_LOADING = 2
+CROP_REGISTER = 1  # rtl.network.top: a crop pixel passes one register on its way to the first engine
 
 
 def pool_cycles(C: int, n_out: int, k: int) -> int:
@@ -84,19 +83,18 @@ def network_cycles(stages: list[dict], crop_hw: tuple[int, int]) -> dict:
         raise ValueError("network_cycles: the first stage must be an SbS layer")
     out = []
     last = crop_last_index(*crop_hw)
-    delay = max(0, FIRST_ENGINE_LOADING - (1 + crop_first_index(*crop_hw)))
     c0 = stage_cycles(stages[0])
-    end = c0 + (last - (int(stages[0]["n_in"]) - 1)) + delay
+    end = c0 + (last - (int(stages[0]["n_in"]) - 1)) + CROP_REGISTER
     out.append({"start": 0, "end": end, "cycles": end})
     for st in stages[1:]:
         start = end + 1
         c = stage_cycles(st) + (FEED_DELAY if st["kind"] == "sbs" else 0)
         end = start + c
         out.append({"start": start, "end": end, "cycles": c})
-    total = max(end + 1, IMAGE_H * IMAGE_W + 1 + delay)
+    total = max(end + 1, IMAGE_H * IMAGE_W + 1)
     return {"cycles_per_image": total, "stages": out}
 
 
-__all__ = ["network_cycles", "stage_cycles", "pool_cycles", "crop_first_index", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
+__all__ = ["network_cycles", "CROP_REGISTER", "stage_cycles", "pool_cycles", "crop_first_index", "crop_last_index", "POOL_LATENCY", "FEED_DELAY",
            "FMAP_BANK_WORDS", "FMAP_READ_LATENCY", "fmap_banks",
            "IMAGE_H", "IMAGE_W"]

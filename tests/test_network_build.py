@@ -10,7 +10,7 @@ from rtl.network.build import build_network, load_design
 from rtl.network.design import check_model
 from sbs_model.network import LayerSpec as L
 from sbs_model.network import NetworkSpec
-from sbs_model.network_cycles import FEED_DELAY, crop_last_index, network_cycles
+from sbs_model.network_cycles import CROP_REGISTER, FEED_DELAY, crop_last_index, network_cycles
 from sbs_model.plan import stages
 from sbs_model.quant import QuantizedModel
 from sbs_model.weights import init_weights, save_weights
@@ -72,7 +72,7 @@ def test_build_with_scaled_update_lanes(tmp_path, preset, coef, mults):
     acc = accelerator(model, PLAN)
     st = [s for s in man["stages"] if s["kind"] == "sbs"]
     assert [s["cycles"] for s in st][1:] == [acc.units[1].cycles() + FEED_DELAY]  # + the feeder's output register
-    assert st[0]["cycles"] == acc.units[0].cycles() + crop_last_index(6, 6) - 35  # + pixels outside the crop
+    assert st[0]["cycles"] == acc.units[0].cycles() + crop_last_index(6, 6) - 35 + CROP_REGISTER  # + pixels outside the crop
     assert man["cycles_per_image"] == network_cycles(stages(NET, model.datapaths, PLAN), (6, 6))["cycles_per_image"]
     assert man["datapaths"]["0"]["update"] == "scaled"
 

@@ -29,7 +29,7 @@ NETS = SMALL_NETWORKS
 @pytest.mark.parametrize("name,datapath", [
     pytest.param("pad-max-avg", "int-e4m1", marks=pytest.mark.slow),  # a third build: slow
     ("stride-dil-avg3-maxpad", "int-e4m1"), ("fc2", "int-e4m1"),
-    ("full-image", "int-e4m1"),  # no crop: the first pixel waits a cycle for the first engine
+    ("full-image", "int-e4m1"),  # no crop: pixel 0 reaches the first engine in its first loading cycle
     # the scaled update's lanes (cheap: no multiplier per lane; FinalScale on every engine's output)
     pytest.param("fc2", "cheap-e4m1", marks=pytest.mark.slow),  # a Verilator build of its own: CI time
     pytest.param("pad-max-avg", "cheap-e4m1", marks=pytest.mark.slow),

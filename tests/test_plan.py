@@ -20,7 +20,7 @@ def test_cycle_model_sums_the_stages():
     st = P.stages(NET, DPS, plan)
     cm = network_cycles(st, (24, 24))
     l0 = layer_cycles(32, 25, 1600, 400, 576, 32, 2, 16)
-    assert cm["stages"][0]["end"] == l0 + crop_last_index(24, 24) - 575
+    assert cm["stages"][0]["end"] == l0 + crop_last_index(24, 24) - 575 + 1  # + the crop register
     assert crop_last_index(24, 24) == 25 * 28 + 25
     assert cm["stages"][1]["cycles"] == 32 * 100 * 4 + POOL_LATENCY - 1
     for a, b in zip(cm["stages"], cm["stages"][1:]):

@@ -21,7 +21,8 @@ Ports (``lib.stream`` unless noted):
   ``dbg_data`` out ``FMAP_READ_LATENCY`` = 2 cycles later (pipelined: one address per cycle): code ``dbg_addr`` (``c*X*Y + y*Y + x``) of layer
   ``dbg_layer``'s output (pooling layers included; the output layer's h codes are layer ``n-1``);
 * ``idle`` out: no image in flight (the debug port and ``job`` are served);
-* ``starved`` out: the engines' sticky debug flag (must stay 0).
+* ``starved`` out: sticky debug flag, must stay 0: an engine's spike FIFO ran empty, or a crop pixel
+  found the first engine not loading.
 
 Scheduler: one image at a time, one stage per layer, each stage starting in the cycle after the
 previous one ends; the exact cycle count is :func:`sbs_model.network_cycles.network_cycles`.
@@ -79,7 +80,8 @@ class NetworkAccelerator(CheckedComponent):
         for i, f in self.feeders.items():
             m.submodules[f"feed{i}"] = f
         engines = [i for i, u in enumerate(self.units) if hasattr(u, "x_in")]
-        starved = 0
+        lost = Signal(name="pixel_lost")  # see the pixels below
+        starved = lost
         for i in engines:
             starved = starved | self.units[i].starved
         m.d.comb += [self.starved.eq(starved), self.idle.eq(idle_q)]
@@ -129,7 +131,12 @@ class NetworkAccelerator(CheckedComponent):
         with m.If(at[n - 1] & done[n - 1]):
             m.d.sync += fin.eq(1)
 
-        # ---- pixels: the centre crop goes to the first engine
+        # ---- pixels: the centre crop goes to the first engine through a register (``crop_v``, ``crop_d``): at
+        # c60582b the crop's compare -> the engine's input counter, across the chip, ended seed 1 (11.26 ns).  The
+        # image is taken whenever ``pix_on`` is high, without the engine's ready: pixel k transfers in cycle
+        # 1 + k at the earliest and reaches the engine one cycle later, in cycle >= 2, when the engine is loading
+        # (its job register took the job in cycle 1) until it has all n_in crop pixels, which are this image's
+        # last.  ``lost`` (sticky, into ``starved``) would say otherwise.
         e0 = self.units[0]
         ch, cw = self.crop
         oy, ox = center_crop_offset(ch, cw, IMAGE_H, IMAGE_W)
@@ -149,8 +156,7 @@ class NetworkAccelerator(CheckedComponent):
         # engine's `job.ready` -> the stage enables was the critical path (13.92 ns, 12.22 ns routing).
         # The first engine takes its job from a flip-flop of its own, `job_pend0`, one cycle after the
         # image's job (at f91a94d idle_q -> the job handshake -> layer 0's state enable, across the chip,
-        # was: 13.67 ns, 11.96 ns routing); it is loading before the crop's first pixel arrives unless the
-        # crop starts at pixel 0 (sbs_model.network_cycles counts that one cycle)
+        # was: 13.67 ns, 11.96 ns routing); it is loading from cycle 2, before the crop register's first pixel
         def hand_job(i: int, key_seed, key_pattern) -> None:
             """Engine ``i``'s job: a flip-flop of its own, ``job_pend<i>``, high from ``go[i]`` until the
             engine takes the job, with the image's key from ``key_seed``, ``key_pattern``."""
@@ -164,9 +170,12 @@ class NetworkAccelerator(CheckedComponent):
                          u.job.payload.pattern.eq(key_pattern)]
 
         hand_job(0, seed, pattern)
-        m.d.comb += [self.job.ready.eq(idle_q),
-                     e0.x_in.valid.eq(self.image.valid & pix_on & in_crop), e0.x_in.payload.eq(self.image.payload),
-                     self.image.ready.eq(pix_on & (~in_crop | e0.x_in.ready))]
+        crop_v, crop_d = Signal(), Signal(8)
+        m.d.sync += [crop_v.eq(self.image.valid & pix_on & in_crop), crop_d.eq(self.image.payload)]
+        with m.If(crop_v & ~e0.x_in.ready):
+            m.d.sync += lost.eq(1)
+        m.d.comb += [self.job.ready.eq(idle_q), e0.x_in.valid.eq(crop_v), e0.x_in.payload.eq(crop_d),
+                     self.image.ready.eq(pix_on)]
         with m.If(job_fire):
             m.d.sync += [pix_on.eq(1), py.eq(0), px.eq(0)]
         with m.Elif(self.image.valid & self.image.ready):

@@ -745,7 +745,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     depth = lc.spike_fifo_depth(lc.spikegen_latency(S))
     fifo = ecp5_memory(depth, sw).cost() + Cost(3 * clog2(depth) + 8, sw + 3 * clog2(depth) + 2)  # rtl.layer.index_fifo
     ctrl = Cost(2 * 24 + 3 * clog2(max(T, 2)) + 3 * clog2(depth + 1) + 16,
-                64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 4,
+                64 + 24 + 24 + clog2(max(T, 2)) + 3 * clog2(max(P, 2)) + clog2(depth + 1) + 5,  # + pop_q
                 # the FIFO's prime threshold (n_active * T) keeps 3 bits: no block when T is a multiple of 8
                 0 if T % 8 == 0 else ecp5_mults(min(3, clog2(P + 1)), (T % 8).bit_length()))
     u["gen"] = rng + smp + mem + fifo + ctrl

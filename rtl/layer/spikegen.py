@@ -120,8 +120,14 @@ class SpikeGenerator(wiring.Component):
                 m.d.sync += t_req.eq(t_req + 1)
                 with m.If(t_req == T - 1):
                     m.d.sync += active.eq(0)
+        # the credit of a pop comes back one cycle late (``pop_q``): the core's ready logic ends at a flip-flop
+        # here, not at the credit counter's adder (at 993bd52, T = 800, layer 5's core -> ``outstanding`` across
+        # the chip was the critical path, 11.38 ns, 10 levels).  The count is then at most one too high for a
+        # cycle, which only holds a request back; the queue's depth covers the one cycle longer credit loop
+        # (layer_cycles.spike_fifo_depth: 14 entries beyond the request-to-queue latency)
         pop = self.o.valid & self.o.ready
-        m.d.sync += outstanding.eq(outstanding + issue - pop)
+        pop_q = Signal()
+        m.d.sync += [pop_q.eq(pop), outstanding.eq(outstanding + issue - pop_q)]
 
         # ---- draws -> sampler (slot of each draw follows the request order)
         m.d.comb += [smp.i_valid.eq(rng.o_valid), smp.i_r.eq(rng.o_r), smp.i_slot.eq(k_out)]

@@ -5,8 +5,8 @@ For each T of the accuracy sweeps (``bench/explore/lowt.toml`` for T < 1600, the
 datapath ``int-e4m1``), the cycles per image of the accelerator with the same plan (the auto plan at
 T = 1600; T only changes the round counters) come from the exact cycle model
 (:func:`sbs_model.plan.cycles`, equal to the Verilator count where it was cosimulated).  A latency in
-ms is cycles / post-route Fmax, and a row has one only where that T's design (the same datapath and
-plan) was placed and routed with timing met: the latest such run of ``bench/results/network_pnr.json``
+ms is the design's cycles / post-route Fmax, and a row has one only where that T's design (the same
+datapath and plan) was placed and routed with timing met: the latest such run of ``bench/results/network_pnr.json``
 (``python -m bench.bench_network --record-pnr DIR`` after ``sbs pnr DIR``), whose commit the row names.
 The other rows hold cycles and accuracy only: an Fmax is a property of one placed design, not of the
 plan.  The low-latency point is the smallest T whose mean accuracy is >= 99.0 %.
@@ -101,13 +101,13 @@ def main(argv=None) -> int:
     for p in pts:
         c = cycles_at(p["spikes"], plan, dps)
         run = runs.get(p["spikes"])
-        if run is not None and int(run["cycles_per_image"]) != c:
-            print(f"bench_latency_vs_t.py: error: the run of {run['source_commit']} at T = {p['spikes']} has "
-                  f"{run['cycles_per_image']} cycles, the cycle model {c}", file=sys.stderr)
-            return 1
-        meas = run and {"fmax_mhz": run["fmax_mhz"], "source_commit": run["source_commit"],
-                        "verilog_sha256": run["verilog_sha256"], "command": run["command"]}
-        rows.append(p | {"cycles_per_image": c, "ms_per_image": round(c / (run["fmax_mhz"] * 1e3), 3) if run else None,
+        # the measured design's own cycles (== its cosim): an older RTL may differ from today's model by a
+        # register or two, and its latency is its own cycles over its own Fmax
+        meas = run and {"fmax_mhz": run["fmax_mhz"], "cycles_per_image": int(run["cycles_per_image"]),
+                        "source_commit": run["source_commit"], "verilog_sha256": run["verilog_sha256"],
+                        "command": run["command"]}
+        rows.append(p | {"cycles_per_image": c,
+                         "ms_per_image": round(meas["cycles_per_image"] / (meas["fmax_mhz"] * 1e3), 3) if run else None,
                          "measured": meas})
     # exact: correct answers over all seeds against 99.0 % of the images x seeds (no float rounding)
     ok = [r for r in rows if 100 * sum(r["correct_per_seed"]) >= 100 * TARGET * r["n"] * len(r["correct_per_seed"])]
@@ -123,6 +123,7 @@ def main(argv=None) -> int:
         print(f"T = {r['spikes']:5d}: accuracy {100 * r['accuracy']:.2f} %, {r['cycles_per_image']:,} cycles per image"
               + (f", {r['ms_per_image']} ms ({r['measured']['fmax_mhz']} MHz, {r['measured']['source_commit']})"
                  if r["ms_per_image"] else ""))
+    print("cycles: the cycle model of this commit's RTL; ms: the measured design's own cycles (its commit's RTL) / its Fmax")
     print(f"low-latency point (>= {100 * TARGET:.1f} %): " + (f"T = {low['spikes']}" if low else "none"))
     if not args.no_plot:
         plot(rows, low, path.with_suffix(".png"))

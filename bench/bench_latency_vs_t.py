@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_network import datapath_label  # noqa: E402
 from bench.common import RESULTS, write_result  # noqa: E402
 from sbs_model import plan as planner  # noqa: E402
 from sbs_model.network import reference_mnist  # noqa: E402
@@ -68,7 +69,7 @@ def run_matches(run: dict, layers: dict, dp) -> bool:
         return False
     if "datapaths" in run:
         return all(v == dp.to_dict() for v in run["datapaths"].values())
-    return f"update {dp.update}, weights {dp.weight_format}, coefficient {dp.coef_bits} bits" in run.get("design", "")
+    return datapath_label(dp.to_dict()) in run.get("design", "")
 
 
 def measured_runs(path: Path, layers: dict, dp) -> dict[int, dict]:
@@ -95,7 +96,8 @@ def main(argv=None) -> int:
     dp = load_datapath(DATAPATH)
     dps = {i: dp for i in net.sbs_layers()}
     plan = planner.auto_plan(net, dps)
-    layers = planner.plan_json(plan)["layers"]
+    plan_fields = planner.plan_json(plan)
+    layers = plan_fields["layers"]
     runs = measured_runs(PNR_RUNS, layers, dp)
     rows = []
     for p in pts:
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
     # exact: correct answers over all seeds against 99.0 % of the images x seeds (no float rounding)
     ok = [r for r in rows if 100 * sum(r["correct_per_seed"]) >= 100 * TARGET * r["n"] * len(r["correct_per_seed"])]
     low = ok[0] if ok else None
-    results = {"datapath": DATAPATH, "plan": planner.plan_json(plan), "rows": rows,
+    results = {"datapath": DATAPATH, "plan": plan_fields, "rows": rows,
                "low_latency_point": low and {k: low[k] for k in ("spikes", "accuracy", "cycles_per_image",
                                                                   "ms_per_image", "measured")},
                "target_accuracy": TARGET, "pnr_runs": str(PNR_RUNS.relative_to(RESULTS.parent.parent)),

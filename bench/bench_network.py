@@ -116,6 +116,12 @@ def placed_and_routed(d: Path, man: dict) -> dict:
     }
 
 
+def datapath_label(fields: dict) -> str:
+    """How a run of ``network_pnr.json`` names a datapath in its ``design`` text (``fields``: the datapath's
+    fields, as ``manifest.json`` or ``Datapath.to_dict`` give them)."""
+    return f"update {fields['update']}, weights {fields['weight_format']}, coefficient {fields['coef_bits']} bits"
+
+
 def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None,
                  pnr: bool = False, note: str | None = None) -> int:
     """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring);
@@ -132,8 +138,7 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
     ys = {k: cells.get(k, 0) for k in ("LUT4", "CCU2C", "TRELLIS_FF", "MULT18X18D", "DP16KD", "PDPW16KD",
                                        "TRELLIS_DPR16X4", "PFUMX", "L6MUX21")}
     ys["lut_total_as_yosys_counts"] = stamp["yosys"]["lut"]
-    dps = {f"update {dp['update']}, weights {dp['weight_format']}, coefficient {dp['coef_bits']} bits"
-           for dp in man["datapaths"].values()}
+    dps = {datapath_label(dp) for dp in man["datapaths"].values()}
     est = man["plan"]["estimate"]
     fits = (ys["MULT18X18D"] <= DEVICE["MULT18X18D"] and ys["DP16KD"] + ys["PDPW16KD"] <= DEVICE["DP16KD"]
             and ys["LUT4"] + 2 * ys["CCU2C"] + 4 * ys["TRELLIS_DPR16X4"] <= DEVICE["LUT4"])

@@ -170,7 +170,7 @@ class NetworkAccelerator(CheckedComponent):
                          u.job.payload.pattern.eq(key_pattern)]
 
         hand_job(0, seed, pattern)
-        crop_v, crop_d = Signal(), Signal(8)
+        crop_v, crop_d = Signal(), Signal.like(self.image.payload)
         m.d.sync += [crop_v.eq(self.image.valid & pix_on & in_crop), crop_d.eq(self.image.payload)]
         with m.If(crop_v & ~e0.x_in.ready):
             m.d.sync += lost.eq(1)

@@ -628,7 +628,7 @@ def layer_geometry(layer, in_shape) -> dict:
 
 def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
                        w_format=None, input_kind: str | None = None, fit: bool = True,
-                       w_const_bits: tuple[int, int] = (0, 0)) -> dict[str, Cost]:
+                       w_const_bits: tuple[int, int] = (0, 0), key_register: bool = True) -> dict[str, Cost]:
     """Cost of every component of one ``rtl.layer.engine.LayerEngine`` (ECP5), summed over its
     ``engines`` cores: ``upd`` (update lanes), ``dot`` (dot lanes, adder tree, accumulator), ``norm``,
     ``recip`` (pipelined divider), ``coef``, ``sched`` (schedule ROM), ``gen`` (Threefry pipe,
@@ -639,7 +639,9 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     ``weight_format``; the build's bias changes no width).  ``fit``: apply :data:`LAYER_FIT`.
     ``w_const_bits``: ``(zero, one)`` -- how many bits of the weight code are 0 (1) in every weight of
     the layer (:func:`weight_const_bits`; Yosys drops ROM bits that are the same in every word, so
-    they decide whether the weights ROM needs one block RAM more; default none)."""
+    they decide whether the weights ROM needs one block RAM more; default none).  ``key_register``:
+    the engine registers the job's spike key (64 flip-flops); ``False`` in the whole network, whose top
+    holds the key (``LayerEngine(key_held=True)``)."""
     if not isinstance(dp, Datapath):
         raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
     if dp.update not in ("int", "scaled"):
@@ -802,7 +804,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     # ---- engine: input RAM (E read ports), serialiser, wave control, output address
     xram = ecp5_memory(n_in, vw, reads=E).cost()
     u["engine"] = xram + Cost(L * ow + E * L * ow + 4 * clog2(n_ip + E * P + 1) + E * 8 + 32,
-                              L * ow + 64 + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2)) + 16)
+                              L * ow + 64 * bool(key_register) + 2 * clog2(n_ip + E * P + 1) + clog2(max(n_in, 2))
+                              + 16)
     if scaled:   # FinalScale on the output stream: U (ow bits, split at 18) times C_{T-1} (Fc + 2 bits)
         lo, hi = min(18, ow), max(ow - 18, 0)
         u["engine"] = u["engine"] + Cost(_adder(ow + Fc + 2) + _adder(hw + 2) + hw + 8,
@@ -865,7 +868,7 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     for i, layer in enumerate(net.layers):
         if layer.is_sbs:
             u = layer_engine_units(dps[i], layer, ins[i], i, int(plan[i]["lanes"]), int(plan[i]["engines"]),
-                                   w_const_bits=(w_const_bits or {}).get(i, (0, 0)))
+                                   w_const_bits=(w_const_bits or {}).get(i, (0, 0)), key_register=False)
             tot = Cost()
             for c in u.values():
                 tot = tot + c
@@ -886,7 +889,8 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
                   if net.layers[i + 1].is_sbs)
     top = Cost(feeders + n * h_width + 2 * h_width + 64 + 3 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes),
                feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes)
-               + 8 + 2)  # the crop register: a pixel, its valid and the sticky `lost` flag
+               + 8 + 2  # the crop register: a pixel, its valid and the sticky `lost` flag
+               + 64 * (len(net.sbs_layers()) - 1))  # the spike key's copy beside each engine after the first
     out["top"] = top
     return out
 

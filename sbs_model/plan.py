@@ -143,7 +143,8 @@ class _Costs:
     def layer(self, i: int, lanes: int, engines: int) -> hwcost.Cost:
         key = (i, lanes, engines)
         if key not in self.cache:
-            u = hwcost.layer_engine_units(self.dps[i], self.net.layers[i], self.ins[i], i, lanes, engines)
+            u = hwcost.layer_engine_units(self.dps[i], self.net.layers[i], self.ins[i], i, lanes, engines,
+                                          key_register=False)
             tot = hwcost.Cost()
             for c in u.values():
                 tot = tot + c

@@ -232,8 +232,9 @@ class EngineCore(wiring.Component):
         # busy): the loader's registered ``finished`` pulse, so neither the engine's start flag (it fans
         # out over the whole chip) nor the core's phase register is in front of the generator's counters
         m.d.comb += gen_start.eq(ld.finished)
-        # the spike key is copied in every cycle, not on ``start``: the engine holds it for the whole image
-        # (it changes only when the engine takes a job, while idle, at least a cycle before a wave starts).
+        # the spike key is copied in every cycle, not on ``start``: the engine (or, in the whole network, the
+        # top) holds it for the whole image (it changes only while the engine is idle, at least a cycle before
+        # a wave starts).
         # At 8541ba2 (seed 1) the start flag -> the clock enables of these 64 flip-flops, placed beside
         # the spike generator across the chip, was the whole network's critical path (11.46 ns, 10.94 ns
         # routing)

@@ -10,7 +10,10 @@ on the way into the input RAM, as :func:`fixedpoint.pooling.window_from_h`).
 
 Ports (``lib.stream``):
 
-* ``job``: :data:`JOB_LAYOUT` (``seed`` u32, ``pattern`` u32; first field in the LSBs), one per image;
+* ``job``: :data:`JOB_LAYOUT` (``seed`` u32, ``pattern`` u32; first field in the LSBs), one per image.
+  With ``key_held`` the driver holds the payload (the image's spike key) from the job's transfer until
+  the engine's last output code, and the engine keeps no key register of its own (the whole network's
+  top does: its key is written only while no image is in flight);
 * ``x_in``: the ``C*H*W`` input values in (c, y, x) order, :attr:`in_width` bits each;
 * ``h_out``: the layer's output codes (``H.width`` bits), IP by IP (``ip = oy*W_out + ox``), N
   codes each (channel order): ``out[:, oy, ox]`` of the model;
@@ -76,7 +79,7 @@ class LayerEngine(wiring.Component):
 
     def __init__(self, dp, w_codes, w_format, T: int, lanes: int, engines: int, in_shape, layer,
                  layer_index: int, input_kind: str = "codes", schedule: Schedule | None = None,
-                 fault: str | None = None):
+                 fault: str | None = None, key_held: bool = False):
         self._MustUse__silence = True
         check_layer_datapath(dp, "LayerEngine")
         if input_kind not in INPUT_KINDS:
@@ -91,7 +94,7 @@ class LayerEngine(wiring.Component):
             raise ValueError(f"LayerEngine: T must be an int in 1..{1 << 24}, got {T!r}")
         self.H = parse_format(dp.h_format)
         self.dp, self.T, self.L, self.E, self.fault = dp, T, lanes, engines, fault
-        self.input_kind = input_kind
+        self.input_kind, self.key_held = input_kind, bool(key_held)
         self.in_width = 8 if input_kind == "pixels" else self.H.width
         self.value_width = value_width(dp, input_kind)
         self.schedule = schedule or Schedule.from_layer(layer)
@@ -141,11 +144,20 @@ class LayerEngine(wiring.Component):
 
         # ---- control
         state = Signal(range(5))  # 0 idle, 1 input, 2 wave start, 3 wave run, 4 output
-        seed, pattern = Signal(32), Signal(32)
+        # the spike key: the job's payload itself when the driver holds it (``key_held``), else registered
+        # when the job transfers.  At e70f96d (seed 1) layer 2's idle flag -> the clock enables of these 64
+        # flip-flops, across the chip, was the whole network's critical path (10.95 ns)
+        if self.key_held:
+            seed, pattern = self.job.payload.seed, self.job.payload.pattern
+        else:
+            seed, pattern = Signal(32), Signal(32)
+        # the input counter and its flag are set back to 0 (and n_in == 1) by the last input value, not by
+        # the job, so the job's transfer enables only the three state flip-flops (at e70f96d, seed 2: layer
+        # 0's idle flag -> the job handshake -> this counter's clock enable, across the chip, 10.57 ns)
         xi = Signal(range(max(n_in, 2)))
         # xi == n_in - 1, registered with xi: the wave registers' clock enables see a flip-flop, not a
         # compare of the input counter (layer 2's critical path at c7d5e78)
-        xi_last = Signal()
+        xi_last = Signal(init=int(n_in == 1))
         base = Signal(range(n_ip + E * P + 1))
         rem = Signal(range(max(n_ip, 2 * E * P + 1) + 1))  # as wide as the compares with 2*E*P (no CMPCONST)
         # per core: IPs of the wave, that minus one, first IP; registers written together with rem and
@@ -236,14 +248,16 @@ class LayerEngine(wiring.Component):
         with m.If(idle):
             m.d.comb += self.job.ready.eq(1)
             with m.If(self.job.valid):
-                m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern), xi.eq(0),
-                             xi_last.eq(n_in == 1), state.eq(1), idle.eq(0), loading.eq(1)]
+                m.d.sync += [state.eq(1), idle.eq(0), loading.eq(1)]
+                if not self.key_held:
+                    m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern)]
         with m.Elif(loading):
             m.d.comb += [self.x_in.ready.eq(1), x_wr.addr.eq(xi), x_wr.en.eq(self.x_in.valid)]
             with m.If(self.x_in.valid):
                 m.d.sync += [xi.eq(xi + 1), xi_last.eq(xi == n_in - 2)]
                 with m.If(xi_last):
-                    m.d.sync += [state.eq(2), loading.eq(0), start.eq(1), base.eq(0), rem.eq(n_ip)]
+                    m.d.sync += [xi.eq(0), xi_last.eq(n_in == 1), state.eq(2), loading.eq(0), start.eq(1),
+                                 base.eq(0), rem.eq(n_ip)]
                     m.d.sync += wave_params((n_ip, 0), 0)
         with m.Elif(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]

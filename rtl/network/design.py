@@ -60,7 +60,7 @@ def accelerator(model: QuantizedModel, plan: dict) -> NetworkAccelerator:
             ql = model.qlayers[i]
             units.append(LayerEngine(ql.dp, ql.wcodes, ql.W, layer.spikes, plan[i]["lanes"], plan[i]["engines"],
                                      in_shapes[i], layer, i, "pixels" if i == 0 else "codes",
-                                     schedule=Schedule.from_layer(layer)))
+                                     schedule=Schedule.from_layer(layer), key_held=True))
         else:
             dp = producer_dp(model, i)
             units.append(PoolUnit(layer, in_shapes[i], dp.h_format, dp.h_rounding))

@@ -251,7 +251,10 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [state.eq(1), idle.eq(0), loading.eq(1)]
                 if not self.key_held:
                     m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern)]
-        with m.Elif(loading):
+        # the flags are exclusive, so loading and the states after it are decoded without the idle flag: the
+        # input's ready is the `loading` flip-flop alone (at e70f96d, T = 700: layer 2's idle flag -> the
+        # feeder -> a feature map's read enable, across the chip, 11.08 ns)
+        with m.If(loading):
             m.d.comb += [self.x_in.ready.eq(1), x_wr.addr.eq(xi), x_wr.en.eq(self.x_in.valid)]
             with m.If(self.x_in.valid):
                 m.d.sync += [xi.eq(xi + 1), xi_last.eq(xi == n_in - 2)]
@@ -259,7 +262,7 @@ class LayerEngine(wiring.Component):
                     m.d.sync += [xi.eq(0), xi_last.eq(n_in == 1), state.eq(2), loading.eq(0), start.eq(1),
                                  base.eq(0), rem.eq(n_ip)]
                     m.d.sync += wave_params((n_ip, 0), 0)
-        with m.Elif(state == 2):
+        with m.If(state == 2):
             m.d.sync += [state.eq(3), settle.eq(1)]
         with m.Elif(state == 3):
             m.d.sync += settle.eq(0)
@@ -293,7 +296,7 @@ class LayerEngine(wiring.Component):
                         m.d.sync += [base.eq(base + E * P), rem.eq(Mux(rem > E * P, rem - E * P, 0)),
                                      state.eq(Mux(rem > E * P, 2, 0)), start.eq(rem > E * P), idle.eq(rem <= E * P)]
                         m.d.sync += wave_params((rem, E * P), base + E * P)
-        with m.Else():
+        with m.Elif(~idle & ~loading):  # states 0 and 1 without their flag (unreachable): back to idle
             m.d.sync += [state.eq(0), idle.eq(1)]
         return m
 

@@ -8,7 +8,7 @@ import pytest
 
 from fixedpoint.datapath import Datapath
 from sbs_model import hwcost
-from sbs_model.hwcost import ecp5_memory, ecp5_mults, layer_engine_cost, network_cost
+from sbs_model.hwcost import ecp5_memory, ecp5_mults, layer_engine_cost, layer_engine_units, network_cost, network_units
 from sbs_model.network import LayerSpec, NetworkSpec, reference_mnist
 
 INT = Datapath.preset("int-e4m1")
@@ -93,6 +93,23 @@ def test_network_cost_sums_its_parts():
     assert c["parts"]["layer5"][2] == layer_engine_cost(INT, NET.layers[5], INS[5], 5, 10)["mult18"]
     with pytest.raises(ValueError, match="update must be int or scaled"):
         layer_engine_cost(Datapath.preset("paper-e4m1"), NET.layers[5], INS[5], 5, 10)
+
+
+def test_network_engines_have_no_key_register():
+    """The whole network's engines use the top's key (``LayerEngine(key_held=True)``): the engine part
+    has 64 flip-flops fewer than a standalone engine's (before the calibration factor), and the network's
+    layer parts are the engines without it."""
+    held = layer_engine_units(INT, NET.layers[0], INS[0], 0, 2, fit=False, key_register=False)
+    with_key = layer_engine_units(INT, NET.layers[0], INS[0], 0, 2, fit=False)
+    assert with_key["engine"].ff - held["engine"].ff == 64
+    assert {k: v for k, v in with_key.items() if k != "engine"} == {k: v for k, v in held.items() if k != "engine"}
+    dps = {i: INT for i in NET.sbs_layers()}
+    plan = {i: {"lanes": 2, "engines": 1} for i in NET.sbs_layers()}
+    parts = network_units(NET, dps, plan)
+    for i in NET.sbs_layers():
+        u = layer_engine_units(INT, NET.layers[i], INS[i], i, 2, key_register=False)
+        assert parts[f"layer{i}"].ff == sum(c.ff for c in u.values())
+        assert parts[f"layer{i}"].ff < layer_engine_cost(INT, NET.layers[i], INS[i], i, 2)["ff"]
 
 
 TINY = NetworkSpec((1, 8, 8), (LayerSpec("sbs", 1, 4, (3, 3), spikes=8), LayerSpec("avgpool", 4, 4, (2, 2), (2, 2)),

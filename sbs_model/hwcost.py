@@ -856,9 +856,20 @@ def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
     return rom + Cost(ctl + 3 * _adder(sw) + int(h_width) + 16, ctl + 4 * sw + int(h_width) + 12, dsp)
 
 
+def network_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int,
+                        w_const_bits: tuple[int, int] = (0, 0)) -> Cost:
+    """One SbS layer's engine as the whole network builds it (``LayerEngine(key_held=True)``: no key
+    register, the top holds the key): :func:`layer_engine_units` summed."""
+    tot = Cost()
+    for c in layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_const_bits=w_const_bits,
+                                key_register=False).values():
+        tot = tot + c
+    return tot
+
+
 def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) -> dict[str, Cost]:
     """Cost of ``rtl.network.top.NetworkAccelerator`` per part: ``layer<i>`` (each SbS layer's
-    :func:`layer_engine_units` summed; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}``),
+    :func:`network_engine_cost`; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}``),
     ``pool<i>`` (:func:`pool_unit_cost`), ``fmaps`` (one RAM per layer output, one write and one read
     port), ``top`` (feeders, pixel crop, scheduler, argmax, debug read mux).  ``w_const_bits``:
     ``{layer: (zero, one)}`` (:func:`weight_const_bits`) when the weights are known."""
@@ -867,12 +878,8 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     out: dict[str, Cost] = {}
     for i, layer in enumerate(net.layers):
         if layer.is_sbs:
-            u = layer_engine_units(dps[i], layer, ins[i], i, int(plan[i]["lanes"]), int(plan[i]["engines"]),
-                                   w_const_bits=(w_const_bits or {}).get(i, (0, 0)), key_register=False)
-            tot = Cost()
-            for c in u.values():
-                tot = tot + c
-            out[f"layer{i}"] = tot
+            out[f"layer{i}"] = network_engine_cost(dps[i], layer, ins[i], i, int(plan[i]["lanes"]),
+                                                   int(plan[i]["engines"]), (w_const_bits or {}).get(i, (0, 0)))
         else:
             out[f"pool{i}"] = pool_unit_cost(layer, ins[i], h_width)
     fm = Cost()

@@ -143,12 +143,8 @@ class _Costs:
     def layer(self, i: int, lanes: int, engines: int) -> hwcost.Cost:
         key = (i, lanes, engines)
         if key not in self.cache:
-            u = hwcost.layer_engine_units(self.dps[i], self.net.layers[i], self.ins[i], i, lanes, engines,
-                                          key_register=False)
-            tot = hwcost.Cost()
-            for c in u.values():
-                tot = tot + c
-            self.cache[key] = tot
+            self.cache[key] = hwcost.network_engine_cost(self.dps[i], self.net.layers[i], self.ins[i], i, lanes,
+                                                         engines)
         return self.cache[key]
 
     def total(self, plan: dict) -> hwcost.Cost:

@@ -37,8 +37,9 @@ from sbs_model.layer_cycles import layer_cycles
 IMAGE_H = IMAGE_W = 28
 FMAP_BANK_WORDS = 1024  # rtl.network.fmap.FeatureMap: words per bank (one ECP5 DP16KD holds 1024 words of <= 18 bits)
 FMAP_READ_LATENCY = 2  # rtl.network.fmap.FeatureMap: address -> bank read port -> bank output register -> rd_data
-POOL_LATENCY = 5 + FMAP_READ_LATENCY  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM ->
-                                      # address register -> map read -> data register -> sum -> divide -> write
+POOL_LATENCY = 6 + FMAP_READ_LATENCY  # rtl.network.pool.PoolUnit, from its start pulse: issue -> geometry ROM ->
+                                      # ROM word register -> address register -> map read -> data register ->
+                                      # sum -> divide -> write
 FEED_DELAY = FMAP_READ_LATENCY  # rtl.network.feeder.FmapFeeder: the map's bank register and the feeder's output
                                 # register: a fed SbS stage's values arrive this many cycles later than from a
                                 # plain synchronous read port

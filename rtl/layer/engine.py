@@ -11,9 +11,10 @@ on the way into the input RAM, as :func:`fixedpoint.pooling.window_from_h`).
 Ports (``lib.stream``):
 
 * ``job``: :data:`JOB_LAYOUT` (``seed`` u32, ``pattern`` u32; first field in the LSBs), one per image.
-  With ``key_held`` the driver holds the payload (the image's spike key) from the job's transfer until
-  the engine's last output code, and the engine keeps no key register of its own (the whole network's
-  top does: its key is written only while no image is in flight);
+  With ``key_held`` the driver holds the payload (the image's spike key) from the end of the input
+  phase (the first wave's start: only the waves read the key, so it may arrive up to ``n_in`` cycles
+  after the job's transfer) until the engine's last output code, and the engine keeps no key register
+  of its own (the whole network's top does: its key is written only while no image is in flight);
 * ``x_in``: the ``C*H*W`` input values in (c, y, x) order, :attr:`in_width` bits each;
 * ``h_out``: the layer's output codes (``H.width`` bits), IP by IP (``ip = oy*W_out + ox``), N
   codes each (channel order): ``out[:, oy, ox]`` of the model;

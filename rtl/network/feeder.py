@@ -3,7 +3,9 @@
 Ports: ``start`` (pulse): the next cycle presents address 0; ``rd_addr`` / ``rd_en`` out and
 ``rd_data`` in: a :class:`rtl.network.fmap.FeatureMap` read port (a pipeline of
 :data:`sbs_model.network_cycles.FMAP_READ_LATENCY` stages that advance in the cycles with ``rd_en``
-high); ``o``: ``lib.stream`` of ``n`` values in address order.
+high); ``o``: ``lib.stream`` of ``n`` values in address order; ``busy`` out: addresses left to issue
+or values in the pipeline (from the cycle after ``start`` until the last value has transferred): while
+it is low the map's read port is free (the network's debug path uses it then).
 
 The feeder is a pipeline of the map's read stages and an output register (``o.payload`` is a
 flip-flop), all advancing together whenever the output register can take a value (it is empty or
@@ -37,6 +39,7 @@ class FmapFeeder(CheckedComponent):
             "start": In(1),
             "rd_addr": Out(range(max(n, 2))), "rd_en": Out(1), "rd_data": In(self.width),
             "o": Out(stream.Signature(self.width)),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -61,7 +64,11 @@ class FmapFeeder(CheckedComponent):
                 m.d.sync += cnt.eq(cnt + 1)
             with m.Else():
                 m.d.sync += active.eq(0)
-        m.d.comb += [self.rd_addr.eq(cnt), self.rd_en.eq(take), self.o.valid.eq(v_o), self.o.payload.eq(data_o)]
+        busy = active | v_o
+        for x in v:
+            busy = busy | x
+        m.d.comb += [self.rd_addr.eq(cnt), self.rd_en.eq(take), self.o.valid.eq(v_o), self.o.payload.eq(data_o),
+                     self.busy.eq(busy)]
         return m
 
 

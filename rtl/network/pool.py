@@ -20,8 +20,8 @@ read port of the input :class:`rtl.network.fmap.FeatureMap` (``c*H*W + y*W + x``
 ``wr_en`` out: the output RAM, written in order ``c*n_out + o``; ``done`` (pulse with the last
 write).  One window position per cycle: ``start`` in cycle ``s`` -> positions issued in cycles
 ``s+1 .. s + C*n_out*k``, the last write in cycle ``s + C*n_out*k + LATENCY``
-(:data:`sbs_model.network_cycles.POOL_LATENCY` = 7).  The read address and the read value each
-pass a register (the input feature map spans many block RAMs: their address pins and their output
+(:data:`sbs_model.network_cycles.POOL_LATENCY` = 8).  The geometry ROM's word, the read address and the
+read value each pass a register (the input feature map spans many block RAMs: their address pins and their output
 multiplexer are long routes).
 """
 from __future__ import annotations
@@ -109,17 +109,23 @@ class PoolUnit(CheckedComponent):
             with m.Else():
                 m.d.sync += ra.eq(ra + 1)
         m.d.comb += gp.addr.eq(ra)
-        # ---- p1: geometry word -> input RAM address (registered: the address adder ends at a flip-flop,
-        # not at the address pins of every block RAM of the feature map)
+        # ---- p1: the geometry ROM's word into a register (a block RAM without its output register drove
+        # the address adder: at 838dd54, T = 700, seed 1, the ROM -> addr2 path was critical, 11.10 ns)
         v1, first1, last1 = Signal(), Signal(), Signal()
         cb1 = Signal.like(cbase)
         m.d.sync += [v1.eq(running & ~self.start), first1.eq(j == 0), last1.eq(j == k - 1), cb1.eq(cbase)]
+        g_q = Signal(row)
+        v1q, first1q, last1q = Signal(), Signal(), Signal()
+        cb1q = Signal.like(cbase)
+        m.d.sync += [g_q.eq(gp.data), v1q.eq(v1), first1q.eq(first1), last1q.eq(last1), cb1q.eq(cb1)]
+        # ---- p2: geometry word -> input RAM address (registered: the address adder ends at a flip-flop,
+        # not at the address pins of every block RAM of the feature map)
         # the per-position flags travel with the read: valid, first / last of the window, inside the input
         f2 = Signal(FLAGS)
         addr2 = Signal.like(self.rd_addr)
-        m.d.sync += [f2.v.eq(v1), f2.first.eq(first1), f2.last.eq(last1), f2.inb.eq(gp.data.ok),
-                     addr2.eq(cb1 + gp.data.idx)]
-        # ---- p2, p3: the map's read (FMAP_READ_LATENCY stages: bank read port, bank register)
+        m.d.sync += [f2.v.eq(v1q), f2.first.eq(first1q), f2.last.eq(last1q), f2.inb.eq(g_q.ok),
+                     addr2.eq(cb1q + g_q.idx)]
+        # ---- p3, p4: the map's read (FMAP_READ_LATENCY stages: bank read port, bank register)
         m.d.comb += [self.rd_addr.eq(addr2), self.rd_en.eq(1)]
         f = f2
         for i in range(FMAP_READ_LATENCY):
@@ -131,7 +137,7 @@ class PoolUnit(CheckedComponent):
         d4 = Signal(hw)
         m.d.sync += [f4.eq(f), d4.eq(self.rd_data)]
         v4, first4, last4, in4 = f4.v, f4.first, f4.last, f4.inb
-        # ---- p4: value -> running sum / max
+        # ---- p5: value -> running sum / max
         acc = Signal(self.sum_width)
         x = Mux(in4, d4, 0)
         if self.layer.kind == "avgpool":
@@ -140,7 +146,7 @@ class PoolUnit(CheckedComponent):
             nxt = Mux(first4, x, Mux(in4 & (d4 > acc), d4, acc))
         with m.If(v4):
             m.d.sync += acc.eq(nxt)
-        # ---- p5: window result; p6: quotient; then the rounded write
+        # ---- p6: window result; p7: quotient; then the rounded write
         v5, s5 = Signal(), Signal(self.sum_width)
         m.d.sync += [v5.eq(v4 & last4), s5.eq(nxt)]
         v6, s6, q6 = Signal(), Signal(self.sum_width), Signal(self.sum_width)

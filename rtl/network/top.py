@@ -169,7 +169,14 @@ class NetworkAccelerator(CheckedComponent):
             m.d.comb += [u.job.valid.eq(pend), u.job.payload.seed.eq(key_seed),
                          u.job.payload.pattern.eq(key_pattern)]
 
-        hand_job(0, seed, pattern)
+        # engine 0's key is a copy of the top's too (as the later engines'): at 838dd54 (T = 700, seed 2) the
+        # top's key register, placed beside layer 0 (then its reader), had the critical path: idle_q -> its
+        # 64 clock enables, 12.69 ns, all routing.  The copy is one cycle behind the key (written from
+        # cycle 2 on); engine 0 takes its job in cycle 1 but first reads the key when its first wave
+        # starts, after its n_in input values (cycle 2 at the earliest)
+        seed0, pattern0 = Signal(32, name="seed0"), Signal(32, name="pattern0")
+        m.d.sync += [seed0.eq(seed), pattern0.eq(pattern)]
+        hand_job(0, seed0, pattern0)
         crop_v, crop_d = Signal(), Signal.like(self.image.payload)
         m.d.sync += [crop_v.eq(self.image.valid & pix_on & in_crop), crop_d.eq(self.image.payload)]
         with m.If(crop_v & ~e0.x_in.ready):
@@ -232,10 +239,13 @@ class NetworkAccelerator(CheckedComponent):
                     m.d.comb += [fmaps[i - 1].rd_addr.eq(u.rd_addr), fmaps[i - 1].rd_en.eq(u.rd_en)]
                 m.d.comb += [u.start.eq(go[i]), u.rd_data.eq(fmaps[i - 1].rd_data), done[i].eq(u.done),
                              fmaps[i].wr_en.eq(u.wr_en), fmaps[i].wr_addr.eq(u.wr_addr), fmaps[i].wr_data.eq(u.wr_data)]
-            # read port i: the next layer while it runs, else the debug path
+            # read port i: the next layer while it reads, else the debug path.  An SbS layer's reads are its
+            # feeder's: the select is the feeder's own `busy` (flip-flops beside the map's read port), not the
+            # stage flag (at 838dd54, T = 1600, seed 1: layer 5's stage flag -> feature map 4's read-address
+            # select -> its read register was the critical path, 10.50 ns, 9.03 ns routing)
             if i + 1 < n and hasattr(self.units[i + 1], "x_in"):
                 f = self.feeders[i + 1]
-                with m.If(rd_by_next):
+                with m.If(f.busy):
                     m.d.comb += [fmaps[i].rd_addr.eq(f.rd_addr), fmaps[i].rd_en.eq(f.rd_en)]
                 with m.Else():
                     m.d.comb += [fmaps[i].rd_addr.eq(self.dbg_addr), fmaps[i].rd_en.eq(1)]

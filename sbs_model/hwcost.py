@@ -841,9 +841,9 @@ def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: in
 
 
 def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
-    """``rtl.network.pool.PoolUnit``: geometry ROM (``n_out*k`` words: in-range flag + plane index),
-    counters, the window sum, the divide-by-k (a constant multiply; a shift for k a power of two),
-    rounding (average) or compare (max), output address."""
+    """``rtl.network.pool.PoolUnit``: geometry ROM (``n_out*k`` words: in-range flag + plane index) and
+    its word register, counters, the window sum, the divide-by-k (a constant multiply; a shift for k a
+    power of two), rounding (average) or compare (max), output address."""
     C, h, w = (int(v) for v in in_shape)
     ho, wo = layer.output_hw(h, w)
     k = layer.kernel[0] * layer.kernel[1]
@@ -853,7 +853,8 @@ def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
     M = -(-(1 << (sw + clog2(k))) // k)
     dsp = _const_mult(sw, M) if layer.kind == "avgpool" else 0
     ctl = 3 * clog2(max(n_out * k, 2)) + 2 * clog2(max(C * plane, 2)) + 2 * clog2(max(C * n_out, 2))
-    return rom + Cost(ctl + 3 * _adder(sw) + int(h_width) + 16, ctl + 4 * sw + int(h_width) + 12, dsp)
+    rom_q = 1 + clog2(max(plane, 2)) + 3 + clog2(max(C * plane, 2))  # the ROM word, flags, channel base
+    return rom + Cost(ctl + 3 * _adder(sw) + int(h_width) + 16, ctl + 4 * sw + int(h_width) + 12 + rom_q, dsp)
 
 
 def network_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int,
@@ -897,7 +898,7 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     top = Cost(feeders + n * h_width + 2 * h_width + 64 + 3 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes),
                feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes)
                + 8 + 2  # the crop register: a pixel, its valid and the sticky `lost` flag
-               + 64 * (len(net.sbs_layers()) - 1))  # the spike key's copy beside each engine after the first
+               + 64 * len(net.sbs_layers()))  # the spike key's copy beside each engine
     out["top"] = top
     return out
 

@@ -74,7 +74,12 @@ class NetworkAccelerator(CheckedComponent):
         m = Module()
         n, hw = self.n_layers, self.hw
         idle_q = Signal(init=1)  # no image in flight
-        seed, pattern = Signal(32), Signal(32)
+        # the image's key: the job's payload registered in every cycle (`job_key_q`, beside the job port), taken
+        # into `key_seed`, `key_pattern` in the cycle after the job's transfer by `key_take`, a flip-flop whose
+        # only loads are those 64 clock enables (see below)
+        seed, pattern = Signal(32, name="key_seed"), Signal(32, name="key_pattern")
+        job_seed_q, job_pattern_q = Signal(32, name="job_seed_q"), Signal(32, name="job_pattern_q")
+        key_take = Signal(name="key_take")
         for i, u in enumerate(self.units):
             m.submodules[f"layer{i}"] = u
         for i, f in self.feeders.items():
@@ -119,10 +124,16 @@ class NetworkAccelerator(CheckedComponent):
             m.d.comb += go[i].eq(at[i - 1] & done[i - 1])
         with m.If(job_fire):
             m.d.sync += idle_q.eq(0)
-        # the image's key is loaded on every idle cycle (the enable is the `idle_q` flip-flop itself, not
-        # the handshake): its value from the job's transfer cycle, the last idle one, stays
-        with m.If(idle_q):
-            m.d.sync += [seed.eq(self.job.payload.seed), pattern.eq(self.job.payload.pattern)]
+        # the image's key: written in cycle 1 (the job transfers in cycle 0) from the payload registered in
+        # cycle 0, enabled by `key_take` = the transfer one cycle later.  Until 1a7712d the key register was
+        # written in every idle cycle, enabled by the `idle_q` flip-flop, which also drives `job.ready` and the
+        # stage start: at 1a7712d (T = 1600, seed 1) idle_q -> the key register's clock enables, placed apart
+        # (the register's readers are the copies beside the engines), was the critical path, 15.03 ns, all
+        # routing.  `key_take` has no other load, so it sits with the key register.
+        m.d.sync += [job_seed_q.eq(self.job.payload.seed), job_pattern_q.eq(self.job.payload.pattern),
+                     key_take.eq(job_fire)]
+        with m.If(key_take):
+            m.d.sync += [seed.eq(job_seed_q), pattern.eq(job_pattern_q)]
         for i in range(n):
             with m.If(go[i]):
                 m.d.sync += at[i].eq(1)
@@ -157,26 +168,28 @@ class NetworkAccelerator(CheckedComponent):
         # The first engine takes its job from a flip-flop of its own, `job_pend0`, one cycle after the
         # image's job (at f91a94d idle_q -> the job handshake -> layer 0's state enable, across the chip,
         # was: 13.67 ns, 11.96 ns routing); it is loading from cycle 2, before the crop register's first pixel
-        def hand_job(i: int, key_seed, key_pattern) -> None:
+        #
+        # Every engine reads the key from a copy of its own, `seed<i>`, `pattern<i>`, written in every cycle
+        # (the engines keep no key register: `key_held`): at 838dd54 (T = 700, seed 2) the top's key register,
+        # placed beside layer 0 (then its direct reader), had the critical path, 12.69 ns, all routing.  The
+        # copies hold the key from cycle 3 on; engine 0 takes its job in cycle 1 but first reads the key when
+        # its first wave starts, after its n_in input values, the first of which arrives in cycle 2: cycle 3 at
+        # the earliest.  The later engines start stages after that.
+        def hand_job(i: int) -> None:
             """Engine ``i``'s job: a flip-flop of its own, ``job_pend<i>``, high from ``go[i]`` until the
-            engine takes the job, with the image's key from ``key_seed``, ``key_pattern``."""
+            engine takes the job, with the image's key from copies of its own."""
             u = self.units[i]
             pend = Signal(name=f"job_pend{i}")
+            seed_i, pattern_i = Signal(32, name=f"seed{i}"), Signal(32, name=f"pattern{i}")
+            m.d.sync += [seed_i.eq(seed), pattern_i.eq(pattern)]
             with m.If(go[i]):
                 m.d.sync += pend.eq(1)
             with m.Elif(u.job.ready):
                 m.d.sync += pend.eq(0)
-            m.d.comb += [u.job.valid.eq(pend), u.job.payload.seed.eq(key_seed),
-                         u.job.payload.pattern.eq(key_pattern)]
+            m.d.comb += [u.job.valid.eq(pend), u.job.payload.seed.eq(seed_i),
+                         u.job.payload.pattern.eq(pattern_i)]
 
-        # engine 0's key is a copy of the top's too (as the later engines'): at 838dd54 (T = 700, seed 2) the
-        # top's key register, placed beside layer 0 (then its reader), had the critical path: idle_q -> its
-        # 64 clock enables, 12.69 ns, all routing.  The copy is one cycle behind the key (written from
-        # cycle 2 on); engine 0 takes its job in cycle 1 but first reads the key when its first wave
-        # starts, after its n_in input values (cycle 2 at the earliest)
-        seed0, pattern0 = Signal(32, name="seed0"), Signal(32, name="pattern0")
-        m.d.sync += [seed0.eq(seed), pattern0.eq(pattern)]
-        hand_job(0, seed0, pattern0)
+        hand_job(0)
         crop_v, crop_d = Signal(), Signal.like(self.image.payload)
         m.d.sync += [crop_v.eq(self.image.valid & pix_on & in_crop), crop_d.eq(self.image.payload)]
         with m.If(crop_v & ~e0.x_in.ready):
@@ -201,11 +214,7 @@ class NetworkAccelerator(CheckedComponent):
             if hasattr(u, "x_in"):  # SbS layer engine
                 if i > 0:
                     f = self.feeders[i]
-                    # the job as engine 0's, with the image's key in copies of this engine's own (the key
-                    # is written when the image's job transfers, stage 0, long before this stage)
-                    seed_i, pattern_i = Signal(32, name=f"seed{i}"), Signal(32, name=f"pattern{i}")
-                    m.d.sync += [seed_i.eq(seed), pattern_i.eq(pattern)]
-                    hand_job(i, seed_i, pattern_i)
+                    hand_job(i)  # as engine 0's (the key is written in stage 0, long before this stage)
                     m.d.comb += f.start.eq(go[i])
                     wiring.connect(m, f.o, u.x_in)
                 # output codes -> RAM i at c*X*Y + ip (they arrive IP by IP, N channels each)

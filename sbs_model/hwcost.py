@@ -898,6 +898,7 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     top = Cost(feeders + n * h_width + 2 * h_width + 64 + 3 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes),
                feeders + 64 + 2 * h_width + 16 + 2 * sum(clog2(max(c * x * y, 2)) for c, x, y in shapes)
                + 8 + 2  # the crop register: a pixel, its valid and the sticky `lost` flag
+               + 64 + 1  # the job's key registered beside the job port and `key_take`
                + 64 * len(net.sbs_layers()))  # the spike key's copy beside each engine
     out["top"] = top
     return out

@@ -74,7 +74,7 @@ class NetworkAccelerator(CheckedComponent):
         m = Module()
         n, hw = self.n_layers, self.hw
         idle_q = Signal(init=1)  # no image in flight
-        # the image's key: the job's payload registered in every cycle (`job_key_q`, beside the job port), taken
+        # the image's key: the job's payload registered in every cycle (`job_seed_q`, `job_pattern_q`), taken
         # into `key_seed`, `key_pattern` in the cycle after the job's transfer by `key_take`, a flip-flop whose
         # only loads are those 64 clock enables (see below)
         seed, pattern = Signal(32, name="key_seed"), Signal(32, name="key_pattern")

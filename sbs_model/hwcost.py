@@ -628,7 +628,8 @@ def layer_geometry(layer, in_shape) -> dict:
 
 def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
                        w_format=None, input_kind: str | None = None, fit: bool = True,
-                       w_const_bits: tuple[int, int] = (0, 0), key_register: bool = True) -> dict[str, Cost]:
+                       w_const_bits: tuple[int, int] = (0, 0), key_register: bool = True,
+                       n_slots: int | None = None) -> dict[str, Cost]:
     """Cost of every component of one ``rtl.layer.engine.LayerEngine`` (ECP5), summed over its
     ``engines`` cores: ``upd`` (update lanes), ``dot`` (dot lanes, adder tree, accumulator), ``norm``,
     ``recip`` (pipelined divider), ``coef``, ``sched`` (schedule ROM), ``gen`` (Threefry pipe,
@@ -641,7 +642,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     the layer (:func:`weight_const_bits`; Yosys drops ROM bits that are the same in every word, so
     they decide whether the weights ROM needs one block RAM more; default none).  ``key_register``:
     the engine registers the job's spike key (64 flip-flops); ``False`` in the whole network, whose top
-    holds the key (``LayerEngine(key_held=True)``)."""
+    holds the key (``LayerEngine(key_held=True)``).  ``n_slots``: the cores' slots P
+    (:func:`sbs_model.layer_cycles.core_slots`; default the fewest the chain allows)."""
     if not isinstance(dp, Datapath):
         raise ValueError(f"dp must be a Datapath, got {type(dp).__name__}")
     if dp.update not in ("int", "scaled"):
@@ -660,7 +662,7 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     R, Qb, Fc, Fg, cb, Fu = (int(dp.norm_bits), int(dp.recip_bits), int(dp.c_bits), int(dp.g_bits),
                              int(dp.coef_bits), int(dp.upd_frac_bits))
     B = lc.beats(N, L)
-    P = lc.slots(N, L, Qb)
+    P = lc.core_slots(N, L, Qb, n_slots)
     KS = clog2(S)
     sw = max(1, KS)
     if input_kind is None:
@@ -858,19 +860,20 @@ def pool_unit_cost(layer, in_shape, h_width: int) -> Cost:
 
 
 def network_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int,
-                        w_const_bits: tuple[int, int] = (0, 0)) -> Cost:
+                        w_const_bits: tuple[int, int] = (0, 0), n_slots: int | None = None) -> Cost:
     """One SbS layer's engine as the whole network builds it (``LayerEngine(key_held=True)``: no key
-    register, the top holds the key): :func:`layer_engine_units` summed."""
+    register, the top holds the key): :func:`layer_engine_units` summed (``n_slots``: its P)."""
     tot = Cost()
     for c in layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_const_bits=w_const_bits,
-                                key_register=False).values():
+                                key_register=False, n_slots=n_slots).values():
         tot = tot + c
     return tot
 
 
 def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) -> dict[str, Cost]:
     """Cost of ``rtl.network.top.NetworkAccelerator`` per part: ``layer<i>`` (each SbS layer's
-    :func:`network_engine_cost`; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}``),
+    :func:`network_engine_cost`; ``dps[i]`` its datapath, ``plan[i]`` ``{"lanes", "engines"}`` and
+    optionally ``"slots"``),
     ``pool<i>`` (:func:`pool_unit_cost`), ``fmaps`` (one RAM per layer output, one write and one read
     port), ``top`` (feeders, pixel crop, scheduler, argmax, debug read mux).  ``w_const_bits``:
     ``{layer: (zero, one)}`` (:func:`weight_const_bits`) when the weights are known."""
@@ -880,7 +883,8 @@ def network_units(net, dps: dict, plan: dict, w_const_bits: dict | None = None) 
     for i, layer in enumerate(net.layers):
         if layer.is_sbs:
             out[f"layer{i}"] = network_engine_cost(dps[i], layer, ins[i], i, int(plan[i]["lanes"]),
-                                                   int(plan[i]["engines"]), (w_const_bits or {}).get(i, (0, 0)))
+                                                   int(plan[i]["engines"]), (w_const_bits or {}).get(i, (0, 0)),
+                                                   plan[i].get("slots"))
         else:
             out[f"pool{i}"] = pool_unit_cost(layer, ins[i], h_width)
     fm = Cost()

@@ -11,7 +11,7 @@ result must be back before the same IP's next pass.  Passes go round robin over 
 one round of all slots takes ``P*B`` cycles and
 
     chain latency D = FRONT + UPDATE + (DOT + ceil(log2 L)) + NORM + (Qb + RECIP) + COEF
-    P = ceil((D + B) / B)
+    P >= ceil((D + B) / B)   (the fewest by default; a plan may give a core more, see core_slots)
 
 (the coefficient of a pass is written ``D`` cycles after the pass's last beat, strictly before
 the IP's next pass).  With ``L >= N`` (``B = 1``) the engine sustains one spike per cycle.
@@ -59,9 +59,44 @@ def chain_latency(lanes: int, recip_bits: int) -> int:
 
 
 def slots(N: int, lanes: int, recip_bits: int) -> int:
-    """P: IPs in flight per core."""
+    """P: the fewest IPs in flight per core that cover the chain (``P*B >= D + B``)."""
     B = beats(N, lanes)
     return -(-(chain_latency(lanes, recip_bits) + B) // B)
+
+
+MAX_SLOTS = 256  # slots per core a plan may ask for (a core's slot counters and memories grow with it)
+
+
+def core_slots(N: int, lanes: int, recip_bits: int, n_slots: int | None = None) -> int:
+    """The slots P of a core: ``n_slots`` if given (at least :func:`slots`, at most :data:`MAX_SLOTS`;
+    ValueError otherwise), else :func:`slots`.  More slots than the chain needs keep every lane busy
+    just the same (a round is ``P*B`` cycles of passes) and let the IPs fill the waves more evenly:
+    400 IPs in waves of 24 need 17 waves, the last with 16 IPs; with 25 slots, 16 full waves."""
+    lo = slots(N, lanes, recip_bits)
+    if n_slots is None:
+        return lo
+    if isinstance(n_slots, bool) or not isinstance(n_slots, int) or not lo <= n_slots <= MAX_SLOTS:
+        raise ValueError(f"slots must be an integer in {lo}..{MAX_SLOTS} (N = {N}, L = {lanes}: the chain of "
+                         f"{chain_latency(lanes, recip_bits)} cycles needs at least {lo}), got {n_slots!r}")
+    return n_slots
+
+
+def balanced_slots(N: int, lanes: int, recip_bits: int, n_ip: int, engines: int = 1) -> list[int]:
+    """Slot counts worth having: for every wave count the minimum slots allow (down to one wave), the
+    fewest slots that give it (``ceil(n_ip / (E * waves))``, at least :func:`slots`, at most
+    :data:`MAX_SLOTS`).  The first is :func:`slots`; each later one needs fewer waves."""
+    lo = slots(N, lanes, recip_bits)
+    E, n = int(engines), int(n_ip)
+    out = [lo]
+    w = -(-n // (E * lo)) - 1
+    while w >= 1:
+        P = max(lo, -(-n // (E * w)))
+        if P > MAX_SLOTS:
+            break
+        if P != out[-1]:
+            out.append(P)
+        w = -(-n // (E * P)) - 1
+    return out
 
 
 def spikegen_latency(S: int) -> int:
@@ -79,11 +114,13 @@ WAVE_FIXED = LOAD + WRITE + 4  # per wave: the loader pipeline, prime -> run (3:
                                 # the cores start in
 
 
-def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, recip_bits: int) -> int:
+def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, recip_bits: int,
+                n_slots: int | None = None) -> int:
     """Cycles of one wave: ``n_core0`` IPs on the first core (the most loaded), ``n_wave`` IPs in all
-    cores together; from the cycle the cores start to the cycle the next wave's cores start."""
+    cores together; from the cycle the cores start to the cycle the next wave's cores start
+    (``n_slots``: the cores' P, default :func:`slots`)."""
     B = beats(N, lanes)
-    P = slots(N, lanes, recip_bits)
+    P = core_slots(N, lanes, recip_bits, n_slots)
     return (int(n_core0) * int(S) + WAVE_FIXED + spikegen_latency(S) + min(PRIME, int(T) * int(n_core0))
             + (int(T) + 1) * P * B + int(n_wave) * (2 * B + int(N)))
 
@@ -96,7 +133,7 @@ def final_latency(update: str = "int") -> int:
 
 
 def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int, recip_bits: int,
-                 update: str = "int") -> int:
+                 update: str = "int", n_slots: int | None = None) -> int:
     """Exact cycles of one image, from the cycle its job transfers to the cycle its last output code
     transfers, with the input always valid and the output always ready (back-to-back images take
     one cycle more each: the next job transfers in the cycle after the last code)::
@@ -106,17 +143,18 @@ def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engin
 
     with ``n_w = min(E*P, IPs left)`` the IPs of wave w and ``n0_w = min(P, n_w)`` those of its
     first core; plus :data:`FINAL` for the ``scaled`` update (:func:`final_latency`: the lanes run the
-    same rounds, the last factor ``C_{T-1}`` is pipelined on the output stream)."""
-    P = slots(N, lanes, recip_bits)
+    same rounds, the last factor ``C_{T-1}`` is pipelined on the output stream).  ``n_slots``: P of
+    every core (:func:`core_slots`; default the fewest the chain allows)."""
+    P = core_slots(N, lanes, recip_bits, n_slots)
     total, left = int(n_in) + final_latency(update), int(n_ip)
     while left > 0:
         n_w = min(int(engines) * P, left)
-        total += wave_cycles(min(P, n_w), n_w, N, S, T, lanes, recip_bits)
+        total += wave_cycles(min(P, n_w), n_w, N, S, T, lanes, recip_bits, P)
         left -= n_w
     return total
 
 
 def spike_steps_per_cycle(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engines: int,
-                          recip_bits: int, update: str = "int") -> float:
+                          recip_bits: int, update: str = "int", n_slots: int | None = None) -> float:
     """Spike steps (IP x spike) per cycle over one image: at most ``engines`` when ``lanes >= N``."""
-    return int(n_ip) * int(T) / layer_cycles(N, S, T, n_ip, n_in, lanes, engines, recip_bits, update)
+    return int(n_ip) * int(T) / layer_cycles(N, S, T, n_ip, n_in, lanes, engines, recip_bits, update, n_slots)

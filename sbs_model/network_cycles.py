@@ -71,7 +71,7 @@ def stage_cycles(stage: dict) -> int:
     """Cycles of one stage from its start to its end (see module docstring)."""
     if stage["kind"] == "sbs":
         return layer_cycles(stage["N"], stage["S"], stage["T"], stage["n_ip"], stage["n_in"], stage["lanes"],
-                            stage["engines"], stage["recip_bits"], stage.get("update", "int"))
+                            stage["engines"], stage["recip_bits"], stage.get("update", "int"), stage.get("slots"))
     if stage["kind"] in ("avgpool", "maxpool"):
         return pool_cycles(stage["C"], stage["n_out"], stage["k"])
     raise ValueError(f"stage kind {stage['kind']!r}; allowed: sbs, avgpool, maxpool")

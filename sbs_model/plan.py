@@ -1,7 +1,9 @@
 """Plans for the whole-network accelerator: engine cores and lanes per SbS layer.
 
 A plan is ``{"layers": {"<layer index>": {"lanes": L, "engines": E}, ...}}`` with an entry for every
-SbS layer (``1 <= L <= 64``, ``1 <= E <= 64``).  :func:`auto_plan` chooses one that minimises the
+SbS layer (``1 <= L <= 64``, ``1 <= E <= 64``), and optionally ``"slots": P`` (the IPs in flight
+per core, :func:`sbs_model.layer_cycles.core_slots`: at least the fewest the chain needs, which is
+the default; more slots give fewer, fuller waves).  :func:`auto_plan` chooses one that minimises the
 cycles per image (:mod:`sbs_model.network_cycles`, exact) within a device budget, with resources
 from the calibrated cost model of the streaming design (:func:`sbs_model.hwcost.network_cost`:
 multipliers and block RAMs as Yosys maps them, LUT4 and FF fitted to Yosys; an estimate, not a
@@ -15,7 +17,8 @@ and a design that fills them congests the routing there: docs/accelerator.md).
 Search: exact.  The cycles per image are a sum over the stages (each SbS stage's cycles depend on
 its own lanes and cores only) and every resource is a sum over the layers, so :func:`auto_plan`
 lists each SbS layer's options -- lanes from 1 up the counts that save a beat (``ceil(N/L)``
-falls), cores from 1 while the layer's IPs fill more waves -- keeps those not dominated in
+falls), cores from 1 while the layer's IPs fill more waves, and for each the slot counts that need
+fewer waves (:func:`sbs_model.layer_cycles.balanced_slots`) -- keeps those not dominated in
 (cycles, LUT4, FF, MULT18X18D, DP16KD), and combines the layers one after another, keeping after
 each step only the partial plans that fit the budget and that no other partial plan dominates.
 What is left at the end is every plan on the budget's Pareto front; the plan with the fewest
@@ -74,7 +77,8 @@ def get_device(name: str) -> Device:
 
 
 def check_plan(plan, sbs_layers) -> dict:
-    """The plan as ``{int layer: {"lanes", "engines"}}``; ValueError naming the first problem."""
+    """The plan as ``{int layer: {"lanes", "engines"[, "slots"]}}``; ValueError naming the first problem
+    (the lower bound of ``slots`` depends on the layer and is checked by :func:`stages`)."""
     if not isinstance(plan, dict) or not isinstance(plan.get("layers"), dict):
         raise ValueError('plan: expected {"layers": {"<layer>": {"lanes": L, "engines": E}}}')
     out = {}
@@ -92,6 +96,11 @@ def check_plan(plan, sbs_layers) -> dict:
             if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= hi:
                 raise ValueError(f"plan: layer {li}: '{name}' must be an integer in 1..{hi}, got {x!r}")
         out[li] = {"lanes": v["lanes"], "engines": v["engines"]}
+        if "slots" in v:
+            x = v["slots"]
+            if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= lc.MAX_SLOTS:
+                raise ValueError(f"plan: layer {li}: 'slots' must be an integer in 1..{lc.MAX_SLOTS}, got {x!r}")
+            out[li]["slots"] = x
     missing = sorted(set(sbs_layers) - set(out))
     if missing:
         raise ValueError(f"plan: no entry for SbS layer(s) {missing}")
@@ -110,16 +119,24 @@ def load_plan(path, sbs_layers) -> dict:
 
 
 def stages(net, dps: dict, plan: dict) -> list[dict]:
-    """The cycle model's stage list (:func:`sbs_model.network_cycles.network_cycles`)."""
+    """The cycle model's stage list (:func:`sbs_model.network_cycles.network_cycles`); ValueError if a
+    layer's ``slots`` is below what its chain needs."""
     shapes_in, shapes = net.input_shapes(), net.shapes()
     out = []
     for i, layer in enumerate(net.layers):
         C, H, W = shapes_in[i]
         Co, X, Y = shapes[i]
         if layer.is_sbs:
-            out.append({"kind": "sbs", "layer": i, "N": Co, "S": layer.window, "T": layer.spikes, "n_ip": X * Y,
-                        "n_in": C * H * W, "lanes": plan[i]["lanes"], "engines": plan[i]["engines"],
-                        "recip_bits": int(dps[i].recip_bits), "update": dps[i].update})
+            st = {"kind": "sbs", "layer": i, "N": Co, "S": layer.window, "T": layer.spikes, "n_ip": X * Y,
+                  "n_in": C * H * W, "lanes": plan[i]["lanes"], "engines": plan[i]["engines"],
+                  "recip_bits": int(dps[i].recip_bits), "update": dps[i].update}
+            if plan[i].get("slots") is not None:
+                try:
+                    lc.core_slots(Co, plan[i]["lanes"], int(dps[i].recip_bits), plan[i]["slots"])
+                except ValueError as e:
+                    raise ValueError(f"plan: layer {i}: {e}") from None
+                st["slots"] = plan[i]["slots"]
+            out.append(st)
         else:
             out.append({"kind": layer.kind, "layer": i, "C": C, "n_out": X * Y, "k": layer.kernel[0] * layer.kernel[1]})
     return out
@@ -142,17 +159,17 @@ class _Costs:
             if not k.startswith("layer"):
                 self.fixed = self.fixed + c
 
-    def layer(self, i: int, lanes: int, engines: int) -> hwcost.Cost:
-        key = (i, lanes, engines)
+    def layer(self, i: int, lanes: int, engines: int, slots: int | None = None) -> hwcost.Cost:
+        key = (i, lanes, engines, slots)
         if key not in self.cache:
             self.cache[key] = hwcost.network_engine_cost(self.dps[i], self.net.layers[i], self.ins[i], i, lanes,
-                                                         engines)
+                                                         engines, n_slots=slots)
         return self.cache[key]
 
     def total(self, plan: dict) -> hwcost.Cost:
         tot = self.fixed
         for i, p in plan.items():
-            tot = tot + self.layer(i, p["lanes"], p["engines"])
+            tot = tot + self.layer(i, p["lanes"], p["engines"], p.get("slots"))
         return tot
 
 
@@ -225,10 +242,11 @@ def auto_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | No
 
 
 def layer_options(net, dps: dict, costs, i: int, dev: Device | None = None) -> list[tuple]:
-    """SbS layer ``i``'s candidate ``(lanes, engines)``: lanes 1 and every count that saves a beat,
-    cores from 1 while the layer's IPs fill more waves (with ``dev``: and while the layer with the
-    design's fixed parts fits the device's budget); as rows ``(stage cycles, lut, ff, dsp, bram,
-    lanes, engines)``, the dominated ones removed."""
+    """SbS layer ``i``'s candidate ``(lanes, engines, slots)``: lanes 1 and every count that saves a
+    beat, cores from 1 while the layer's IPs fill more waves (with ``dev``: and while the layer with
+    the design's fixed parts fits the device's budget), and for each the slot counts of
+    :func:`sbs_model.layer_cycles.balanced_slots` (``slots`` None: the fewest, the default); as rows
+    ``(stage cycles, lut, ff, dsp, bram, lanes, engines, slots)``, the dominated ones removed."""
     N = net.layers[i].out_channels
     shapes = net.shapes()
     n_ip = shapes[i][1] * shapes[i][2]
@@ -237,18 +255,29 @@ def layer_options(net, dps: dict, costs, i: int, dev: Device | None = None) -> l
         lanes.append(L2)
     st = {s["layer"]: s for s in stages(net, dps, {j: {"lanes": 1, "engines": 1} for j in net.sbs_layers()})}
     rows = []
+    Qb = int(dps[i].recip_bits)
     for L in lanes:
-        P = lc.slots(N, L, int(dps[i].recip_bits))
+        P = lc.slots(N, L, Qb)
         E = 1
         while True:
             c = costs.layer(i, L, E)
             if dev is not None and not _fits(costs.fixed + c, dev):
                 break  # more cores (or lanes) only cost more
-            rows.append((stage_cycles(dict(st[i], lanes=L, engines=E)), c.lut, c.ff, c.dsp, c.bram, L, E))
+            rows.append((stage_cycles(dict(st[i], lanes=L, engines=E)), c.lut, c.ff, c.dsp, c.bram, L, E, None))
+            for P2 in lc.balanced_slots(N, L, Qb, n_ip, E)[1:]:
+                c2 = costs.layer(i, L, E, P2)
+                if dev is None or _fits(costs.fixed + c2, dev):
+                    rows.append((stage_cycles(dict(st[i], lanes=L, engines=E, slots=P2)), c2.lut, c2.ff, c2.dsp,
+                                 c2.bram, L, E, P2))
             if E >= MAX_ENGINES or E * P >= n_ip:
                 break
             E += 1
     return _pareto(rows)
+
+
+def _entry(lanes: int, engines: int, slots: int | None) -> dict:
+    """A plan entry; ``slots`` only when not the default."""
+    return {"lanes": lanes, "engines": engines} | ({} if slots is None else {"slots": slots})
 
 
 def _pareto(rows: list[tuple]) -> list[tuple]:
@@ -281,7 +310,7 @@ def _exact_front(net, dps: dict, dev: Device, costs, sbs: list):
             for o in opts:
                 row = (p[0] + o[0] - c1, p[1] + o[1], p[2] + o[2], p[3] + o[3], p[4] + o[4])
                 if _fits(hwcost.Cost(row[1], row[2], row[3], 0, row[4]), dev):
-                    grown.append(row + ({**p[5], i: {"lanes": o[5], "engines": o[6]}},))
+                    grown.append(row + ({**p[5], i: _entry(o[5], o[6], o[7])},))
         partial = _pareto(grown)
         if len(partial) > MAX_FRONT:
             return None
@@ -293,7 +322,8 @@ def greedy_plan(net, dps: dict, device: str = "lfe5u-85f", target_cycles: int | 
     one lane per layer, and one core of the fewest lanes whose pass is no longer than the chain
     (``ceil(N/L) <= D + 1``, every slot busy) -- repeatedly take the single change (one layer's lanes
     raised to the next count that saves a beat, or one more core while the layer's IPs fill more
-    waves) that saves the most cycles per unit of the scarcest resource it uses (the largest of its
+    waves, or the layer's slots raised to the next count of
+    :func:`sbs_model.layer_cycles.balanced_slots`) that saves the most cycles per unit of the scarcest resource it uses (the largest of its
     added LUT4, FF, MULT18X18D and DP16KD as shares of the budget), among the changes that keep the
     design inside the budget; stop when nothing fits or nothing saves cycles, or when the cycles
     reach ``target_cycles``.  Keeps the plan with fewer cycles (then fewer LUT4; with
@@ -332,7 +362,7 @@ def _greedy(net, dps: dict, dev: Device, costs, sbs: list, plan: dict, target_cy
         best = None
         base = costs.total(plan)
         for i in sbs:
-            L, E = plan[i]["lanes"], plan[i]["engines"]
+            L, E, Pp = plan[i]["lanes"], plan[i]["engines"], plan[i].get("slots")
             N = net.layers[i].out_channels
             n_ip = shapes[i][1] * shapes[i][2]
             options = []
@@ -342,6 +372,9 @@ def _greedy(net, dps: dict, dev: Device, costs, sbs: list, plan: dict, target_cy
             P = lc.slots(N, L, int(dps[i].recip_bits))
             if E < MAX_ENGINES and E * P < n_ip:
                 options.append({"lanes": L, "engines": E + 1})
+            more = [x for x in lc.balanced_slots(N, L, int(dps[i].recip_bits), n_ip, E) if x > (Pp or P)]
+            if more:
+                options.append(_entry(L, E, more[0]))
             for opt in options:
                 trial = dict(plan)
                 trial[i] = opt

@@ -1,11 +1,12 @@
 """Small SbS networks that exercise every layer kind of the whole-network accelerator (for tests and
-benchmarks of ``sbs build`` / ``sbs cosim``), each with a plan (lanes and engines per SbS layer).
+benchmarks of ``sbs build`` / ``sbs cosim``), each with a plan (lanes, engines and optionally slots per SbS layer).
 
 ``SMALL_NETWORKS[name] = (NetworkSpec, plan)``; weights are the caller's (random in the tests):
 
 * ``pad-max-avg``: padding, max pooling (stride 2), average pooling (overlapping windows, k = 4);
 * ``stride-dil-avg3-maxpad``: stride 2 with padding, average pooling k = 3 (1x3), max pooling with
-  padding, dilation, a fully connected tail;
+  padding, dilation, a fully connected tail (its last layer with more slots than its chain needs:
+  the plan's ``slots`` reach the engine and the cycle model);
 * ``fc2``: a two-layer fully connected network;
 * ``full-image``: a first layer over the whole 28x28 image (no crop: its first pixel is the image's
   first, which reaches the first engine a cycle after its job; the cycle model counts that cycle).
@@ -29,7 +30,7 @@ SMALL_NETWORKS = {
         L("maxpool", 3, 3, (2, 2), (2, 2), padding=(1, 1)),
         L("sbs", 3, 4, (2, 2), dilation=(2, 2), spikes=4),
         L("sbs", 4, 3, (2, 1), spikes=3)), name="small-b"),
-        {0: {"lanes": 2, "engines": 2}, 3: {"lanes": 4, "engines": 1}, 4: {"lanes": 2, "engines": 1}}),
+        {0: {"lanes": 2, "engines": 2}, 3: {"lanes": 4, "engines": 1}, 4: {"lanes": 2, "engines": 1, "slots": 24}}),
     "fc2": (NetworkSpec((1, 6, 6), (
         L("sbs", 1, 8, (6, 6), spikes=6),
         L("sbs", 8, 3, (1, 1), spikes=5)), name="small-fc"),

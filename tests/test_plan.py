@@ -5,6 +5,7 @@ import json
 import pytest
 
 from fixedpoint.datapath import PRESETS
+from sbs_model import layer_cycles as lc
 from sbs_model import plan as P
 from sbs_model.layer_cycles import layer_cycles
 from sbs_model.network import reference_mnist
@@ -85,7 +86,8 @@ def test_auto_plan_fits_and_beats_the_smallest():
 
 def _brute_force(net, dps, dev, engines):
     """(cycles, plan) of the fastest plan inside the budget over every combination of every layer's
-    lanes (1 and the beat-saving counts) and cores 1..engines[i], by numpy broadcasting; the cycles
+    lanes (1 and the beat-saving counts), cores 1..engines[i] and slot counts (balanced_slots': the
+    others are slower at no lower cost, test_balanced_slots_dominate), by numpy broadcasting; the cycles
     of one layer's change are measured with P.cycles on the otherwise smallest plan (the stages add)."""
     import numpy as np
     sbs = net.sbs_layers()
@@ -97,11 +99,17 @@ def _brute_force(net, dps, dev, engines):
         lanes = [1]
         while (L2 := P.next_lanes(net.layers[i].out_channels, lanes[-1])) is not None:
             lanes.append(L2)
-        cand = [(L, E) for L in lanes for E in range(1, engines[i] + 1)]
+        N = net.layers[i].out_channels
+        n_ip = net.shapes()[i][1] * net.shapes()[i][2]
+        cand = []
+        for L in lanes:
+            for E in range(1, engines[i] + 1):
+                cand += [(L, E, None)] + [(L, E, S) for S in lc.balanced_slots(N, L, 16, n_ip, E)[1:]]
         rows = []
-        for L, E in cand:
-            c = costs.layer(i, L, E)
-            rows.append((P.cycles(net, dps, {**small, i: {"lanes": L, "engines": E}}) - c0, c.lut, c.ff, c.dsp, c.bram))
+        for L, E, S in cand:
+            c = costs.layer(i, L, E, S)
+            entry = {"lanes": L, "engines": E} | ({} if S is None else {"slots": S})
+            rows.append((P.cycles(net, dps, {**small, i: entry}) - c0, c.lut, c.ff, c.dsp, c.bram))
         axes.append((cand, np.asarray(rows, dtype=np.int64)))
     shape = [len(a[0]) for a in axes]
     tot = [np.zeros(shape, dtype=np.int64) for _ in range(5)]
@@ -117,14 +125,17 @@ def _brute_force(net, dps, dev, engines):
           & (dsp <= P.MULT_FILL * dev.mult18) & (bram <= P.BRAM_FILL * dev.dp16kd))
     cyc = np.where(ok, tot[0], np.iinfo(np.int64).max)
     at = np.unravel_index(int(np.argmin(cyc)), cyc.shape)
-    plan = {i: {"lanes": axes[k][0][at[k]][0], "engines": axes[k][0][at[k]][1]} for k, i in enumerate(sbs)}
+    plan = {}
+    for k, i in enumerate(sbs):
+        L, E, S = axes[k][0][at[k]]
+        plan[i] = {"lanes": L, "engines": E} | ({} if S is None else {"slots": S})
     return c0 + int(cyc[at]), plan
 
 
 @pytest.mark.parametrize("preset", ["int-e4m1", "cheap-e4m1"])
 def test_auto_plan_is_the_fastest_inside_the_budget(preset):
-    """auto_plan is exact: no combination of the layers' lanes and cores inside the budget is faster
-    (brute force); with cheap-e4m1 the greedy search alone stays about 17 % slower."""
+    """auto_plan is exact: no combination of the layers' lanes, cores and slots inside the budget is
+    faster (brute force); with cheap-e4m1 the greedy search alone stays about 17 % slower."""
     dps = {i: PRESETS[preset] for i in NET.sbs_layers()}
     dev = P.DEVICES["lfe5u-85f"]
     plan = P.auto_plan(NET, dps, "lfe5u-85f")
@@ -165,10 +176,49 @@ def test_smaller_device_gives_a_slower_plan(monkeypatch):
     ({"layers": {"0": {"lanes": 4, "engines": 65}}}, "'engines' must be an integer in 1..64"),
     ({"layers": {"0": {"lanes": 4, "engines": 1}}}, r"no entry for SbS layer\(s\) \[2, 4, 5\]"),
     ({"lanes": 4}, "expected"),
+    ({"layers": {"0": {"lanes": 4, "engines": 1, "slots": 0}}}, r"'slots' must be an integer in 1..256"),
+    ({"layers": {"0": {"lanes": 4, "engines": 1, "slots": True}}}, r"'slots' must be an integer in 1..256"),
 ])
 def test_bad_plans(plan, msg):
     with pytest.raises(ValueError, match=msg):
         P.check_plan(plan, NET.sbs_layers())
+
+
+def test_slots_below_the_chain_are_refused():
+    plan = {i: {"lanes": 8, "engines": 1} for i in NET.sbs_layers()}
+    lo = lc.slots(32, 8, 16)
+    with pytest.raises(ValueError, match=rf"plan: layer 0: slots must be an integer in {lo}..256"):
+        P.stages(NET, DPS, {**plan, 0: {"lanes": 8, "engines": 1, "slots": lo - 1}})
+    assert P.cycles(NET, DPS, {**plan, 0: {"lanes": 8, "engines": 1, "slots": lo}}) == P.cycles(NET, DPS, plan)
+
+
+def test_balanced_slots_dominate():
+    """Every slot count not in balanced_slots needs as many waves as the next smaller one that is, so
+    it is slower (longer rounds) and costs no less: the planner need not try it."""
+    for N, L, E, n_ip in ((32, 16, 1, 400), (64, 8, 1, 36), (64, 8, 2, 36), (10, 3, 1, 1), (6, 4, 2, 64)):
+        bal = lc.balanced_slots(N, L, 16, n_ip, E)
+        assert bal[0] == lc.slots(N, L, 16) and bal == sorted(set(bal))
+        waves = [-(-n_ip // (E * S)) for S in bal]
+        assert all(a > b for a, b in zip(waves, waves[1:]))
+        assert waves[-1] == 1 or -(-n_ip // (E * (waves[-1] - 1))) > lc.MAX_SLOTS  # one wave fewer: too many slots
+        for S in range(bal[0], min(lc.MAX_SLOTS, max(bal[0], n_ip)) + 1):
+            below = max(b for b in bal if b <= S)
+            c = lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=S)
+            assert c >= lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=below)
+            assert (c > lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=below)) == (S != below)
+
+
+def test_slots_fill_the_waves():
+    """Layer 0 (400 IPs) at L = 16: the fewest slots (24) need 17 waves, the last with 16 IPs; 25 slots
+    need 16 and 40 slots 10 full waves, each round longer by the slots added: fewer cycles."""
+    plan = {i: {"lanes": L, "engines": 1} for i, L in zip(NET.sbs_layers(), (16, 8, 2, 3))}
+    assert lc.slots(32, 16, 16) == 24
+    base = P.cycles(NET, DPS, plan)
+    c25 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 25}})
+    c40 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 40}})
+    assert c40 < c25 < base
+    # slots that give no fewer waves only lengthen the rounds
+    assert P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 26}}) > c25
 
 
 def test_load_plan_file(tmp_path):

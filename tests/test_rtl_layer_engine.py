@@ -15,12 +15,13 @@ from sbs_model.network import LayerSpec
 
 
 def make(dp, in_shape, N, kernel, stride=(1, 1), pad=(0, 0), dil=(1, 1), T=5, L=16, E=1, seed=0, kind="codes",
-         fault=None, li=3):
+         fault=None, li=3, slots=None):
     layer = LayerSpec("sbs", in_shape[0], N, kernel, stride, dil, pad, spikes=T)
     rng = np.random.default_rng(seed)
     W = rng.uniform(0, 1, size=(layer.window, N)) ** 3
     wc, wf = dp.encode_weights(W / W.sum(axis=0))
-    return LayerEngine(dp, wc, wf, T, L, E, in_shape, layer, li, kind, fault=fault), (wc, wf, layer, li)
+    return (LayerEngine(dp, wc, wf, T, L, E, in_shape, layer, li, kind, fault=fault, slots=slots),
+            (wc, wf, layer, li))
 
 
 def simulate(eng, images, idle=0.0, bp=0.0, seed=1, budget=None):
@@ -183,3 +184,23 @@ def test_more_beats_per_spike_than_the_chain_latency():
     for (sd, pat, x), got in zip(imgs, outs):
         assert got == layer_reference(dp, wc, wf, eng.T, layer, li, x.reshape(4, 1, 1), "codes", sd, pat)
     assert cycles == [eng.cycles()] * len(imgs)
+
+
+def test_more_slots_fewer_waves():
+    """64 IPs of one core: the fewest slots (the chain's) need two waves, 64 slots one; == the model,
+    cycles == layer_cycles with those slots (fewer than with the fewest).  Slots below the chain's are
+    refused."""
+    dp = PRESETS["int-e4m1"]
+    lo = slots(4, 4, dp.recip_bits)
+    assert lo < 64
+    eng, (wc, wf, layer, li) = make(dp, (2, 8, 8), 4, (1, 1), T=3, L=4, slots=64)
+    assert eng.P == 64 and eng.n_ip == 64
+    imgs = images_for(eng, 2, 7, "codes")
+    outs, cycles, starved = simulate(eng, imgs)
+    for (sd, pat, x), got in zip(imgs, outs):
+        assert got == layer_reference(dp, wc, wf, eng.T, layer, li, x.reshape(2, 8, 8), "codes", sd, pat)
+    assert cycles == [eng.cycles()] * 2 and starved == 0
+    assert eng.cycles() == layer_cycles(4, 2, 3, 64, 128, 4, 1, dp.recip_bits, n_slots=64)
+    assert eng.cycles() < layer_cycles(4, 2, 3, 64, 128, 4, 1, dp.recip_bits)
+    with pytest.raises(ValueError, match=rf"slots must be an integer in {lo}..256"):
+        make(dp, (2, 8, 8), 4, (1, 1), T=3, L=4, slots=lo - 1)

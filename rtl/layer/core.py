@@ -101,7 +101,8 @@ class EngineCore(wiring.Component):
     """One engine core (see module docstring)."""
 
     def __init__(self, dp, w_codes, w_format, T: int, lanes: int, in_shape, layer, layer_index: int,
-                 value_width: int, schedule: Schedule | None = None, fault: str | None = None):
+                 value_width: int, schedule: Schedule | None = None, fault: str | None = None,
+                 n_slots: int | None = None):
         self._MustUse__silence = True
         if fault not in FAULTS:
             raise ValueError(f"EngineCore: fault must be one of {FAULTS}, got {fault!r}")
@@ -111,7 +112,7 @@ class EngineCore(wiring.Component):
         self.H, self.W = parse_format(dp.h_format), parse_format(w_format)
         self.w_codes = w_codes
         self.B = lc.beats(self.N, self.L)
-        self.P = lc.slots(self.N, self.L, dp.recip_bits)
+        self.P = lc.core_slots(self.N, self.L, int(dp.recip_bits), n_slots)  # ValueError below the chain's
         self.D = lc.chain_latency(self.L, dp.recip_bits)
         self.schedule = schedule or Schedule()
         self.cum_width = value_width + max(1, lc.clog2(self.S))

@@ -2,7 +2,8 @@
 
 Parameters: a :class:`fixedpoint.datapath.Datapath` (``int`` update, fixed-point H, ``div``
 reciprocal), the layer's weight codes ``w_codes`` (S x N, :meth:`Datapath.encode_weights`) and
-weight format, T, ``lanes`` L, ``engines`` E, the input shape ``(C, H, W)``, the
+weight format, T, ``lanes`` L, ``engines`` E (``slots``: each core's P, default the fewest the
+chain allows, :func:`sbs_model.layer_cycles.core_slots`), the input shape ``(C, H, W)``, the
 :class:`sbs_model.network.LayerSpec` (geometry and eps schedule), the layer index (spike draws)
 and ``input_kind``: ``"pixels"`` (8-bit pixels, the first layer) or ``"codes"`` (h codes of the
 layer before, after pooling, converted to sampler-window values ``floor(h * 2**sampler_frac_bits)``
@@ -80,7 +81,7 @@ class LayerEngine(wiring.Component):
 
     def __init__(self, dp, w_codes, w_format, T: int, lanes: int, engines: int, in_shape, layer,
                  layer_index: int, input_kind: str = "codes", schedule: Schedule | None = None,
-                 fault: str | None = None, key_held: bool = False):
+                 fault: str | None = None, key_held: bool = False, slots: int | None = None):
         self._MustUse__silence = True
         check_layer_datapath(dp, "LayerEngine")
         if input_kind not in INPUT_KINDS:
@@ -101,7 +102,7 @@ class LayerEngine(wiring.Component):
         self.schedule = schedule or Schedule.from_layer(layer)
         core_fault = fault if fault in ("stale_h", "select") else None
         self.cores = [EngineCore(dp, w_codes, w_format, T, lanes, in_shape, layer, layer_index, self.value_width,
-                                 self.schedule, core_fault) for _ in range(engines)]
+                                 self.schedule, core_fault, slots) for _ in range(engines)]
         c0 = self.cores[0]
         self.S, self.N, self.B, self.P = c0.S, c0.N, c0.B, c0.P
         self.scaled, self.word_width = c0.units.scaled, c0.word_width
@@ -122,7 +123,8 @@ class LayerEngine(wiring.Component):
     def cycles(self) -> int:
         """Cycles per image (:func:`sbs_model.layer_cycles.layer_cycles` for this engine)."""
         return lc.layer_cycles(N=self.N, S=self.S, T=self.T, n_ip=self.n_ip, n_in=self.n_in, lanes=self.L,
-                               engines=self.E, recip_bits=int(self.dp.recip_bits), update=self.dp.update)
+                               engines=self.E, recip_bits=int(self.dp.recip_bits), update=self.dp.update,
+                               n_slots=self.P)
 
     def elaborate(self, platform):
         m = Module()

@@ -67,8 +67,11 @@ def choose_plan(net, dps: dict, plan="auto", device: str = "lfe5u-85f", target_c
     if plan == "auto":
         return planner.auto_plan(net, dps, device, target_cycles), f"auto ({device})"
     if isinstance(plan, dict):
-        return planner.check_plan(planner.plan_json(plan) if "layers" not in plan else plan, sbs), "given"
-    return planner.load_plan(plan, sbs), str(Path(plan).name)
+        out, source = planner.check_plan(planner.plan_json(plan) if "layers" not in plan else plan, sbs), "given"
+    else:
+        out, source = planner.load_plan(plan, sbs), str(Path(plan).name)
+    planner.stages(net, dps, out)  # slots below a layer's chain: ValueError naming the layer
+    return out, source
 
 
 def build_network(net, weights, datapath, out_dir, plan="auto", device: str = "lfe5u-85f", target_cycles=None,
@@ -80,6 +83,7 @@ def build_network(net, weights, datapath, out_dir, plan="auto", device: str = "l
     dps = model.datapaths
     plan, source = choose_plan(net, dps, plan, device, target_cycles)
     progress(f"plan ({source}): " + ", ".join(f"layer {i}: L={p['lanes']} E={p['engines']}"
+                                               + (f" P={p['slots']}" if p.get("slots") else "")
                                                for i, p in sorted(plan.items())))
     acc = accelerator(model, plan)
     progress("elaborating and writing Verilog ...")

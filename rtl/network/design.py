@@ -49,7 +49,7 @@ def producer_dp(model: QuantizedModel, index: int):
 
 
 def accelerator(model: QuantizedModel, plan: dict) -> NetworkAccelerator:
-    """The whole-network design (``plan``: ``{layer: {"lanes", "engines"}}``)."""
+    """The whole-network design (``plan``: ``{layer: {"lanes", "engines"[, "slots"]}}``)."""
     check_model(model)
     net = model.net
     plan = planner.check_plan(planner.plan_json(plan), [i for i, l in enumerate(net.layers) if l.is_sbs])
@@ -60,7 +60,8 @@ def accelerator(model: QuantizedModel, plan: dict) -> NetworkAccelerator:
             ql = model.qlayers[i]
             units.append(LayerEngine(ql.dp, ql.wcodes, ql.W, layer.spikes, plan[i]["lanes"], plan[i]["engines"],
                                      in_shapes[i], layer, i, "pixels" if i == 0 else "codes",
-                                     schedule=Schedule.from_layer(layer), key_held=True))
+                                     schedule=Schedule.from_layer(layer), key_held=True,
+                                     slots=plan[i].get("slots")))
         else:
             dp = producer_dp(model, i)
             units.append(PoolUnit(layer, in_shapes[i], dp.h_format, dp.h_rounding))

@@ -62,7 +62,8 @@ def diagram(manifest: dict, path) -> None:
         st = stages[i]
         if layer["kind"] == "sbs":
             p = plan[str(i)]
-            txt = (f"layer {i}: SbS\nlayer engine\nL={p['lanes']} E={p['engines']}\n"
+            txt = (f"layer {i}: SbS\nlayer engine\nL={p['lanes']} E={p['engines']}"
+                   + (f" P={p['slots']}" if p.get("slots") else "") + "\n"
                    f"N={st['N']} S={st['S']}\n{st['cycles']:,} cyc")
             color = "#cfe2f3"
         else:

@@ -41,7 +41,8 @@ def layer_boxes(man: dict) -> list[dict]:
             p = plan[i]
             wbits = sum(m["bits"] * m.get("engines", 1) for k, m in mems.items() if k == f"layer{i}.weights")
             w_fmt = man["formats"]["weights"].get(str(i), "")
-            text = (f"layer {i}: SbS {kh}x{kw}\nlayer engine\nE = {p['engines']} x L = {p['lanes']} lanes\n"
+            slots = f", P = {p['slots']}" if p.get("slots") else ""  # the plan's slots, when not the fewest
+            text = (f"layer {i}: SbS {kh}x{kw}\nlayer engine\nE = {p['engines']} x L = {p['lanes']} lanes{slots}\n"
                     f"N = {st.get('N', layer.out_channels)}, T = {st.get('T', layer.spikes)}\n"
                     f"weights {w_fmt}\n{_kbit(wbits)} ROM\n{st.get('cycles', 0):,} cycles")
             out.append({"kind": "sbs", "text": text, "engines": int(p["engines"]), "ram": ram})

@@ -723,9 +723,8 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     # ---- normaliser, reciprocal (Qb + 2 restoring stages + rounding), coefficient
     u["norm"] = Cost(wacc + clog2(wacc) * (wacc // 4) + _shifter(R, wacc + 1) + 2 * 8,
                      2 + wacc + clog2(wacc + 1) + R + 8)
-    bps = lc.RECIP_BITS_PER_STAGE  # quotient steps per register stage: registers after every bps-th step
     u["recip"] = Cost((Qb + 2) * (2 * (R + 1)) + _adder(Qb + 1) + 4,
-                      sum((R + 1) + (i + 1) + R for i in range(Qb + 2) if (i + 1) % bps == 0 or i == Qb + 1) + Qb + 1)
+                      sum((R + 1) + (i + 1) + R for i in range(Qb + 2)) + Qb + 1)
     if dp.update == "int":
         u["coef"] = Cost(2 * (Fg + Qb + 1) + _shifter(cb, Fg + Qb + 2 - cb) + 16,
                          Fg + Qb + 1 + 8 + 2 * (Fg + Qb + 1) + 8 + cb + 8, ecp5_mults(Fg, Qb + 1))
@@ -831,12 +830,11 @@ def weight_const_bits(w_codes, width: int) -> tuple[int, int]:
 
 
 def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
-                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0),
-                      n_slots: int | None = None) -> dict:
+                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0)) -> dict:
     """Totals of :func:`layer_engine_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd`` and ``units``
     (per component, lists ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
     u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind,
-                           w_const_bits=w_const_bits, n_slots=n_slots)
+                           w_const_bits=w_const_bits)
     tot = Cost()
     for c in u.values():
         tot = tot + c

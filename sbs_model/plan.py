@@ -1,4 +1,4 @@
-"""Plans for the whole-network accelerator: engine cores and lanes per SbS layer.
+"""Plans for the whole-network accelerator: engine cores, lanes and slots per SbS layer.
 
 A plan is ``{"layers": {"<layer index>": {"lanes": L, "engines": E}, ...}}`` with an entry for every
 SbS layer (``1 <= L <= 64``, ``1 <= E <= 64``), and optionally ``"slots": P`` (the IPs in flight

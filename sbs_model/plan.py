@@ -41,6 +41,7 @@ from sbs_model.network_cycles import network_cycles, stage_cycles
 MAX_LANES = 64
 MAX_ENGINES = 64
 MAX_FRONT = 200_000  # partial plans the exact search keeps before it falls back to the greedy one
+PLAN_FIELDS = (("lanes", MAX_LANES), ("engines", MAX_ENGINES), ("slots", lc.MAX_SLOTS))  # a plan entry's fields, bounds
 
 
 @dataclass(frozen=True)
@@ -91,16 +92,14 @@ def check_plan(plan, sbs_layers) -> dict:
             raise ValueError(f"plan: layer {li} is not an SbS layer; SbS layers: {sorted(sbs_layers)}")
         if not isinstance(v, dict):
             raise ValueError(f"plan: layer {li}: expected {{\"lanes\": L, \"engines\": E}}")
-        for name, hi in (("lanes", MAX_LANES), ("engines", MAX_ENGINES)):
+        out[li] = {}
+        for name, hi in PLAN_FIELDS:
+            if name == "slots" and name not in v:  # optional: the fewest the chain allows
+                continue
             x = v.get(name)
             if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= hi:
                 raise ValueError(f"plan: layer {li}: '{name}' must be an integer in 1..{hi}, got {x!r}")
-        out[li] = {"lanes": v["lanes"], "engines": v["engines"]}
-        if "slots" in v:
-            x = v["slots"]
-            if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= lc.MAX_SLOTS:
-                raise ValueError(f"plan: layer {li}: 'slots' must be an integer in 1..{lc.MAX_SLOTS}, got {x!r}")
-            out[li]["slots"] = x
+            out[li][name] = x
     missing = sorted(set(sbs_layers) - set(out))
     if missing:
         raise ValueError(f"plan: no entry for SbS layer(s) {missing}")

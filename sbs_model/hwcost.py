@@ -591,6 +591,21 @@ def _adder(w) -> int:
     return max(int(w), 0)
 
 
+def _recip_cost(R: int, Qb: int, bits_per_stage: int) -> Cost:
+    """``rtl.layer.reciprocal_pipe.ReciprocalPipe``: radix 2, ``Qb + 2`` stages of one (R+2)-bit
+    subtract-and-select; radix 4, a first stage (one subtraction, ``3*d``), ``Qb // 2`` stages of three
+    (R+4)-bit subtractions and a four-way select, an odd ``Qb``'s last radix-2 stage; then rounding."""
+    if bits_per_stage == 1:
+        lut = (Qb + 2) * 2 * (R + 1)
+        ff = sum((R + 1) + (i + 1) + R for i in range(Qb + 2))
+    else:
+        n4, odd = Qb // 2, Qb % 2
+        lut = 2 * _adder(R + 2) + n4 * (3 * _adder(R + 4) + 2 * (R + 1)) + odd * 2 * (R + 1)
+        ff = ((R + 1) + 2 + R + (R + 2) + sum((R + 1) + (2 + 2 * j) + R + (R + 2) for j in range(1, n4 + 1))
+              + odd * ((R + 1) + (Qb + 2)))
+    return Cost(lut + _adder(Qb + 1) + 4, ff + Qb + 1)
+
+
 def _shifter(width: int, amounts: int) -> int:
     """2:1 mux LUT4s of a barrel shifter with ``amounts`` shift amounts and ``width`` output bits."""
     return int(width) * clog2(max(int(amounts), 1))
@@ -720,11 +735,10 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
                     prod_dsp + kp_dsp)
         u["upd"] = lane * L + Cost(0, cb + 16)
 
-    # ---- normaliser, reciprocal (Qb + 2 restoring stages + rounding), coefficient
+    # ---- normaliser, reciprocal (restoring divider stages + rounding), coefficient
     u["norm"] = Cost(wacc + clog2(wacc) * (wacc // 4) + _shifter(R, wacc + 1) + 2 * 8,
                      2 + wacc + clog2(wacc + 1) + R + 8)
-    u["recip"] = Cost((Qb + 2) * (2 * (R + 1)) + _adder(Qb + 1) + 4,
-                      sum((R + 1) + (i + 1) + R for i in range(Qb + 2)) + Qb + 1)
+    u["recip"] = _recip_cost(R, Qb, lc.RECIP_BITS_PER_STAGE)
     if dp.update == "int":
         u["coef"] = Cost(2 * (Fg + Qb + 1) + _shifter(cb, Fg + Qb + 2 - cb) + 16,
                          Fg + Qb + 1 + 8 + 2 * (Fg + Qb + 1) + 8 + cb + 8, ecp5_mults(Fg, Qb + 1))
@@ -830,11 +844,12 @@ def weight_const_bits(w_codes, width: int) -> tuple[int, int]:
 
 
 def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
-                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0)) -> dict:
+                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0),
+                      n_slots: int | None = None) -> dict:
     """Totals of :func:`layer_engine_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd`` and ``units``
     (per component, lists ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
     u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind,
-                           w_const_bits=w_const_bits)
+                           w_const_bits=w_const_bits, n_slots=n_slots)
     tot = Cost()
     for c in u.values():
         tot = tot + c

@@ -716,9 +716,10 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     if dp.update == "int":
         t1 = Fc + 1 + b
         t2 = cb + pw
-        lane = Cost(dec_lut + prod_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
+        # the T2 shift and its negation (rtl.layer.update_lanes.registered_shift): about 6 bits each
+        lane = Cost(dec_lut + prod_lut + 16 + 6 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
                     + 2 * (cap + 1) + _adder(cap + 2) + _adder(cap + 2 - (Fu - H.frac_bits) + 1) + hw,
-                    b + pw + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
+                    b + pw + 6 + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
                     + 2 * (cap + 1) + (cap + 2) + hw
                     + (Fc + 1 + cb) + (t1 + t2 + 12),  # C/K copy per lane; the products registered twice
                     prod_dsp + ecp5_mults(Fc + 1, b) + ecp5_mults(cb, pw))
@@ -728,9 +729,9 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         kp_lut = (cb - 1) * (pw + cb) + pw if shift_add else 0
         kp_dsp = 0 if shift_add else ecp5_mults(cb, pw)
         t2 = cb + pw
-        lane = Cost(dec_lut + prod_lut + kp_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
+        lane = Cost(dec_lut + prod_lut + kp_lut + 16 + 6 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
                     + (cap + 1) + 2 * (cap + 3) + _adder(cap + 4) + _adder(cap + 4 - (Fu - H.frac_bits)) + 2 * hw,
-                    b + pw + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4)
+                    b + pw + 6 + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4)
                     + (cap + 4),  # stage 7: the output registered once more
                     prod_dsp + kp_dsp)
         u["upd"] = lane * L + Cost(0, cb + 16)

@@ -6,8 +6,10 @@ datapath ``int-e4m1``), the cycles per image of the accelerator with the same pl
 T = 1600; T only changes the round counters) come from the exact cycle model
 (:func:`sbs_model.plan.cycles`, equal to the Verilator count where it was cosimulated).  A latency in
 ms is the design's cycles / post-route Fmax, and a row has one only where that T's design (the same
-datapath and plan) was placed and routed with timing met: the latest such run of ``bench/results/network_pnr.json``
-(``python -m bench.bench_network --record-pnr DIR`` after ``sbs pnr DIR``), whose commit the row names.
+datapath and plan, and this commit's cycles at that T: a design with another divider or pipeline has
+other cycles) was placed and routed with timing met: the fastest such run of
+``bench/results/network_pnr.json`` (``python -m bench.bench_network --record-pnr DIR`` after ``sbs pnr
+DIR``; the best placer seed, as the README quotes), whose commit the row names.
 The other rows hold cycles and accuracy only: an Fmax is a property of one placed design, not of the
 plan.  The low-latency point is the smallest T whose mean accuracy is >= 99.0 %.
 
@@ -72,15 +74,22 @@ def run_matches(run: dict, layers: dict, dp) -> bool:
     return datapath_label(dp.to_dict()) in run.get("design", "")
 
 
-def measured_runs(path: Path, layers: dict, dp) -> dict[int, dict]:
-    """T -> the latest run of ``path`` that matches (:func:`run_matches`) with one T in all layers."""
+def measured_runs(path: Path, layers: dict, dp, cycles_of=None) -> dict[int, dict]:
+    """T -> the fastest run (highest Fmax; the earliest of equals) of ``path`` that matches
+    (:func:`run_matches`) with one T in all layers and, given ``cycles_of`` (T -> this commit's cycles
+    per image), whose design has those cycles."""
     out: dict[int, dict] = {}
     if not path.is_file():
         return out
     for run in json.loads(path.read_text())["results"]["runs"]:  # in the order they were recorded
         ts = set(run_spikes(run))
-        if len(ts) == 1 and run_matches(run, layers, dp):
-            out[ts.pop()] = run
+        if len(ts) != 1 or not run_matches(run, layers, dp):
+            continue
+        t = ts.pop()
+        if cycles_of is not None and int(run["cycles_per_image"]) != cycles_of(t):
+            continue
+        if t not in out or run["fmax_mhz"] > out[t]["fmax_mhz"]:
+            out[t] = run
     return out
 
 
@@ -98,13 +107,12 @@ def main(argv=None) -> int:
     plan = planner.auto_plan(net, dps)
     plan_fields = planner.plan_json(plan)
     layers = plan_fields["layers"]
-    runs = measured_runs(PNR_RUNS, layers, dp)
+    runs = measured_runs(PNR_RUNS, layers, dp, lambda t: cycles_at(t, plan, dps))
     rows = []
     for p in pts:
         c = cycles_at(p["spikes"], plan, dps)
         run = runs.get(p["spikes"])
-        # the measured design's own cycles (== its cosim): an older RTL may differ from today's model by a
-        # register or two, and its latency is its own cycles over its own Fmax
+        # the measured design's own cycles (== its cosim and, by measured_runs, this commit's model)
         meas = run and {"fmax_mhz": run["fmax_mhz"], "cycles_per_image": int(run["cycles_per_image"]),
                         "source_commit": run["source_commit"], "verilog_sha256": run["verilog_sha256"],
                         "command": run["command"]}

@@ -123,6 +123,13 @@ def datapath_label(fields: dict) -> str:
     return f"update {fields['update']}, weights {fields['weight_format']}, coefficient {fields['coef_bits']} bits"
 
 
+def pnr_key(run: dict) -> tuple:
+    """What makes a ``network_pnr.json`` record one run: the design's Verilog and nextpnr's seed,
+    router and clock constraint (a Yosys-only record has no ``nextpnr``)."""
+    nx = run.get("nextpnr") or {}
+    return run.get("verilog_sha256"), nx.get("seed"), nx.get("router"), nx.get("constraint_mhz")
+
+
 def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None,
                  pnr: bool = False, note: str | None = None) -> int:
     """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring);
@@ -184,7 +191,9 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
                 first.setdefault(k, old.get(k))
             first.setdefault("source_commit", old.get("source_commit", old.get("commit")))
             runs = [first]
-    runs = [r for r in runs if r.get("verilog_sha256") != run["verilog_sha256"]] + [run]
+    # a run replaces only a record of the same design placed the same way (seed, router, constraint): the
+    # seeds of one design are separate runs (until 904763c seed 2 of 20a905e replaced its faster seed 1)
+    runs = [r for r in runs if pnr_key(r) != pnr_key(run)] + [run]
     p = write_result("network_pnr", {"runs": runs}, {"source_commit": run["source_commit"]})
     print(f"-> {p}: {run['design']}: LUT4 {ys['LUT4']}, CCU2C {ys['CCU2C']}, FF {ys['TRELLIS_FF']}, "
           f"MULT18X18D {ys['MULT18X18D']}, DP16KD {ys['DP16KD']} (+PDPW16KD {ys['PDPW16KD']}); fits: {fits}")

@@ -591,21 +591,6 @@ def _adder(w) -> int:
     return max(int(w), 0)
 
 
-def _recip_cost(R: int, Qb: int, bits_per_stage: int) -> Cost:
-    """``rtl.layer.reciprocal_pipe.ReciprocalPipe``: radix 2, ``Qb + 2`` stages of one (R+2)-bit
-    subtract-and-select; radix 4, a first stage (one subtraction, ``3*d``), ``Qb // 2`` stages of three
-    (R+4)-bit subtractions and a four-way select, an odd ``Qb``'s last radix-2 stage; then rounding."""
-    if bits_per_stage == 1:
-        lut = (Qb + 2) * 2 * (R + 1)
-        ff = sum((R + 1) + (i + 1) + R for i in range(Qb + 2))
-    else:
-        n4, odd = Qb // 2, Qb % 2
-        lut = 2 * _adder(R + 2) + n4 * (3 * _adder(R + 4) + 2 * (R + 1)) + odd * 2 * (R + 1)
-        ff = ((R + 1) + 2 + R + (R + 2) + sum((R + 1) + (2 + 2 * j) + R + (R + 2) for j in range(1, n4 + 1))
-              + odd * ((R + 1) + (Qb + 2)))
-    return Cost(lut + _adder(Qb + 1) + 4, ff + Qb + 1)
-
-
 def _shifter(width: int, amounts: int) -> int:
     """2:1 mux LUT4s of a barrel shifter with ``amounts`` shift amounts and ``width`` output bits."""
     return int(width) * clog2(max(int(amounts), 1))
@@ -716,10 +701,9 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
     if dp.update == "int":
         t1 = Fc + 1 + b
         t2 = cb + pw
-        # the T2 shift and its negation (rtl.layer.update_lanes.registered_shift): about 6 bits each
-        lane = Cost(dec_lut + prod_lut + 16 + 6 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
+        lane = Cost(dec_lut + prod_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1) + (t2 + cap)
                     + 2 * (cap + 1) + _adder(cap + 2) + _adder(cap + 2 - (Fu - H.frac_bits) + 1) + hw,
-                    b + pw + 6 + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
+                    b + pw + 6 + t1 + t2 + 12 + (t1 - max(0, Fc + H.frac_bits - Fu)) + (t2 + cap)
                     + 2 * (cap + 1) + (cap + 2) + hw
                     + (Fc + 1 + cb) + (t1 + t2 + 12),  # C/K copy per lane; the products registered twice
                     prod_dsp + ecp5_mults(Fc + 1, b) + ecp5_mults(cb, pw))
@@ -729,17 +713,18 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         kp_lut = (cb - 1) * (pw + cb) + pw if shift_add else 0
         kp_dsp = 0 if shift_add else ecp5_mults(cb, pw)
         t2 = cb + pw
-        lane = Cost(dec_lut + prod_lut + kp_lut + 16 + 6 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
+        lane = Cost(dec_lut + prod_lut + kp_lut + 16 + _shifter(t2 + cap, cap + 1) + _shifter(t2, t2 + 1)
                     + (cap + 1) + 2 * (cap + 3) + _adder(cap + 4) + _adder(cap + 4 - (Fu - H.frac_bits)) + 2 * hw,
-                    b + pw + 6 + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4)
+                    b + pw + 6 + t2 + 12 + b + (t2 + cap) + b + 2 * (cap + 3) + (cap + 4) + (cap + 4)
                     + (cap + 4),  # stage 7: the output registered once more
                     prod_dsp + kp_dsp)
         u["upd"] = lane * L + Cost(0, cb + 16)
 
-    # ---- normaliser, reciprocal (restoring divider stages + rounding), coefficient
+    # ---- normaliser, reciprocal (Qb + 2 restoring stages + rounding), coefficient
     u["norm"] = Cost(wacc + clog2(wacc) * (wacc // 4) + _shifter(R, wacc + 1) + 2 * 8,
                      2 + wacc + clog2(wacc + 1) + R + 8)
-    u["recip"] = _recip_cost(R, Qb, lc.RECIP_BITS_PER_STAGE)
+    u["recip"] = Cost((Qb + 2) * (2 * (R + 1)) + _adder(Qb + 1) + 4,
+                      sum((R + 1) + (i + 1) + R for i in range(Qb + 2)) + Qb + 1)
     if dp.update == "int":
         u["coef"] = Cost(2 * (Fg + Qb + 1) + _shifter(cb, Fg + Qb + 2 - cb) + 16,
                          Fg + Qb + 1 + 8 + 2 * (Fg + Qb + 1) + 8 + cb + 8, ecp5_mults(Fg, Qb + 1))
@@ -845,12 +830,11 @@ def weight_const_bits(w_codes, width: int) -> tuple[int, int]:
 
 
 def layer_engine_cost(dp: Datapath, layer, in_shape, layer_index: int, lanes: int, engines: int = 1,
-                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0),
-                      n_slots: int | None = None) -> dict:
+                      w_format=None, input_kind: str | None = None, w_const_bits: tuple[int, int] = (0, 0)) -> dict:
     """Totals of :func:`layer_engine_units`: ``lut4``, ``ff``, ``mult18``, ``dp16kd`` and ``units``
     (per component, lists ``[lut4, ff, mult18, dp16kd]``); an estimate, not a synthesis result."""
     u = layer_engine_units(dp, layer, in_shape, layer_index, lanes, engines, w_format, input_kind,
-                           w_const_bits=w_const_bits, n_slots=n_slots)
+                           w_const_bits=w_const_bits)
     tot = Cost()
     for c in u.values():
         tot = tot + c

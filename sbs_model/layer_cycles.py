@@ -10,7 +10,7 @@ then runs through the normaliser, the reciprocal and the coefficient unit (the *
 result must be back before the same IP's next pass.  Passes go round robin over the P slots, so
 one round of all slots takes ``P*B`` cycles and
 
-    chain latency D = FRONT + UPDATE + (DOT + ceil(log2 L)) + NORM + recip_latency(Qb) + COEF
+    chain latency D = FRONT + UPDATE + (DOT + ceil(log2 L)) + NORM + (Qb + RECIP) + COEF
     P >= ceil((D + B) / B)   (the fewest by default; a plan may give a core more, see core_slots)
 
 (the coefficient of a pass is written ``D`` cycles after the pass's last beat, strictly before
@@ -28,7 +28,7 @@ FRONT = 4      # issue -> update input: h RAM read, coefficient select, weight r
 UPDATE = 7     # rtl.layer.update_lanes.UpdateLanes (and the scaled lanes)
 DOT = 4        # rtl.layer.dot_lanes.DotLanes without its adder-tree levels
 NORM = 3       # rtl.layer.norm_pipe.NormalisePipe
-RECIP_BITS_PER_STAGE = 2  # rtl.layer.reciprocal_pipe.ReciprocalPipe: quotient bits per register stage
+RECIP = 3      # rtl.layer.reciprocal_pipe.ReciprocalPipe: Qb + RECIP
 COEF = 4       # rtl.layer.coefficient.CoefficientPipe
 RNG = 26       # rtl.layer.threefry.ThreefryPipe: 20 rounds, 5 key injections, 1 input stage
 SAMPLER = 6    # rtl.layer.sampler_pipe.PipelinedSampler: SAMPLER + STEP*ceil(log2 S)
@@ -53,15 +53,9 @@ def dot_latency(lanes: int) -> int:
     return DOT + clog2(lanes)
 
 
-def recip_latency(recip_bits: int, bits_per_stage: int = RECIP_BITS_PER_STAGE) -> int:
-    """Cycles of ``rtl.layer.reciprocal_pipe.ReciprocalPipe``: ``Qb + 2`` quotient steps,
-    ``bits_per_stage`` to a register stage, then the rounding stage."""
-    return -(-(int(recip_bits) + 2) // int(bits_per_stage)) + 1
-
-
 def chain_latency(lanes: int, recip_bits: int) -> int:
     """D: cycles from a pass's last beat to its coefficient write."""
-    return FRONT + UPDATE + dot_latency(lanes) + NORM + recip_latency(recip_bits) + COEF
+    return FRONT + UPDATE + dot_latency(lanes) + NORM + int(recip_bits) + RECIP + COEF
 
 
 def slots(N: int, lanes: int, recip_bits: int) -> int:

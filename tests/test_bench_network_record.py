@@ -3,12 +3,12 @@ import json
 
 import pytest
 
-from bench.bench_network import placed_and_routed
+from bench.bench_network import placed_and_routed, pnr_key
 
 
-def _design(tmp_path, met: bool, sha="abc"):
+def _design(tmp_path, met: bool, sha="abc", seed=1):
     man = {"verilog": "sbs_network.v", "verilog_sha256": "abc", "cycles_per_image": 1_500_000}
-    rep = {"verilog_sha256": sha, "routed": True, "seed": 1, "router": "router2", "freq_mhz": 90.0,
+    rep = {"verilog_sha256": sha, "routed": True, "seed": seed, "router": "router2", "freq_mhz": 90.0,
            "fmax_min_mhz": 93.75 if met else 85.0, "timing_met": met,
            "utilization": {"LUT4": {"used": 60000, "available": 83640}, "PLL": {"used": 0, "available": 4}},
            "critical_path": {"delay_ns": 10.6}}
@@ -52,3 +52,13 @@ def test_skip_build_records_only_the_commands_it_ran(tmp_path, monkeypatch):
     ran.clear()
     assert bn.main(["--out", str(d), "-n", "1", "--name", "x"]) == 0  # with the build: both commands
     assert [c[1] for c in ran] == ["build", "cosim"] and len(written["commands"]) == 2
+
+
+def test_seeds_of_one_design_are_separate_records(tmp_path):
+    """A record replaces only the same design placed with the same seed, router and constraint."""
+    s1 = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1))
+    s2 = placed_and_routed(tmp_path, _design(tmp_path, True, seed=2))
+    again = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1))
+    for r in (s1, s2, again):
+        r["verilog_sha256"] = "abc"
+    assert pnr_key(s1) != pnr_key(s2) and pnr_key(s1) == pnr_key(again)

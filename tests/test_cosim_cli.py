@@ -32,12 +32,12 @@ def test_build_bad_arguments(args, msg, tmp_path, sbs):
 
 def test_build_refuses_slots_below_the_chain(tmp_path, sbs):
     plan = tmp_path / "plan.json"
-    plan.write_text('{"layers": {"0": {"lanes": 16, "engines": 1, "slots": 18}, "2": {"lanes": 8, "engines": 1}, '
+    plan.write_text('{"layers": {"0": {"lanes": 16, "engines": 1, "slots": 23}, "2": {"lanes": 8, "engines": 1}, '
                     '"4": {"lanes": 2, "engines": 1}, "5": {"lanes": 2, "engines": 1}}}')
     out = tmp_path / "d"
     r = sbs("build", "--plan", str(plan), "-o", str(out))
     assert r.returncode == 2, r.stderr
-    assert "plan: layer 0: slots must be an integer in 19..256" in r.stderr
+    assert "plan: layer 0: slots must be an integer in 24..256" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
 
 

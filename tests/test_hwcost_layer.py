@@ -9,7 +9,6 @@ import pytest
 from fixedpoint.datapath import Datapath
 from sbs_model import hwcost
 from sbs_model.hwcost import ecp5_memory, ecp5_mults, layer_engine_cost, layer_engine_units, network_cost, network_units
-from sbs_model.layer_cycles import chain_latency
 from sbs_model.network import LayerSpec, NetworkSpec, reference_mnist
 
 INT = Datapath.preset("int-e4m1")
@@ -67,13 +66,8 @@ def test_multiplier_blocks():
     (0, 8, 2, "int-e4m1", (0, 0), 42, 32),     # hold-out; two cores of 400 IPs
 ])
 def test_engine_multipliers_and_block_rams_equal_yosys(layer, lanes, engines, datapath, const, mult, bram):
-    # the engines were synthesised with the one-bit-per-stage divider (19 cycles): their slots P are those
-    # of that chain, 9 cycles longer than today's (more than today's fewest, so a plan may still ask for them)
-    N = NET.layers[layer].out_channels
-    B = -(-N // lanes)
-    P = -(-(chain_latency(lanes, 16) + 9 + B) // B)
     c = layer_engine_cost(Datapath.preset(datapath), NET.layers[layer], INS[layer], layer, lanes, engines,
-                          w_const_bits=const, n_slots=P)
+                          w_const_bits=const)
     assert (c["mult18"], c["dp16kd"]) == (mult, bram)
 
 

@@ -13,10 +13,10 @@ def test_no_hardware_library_imported():
 
 def test_hand_count_of_a_small_layer():
     # 9 IPs, S = 18, N = 10, L = 16 (B = 1), Qb = 16, T = 4, n_in = 50: one wave
-    D = 4 + 7 + (4 + 4) + 3 + ((16 + 2) // 2 + 1) + 4  # the divider: 18 quotient steps, two per stage
-    assert lc.chain_latency(16, 16) == D == 36
+    D = 4 + 7 + (4 + 4) + 3 + (16 + 3) + 4
+    assert lc.chain_latency(16, 16) == D == 45
     assert lc.slots(10, 16, 16) == D + 1
-    wave = 9 * 18 + (8 + 11 + 4) + (26 + 6 + 4 * 5) + 4 + 5 * 37 + 9 * (2 + 10)
+    wave = 9 * 18 + (8 + 11 + 4) + (26 + 6 + 4 * 5) + 4 + 5 * 46 + 9 * (2 + 10)
     assert lc.layer_cycles(10, 18, 4, 9, 50, 16, 1, 16) == 50 + wave
 
 

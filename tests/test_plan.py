@@ -209,16 +209,16 @@ def test_balanced_slots_dominate():
 
 
 def test_slots_fill_the_waves():
-    """Layer 0 (400 IPs) at L = 16: the fewest slots (19) need 22 waves, the last with 1 IP; 20 slots
-    need 20 and 40 slots 10 full waves, each round longer by the slots added: fewer cycles."""
+    """Layer 0 (400 IPs) at L = 16: the fewest slots (24) need 17 waves, the last with 16 IPs; 25 slots
+    need 16 and 40 slots 10 full waves, each round longer by the slots added: fewer cycles."""
     plan = {i: {"lanes": L, "engines": 1} for i, L in zip(NET.sbs_layers(), (16, 8, 2, 3))}
-    assert lc.slots(32, 16, 16) == 19
+    assert lc.slots(32, 16, 16) == 24
     base = P.cycles(NET, DPS, plan)
-    c20 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 20}})
+    c25 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 25}})
     c40 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 40}})
-    assert c40 < c20 < base
+    assert c40 < c25 < base
     # slots that give no fewer waves only lengthen the rounds
-    assert P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 21}}) > c20
+    assert P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 26}}) > c25
 
 
 def test_load_plan_file(tmp_path):

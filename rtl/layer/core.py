@@ -131,7 +131,7 @@ class EngineCore(wiring.Component):
         self.loader = WindowLoader(in_shape, layer, value_width, self.cum_width, self.P)
         got = (self.upd.latency, self.dot.latency, self.norm.latency, self.recip.latency, self.coef.latency,
                self.gen.latency, LOADER_LATENCY)
-        want = (lc.UPDATE, lc.dot_latency(self.L), lc.NORM, lc.recip_latency(int(dp.recip_bits)), lc.COEF,
+        want = (lc.UPDATE, lc.dot_latency(self.L), lc.NORM, int(dp.recip_bits) + lc.RECIP, lc.COEF,
                 lc.spikegen_latency(self.S), lc.LOAD)
         assert got == want, f"EngineCore: unit latencies {got} differ from sbs_model.layer_cycles {want}"
         self.n_in = self.loader.n_in

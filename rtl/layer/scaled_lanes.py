@@ -51,7 +51,7 @@ from rtl.checked import CheckedComponent
 from rtl.decoder import WeightDecoder, exp_range, signed_bits
 from rtl.layer.dot_lanes import check_exact, exact_product
 from rtl.layer.scaled_coefficient import exp_k_range
-from rtl.layer.update_lanes import coarse_shifted, registered_shift, shift_amounts
+from rtl.layer.update_lanes import coarse_shifted, shift_amounts
 from rtl.round_code import round_to_code
 
 COEFS = ("mult", "shift_add")
@@ -231,12 +231,12 @@ class ScaledUpdateLanes(CheckedComponent):
             # stage 1: P = sig_h*sig_w and the T2 shift exp_K + E + Fu; h kept for T1
             sh0 = Signal(dh.sig_bits, name=f"sigh{i}")
             p0 = Signal(len(prod), name=f"p{i}")
-            sh, nsh = registered_shift(m, self.exp_K, dh.exp, dw.exp, Fu, sh_lo, sh_hi, i)
-            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod)]
+            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{i}")
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), sh.eq(self.exp_K + dh.exp + dw.exp + Fu)]
             # stage 2: K*P (one multiplier, or gated shifted adds) and the T2 shift amounts
             kp = gated_sum(m, K1, p0, f"kpc{i}") if self.coef == "shift_add" else K1 * p0
             b1 = Signal(cb + len(p0), name=f"kp{i}")
-            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, X, cb + len(p0), f"t2_{i}", nsh=nsh)
+            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, X, cb + len(p0), f"t2_{i}")
             la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal(name=f"neg{i}")
             h1 = Signal(dh.sig_bits, name=f"h1_{i}")
             m.d.sync += [b1.eq(kp), la2.eq(la), ra2.eq(ra), neg2.eq(neg), h1.eq(sh0)]

@@ -57,29 +57,15 @@ def reference(dp, w_format, h_codes, w_codes, C, K, exp_K) -> list[int]:
     return [int(c) for c in H.encode_parts(S, np.full(S.shape, -dp.upd_frac_bits), dp.h_rounding, "saturate")]
 
 
-def shift_amounts(m, sh, lo: int, hi: int, log2_cap: int, vw: int, name: str, nsh=None):
+def shift_amounts(m, sh, lo: int, hi: int, log2_cap: int, vw: int, name: str):
     """``(left, right, neg)`` Signals for :func:`shifted`: the left amount ``min(sh, log2_cap)``, the
-    right amount ``min(-sh, vw)`` and ``sh < 0``, for a signed shift ``sh`` in ``[lo, hi]``.  ``nsh``:
-    ``-sh`` computed beside ``sh`` (a register of its own), so that no negation's carry chain lies
-    between the shift's register and the amounts' registers, only compares with constants and muxes."""
+    right amount ``min(-sh, vw)`` and ``sh < 0``, for a signed shift ``sh`` in ``[lo, hi]``."""
     la = Signal(range(log2_cap + 1), name=f"{name}_lamt")
     ra = Signal(range(vw + 1), name=f"{name}_ramt")
     neg = Signal(name=f"{name}_neg")
-    nsh = -sh if nsh is None else nsh
     m.d.comb += [la.eq(Mux(sh < 0, 0, Mux(sh >= log2_cap, log2_cap, sh)) if hi >= 0 else 0),
-                 ra.eq(Mux(sh >= 0, 0, Mux(nsh >= vw, vw, nsh)) if lo < 0 else 0), neg.eq(sh < 0)]
+                 ra.eq(Mux(sh >= 0, 0, Mux(-sh >= vw, vw, -sh)) if lo < 0 else 0), neg.eq(sh < 0)]
     return la, ra, neg
-
-
-def registered_shift(m, ek, e_h, e_w, Fu: int, lo: int, hi: int, name: str):
-    """The T2 shift ``sh = exp_K + e_h + e_w + Fu`` (signed, in ``[lo, hi]``) and ``nsh = -sh`` each
-    from a three-operand sum of its own into a register, for :func:`shift_amounts`: the stage after
-    them then holds no negation (at 0415f69 ``sh`` -> its negation and compares -> the right amount's
-    register was the critical path of both seeds, 12.04 and 12.64 ns in 14 logic levels)."""
-    sh = Signal(signed(signed_bits(lo, hi)), name=f"sh{name}")
-    nsh = Signal(signed(signed_bits(-hi, -lo)), name=f"nsh{name}")
-    m.d.sync += [sh.eq(ek + e_h + e_w + Fu), nsh.eq(-Fu - ek - e_h - e_w)]
-    return sh, nsh
 
 
 def shifted(v, la, ra, neg, log2_cap: int):
@@ -192,16 +178,16 @@ class UpdateLanes(wiring.Component):
             # exp_K + E + Fu, operands registered
             sh0 = Signal(dh.sig_bits, name=f"sigh{j}")
             p0 = Signal(len(prod), name=f"p{j}")
+            sh = Signal(signed(signed_bits(sh_lo, sh_hi)), name=f"sh{j}")
             ek = self.exp_K
             if self.exp_k_early:
                 ek = Signal(self.exp_k_shape, name=f"ek{j}", attrs={KEEP_FLOPS: 1})
                 m.d.sync += ek.eq(self.exp_K)
-            sh, nsh = registered_shift(m, ek, dh.exp, dw.exp, Fu, sh_lo, sh_hi, j)
-            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod)]
+            m.d.sync += [sh0.eq(dh.sig), p0.eq(prod), sh.eq(ek + dh.exp + dw.exp + Fu)]
             # stage 2: C*sig_h, K*P (one multiplier each, registered) and the T2 shift amounts
             a1 = Signal(Fc + 1 + dh.sig_bits, name=f"ch{j}")
             b1 = Signal(cb + len(prod), name=f"kp{j}")
-            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, log2_cap, len(b1), f"t2_{j}", nsh=nsh)
+            la, ra, neg = shift_amounts(m, sh, sh_lo, sh_hi, log2_cap, len(b1), f"t2_{j}")
             la2, ra2, neg2 = Signal.like(la), Signal.like(ra), Signal()
             m.d.sync += [a1.eq(C1 * sh0), b1.eq(K1 * p0), la2.eq(la), ra2.eq(ra), neg2.eq(neg)]
             # stage 2b: the products registered once more, next to the logic (the multipliers' own

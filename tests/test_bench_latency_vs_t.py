@@ -52,3 +52,12 @@ def test_runs_with_other_cycles_do_not_count(tmp_path):
     assert {t: r["source_commit"] for t, r in got.items()} == {700: "this-rtl"}
     assert {t: r["source_commit"] for t, r in measured_runs(path, LAYERS, dp).items()} == {700: "other-rtl",
                                                                                            1600: "other-only"}
+
+
+def test_runs_on_a_faster_speed_grade_do_not_count(tmp_path):
+    """The curve is of the default (slowest) grade; a -8 run of the same design is another part."""
+    dp = load_datapath("int-e4m1")
+    fast = _run(1600, commit="grade8", fmax=120.0) | {"nextpnr": {"speed_grade": 8}}
+    runs = [fast, _run(1600, commit="grade6") | {"nextpnr": {"speed_grade": 6}}, _run(700, commit="old-record")]
+    got = measured_runs(_write(tmp_path, runs), LAYERS, dp)
+    assert {t: r["source_commit"] for t, r in got.items()} == {1600: "grade6", 700: "old-record"}

@@ -6,12 +6,14 @@ import pytest
 from bench.bench_network import placed_and_routed, pnr_key
 
 
-def _design(tmp_path, met: bool, sha="abc", seed=1):
+def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None):
     man = {"verilog": "sbs_network.v", "verilog_sha256": "abc", "cycles_per_image": 1_500_000}
     rep = {"verilog_sha256": sha, "routed": True, "seed": seed, "router": "router2", "freq_mhz": 90.0,
            "fmax_min_mhz": 93.75 if met else 85.0, "timing_met": met,
            "utilization": {"LUT4": {"used": 60000, "available": 83640}, "PLL": {"used": 0, "available": 4}},
            "critical_path": {"delay_ns": 10.6}}
+    if speed is not None:  # records from before --speed have no speed_grade
+        rep["speed_grade"] = speed
     (tmp_path / "pnr.json").write_text(json.dumps(rep))
     return man
 
@@ -62,3 +64,9 @@ def test_seeds_of_one_design_are_separate_records(tmp_path):
     for r in (s1, s2, again):
         r["verilog_sha256"] = "abc"
     assert pnr_key(s1) != pnr_key(s2) and pnr_key(s1) == pnr_key(again)
+    six = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, speed=6))
+    eight = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, speed=8))
+    for r in (six, eight):
+        r["verilog_sha256"] = "abc"
+    assert eight["nextpnr"]["speed_grade"] == 8 and s1["nextpnr"]["speed_grade"] == 6
+    assert pnr_key(six) == pnr_key(s1) and pnr_key(eight) != pnr_key(s1)  # grade 8 is a run of its own

@@ -139,7 +139,8 @@ def no_work(monkeypatch):
     (["--freq", "0"], "--freq"), (["--freq", "-5"], "--freq"), (["--freq", "nan"], "--freq"),
     (["--freq", "5000"], "--freq"), (["--device", "lfe5u-99f"], "--device"),
     (["--package", "CABGA999"], "--package"), (["--device", "lfe5u-25f", "--package", "CABGA756"], "--package"),
-    (["--seed", "-1"], "--seed"), (["--router", "router3"], "--router"),
+    (["--seed", "-1"], "--seed"), (["--router", "router3"], "--router"), (["--speed", "5"], "--speed"),
+    (["--speed", "9"], "--speed"),
 ])
 def test_bad_arguments_exit_2_before_work(design, no_work, capsys, extra, match):
     assert main(["pnr", str(design)] + extra) == 2
@@ -155,6 +156,13 @@ def test_nextpnr_command_line_for_router_and_place_only():
     placed = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, "router2", place_only=True)
     assert "--no-route" in placed and placed[placed.index("--router") + 1] == "router2"
     assert placed[placed.index("--report") + 1] == "pnr-place-report.json"  # pnr-report.json stays
+
+
+def test_speed_grade_reaches_nextpnr_only_when_not_the_default():
+    assert "--speed" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
+    for g in (7, 8):
+        args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, speed=g)
+        assert args[args.index("--speed") + 1] == str(g)
 
 
 def test_clock_pinned_to_a_clock_input_where_the_package_has_a_known_one():

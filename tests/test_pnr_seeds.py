@@ -36,6 +36,7 @@ class FakeNextpnr:
     def __init__(self, monkeypatch, fmax: dict, fail=(), delay: float = 0.0):
         self.fmax, self.fail, self.delay = fmax, set(fail), delay
         self.ran: list[int] = []
+        self.speeds: list[int] = []  # the speed grade of each run, in the order of ``ran``
         self.running = self.most = 0
         self.lock = threading.Lock()
         self.synth = 0
@@ -54,6 +55,7 @@ class FakeNextpnr:
     def run_tool(self, cmd, cwd, label, phase, progress=None, timeout=None, stop=None, **k):
         seed = int(cmd[cmd.index("--seed") + 1])
         with self.lock:
+            self.speeds.append(int(cmd[cmd.index("--speed") + 1]) if "--speed" in cmd else 6)
             self.ran.append(seed)
             self.running += 1
             self.most = max(self.most, self.running)
@@ -129,6 +131,29 @@ def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatc
     assert fake.ran == [1, 2, 3] and res["seed"] == 3  # 1 and 2 taken from their files
     pnr_seeds(design, [1, 2, 3], progress=lambda m: None, freq=80)  # another constraint: all again
     assert fake.ran == [1, 2, 3, 1, 2, 3]
+
+
+def test_another_speed_grade_runs_again_into_files_of_its_own(design, monkeypatch, capsys):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--speed", "8"]) == 0
+    assert fake.ran == [1, 2, 1, 2] and fake.speeds == [6, 6, 8, 8]
+    res = json.loads((design / "pnr.json").read_text())
+    assert res["speed_grade"] == 8 and res["seed_sweep"]["runs"][0]["result"] == "pnr-seed2-speed8.json"
+    for s in (1, 2):  # both grades' files kept side by side
+        assert json.loads((design / seed_result(s)).read_text())["speed_grade"] == 6
+        eight = json.loads((design / seed_result(s, 8)).read_text())
+        assert eight["speed_grade"] == 8 and eight["files"]["report"] == f"pnr-report-seed{s}-speed8.json"
+    assert "LFE5U-85F-8 CABGA381" in capsys.readouterr().out
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--speed", "8"]) == 0
+    assert fake.ran == [1, 2, 1, 2]  # up to date at grade 8: nothing run again
+
+
+def test_a_one_seed_run_at_another_speed_grade_is_not_adopted(design, monkeypatch):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0})
+    assert main(["pnr", str(design), "--seed", "1", "--freq", "72"]) == 0  # grade 6, in pnr.json
+    assert main(["pnr", str(design), "--seeds", "1", "--freq", "72", "--speed", "8"]) == 0
+    assert fake.speeds == [6, 8] and json.loads((design / "pnr.json").read_text())["speed_grade"] == 8
 
 
 def test_a_failed_seed_is_named_and_the_others_kept(design, monkeypatch, capsys):

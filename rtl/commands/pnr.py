@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, DEFAULT_SEED, DEVICES,
-                     MAX_FREQ_MHZ, PLACE_RESULT, RESULT, ROUTERS, check_args, pnr, summary_lines)
+                     MAX_FREQ_MHZ, PLACE_RESULT, RESULT, ROUTERS, SPEED_GRADE, SPEED_GRADES, check_args, pnr,
+                     summary_lines)
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
 
 NAME = "pnr"
@@ -16,6 +17,9 @@ def add_arguments(p):
                    help="directory with manifest.json (naming 'top' and 'verilog') and the Verilog, e.g. from 'sbs verilog'")
     p.add_argument("--device", default=DEFAULT_DEVICE,
                    help=f"ECP5 device (default {DEFAULT_DEVICE}); one of {', '.join(DEVICES)}")
+    p.add_argument("--speed", type=int, default=SPEED_GRADE, metavar="G",
+                   help=f"the part's speed grade, one of {', '.join(map(str, SPEED_GRADES))} (default {SPEED_GRADE}, "
+                        f"nextpnr's default and the slowest part; LFE5U-85F-8 is the fastest)")
     p.add_argument("--package", default=DEFAULT_PACKAGE,
                    help=f"device package (default {DEFAULT_PACKAGE}), e.g. CABGA381, CABGA554, CABGA756")
     p.add_argument("--freq", type=float, default=DEFAULT_FREQ_MHZ, metavar="MHZ",
@@ -43,20 +47,21 @@ def run(args) -> int:
             raise ValueError("--place-only with --seeds: a seed sweep compares routed designs; allowed: one of them")
         seeds = parse_seeds(args.seeds)
         for s in seeds:  # ValueError -> exit 2, before any work
-            check_args(args.design, args.device, args.package, args.freq, s, args.router)
+            check_args(args.design, args.device, args.package, args.freq, s, args.router, args.speed)
         check_jobs(args.jobs)
     else:
         if args.jobs != 1:
             raise ValueError(f"--jobs {args.jobs}: only with --seeds (one seed is one nextpnr run)")
         args.seed = DEFAULT_SEED if args.seed is None else args.seed
-        check_args(args.design, args.device, args.package, args.freq, args.seed, args.router)
+        check_args(args.design, args.device, args.package, args.freq, args.seed, args.router, args.speed)
     try:
         if args.seeds is not None:
             res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,
-                            progress=lambda m: print(m, flush=True), router=args.router)
+                            progress=lambda m: print(m, flush=True), router=args.router, speed=args.speed)
         else:
             res = pnr(args.design, args.device, args.package, args.freq, args.seed,
-                      progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only)
+                      progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only,
+                      speed=args.speed)
     except RuntimeError as exc:  # a tool failed: its log tail is in the message
         print(f"sbs pnr: failed: {exc}", file=sys.stderr)
         return 1

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_network import datapath_label  # noqa: E402
-from rtl.pnr import SPEED_GRADE  # noqa: E402
 from bench.common import RESULTS, write_result  # noqa: E402
+from rtl.pnr import SPEED_GRADE  # noqa: E402
 from sbs_model import plan as planner  # noqa: E402
 from sbs_model.network import reference_mnist  # noqa: E402
 from sbs_model.quant_ref import load_datapath  # noqa: E402

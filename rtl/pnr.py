@@ -668,9 +668,9 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                     report: str | None = None, log: str | None = None, label: str = "nextpnr",
                     stop: threading.Event | None = None, speed: int = SPEED_GRADE) -> dict:
     """One nextpnr run on the netlist :func:`prepare` left, with ``seed`` and speed grade ``speed``;
-    returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its file names (default
-    those of :func:`nextpnr_args`); ``label`` prefixes its progress lines; ``stop``: see :func:`run_tool`.
-    RuntimeError when nextpnr fails (the message holds the end of its log)."""
+    returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its
+    file names (default those of :func:`nextpnr_args`); ``label`` prefixes its progress lines;
+    ``stop``: see :func:`run_tool`.  RuntimeError when nextpnr fails (the message holds the end of its log)."""
     t0 = time.monotonic()
     nextpnr_cmd = tool_command("nextpnr")
     report = report or (PLACE_REPORT if place_only else REPORT)
@@ -731,11 +731,11 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
         seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
         place_only: bool = False, speed: int = SPEED_GRADE) -> dict:
     """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
-    ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`).  ``place_only``: stop after placement (nextpnr
-    ``--no-route``) and write ``pnr-place.json`` instead: the same fields, with ``routed`` false,
-    ``fmax_mhz`` nextpnr's pre-route *estimate*, ``timing_met`` null (only a routed design meets
-    timing; ``timing_met_estimate`` says whether the estimate reaches the constraint) and no
-    ``ms_per_image``; ``pnr.json`` is left as it was.  Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
+    ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`).
+    ``place_only``: stop after placement (nextpnr ``--no-route``) and write ``pnr-place.json``
+    instead: the same fields, with ``routed`` false, ``fmax_mhz`` nextpnr's pre-route *estimate*,
+    ``timing_met`` null (only a routed design meets timing; ``timing_met_estimate`` says whether the
+    estimate reaches the constraint) and no ``ms_per_image``; ``pnr.json`` is left as it was.  Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
     d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)

@@ -141,7 +141,8 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
         rows.append({"seed": r["seed"], "fmax_min_mhz": r.get("fmax_min_mhz"), "timing_met": r.get("timing_met"),
                      "ms_per_image": r.get("ms_per_image"),
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
-                     "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"), "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE))})
+                     "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
+                     "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
     return {"seeds": [r["seed"] for r in sorted(results, key=lambda r: r["seed"])], "best_seed": rows[0]["seed"],
             "runs": rows, "fmax_min_mhz_median": round(statistics.median(fmaxes), 2) if fmaxes else None,
@@ -152,9 +153,11 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
 
 def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEVICE,
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
-              timeout: float | None = None, router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE) -> dict:
+              timeout: float | None = None, router: str = DEFAULT_ROUTER,
+              speed: int = SPEED_GRADE) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best seed's result with ``seed_sweep``).
+    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best seed's result
+    with ``seed_sweep``).
     ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (a seed's nextpnr failed:
     the others still run and keep their files; the message names every failed seed)."""
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):

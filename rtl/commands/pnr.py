@@ -18,7 +18,8 @@ def add_arguments(p):
     p.add_argument("--device", default=DEFAULT_DEVICE,
                    help=f"ECP5 device (default {DEFAULT_DEVICE}); one of {', '.join(DEVICES)}")
     p.add_argument("--speed", type=int, default=SPEED_GRADE, metavar="G",
-                   help=f"the part's speed grade, one of {', '.join(map(str, SPEED_GRADES))} (default {SPEED_GRADE}, "
+                   help=f"the part's speed grade, one of {', '.join(map(str, SPEED_GRADES))} "
+                        f"(default {SPEED_GRADE}, "
                         f"nextpnr's default and the slowest part; LFE5U-85F-8 is the fastest)")
     p.add_argument("--package", default=DEFAULT_PACKAGE,
                    help=f"device package (default {DEFAULT_PACKAGE}), e.g. CABGA381, CABGA554, CABGA756")

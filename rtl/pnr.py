@@ -735,7 +735,8 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     ``place_only``: stop after placement (nextpnr ``--no-route``) and write ``pnr-place.json``
     instead: the same fields, with ``routed`` false, ``fmax_mhz`` nextpnr's pre-route *estimate*,
     ``timing_met`` null (only a routed design meets timing; ``timing_met_estimate`` says whether the
-    estimate reaches the constraint) and no ``ms_per_image``; ``pnr.json`` is left as it was.  Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
+    estimate reaches the constraint) and no ``ms_per_image``; ``pnr.json`` is left as it was.
+    Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
     d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
-from rtl.pnr import SPEED_GRADE
+from rtl.pnr import NETLIST_STAMP, SPEED_GRADE
 
 
 def diagram(manifest: dict, path) -> None:
@@ -138,7 +138,6 @@ def record_synth(d: Path, command: str | None, source_commit: str | None, label:
                  pnr: bool = False, note: str | None = None) -> int:
     """One run of ``network_pnr.json`` from the design directory ``d`` (see module docstring);
     ``pnr``: with the place-and-route result of ``d/pnr.json`` (:func:`placed_and_routed`)."""
-    from rtl.pnr import NETLIST_STAMP
     from sbs_model.provenance import commit, machine
 
     man = json.loads((d / "manifest.json").read_text())

@@ -57,7 +57,7 @@ def test_skip_build_records_only_the_commands_it_ran(tmp_path, monkeypatch):
 
 
 def test_seeds_of_one_design_are_separate_records(tmp_path):
-    """A record replaces only the same design placed with the same seed, router and constraint."""
+    """A record replaces only the same design placed with the same seed, router, constraint and speed grade."""
     s1 = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1))
     s2 = placed_and_routed(tmp_path, _design(tmp_path, True, seed=2))
     again = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1))

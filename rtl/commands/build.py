@@ -1,4 +1,5 @@
-"""``sbs build --layer K``: Verilog + manifest.json of one SbS layer's streaming layer engine."""
+"""``sbs build``: Verilog + manifest.json of the whole-network accelerator (:mod:`rtl.network`), or with
+``--layer K`` of one SbS layer's streaming layer engine."""
 from __future__ import annotations
 
 import shlex
@@ -12,8 +13,8 @@ from sbs_model import loader
 from sbs_model.outputs import output_dir
 
 NAME = "build"
-HELP = ("generate the streaming layer engine of one SbS layer (Verilog + manifest.json with the exact "
-        "cycles per image)")
+HELP = ("generate the whole-network accelerator, or with --layer one SbS layer's streaming engine (Verilog + "
+        "manifest.json with the plan and the exact cycles per image)")
 LANES_MAX = 64
 
 

@@ -9,12 +9,14 @@ from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
 
 NAME = "pnr"
-HELP = "place and route an 'sbs verilog' design on a Lattice ECP5 (Yosys + nextpnr) and write pnr.json"
+HELP = ("place and route an 'sbs build' or 'sbs verilog' design on a Lattice ECP5 (Yosys + nextpnr) and write "
+        "pnr.json")
 
 
 def add_arguments(p):
     p.add_argument("design", metavar="DESIGN_DIR",
-                   help="directory with manifest.json (naming 'top' and 'verilog') and the Verilog, e.g. from 'sbs verilog'")
+                   help="directory with manifest.json (naming 'top' and 'verilog') and the Verilog, from 'sbs build' "
+                        "or 'sbs verilog'")
     p.add_argument("--device", default=DEFAULT_DEVICE,
                    help=f"ECP5 device (default {DEFAULT_DEVICE}); one of {', '.join(DEVICES)}")
     p.add_argument("--speed", type=int, default=SPEED_GRADE, metavar="G",

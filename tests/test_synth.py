@@ -52,6 +52,21 @@ def test_errors_exit_2(tmp_path, capsys, monkeypatch):
     assert "synth' extra" in capsys.readouterr().err
 
 
+def test_whole_network_design_is_pointed_at_pnr(tmp_path, capsys, monkeypatch):
+    """A whole-network manifest (unit 'network', no per-unit fields) gets one line naming 'sbs pnr', exit 2,
+    before Yosys is looked for."""
+    import rtl.synth as rs
+
+    def never():
+        raise AssertionError("yosys looked for")
+    monkeypatch.setattr(rs, "yosys_command", never)
+    (tmp_path / "manifest.json").write_text(json.dumps({"unit": "network", "top": "sbs_network", "verilog": "x.v"}))
+    (tmp_path / "x.v").write_text("module sbs_network; endmodule\n")
+    assert main(["synth", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "whole-network design" in err and f"sbs pnr {tmp_path}" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.synth
 @pytest.mark.skipif(not PYTORCH_SBS_DIR.is_dir(), reason="pytorch-sbs weights not available")
 def test_yosys_on_small_dot_unit(tmp_path):

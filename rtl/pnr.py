@@ -47,6 +47,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from rtl.route_watch import ROUTE_PATIENCE, RouteStalled, RouteWatch, check_patience
 from rtl.synth import parse_stat
 from sbs_model.atomic import write_json, write_text
 
@@ -196,12 +197,14 @@ def _say(progress, msg: str) -> None:
 
 def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=print,
              timeout: float | None = None, heartbeat_s: float = HEARTBEAT_S,
-             min_interval_s: float = 0.0, stop: threading.Event | None = None) -> tuple[int, list[str], float]:
+             min_interval_s: float = 0.0, stop: threading.Event | None = None,
+             watch=None) -> tuple[int, list[str], float]:
     """Run ``cmd`` in ``cwd`` streaming its output: lines matching ``phase`` are shown (at most one per
     ``min_interval_s``), and a heartbeat line (elapsed time, last line) every ``heartbeat_s`` of
     silence.  Returns ``(exit code, last lines, seconds)``; the child is terminated on
-    KeyboardInterrupt, on timeout, or within a second of ``stop`` being set (from another thread; this
-    one then raises KeyboardInterrupt)."""
+    KeyboardInterrupt, on timeout, within a second of ``stop`` being set (from another thread; this
+    one then raises KeyboardInterrupt), or when ``watch`` (called with every output line) returns a
+    reason (this one then raises :class:`rtl.route_watch.RouteStalled` with it)."""
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             errors="replace", bufsize=1)
@@ -229,6 +232,9 @@ def run_tool(cmd: list[str], cwd: Path, label: str, phase: re.Pattern, progress=
             if line:
                 tail.append(line)
                 del tail[:-40]
+                reason = watch(line) if watch is not None else None
+                if reason:
+                    raise RouteStalled(reason)
                 if phase.search(line) and line != last_phase and now - last_shown >= min_interval_s:
                     last_phase = line
                     _say(progress, f"  [{label} {now - t0:5.0f} s] {line.strip()}")
@@ -666,11 +672,15 @@ def prepare(d: Path, manifest: dict, pkg: str, progress=print, timeout: float | 
 def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, seed: int, router: str,
                     prep: dict, progress=print, timeout: float | None = None, place_only: bool = False,
                     report: str | None = None, log: str | None = None, label: str = "nextpnr",
-                    stop: threading.Event | None = None, speed: int = SPEED_GRADE) -> dict:
+                    stop: threading.Event | None = None, speed: int = SPEED_GRADE,
+                    route_patience: int = ROUTE_PATIENCE) -> dict:
     """One nextpnr run on the netlist :func:`prepare` left, with ``seed`` and speed grade ``speed``;
     returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its
     file names (default those of :func:`nextpnr_args`); ``label`` prefixes its progress lines;
-    ``stop``: see :func:`run_tool`.  RuntimeError when nextpnr fails (the message holds the end of its log)."""
+    ``stop``: see :func:`run_tool`; ``route_patience``: router2 is stopped once its least overuse has
+    not fallen for this many iterations (:class:`rtl.route_watch.RouteWatch`; 0: never).
+    RuntimeError when nextpnr fails (the message holds the end of its log), RouteStalled (a
+    RuntimeError) when router2 was stopped."""
     t0 = time.monotonic()
     nextpnr_cmd = tool_command("nextpnr")
     report = report or (PLACE_REPORT if place_only else REPORT)
@@ -680,7 +690,13 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log, speed)
     _say(progress, f"{label}: {dev.upper()}-{speed} {pkg}, --freq {freq:g} MHz, seed {seed}, "
                    + ("placement only" if place_only else router) + f"; log {d / log}")
-    rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop)
+    watch = RouteWatch(route_patience) if router == "router2" and not place_only and route_patience else None
+    try:
+        rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop,
+                                  watch=watch.feed if watch else None)
+    except RouteStalled as exc:
+        raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, no result (log {d / log}; "
+                           f"another seed, a smaller plan, or --route-patience 0 to let router2 go on)") from None
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
@@ -729,9 +745,10 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
 
 def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
         seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
-        place_only: bool = False, speed: int = SPEED_GRADE) -> dict:
+        place_only: bool = False, speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE) -> dict:
     """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
-    ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`).
+    ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`);
+    ``route_patience``: see :func:`place_and_route`.
     ``place_only``: stop after placement (nextpnr ``--no-route``) and write ``pnr-place.json``
     instead: the same fields, with ``routed`` false, ``fmax_mhz`` nextpnr's pre-route *estimate*,
     ``timing_met`` null (only a routed design meets timing; ``timing_met_estimate`` says whether the
@@ -740,6 +757,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
     d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)
+    check_patience(route_patience)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
@@ -747,7 +765,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     result_name = PLACE_RESULT if place_only else RESULT
     (d / result_name).unlink(missing_ok=True)
     result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only,
-                             speed=speed)
+                             speed=speed, route_patience=route_patience)
     result["seconds"]["total"] = round(time.monotonic() - t0, 1)
     write_json(d / result_name, result)
     return result

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, SPEED_GRADE,
                      _say, check_args, place_and_route, prepare, require_tools)
+from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
@@ -154,10 +155,11 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
 def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEVICE,
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
               timeout: float | None = None, router: str = DEFAULT_ROUTER,
-              speed: int = SPEED_GRADE) -> dict:
+              speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
     runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best seed's result
-    with ``seed_sweep``).
+    with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose router2
+    stalls is a failed seed).
     ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (a seed's nextpnr failed:
     the others still run and keep their files; the message names every failed seed)."""
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
@@ -165,6 +167,7 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     for s in seeds:
         d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed)
     jobs = check_jobs(jobs)
+    check_patience(route_patience)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
@@ -189,7 +192,7 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
                               report=seed_report(s, speed), log=seed_log(s, speed), label=f"nextpnr seed {s}",
-                              stop=stop, speed=speed)
+                              stop=stop, speed=speed, route_patience=route_patience)
         write_json(d / seed_result(s, speed), res)
         return res
 

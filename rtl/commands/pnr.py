@@ -7,6 +7,7 @@ from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_
                      MAX_FREQ_MHZ, PLACE_RESULT, RESULT, ROUTERS, SPEED_GRADE, SPEED_GRADES, check_args, pnr,
                      summary_lines)
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
+from rtl.route_watch import MAX_PATIENCE, OVERUSE_FLOOR, ROUTE_PATIENCE, check_patience
 
 NAME = "pnr"
 HELP = ("place and route an 'sbs build' or 'sbs verilog' design on a Lattice ECP5 (Yosys + nextpnr) and write "
@@ -37,12 +38,17 @@ def add_arguments(p):
                    help="with --seeds: nextpnr runs at a time, 1..CPUs (default 1; each needs a core and a few GB)")
     p.add_argument("--router", default=DEFAULT_ROUTER,
                    help=f"nextpnr router, one of {', '.join(ROUTERS)} (default {DEFAULT_ROUTER})")
+    p.add_argument("--route-patience", type=int, default=ROUTE_PATIENCE, metavar="N",
+                   help=f"stop router2 when its least overuse (wires used twice) has not fallen for N iterations "
+                        f"while still >= {OVERUSE_FLOOR} wires: the design does not route (default {ROUTE_PATIENCE}; "
+                        f"0: never stop; 0..{MAX_PATIENCE})")
     p.add_argument("--place-only", action="store_true",
                    help=f"stop after placement and write {PLACE_RESULT} with nextpnr's pre-route timing estimate "
                         f"and critical path (a quick look; only a routed design gives an Fmax)")
 
 
 def run(args) -> int:
+    check_patience(args.route_patience)
     if args.seeds is not None:
         if args.seed is not None:
             raise ValueError("--seed and --seeds: give one (--seeds LIST runs every seed of the list)")
@@ -60,11 +66,12 @@ def run(args) -> int:
     try:
         if args.seeds is not None:
             res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,
-                            progress=lambda m: print(m, flush=True), router=args.router, speed=args.speed)
+                            progress=lambda m: print(m, flush=True), router=args.router, speed=args.speed,
+                            route_patience=args.route_patience)
         else:
             res = pnr(args.design, args.device, args.package, args.freq, args.seed,
                       progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only,
-                      speed=args.speed)
+                      speed=args.speed, route_patience=args.route_patience)
     except RuntimeError as exc:  # a tool failed: its log tail is in the message
         print(f"sbs pnr: failed: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,117 @@
+"""The router2 watchdog of ``sbs pnr`` (rtl.route_watch): runs that routed are never stopped, runs that
+did not converge are stopped where their least overuse stopped falling; a bad --route-patience exits 2;
+a stalled nextpnr is terminated and ``sbs pnr`` exits 1 with one message and no pnr.json."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import rtl.pnr as pnr_mod
+from rtl.route_watch import OVERUSE_FLOOR, ROUTE_PATIENCE, RouteStalled, RouteWatch, check_patience
+from sbs_model.cli import main
+
+DATA = Path(__file__).resolve().parent / "data" / "pnr"
+RUNS = json.loads((DATA / "router2_overuse.json").read_text())["runs"]
+
+
+def router2_line(it: int, overuse: int) -> str:
+    """A router2 iteration line as nextpnr logs it."""
+    return f"Info:     iter={it} wires={1_000_000 + it} overused={overuse} overuse={overuse} archfail=NA"
+
+
+def first_stop(overuse: list[int], **kw) -> tuple[int, str] | None:
+    w = RouteWatch(**kw)
+    w.feed("Info: Routing globals...")  # other lines are ignored
+    for it, ov in enumerate(overuse, 1):
+        reason = w.feed(router2_line(it, ov))
+        if reason:
+            return it, reason
+    return None
+
+
+@pytest.mark.parametrize("name", [k for k, r in RUNS.items() if r["routed"]])
+def test_runs_that_routed_are_never_stopped(name):
+    assert first_stop(RUNS[name]["overuse"]) is None
+
+
+@pytest.mark.parametrize("name, patience, stop_at, least, least_at", [
+    ("e2", ROUTE_PATIENCE, 36, 1187, 26),  # logged to iteration 44, stopped by hand
+    ("l32", 8, 30, 2897, 22),  # logged to iteration 31 only (stopped by hand): a shorter patience
+])
+def test_runs_that_did_not_converge_stop_where_the_least_overuse_stopped_falling(name, patience, stop_at, least,
+                                                                                  least_at):
+    assert not RUNS[name]["routed"]
+    it, reason = first_stop(RUNS[name]["overuse"], patience=patience)
+    assert it == stop_at == least_at + patience
+    assert f"{least:,} wires at iteration {least_at}" in reason and "did not converge" in reason
+
+
+def test_patience_zero_never_stops_and_the_end_game_is_left_alone():
+    assert first_stop(RUNS["e2"]["overuse"], patience=0) is None
+    # below the floor a run may hold for long (norst1600 held at 1 for 14 iterations before 0)
+    assert first_stop([5000, 400, OVERUSE_FLOOR - 1] + [OVERUSE_FLOOR + 50] * 40) is None
+    # at the floor it is stopped after `patience` iterations without a new least
+    assert first_stop([5000, OVERUSE_FLOOR] + [OVERUSE_FLOOR + 1] * 40, patience=3) == (
+        5, f"router2 did not converge: the least overuse, {OVERUSE_FLOOR} wires at iteration 2, did not fall in 3 "
+           f"iterations (now {OVERUSE_FLOOR + 1} at iteration 5)")
+
+
+@pytest.mark.parametrize("bad", [-1, 1001, 2.5, True, "10"])
+def test_check_patience_names_the_option_and_the_range(bad):
+    with pytest.raises(ValueError, match=r"--route-patience .* allowed: integer 0\.\.1000"):
+        check_patience(bad)
+
+
+@pytest.fixture
+def design(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "top.v").write_text("module top(input clk, input a, output reg q); always @(posedge clk) q <= a; endmodule\n")
+    (d / "manifest.json").write_text(json.dumps({"top": "top", "verilog": "top.v"}))
+    return d
+
+
+@pytest.mark.parametrize("value", ["-1", "1001"])
+def test_bad_route_patience_exits_2_before_work(design, monkeypatch, capsys, value):
+    def boom(*a, **k):
+        raise AssertionError("a tool was started")
+    monkeypatch.setattr(pnr_mod, "run_tool", boom)
+    assert main(["pnr", str(design), "--route-patience", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--route-patience" in err[0] and "allowed" in err[0]
+
+
+def fake_nextpnr(tmp_path: Path, overuse: list[int]) -> list[str]:
+    """A stand-in for nextpnr that logs ``overuse`` as router2 iterations, then hangs for a minute."""
+    script = tmp_path / "fake_nextpnr.py"
+    lines = "\n".join(router2_line(i, v) for i, v in enumerate(overuse, 1))
+    script.write_text(f"import sys, time\nprint({lines!r}, flush=True)\ntime.sleep(60)\n")
+    return [sys.executable, str(script)]
+
+
+def test_a_stalled_router2_is_terminated_and_sbs_pnr_exits_1(design, tmp_path, monkeypatch, capsys):
+    cmd = fake_nextpnr(tmp_path, RUNS["e2"]["overuse"])
+    monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: cmd)
+    monkeypatch.setattr(pnr_mod, "prepare", lambda d, m, p, progress, t: {"stamp": {}, "dsp": {}, "lpf": None})
+    t0 = time.monotonic()
+    assert main(["pnr", str(design), "--router", "router2"]) == 1
+    assert time.monotonic() - t0 < 30  # the fake hangs for 60 s after its lines: it was terminated
+    err = capsys.readouterr().err
+    assert "router2 did not converge" in err and "1,187 wires at iteration 26" in err and "--route-patience 0" in err
+    assert not (design / "pnr.json").exists()
+
+
+def test_run_tool_stops_on_the_watchs_reason_only(tmp_path):
+    cmd = fake_nextpnr(tmp_path, [9000, 8000, 8500, 8600])
+    w = RouteWatch(patience=2)
+    with pytest.raises(RouteStalled, match="8,000 wires at iteration 2"):
+        pnr_mod.run_tool(cmd, tmp_path, "t", pnr_mod._NEXTPNR_PHASE, progress=None, watch=w.feed)
+    assert w.trajectory == [(1, 9000), (2, 8000), (3, 8500), (4, 8600)]
+    quick = tmp_path / "quick.py"
+    quick.write_text(f"print({router2_line(1, 9000)!r}); print({router2_line(2, 9500)!r})\n")
+    rc, tail, _ = pnr_mod.run_tool([sys.executable, str(quick)], tmp_path, "t", pnr_mod._NEXTPNR_PHASE,
+                                   progress=None, watch=RouteWatch(patience=2).feed)
+    assert rc == 0 and len(tail) == 2

@@ -64,7 +64,8 @@ FILL = 0.75  # share of the device's LUT4s and FFs the planner may fill (model e
 # Shares of the device's MULT18X18D and DP16KD the planner may fill: those of the largest whole network
 # measured to route on the LFE5U-85F (int-e4m1, plan 16/8/2/2: 86 multipliers, 144 block RAMs, router2,
 # 20 minutes).  Plans with more did not route: 118 multipliers and 156 block RAMs (32/8/2/2), and 108
-# and 145 (32/4/2/1) -- router2's overuse stalled at about 4,000 wires.  16/16/2/1 (100 and 159, RTL of
+# and 145 (32/4/2/1) -- router2's overuse stalled at about 4,000 wires -- and 123 and 169 with layer 0 on
+# two 16-lane cores (2x16/8/2/2, least overuse 1,187 wires).  16/16/2/1 (100 and 159, RTL of
 # 4a6f748) routes, but at 82.11 MHz (seed 1), 19 % below 16/8/2/3's 101.84 MHz (seed 1): more than its 12.5 %
 # fewer cycles win back, so the budget stays (bench/results/network_pnr.json).
 MULT_FILL = 0.56

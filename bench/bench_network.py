@@ -7,7 +7,9 @@ Usage: ``python bench/bench_network.py [--datapath D] [-n 100] [--spikes T] [--j
 
 ``--record-pnr DIR``: the same with the place-and-route result (``sbs pnr DIR`` finished:
 ``DIR/pnr.json``): utilisation, post-route Fmax, timing met, and ms per image = cycles per image /
-Fmax where timing is met.
+Fmax where timing is met; or, without ``pnr.json``, a run whose router2 ``sbs pnr`` stopped
+(``DIR/pnr-unrouted.json``: ``routed`` false, the least overuse and the overuse per iteration, no
+Fmax and no latency).
 
 ``--record-synth DIR``: only record the Yosys ``synth_ecp5`` result of the design in ``DIR`` (the
 stamp that ``rtl.pnr.synthesise`` -- ``sbs pnr``'s yosys step -- wrote there) as one run in
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
-from rtl.pnr import NETLIST_STAMP, SPEED_GRADE
+from rtl.pnr import NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED
 
 
 def diagram(manifest: dict, path) -> None:
@@ -97,9 +99,11 @@ def placed_and_routed(d: Path, man: dict) -> dict:
     """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr.json`` (``sbs pnr``'s report,
     written when routing finished): utilisation, Fmax, timing met, and the latency ``cycles per
     image / Fmax`` -- only where timing is met (never at an assumed clock)."""
-    rep = json.loads((d / "pnr.json").read_text())
+    if not (d / RESULT).is_file() and (d / UNROUTED).is_file():
+        return not_routed(d, man)
+    rep = json.loads((d / RESULT).read_text())
     if rep.get("verilog_sha256") != man["verilog_sha256"]:
-        raise SystemExit(f"bench_network: {d / 'pnr.json'} is not of {man['verilog']} (sha256 differs)")
+        raise SystemExit(f"bench_network: {d / RESULT} is not of {man['verilog']} (sha256 differs)")
     fmax = rep.get("fmax_min_mhz")
     met = bool(rep.get("timing_met"))
     util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if k in ("LUT4", "FF", "MULT18X18D",
@@ -116,6 +120,25 @@ def placed_and_routed(d: Path, man: dict) -> dict:
         "note": (f"placed and routed: {man['cycles_per_image']:,} cycles per image (cycle model) / "
                  f"{fmax} MHz post-route Fmax, timing met at {rep.get('freq_mhz')} MHz" if met else
                  f"placed and routed, timing NOT met at {rep.get('freq_mhz')} MHz (Fmax {fmax} MHz): no latency"),
+    }
+
+
+def not_routed(d: Path, man: dict) -> dict:
+    """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr-unrouted.json`` (router2 stopped by
+    ``sbs pnr``): placed utilisation, ``routed`` false, the route watch's figures; no Fmax, no latency."""
+    rep = json.loads((d / UNROUTED).read_text())
+    if rep.get("verilog_sha256") != man["verilog_sha256"]:
+        raise SystemExit(f"bench_network: {d / UNROUTED} is not of {man['verilog']} (sha256 differs)")
+    util = {k: v["used"] for k, v in (rep.get("utilization") or {}).items()}
+    rw = rep["route_watch"]
+    return {
+        "nextpnr": {"routed": False, "seed": rep.get("seed"), "router": rep.get("router"),
+                    "speed_grade": rep.get("speed_grade", SPEED_GRADE), "constraint_mhz": rep.get("freq_mhz"),
+                    "fmax_mhz": None, "utilisation": util, "critical_path": None, "route_watch": rw},
+        "fmax_mhz": None,
+        "timing_met": None,
+        "ms_per_image": None,
+        "note": f"placed, not routed: {rw['reason']} (sbs pnr stopped router2): no Fmax, no latency",
     }
 
 

@@ -93,6 +93,7 @@ NEXTPNR_LOG = "pnr-nextpnr.log"
 PLACE_REPORT = "pnr-place-report.json"
 PLACE_LOG = "pnr-place.log"
 RESULT = "pnr.json"
+UNROUTED = "pnr-unrouted.json"  # a run whose router2 was stopped (rtl.route_watch): no Fmax, the overuse per iteration
 PLACE_RESULT = "pnr-place.json"  # --place-only: placement and nextpnr's pre-route timing estimate
 
 HEARTBEAT_S = 30.0
@@ -101,6 +102,7 @@ YOSYS_PHASE_INTERVAL_S = 10.0  # synth_ecp5 has ~50 passes, most take millisecon
 _YOSYS_PHASE = re.compile(r"^\d+\.\d+\. Executing (\S+)")
 _NEXTPNR_PHASE = re.compile(r"^(?:Info|Warning): (Packing|Running|Routing|Setting up|Creating initial|Legalis|Finalising|"
                             r"Max frequency|Device utilisation|Program finished|Checksum)", re.I)
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
 _MAX_FREQ = re.compile(r"Max frequency for clock\s+'([^']+)':\s*([0-9.]+)\s*MHz\s*\((PASS|FAIL) at ([0-9.]+) MHz\)")
 
 
@@ -591,6 +593,12 @@ def parse_report(report: dict, constraint_mhz: float | None = None) -> dict:
     return out
 
 
+def parse_log_utilization(text: str) -> dict:
+    """The ``Device utilisation`` lines of a nextpnr log as a report's ``utilization`` (``{bel: {"used",
+    "available"}}``; the last figure per bel), for a run that wrote no report."""
+    return {m.group(1): {"used": int(m.group(2)), "available": int(m.group(3))} for m in _UTIL_LINE.finditer(text)}
+
+
 def parse_log_fmax(text: str) -> dict:
     """``Max frequency for clock`` lines of a nextpnr log -> ``{clock: (achieved, constraint, passed)}``
     (the last occurrence per clock: the post-route figure)."""
@@ -673,19 +681,20 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                     prep: dict, progress=print, timeout: float | None = None, place_only: bool = False,
                     report: str | None = None, log: str | None = None, label: str = "nextpnr",
                     stop: threading.Event | None = None, speed: int = SPEED_GRADE,
-                    route_patience: int = ROUTE_PATIENCE) -> dict:
+                    route_patience: int = ROUTE_PATIENCE, unrouted: str = UNROUTED) -> dict:
     """One nextpnr run on the netlist :func:`prepare` left, with ``seed`` and speed grade ``speed``;
     returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its
     file names (default those of :func:`nextpnr_args`); ``label`` prefixes its progress lines;
     ``stop``: see :func:`run_tool`; ``route_patience``: router2 is stopped once its least overuse has
-    not fallen for this many iterations (:class:`rtl.route_watch.RouteWatch`; 0: never).
-    RuntimeError when nextpnr fails (the message holds the end of its log), RouteStalled (a
-    RuntimeError) when router2 was stopped."""
+    not fallen for this many iterations (:class:`rtl.route_watch.RouteWatch`; 0: never): then the
+    file ``unrouted`` gets what the run did (:func:`unrouted_result`) and RouteStalled (a RuntimeError)
+    is raised.  RuntimeError when nextpnr fails (the message holds the end of its log)."""
     t0 = time.monotonic()
     nextpnr_cmd = tool_command("nextpnr")
     report = report or (PLACE_REPORT if place_only else REPORT)
     log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
     (d / report).unlink(missing_ok=True)
+    (d / unrouted).unlink(missing_ok=True)
     stamp, dsp = prep["stamp"], prep["dsp"]
     args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log, speed)
     _say(progress, f"{label}: {dev.upper()}-{speed} {pkg}, --freq {freq:g} MHz, seed {seed}, "
@@ -695,8 +704,12 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
         rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop,
                                   watch=watch.feed if watch else None)
     except RouteStalled as exc:
-        raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, no result (log {d / log}; "
-                           f"another seed, a smaller plan, or --route-patience 0 to let router2 go on)") from None
+        log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else ""
+        write_json(d / unrouted, unrouted_result(d, manifest, stamp, dev, pkg, speed, seed, router, freq, watch,
+                                                 str(exc), log_text, log, round(time.monotonic() - t0, 1)))
+        raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, not routed: {d / unrouted} "
+                           f"(log {d / log}; another seed, a smaller plan, or --route-patience 0 to let router2 "
+                           f"go on)") from None
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
@@ -741,6 +754,32 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     if place_only:
         result["timing_met_estimate"] = estimate_met
     return result
+
+
+def unrouted_result(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: int, seed: int, router: str,
+                    freq: float, watch: RouteWatch, reason: str, log_text: str, log: str, seconds: float) -> dict:
+    """What ``pnr-unrouted.json`` holds: the design and settings as in ``pnr.json``, ``routed`` false,
+    no Fmax and no latency, the placed design's utilisation (from the log) and ``route_watch``: why
+    the run was stopped and router2's overuse per iteration."""
+    util = parse_report({"utilization": parse_log_utilization(log_text)}) if log_text else None
+    least_at, least = watch.best if watch.best else (None, None)
+    return {
+        "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
+        "verilog_sha256": stamp.get("verilog_sha256"),
+        "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
+                     if k in manifest},
+        "device": dev.upper(), "package": pkg, "speed_grade": speed, "seed": seed, "router": router,
+        "routed": False, "freq_mhz": freq, "fmax_mhz": None, "timing_met": None,
+        "utilization": util["utilization"] if util else None,
+        "yosys": stamp.get("yosys"), "cycles_per_image": manifest.get("cycles_per_image"), "ms_per_image": None,
+        "ms_per_image_note": "not routed: router2 did not converge, so there is no Fmax and no latency",
+        "route_watch": {"reason": reason, "patience": watch.patience, "floor_wires": watch.floor,
+                        "least_overuse": least, "least_at_iteration": least_at,
+                        "stopped_at_iteration": watch.trajectory[-1][0] if watch.trajectory else None,
+                        "overuse": [ov for _, ov in watch.trajectory],
+                        "iterations": [it for it, _ in watch.trajectory]},
+        "seconds": {"nextpnr": seconds}, "files": {"nextpnr_log": log},
+    }
 
 
 def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,

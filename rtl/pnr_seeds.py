@@ -56,6 +56,11 @@ def seed_log(seed: int, speed: int = SPEED_GRADE) -> str:
     return f"pnr-nextpnr-seed{seed}{_grade(speed)}.log"
 
 
+def seed_unrouted(seed: int, speed: int = SPEED_GRADE) -> str:
+    """A seed's ``pnr-unrouted.json`` (its router2 was stopped: :mod:`rtl.route_watch`)."""
+    return f"pnr-unrouted-seed{seed}{_grade(speed)}.json"
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"1,2,5"`` or ``"1-4"`` or both (``"1-3,7"``) -> the seeds in order, each once; ValueError with
     one line naming ``--seeds`` and what is allowed."""
@@ -192,7 +197,8 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
                               report=seed_report(s, speed), log=seed_log(s, speed), label=f"nextpnr seed {s}",
-                              stop=stop, speed=speed, route_patience=route_patience)
+                              stop=stop, speed=speed, route_patience=route_patience,
+                              unrouted=seed_unrouted(s, speed))
         write_json(d / seed_result(s, speed), res)
         return res
 

@@ -83,25 +83,80 @@ def test_bad_route_patience_exits_2_before_work(design, monkeypatch, capsys, val
     assert len(err) == 1 and "--route-patience" in err[0] and "allowed" in err[0]
 
 
+UTILISATION = ("Info: Device utilisation:\nInfo: \t        TRELLIS_FF:   64794/  83640    77%\n"
+               "Info: \t      TRELLIS_COMB:   57470/  83640    68%\nInfo: \t        MULT18X18D:     123/    156    78%\n")
+
+
 def fake_nextpnr(tmp_path: Path, overuse: list[int]) -> list[str]:
-    """A stand-in for nextpnr that logs ``overuse`` as router2 iterations, then hangs for a minute."""
+    """A stand-in for nextpnr that logs (to stdout and to its ``--log`` file) a placed design's
+    utilisation and ``overuse`` as router2 iterations, then hangs for a minute."""
     script = tmp_path / "fake_nextpnr.py"
-    lines = "\n".join(router2_line(i, v) for i, v in enumerate(overuse, 1))
-    script.write_text(f"import sys, time\nprint({lines!r}, flush=True)\ntime.sleep(60)\n")
+    text = UTILISATION + "\n".join(router2_line(i, v) for i, v in enumerate(overuse, 1)) + "\n"
+    script.write_text("import sys, time\n"
+                      f"text = {text!r}\n"
+                      "if '--log' in sys.argv:\n"
+                      "    open(sys.argv[sys.argv.index('--log') + 1], 'w').write(text)\n"
+                      "print(text, flush=True)\ntime.sleep(60)\n")
     return [sys.executable, str(script)]
 
 
-def test_a_stalled_router2_is_terminated_and_sbs_pnr_exits_1(design, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def stalling_nextpnr(tmp_path, monkeypatch):
+    """nextpnr replaced by :func:`fake_nextpnr` with the overuse of the two-core run (least 1,187 wires at
+    iteration 26); Yosys skipped."""
+    import rtl.pnr_seeds as seeds_mod
     cmd = fake_nextpnr(tmp_path, RUNS["e2"]["overuse"])
-    monkeypatch.setattr(pnr_mod, "require_tools", lambda tools=None: None)
     monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: cmd)
-    monkeypatch.setattr(pnr_mod, "prepare", lambda d, m, p, progress, t: {"stamp": {}, "dsp": {}, "lpf": None})
+    for mod in (pnr_mod, seeds_mod):
+        monkeypatch.setattr(mod, "require_tools", lambda tools=None: None)
+        monkeypatch.setattr(mod, "prepare", lambda d, m, p, progress, t: {
+            "stamp": {"verilog_sha256": "abc", "yosys": {"lut": 1}}, "dsp": {}, "lpf": None})
+
+
+def test_a_stalled_router2_is_terminated_and_sbs_pnr_exits_1(design, stalling_nextpnr, capsys):
+    (design / "pnr.json").write_text("{}")  # an earlier run's result is not left beside this one
     t0 = time.monotonic()
     assert main(["pnr", str(design), "--router", "router2"]) == 1
     assert time.monotonic() - t0 < 30  # the fake hangs for 60 s after its lines: it was terminated
     err = capsys.readouterr().err
     assert "router2 did not converge" in err and "1,187 wires at iteration 26" in err and "--route-patience 0" in err
     assert not (design / "pnr.json").exists()
+    rep = json.loads((design / "pnr-unrouted.json").read_text())
+    assert rep["routed"] is False and rep["fmax_mhz"] is None and rep["ms_per_image"] is None
+    rw = rep["route_watch"]
+    assert (rw["least_overuse"], rw["least_at_iteration"], rw["stopped_at_iteration"]) == (1187, 26, 36)
+    assert rw["overuse"] == RUNS["e2"]["overuse"][:36] and rw["iterations"] == list(range(1, 37))
+    assert rep["utilization"]["LUT4"]["used"] == 57470 and rep["utilization"]["MULT18X18D"]["available"] == 156
+    assert rep["verilog_sha256"] == "abc" and rep["seed"] == 1
+
+
+def test_a_later_run_removes_the_earlier_unrouted_file(design, stalling_nextpnr, monkeypatch, capsys):
+    assert main(["pnr", str(design), "--router", "router2"]) == 1 and (design / "pnr-unrouted.json").is_file()
+    monkeypatch.setattr(pnr_mod, "tool_command", lambda tool: [sys.executable, "-c", "raise SystemExit(3)"])
+    assert main(["pnr", str(design), "--router", "router2"]) == 1  # fails otherwise: nothing of the stalled run left
+    assert "exit 3" in capsys.readouterr().err and not (design / "pnr-unrouted.json").exists()
+
+
+def test_a_stalled_seed_of_a_sweep_keeps_its_own_unrouted_file(design, stalling_nextpnr, capsys):
+    assert main(["pnr", str(design), "--seeds", "2-3", "--router", "router2"]) == 1
+    err = capsys.readouterr().err
+    assert "seed(s) 2 (" in err and "3 (" in err and "did not converge" in err
+    for s in (2, 3):
+        assert json.loads((design / f"pnr-unrouted-seed{s}.json").read_text())["seed"] == s
+    assert not (design / "pnr.json").exists() and not (design / "pnr-unrouted.json").exists()
+
+
+def test_an_unrouted_run_is_recorded_without_fmax_or_latency(design, stalling_nextpnr, capsys):
+    from bench.bench_network import not_routed, placed_and_routed
+    assert main(["pnr", str(design), "--router", "router2"]) == 1
+    man = {"verilog": "top.v", "verilog_sha256": "abc", "cycles_per_image": 1_459_235}
+    run = placed_and_routed(design, man)
+    assert run == not_routed(design, man)
+    assert run["fmax_mhz"] is None and run["ms_per_image"] is None and run["timing_met"] is None
+    assert run["nextpnr"]["routed"] is False and run["nextpnr"]["utilisation"]["LUT4"] == 57470
+    assert run["nextpnr"]["route_watch"]["least_overuse"] == 1187 and "not routed" in run["note"]
+    with pytest.raises(SystemExit, match="sha256 differs"):
+        placed_and_routed(design, dict(man, verilog_sha256="other"))
 
 
 def test_run_tool_stops_on_the_watchs_reason_only(tmp_path):

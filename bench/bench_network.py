@@ -95,15 +95,21 @@ def diagram(manifest: dict, path) -> None:
 DEVICE = {"name": "lfe5u-85f", "LUT4": 83640, "MULT18X18D": 156, "DP16KD": 208}
 
 
+def design_report(path: Path, man: dict) -> dict:
+    """An ``sbs pnr`` result file of the design ``man`` describes; SystemExit if it is of other Verilog."""
+    rep = json.loads(path.read_text())
+    if rep.get("verilog_sha256") != man["verilog_sha256"]:
+        raise SystemExit(f"bench_network: {path} is not of {man['verilog']} (sha256 differs)")
+    return rep
+
+
 def placed_and_routed(d: Path, man: dict) -> dict:
     """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr.json`` (``sbs pnr``'s report,
     written when routing finished): utilisation, Fmax, timing met, and the latency ``cycles per
     image / Fmax`` -- only where timing is met (never at an assumed clock)."""
     if not (d / RESULT).is_file() and (d / UNROUTED).is_file():
         return not_routed(d, man)
-    rep = json.loads((d / RESULT).read_text())
-    if rep.get("verilog_sha256") != man["verilog_sha256"]:
-        raise SystemExit(f"bench_network: {d / RESULT} is not of {man['verilog']} (sha256 differs)")
+    rep = design_report(d / RESULT, man)
     fmax = rep.get("fmax_min_mhz")
     met = bool(rep.get("timing_met"))
     util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if k in ("LUT4", "FF", "MULT18X18D",
@@ -126,9 +132,7 @@ def placed_and_routed(d: Path, man: dict) -> dict:
 def not_routed(d: Path, man: dict) -> dict:
     """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr-unrouted.json`` (router2 stopped by
     ``sbs pnr``): placed utilisation, ``routed`` false, the route watch's figures; no Fmax, no latency."""
-    rep = json.loads((d / UNROUTED).read_text())
-    if rep.get("verilog_sha256") != man["verilog_sha256"]:
-        raise SystemExit(f"bench_network: {d / UNROUTED} is not of {man['verilog']} (sha256 differs)")
+    rep = design_report(d / UNROUTED, man)
     util = {k: v["used"] for k, v in (rep.get("utilization") or {}).items()}
     rw = rep["route_watch"]
     return {

@@ -705,8 +705,9 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                                   watch=watch.feed if watch else None)
     except RouteStalled as exc:
         log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else ""
-        write_json(d / unrouted, unrouted_result(d, manifest, stamp, dev, pkg, speed, seed, router, freq, watch,
-                                                 str(exc), log_text, log, round(time.monotonic() - t0, 1)))
+        run = run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq)
+        write_json(d / unrouted, unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log,
+                                                 round(time.monotonic() - t0, 1)))
         raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, not routed: {d / unrouted} "
                            f"(log {d / log}; another seed, a smaller plan, or --route-patience 0 to let router2 "
                            f"go on)") from None
@@ -730,13 +731,8 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     else:
         ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
     result = {
-        "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
-        "verilog_sha256": stamp["verilog_sha256"],
-        "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
-                     if k in manifest},
-        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": speed,
-        "seed": seed, "router": router, "routed": not place_only,
-        "constraint_mhz": rep["constraint_mhz"] or {"": freq}, "freq_mhz": freq,
+        **run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq), "routed": not place_only,
+        "constraint_mhz": rep["constraint_mhz"] or {"": freq},
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
         "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},
         "utilization": rep["utilization"], "utilization_bels": rep["utilization_bels"],
@@ -756,20 +752,29 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     return result
 
 
-def unrouted_result(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: int, seed: int, router: str,
-                    freq: float, watch: RouteWatch, reason: str, log_text: str, log: str, seconds: float) -> dict:
-    """What ``pnr-unrouted.json`` holds: the design and settings as in ``pnr.json``, ``routed`` false,
-    no Fmax and no latency, the placed design's utilisation (from the log) and ``route_watch``: why
-    the run was stopped and router2's overuse per iteration."""
+def run_fields(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: int, seed: int, router: str,
+               freq: float) -> dict:
+    """The design and the settings of one nextpnr run: the fields ``pnr.json`` and ``pnr-unrouted.json``
+    share."""
+    return {
+        "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
+        "verilog_sha256": stamp["verilog_sha256"],
+        "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
+                     if k in manifest},
+        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": speed,
+        "seed": seed, "router": router, "freq_mhz": freq,
+    }
+
+
+def unrouted_result(run: dict, manifest: dict, stamp: dict, watch: RouteWatch, reason: str, log_text: str, log: str,
+                    seconds: float) -> dict:
+    """What ``pnr-unrouted.json`` holds: the design and settings of ``run`` (:func:`run_fields`), ``routed``
+    false, no Fmax and no latency, the placed design's utilisation (from the log) and ``route_watch``:
+    why the run was stopped and router2's overuse per iteration."""
     util = parse_report({"utilization": parse_log_utilization(log_text)}) if log_text else None
     least_at, least = watch.best if watch.best else (None, None)
     return {
-        "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
-        "verilog_sha256": stamp.get("verilog_sha256"),
-        "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
-                     if k in manifest},
-        "device": dev.upper(), "package": pkg, "speed_grade": speed, "seed": seed, "router": router,
-        "routed": False, "freq_mhz": freq, "fmax_mhz": None, "timing_met": None,
+        **run, "routed": False, "fmax_mhz": None, "timing_met": None,
         "utilization": util["utilization"] if util else None,
         "yosys": stamp.get("yosys"), "cycles_per_image": manifest.get("cycles_per_image"), "ms_per_image": None,
         "ms_per_image_note": "not routed: router2 did not converge, so there is no Fmax and no latency",

@@ -735,8 +735,10 @@ def layer_engine_units(dp: Datapath, layer, in_shape, layer_index: int, lanes: i
         sched = ecp5_memory(T, Fg + 2, rom=True)
     u["sched"] = sched.cost()
 
-    # ---- spike generator: Threefry (26 stages), sampler (target, KS search steps), window memories, FIFO
-    rng = Cost(20 * (32 + 32) + 5 * 3 * 32 + 32 + 8, 26 * (1 + 64 + 96) + 5 * 32)
+    # ---- spike generator: Threefry (26 stages of the valid flag and the two state words; the key is read
+    # from the generator's held key, plus five registers of key + s), sampler (target, KS search steps),
+    # window memories, FIFO
+    rng = Cost(20 * (32 + 32) + 5 * 3 * 32 + 32 + 8, 26 * (1 + 64) + 5 * 32)
     th = max(cw - 16, 0)
     smp_dsp = 2 * ecp5_mults(16, 16) + (2 * ecp5_mults(16, th) if th else 0) + _const_mult(32, S)
     fields = 2 + clog2(max(P, 2)) + cw + 2 * sw

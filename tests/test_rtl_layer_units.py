@@ -97,14 +97,22 @@ def test_update_lanes(name, lanes, early):
 
 
 def test_threefry_pipe():
+    """One draw per cycle == fixedpoint.rng.spike_random; the key (seed, pattern) is held while its draws are in
+    flight (as the spike generator holds it for a wave) and changes, group by group, as soon as the pipe is empty."""
     rng = random.Random(8)
-    reqs = [(0, 0, 0, 0, 0), (0xFFFFFFFF, 0xFFFFFFFF, 255, (1 << 24) - 1, 0xFFFFFFFF)] + [
-        (rng.getrandbits(32), rng.getrandbits(32), rng.randrange(256), rng.getrandbits(24), rng.getrandbits(32))
-        for _ in range(60)]
+    edge = [(0, 0, [(0, 0, 0)]), (0xFFFFFFFF, 0xFFFFFFFF, [(255, (1 << 24) - 1, 0xFFFFFFFF), (0, 0, 0)])]
+    groups = edge + [(rng.getrandbits(32), rng.getrandbits(32),
+                      [(rng.randrange(256), rng.getrandbits(24), rng.getrandbits(32)) for _ in range(rng.randint(1, 12))])
+                     for _ in range(8)]
     dut = threefry.ThreefryPipe()
-    got = stream(dut, [[(dut.i_valid, 1), (dut.seed, a), (dut.pattern, b), (dut.layer, c), (dut.ip, d),
-                        (dut.spike, e)] for a, b, c, d, e in reqs], [dut.o_valid, dut.o_r], dut.latency)
-    assert got == [(1, threefry.reference(*r)) for r in reqs]
+    rows, want = [], []
+    for a, b, counters in groups:
+        key = [(dut.seed, a), (dut.pattern, b)]
+        rows += [[(dut.i_valid, 1), *key, (dut.layer, c), (dut.ip, d), (dut.spike, e)] for c, d, e in counters]
+        rows += [[(dut.i_valid, 0), *key]] * dut.latency  # the key held until the group's last draw is out
+        want += [threefry.reference(a, b, c, d, e) for c, d, e in counters]
+    got = stream(dut, rows, [dut.o_valid, dut.o_r], dut.latency)
+    assert [r for v, r in got if v] == want
 
 
 def test_two_step_shift_and_overflow_equal_floor_and_clamp():

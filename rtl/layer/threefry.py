@@ -2,9 +2,17 @@
 
 Threefry-2x32-20 as :class:`rtl.rng.SpikeRandom` (``"pipelined"``), but the five key injections
 (after rounds 3, 7, 11, 15, 19) get stages of their own, and the injected constant
-``key + s`` of the second word is prepared in the key pipeline, so no stage holds more than one
-32-bit carry chain (a round: ``x0 + x1``, then a rotate and xor; an injection: one addition per
-word).  The counter is ``((layer << 24) | ip, spike)``, the key ``(seed, pattern)``.
+``key + s`` of the second word is prepared in a register of its own, so no stage holds more than
+one 32-bit carry chain (a round: ``x0 + x1``, then a rotate and xor; an injection: one addition
+per word).  The counter is ``((layer << 24) | ip, spike)``, the key ``(seed, pattern)``.
+
+The key is not carried down the pipe: the injections read the key words from ``seed`` and
+``pattern`` as they are when the draw reaches them (``key + s`` one cycle later, from registers
+of their own).  So the key must stay the same from a draw's request until its output
+(:attr:`latency` cycles); a draw with a new key may be requested in the first cycle the new key
+shows, once the old key's draws are out.  The :class:`rtl.layer.spikegen.SpikeGenerator` holds
+one key per wave, and every draw of a wave has left the pipe before the next wave starts.
+Carrying the key (three words) through the 26 stages cost 2,496 flip-flops per engine.
 
 Ports (plain signals, no back-pressure): ``i_valid``, ``seed``, ``pattern``, ``layer`` (u8),
 ``ip`` (u24), ``spike`` (u32) in; ``o_valid``, ``o_r`` (the first output word) out.
@@ -42,12 +50,14 @@ class ThreefryPipe(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # stage 0: key schedule words and the initial state (one addition each)
+        # the key words and the second word's injected constants key + s, from the held key
+        ks = [self.seed, self.pattern, self.seed ^ self.pattern ^ Const(KS_PARITY, 32)]
+        kadd = [Signal(32, name=f"kadd_{s}") for s in range(1, INJECTIONS + 1)]
+        m.d.sync += [k.eq((ks[(s + 1) % 3] + s)[:32]) for s, k in enumerate(kadd, start=1)]
+        # stage 0: the initial state (one addition per word)
         v, x0, x1 = Signal(name="v0"), Signal(32, name="x0_0"), Signal(32, name="x1_0")
-        ks = [Signal(32, name=f"ks{j}_0") for j in range(3)]
         m.d.sync += [v.eq(self.i_valid), x0.eq(Cat(self.ip, self.layer) + self.seed),
-                     x1.eq(self.spike + self.pattern), ks[0].eq(self.seed), ks[1].eq(self.pattern),
-                     ks[2].eq(self.seed ^ self.pattern ^ Const(KS_PARITY, 32))]
+                     x1.eq(self.spike + self.pattern)]
         n = 0
         for r in range(ROUNDS):
             n += 1
@@ -55,21 +65,12 @@ class ThreefryPipe(wiring.Component):
             y0 = (x0 + x1)[:32]
             m.d.sync += [nv.eq(v), n0.eq(y0), n1.eq(_rotl(x1, ROTATIONS[r % 8]) ^ y0)]
             v, x0, x1 = nv, n0, n1
-            if r % 4 == 3:  # the next stage's second injected word, ks[(s+1) % 3] + s, in parallel
-                s = (r + 1) // 4
-                kadd = Signal(32, name=f"kadd_{n}")
-                m.d.sync += kadd.eq((ks[(s + 1) % 3] + s)[:32])
-            nks = [Signal(32, name=f"ks{j}_{n}") for j in range(3)]
-            m.d.sync += [a.eq(b) for a, b in zip(nks, ks)]
-            ks = nks
             if r % 4 == 3:  # key injection s: x0 += ks[s % 3], x1 += ks[(s + 1) % 3] + s
+                s = (r + 1) // 4
                 n += 1
                 nv, n0, n1 = Signal(name=f"v{n}"), Signal(32, name=f"x0_{n}"), Signal(32, name=f"x1_{n}")
-                m.d.sync += [nv.eq(v), n0.eq((x0 + ks[s % 3])[:32]), n1.eq((x1 + kadd)[:32])]
+                m.d.sync += [nv.eq(v), n0.eq((x0 + ks[s % 3])[:32]), n1.eq((x1 + kadd[s - 1])[:32])]
                 v, x0, x1 = nv, n0, n1
-                nks = [Signal(32, name=f"ks{j}_{n}") for j in range(3)]
-                m.d.sync += [a.eq(b) for a, b in zip(nks, ks)]
-                ks = nks
         m.d.comb += [self.o_valid.eq(v), self.o_r.eq(x0)]
         return m
 

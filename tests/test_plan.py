@@ -61,14 +61,17 @@ def test_auto_plan_fits_and_beats_the_smallest():
     # measured to route (their columns congest beyond), FILL of LUT4s and FFs
     assert P.fits(cost, dev)
     assert cost["lut4_placed"] <= P.FILL * 83640 and cost["ff"] <= P.FILL * 83640
-    assert cost["mult18"] <= 0.56 * 156 and cost["dp16kd"] <= 0.70 * 208
+    assert cost["mult18"] <= 116 and cost["dp16kd"] <= 155
 
-    def plan_of(*lanes):
-        return {i: {"lanes": L, "engines": 1} for i, L in zip((0, 2, 4, 5), lanes)}
-    # the plans that did not route (1fc52d3's 32/8/2/2, 1ad1fa6's 32/4/2/1) are over the budget; the
-    # plan that routed (16/8/2/2) is inside
+    def plan_of(*lanes, engines0=1):
+        return {i: {"lanes": L, "engines": engines0 if i == 0 else 1} for i, L in zip((0, 2, 4, 5), lanes)}
+    # the largest plan measured to route (aa4130e, seed 2) is the plan; those that did not route with more
+    # multipliers or block RAMs (32/8/2/2: 118 and 156; layer 0 on two 16-lane cores: 123 and 169) are over
+    # the budget; 16/8/2/2, routed at every RTL since 214371d, is inside
+    assert {i: (e["lanes"], e["engines"], e.get("slots")) for i, e in plan.items()} == {
+        0: (32, 1, 50), 2: (8, 1, 8), 4: (2, 1, None), 5: (1, 1, None)}
     assert not P.fits(P.plan_cost(NET, DPS, plan_of(32, 8, 2, 2)), dev)
-    assert not P.fits(P.plan_cost(NET, DPS, plan_of(32, 4, 2, 1)), dev)
+    assert not P.fits(P.plan_cost(NET, DPS, plan_of(16, 8, 2, 2, engines0=2)), dev)
     assert P.fits(P.plan_cost(NET, DPS, plan_of(16, 8, 2, 2)), dev)
     # no single step more fits: every one-step growth of the chosen plan breaks the budget or saves nothing
     for i in NET.sbs_layers():
@@ -135,7 +138,7 @@ def _brute_force(net, dps, dev, engines):
 @pytest.mark.parametrize("preset", ["int-e4m1", "cheap-e4m1"])
 def test_auto_plan_is_the_fastest_inside_the_budget(preset):
     """auto_plan is exact: no combination of the layers' lanes, cores and slots inside the budget is
-    faster (brute force); with cheap-e4m1 the greedy search alone stays about 17 % slower."""
+    faster (brute force); with cheap-e4m1 the greedy search alone stays about 9 % slower."""
     dps = {i: PRESETS[preset] for i in NET.sbs_layers()}
     dev = P.DEVICES["lfe5u-85f"]
     plan = P.auto_plan(NET, dps, "lfe5u-85f")
@@ -146,7 +149,7 @@ def test_auto_plan_is_the_fastest_inside_the_budget(preset):
     greedy = P.cycles(NET, dps, P.greedy_plan(NET, dps, "lfe5u-85f"))
     assert greedy >= best
     if preset == "cheap-e4m1":
-        assert greedy > 1.1 * best
+        assert greedy > 1.05 * best
 
 
 def test_auto_plan_falls_back_to_greedy_when_the_front_is_too_large(monkeypatch):

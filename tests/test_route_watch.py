@@ -39,6 +39,7 @@ def test_runs_that_routed_are_never_stopped(name):
 @pytest.mark.parametrize("name, patience, stop_at, least, least_at", [
     ("e2", ROUTE_PATIENCE, 36, 1187, 26),  # logged to iteration 44, stopped by hand
     ("l32", 8, 30, 2897, 22),  # logged to iteration 31 only (stopped by hand): a shorter patience
+    ("l32n_seed1", ROUTE_PATIENCE, 40, 671, 30),  # stopped by sbs pnr itself (aa4130e)
 ])
 def test_runs_that_did_not_converge_stop_where_the_least_overuse_stopped_falling(name, patience, stop_at, least,
                                                                                   least_at):

@@ -2,12 +2,14 @@
 
 router2 routes every net at once allowing wires to be shared, then rips up and reroutes until no wire
 is used twice.  Its log has one line per iteration (``iter=N wires=W overused=O overuse=U ...``):
-``overuse`` is the number of excess uses of wires.  On a design that routes it falls steadily (each
-of the four routed whole-network runs whose logs this project kept set a new least overuse in every
-iteration while that was at least 100 wires, and then crept to 0, sometimes holding at 1 or 2 for a
-dozen iterations); on one that does not, it stalls at a few thousand wires and climbs again (layer 0 at 32
-lanes: least 2,897 at iteration 22, 4,890 at 31; layer 0 on two 16-lane cores: least 1,187 at
-iteration 26, 5,133 at 44), and router2 has no iteration limit of its own.
+``overuse`` is the number of excess uses of wires.  On a design that routes it falls steadily (of
+the five routed whole-network runs whose logs this project kept, four set a new least overuse in
+every iteration while that was at least 100 wires and the fifth missed it twice, for one iteration
+each; all then crept to 0, sometimes holding at 1 or 2 for a dozen iterations); on one that does
+not, it stalls and climbs again (layer 0 at 32 lanes at f0a666e: least 2,897 at iteration 22, 4,890
+at 31; layer 0 on two 16-lane cores: least 1,187 at iteration 26, 5,133 at 44; layer 0 at 32 lanes
+at aa4130e, seed 1: least 671 at iteration 30, 994 at 40), and router2 has no iteration limit of its
+own.
 
 :class:`RouteWatch` reads those lines and says the run has stalled when the least overuse so far is
 at least ``floor`` wires and has not fallen for ``patience`` iterations.

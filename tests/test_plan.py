@@ -149,7 +149,7 @@ def test_auto_plan_is_the_fastest_inside_the_budget(preset):
     greedy = P.cycles(NET, dps, P.greedy_plan(NET, dps, "lfe5u-85f"))
     assert greedy >= best
     if preset == "cheap-e4m1":
-        assert greedy > 1.05 * best
+        assert greedy > 1.09 * best
 
 
 def test_auto_plan_falls_back_to_greedy_when_the_front_is_too_large(monkeypatch):

@@ -17,6 +17,17 @@ median Fmax, and how many seeds met timing.  The best seed's placement is a real
 the design (its routed netlist and report are on disk), so its ``ms_per_image`` is a measured latency;
 the median says what one run should be expected to give.
 
+A seed that does not route (router2 stopped by the route watch, or any other nextpnr failure) is a
+failed seed, not a failed sweep: while at least one seed routed, ``pnr.json`` is the best routed seed's
+result and ``seed_sweep["failed"]`` names each failed seed with the first and last line of its error
+(the same 32-lane plan of the shipped model: seed 1 stalls, seed 2 meets 83 MHz).  Only a sweep in
+which no seed routed is an error.
+
+``until_met``: seeds run in the order given and the sweep stops starting new ones as soon as one meets
+timing (seeds already running finish); the seeds never started are ``seed_sweep["skipped"]``.  What
+``sbs demo --pnr`` runs: one routed placement that meets timing is what a latency needs, and a seed
+that does not route costs half an hour before the route watch stops it.
+
 A seed whose ``pnr-seed<N>.json`` is already there for the same Verilog, device, speed grade, package,
 constraint and router is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
 one-seed ``sbs pnr`` whose ``pnr.json`` has those settings (:func:`adopt_single_run`).
@@ -28,7 +39,7 @@ import os
 import statistics
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, SPEED_GRADE,
@@ -99,8 +110,9 @@ def rank(result: dict) -> tuple:
 
 
 def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str,
-              speed: int = SPEED_GRADE) -> dict | None:
-    """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings, else None."""
+              speed: int = SPEED_GRADE, routed: bool = True) -> dict | None:
+    """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings (and
+    ``routed`` as given: False for a ``pnr-unrouted`` file), else None."""
     if not path.is_file():
         return None
     try:
@@ -109,9 +121,20 @@ def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, 
         return None
     same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("device") == dev.upper()
             and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
-            and old.get("seed") == seed and old.get("routed") is True
+            and old.get("seed") == seed and old.get("routed") is routed
             and old.get("speed_grade", SPEED_GRADE) == speed)
     return old if same else None
+
+
+def stalled_before(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str, speed: int,
+                   route_patience: int) -> str | None:
+    """Why ``seed`` did not route before, when its ``pnr-unrouted-seed<N>.json`` is for the same Verilog,
+    flow settings and route patience (nextpnr is deterministic for a seed: it would stall again), else None."""
+    old = _reusable(d / seed_unrouted(seed, speed), seed, sha, dev, pkg, freq, router, speed, routed=False)
+    watch = (old or {}).get("route_watch") or {}
+    if old is None or watch.get("patience") != route_patience:
+        return None
+    return f"did not route with these settings before ({seed_unrouted(seed, speed)}: {watch.get('reason')})"
 
 
 def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
@@ -139,8 +162,10 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
     return s
 
 
-def sweep_summary(results: list[dict], jobs: int) -> dict:
-    """``seed_sweep`` of ``pnr.json``: one row per seed (best first), the median Fmax, the count met."""
+def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None = None,
+                  skipped: list[int] | None = None, until_met: bool = False) -> dict:
+    """``seed_sweep`` of ``pnr.json``: one row per routed seed (best first), the median Fmax, the count
+    met; ``failed`` (seed -> error line) and ``skipped`` (seeds not started, ``until_met``) as given."""
     rows = []
     for r in sorted(results, key=rank):
         cp = r.get("critical_path") or {}
@@ -150,23 +175,26 @@ def sweep_summary(results: list[dict], jobs: int) -> dict:
                      "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
                      "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
-    return {"seeds": [r["seed"] for r in sorted(results, key=lambda r: r["seed"])], "best_seed": rows[0]["seed"],
+    failed = dict(sorted((failed or {}).items()))
+    return {"seeds": sorted([r["seed"] for r in results] + list(failed)), "best_seed": rows[0]["seed"],
             "runs": rows, "fmax_min_mhz_median": round(statistics.median(fmaxes), 2) if fmaxes else None,
             "fmax_min_mhz_range": [min(fmaxes), max(fmaxes)] if fmaxes else None,
             "timing_met_count": sum(1 for r in rows if r["timing_met"]), "jobs": jobs,
+            "failed": [{"seed": k, "error": v} for k, v in failed.items()], "skipped": list(skipped or []),
+            "until_met": bool(until_met),
             "rule": "best = timing met first, then the highest Fmax of the slowest clock"}
 
 
 def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEVICE,
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
               timeout: float | None = None, router: str = DEFAULT_ROUTER,
-              speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE) -> dict:
+              speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE, until_met: bool = False) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best seed's result
-    with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose router2
-    stalls is a failed seed).
-    ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (a seed's nextpnr failed:
-    the others still run and keep their files; the message names every failed seed)."""
+    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best routed seed's
+    result with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose
+    router2 stalls is a failed seed).  ``until_met``: start no more seeds once one meets timing.
+    ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (no seed routed: the
+    message names every failed seed; nothing is written to ``pnr.json``)."""
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds!r}: 1..{MAX_SEEDS} distinct seeds allowed")
     for s in seeds:
@@ -181,10 +209,17 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
+    failed: dict[int, str] = {}
     todo = []
     for s in seeds:
+        if until_met and any(r.get("timing_met") for r in done.values()):
+            break  # an earlier seed of the list met timing: the rest are skipped
         old = _reusable(d / seed_result(s, speed), s, sha, dev, pkg, freq, router, speed)
-        if old is not None:
+        stalled = None if old is not None else stalled_before(d, s, sha, dev, pkg, freq, router, speed, route_patience)
+        if stalled is not None:
+            failed[s] = stalled
+            _say(progress, f"seed {s}: {stalled}; not run again")
+        elif old is not None:
             done[s] = old
             _say(progress, f"seed {s}: {seed_result(s, speed)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
@@ -192,7 +227,6 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
             (d / seed_result(s, speed)).unlink(missing_ok=True)
             todo.append(s)
     stop = threading.Event()
-    failed: dict[int, str] = {}
 
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
@@ -202,32 +236,41 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
         write_json(d / seed_result(s, speed), res)
         return res
 
+    queue = list(todo)  # started in order, at most ``jobs`` at a time (until_met: none after a seed met timing)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(one, s): s for s in todo}
+        running: dict = {}
         try:
-            for fut in as_completed(futures):
-                s = futures[fut]
-                try:
-                    res = fut.result()
-                except RuntimeError as exc:
-                    lines = str(exc).splitlines() or [""]
-                    failed[s] = lines[0] + (f": {lines[-1].strip()}" if len(lines) > 1 else "")
-                    _say(progress, f"seed {s}: nextpnr failed ({failed[s]})")
-                    continue
-                done[s] = res
-                _say(progress, f"seed {s}: {res.get('fmax_min_mhz')} MHz, timing "
-                         f"{'met' if res.get('timing_met') else 'NOT met'} ({len(done)} of {len(seeds)} seeds)")
+            while queue or running:
+                while queue and len(running) < jobs:
+                    s = queue.pop(0)
+                    running[pool.submit(one, s)] = s
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: running[f]):
+                    s = running.pop(fut)
+                    try:
+                        res = fut.result()
+                    except RuntimeError as exc:
+                        lines = str(exc).splitlines() or [""]
+                        failed[s] = lines[0] + (f": {lines[-1].strip()}" if len(lines) > 1 else "")
+                        _say(progress, f"seed {s}: nextpnr failed ({failed[s]})")
+                        continue
+                    done[s] = res
+                    _say(progress, f"seed {s}: {res.get('fmax_min_mhz')} MHz, timing "
+                             f"{'met' if res.get('timing_met') else 'NOT met'} ({len(done)} of {len(seeds)} seeds)")
+                    if until_met and res.get("timing_met") and queue:
+                        _say(progress, f"seed {s} met timing: seed(s) {', '.join(map(str, queue))} not started "
+                                       f"(--until-met)")
+                        queue.clear()
         except BaseException:
             stop.set()  # the running tools stop within a second; finished seeds keep their files
-            for fut in futures:
-                fut.cancel()
             raise
-    if failed:
+    if not done:
         raise RuntimeError("nextpnr failed for seed(s) " + ", ".join(f"{s} ({m})" for s, m in sorted(failed.items()))
-                           + f"; the other seeds' results are in {d}/pnr-seed<N>.json (a re-run skips them)")
-    results = [done[s] for s in seeds]
+                           + "; no seed routed (another seed, a smaller plan, or a lower --freq)")
+    results = [done[s] for s in seeds if s in done]
+    skipped = [s for s in seeds if s not in done and s not in failed]
     best = dict(min(results, key=rank))
-    best["seed_sweep"] = sweep_summary(results, jobs)
+    best["seed_sweep"] = sweep_summary(results, jobs, failed, skipped, until_met)
     best["seconds"] = dict(best["seconds"], sweep_total=round(time.monotonic() - t0, 1))
     write_json(d / RESULT, best)
     return best
@@ -241,7 +284,10 @@ def sweep_lines(res: dict) -> list[str]:
     lines = [f"seed {r['seed']:>4}: {r['fmax_min_mhz']} MHz, timing {'met' if r['timing_met'] else 'NOT met'}"
              + (f", {r['critical_path']['delay_ns']} ns critical path" if r.get("critical_path") else "")
              for r in sw["runs"]]
-    lines.append(f"{len(sw['runs'])} seeds: median {sw['fmax_min_mhz_median']} MHz, range "
+    lines += [f"seed {f['seed']:>4}: not routed ({f['error']})" for f in sw.get("failed", [])]
+    if sw.get("skipped"):
+        lines.append(f"seed(s) {', '.join(map(str, sw['skipped']))}: not run (a seed before them met timing)")
+    lines.append(f"{len(sw['runs'])} routed seeds: median {sw['fmax_min_mhz_median']} MHz, range "
                  f"{sw['fmax_min_mhz_range']}, timing met in {sw['timing_met_count']}; pnr.json is seed "
                  f"{sw['best_seed']}'s")
     return lines

@@ -354,11 +354,42 @@ def test_network_report_with_synthesis_and_place_and_route():
                "network_synth": {"lut": 1100, "ff": 950, "dsp": 4, "bram": 3, "seconds": 12.0}, "network_pnr": pr}
     md = "\n".join(network_section(summary))
     assert "| 1,000 | 900 | 4 | 2 |" in md and "| 1,100 | 950 | 4 | 3 |" in md
-    assert "| nextpnr LFE5U-85F (placed, used / available) | 1,200 / 83,640 | 950 / 83,640 | 4 / 156 | 3 / 208 |" in md
+    assert "| nextpnr LFE5U-85F (placed; used / available) | 1,200 / 83,640 | 950 / 83,640 | 4 / 156 | 3 / 208 |" in md
+    pr.update(seed=2, seeds_failed=[1], seeds_skipped=[3])
+    md = "\n".join(network_section(summary))
+    assert "| nextpnr LFE5U-85F (placed, seed 2, seed(s) 1 not routed, seed(s) 3 not run; used / available) |" in md
     assert "no ms per image is quoted (timing not met: no latency is quoted)" in md and "ms per image**" not in md
     pr.update(fmax_min_mhz=125.0, ms_per_image=1.6)
     md = "\n".join(network_section(summary))
     assert "200,000 cycles / post-route Fmax 125.00 MHz (constraint 100 MHz, timing met) = **1.600 ms per image**" in md
+
+
+def test_network_pnr_step_runs_seeds_until_one_meets_timing(tmp_path, monkeypatch):
+    """--pnr places the whole design with the settings of the project's results (router2, 72 MHz) and
+    seeds 1, 2, 3 in turn until one meets timing (seed 1 does not route the shipped plan)."""
+    from sim.demo import network
+
+    calls = []
+
+    def fake_pnr_seeds(d, seeds, jobs=1, **kw):
+        calls.append((d, list(seeds), jobs, kw))
+        util = {k: {"used": 1, "available": 2} for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
+        return {"device": "LFE5U-85F", "seed": 2, "fmax_min_mhz": 83.0, "timing_met": True, "freq_mhz": kw["freq"],
+                "utilization": util, "yosys": {"lut": 1, "ff": 1, "dsp": 1, "bram": 1}, "seconds": {"yosys": 1.0},
+                "seed_sweep": {"failed": [{"seed": 1, "error": "router2 did not converge"}], "skipped": [3]}}
+
+    monkeypatch.setattr(network, "pnr_seeds", fake_pnr_seeds)
+    monkeypatch.setattr(network, "require_tools", lambda: None)
+    opts = demo_mod.make_options(out=tmp_path / "demo", progress=False, pnr=True)
+    d = demo_mod.Demo(opts=opts, net=None, weights=None, meta={})
+    d.data["network"] = {"dir": "network"}
+    steps.run_step(d, "network-pnr", network.step_network_pnr)
+    assert d.steps["network-pnr"] == "passed", d.data.get("errors")
+    (where, seeds, jobs, kw), = calls
+    assert where == tmp_path / "demo" / "network" and seeds == [1, 2, 3] and jobs == 1
+    assert kw["until_met"] is True and kw["router"] == "router2" and kw["freq"] == 72.0
+    pr = d.data["network_pnr"]
+    assert pr["seed"] == 2 and pr["seeds_failed"] == [1] and pr["seeds_skipped"] == [3]
 
 
 @pytest.mark.slow

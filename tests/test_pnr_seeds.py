@@ -156,14 +156,67 @@ def test_a_one_seed_run_at_another_speed_grade_is_not_adopted(design, monkeypatc
     assert fake.speeds == [6, 8] and json.loads((design / "pnr.json").read_text())["speed_grade"] == 8
 
 
-def test_a_failed_seed_is_named_and_the_others_kept(design, monkeypatch, capsys):
+def test_a_failed_seed_is_named_and_the_best_routed_seed_kept(design, monkeypatch, capsys):
     FakeNextpnr(monkeypatch, {1: 70.0, 3: 75.0}, fail={2})
-    assert main(["pnr", str(design), "--seeds", "1-3", "--freq", "72"]) == 1
-    err = capsys.readouterr().err
-    assert "seed(s) 2" in err and "Failed to route" in err
-    assert not (design / "pnr.json").exists()
+    assert main(["pnr", str(design), "--seeds", "1-3", "--freq", "72"]) == 0
+    out = capsys.readouterr().out
+    assert "seed    2: not routed (" in out and "Failed to route" in out
+    res = json.loads((design / "pnr.json").read_text())
+    sw = res["seed_sweep"]
+    assert res["seed"] == 3 and sw["seeds"] == [1, 2, 3] and [r["seed"] for r in sw["runs"]] == [3, 1]
+    assert [f["seed"] for f in sw["failed"]] == [2] and "Failed to route" in sw["failed"][0]["error"]
+    assert sw["skipped"] == [] and sw["timing_met_count"] == 1
     assert (design / seed_result(1)).is_file() and (design / seed_result(3)).is_file()
     assert not (design / seed_result(2)).exists()
+
+
+def test_no_seed_routed_is_an_error_and_writes_no_result(design, monkeypatch, capsys):
+    FakeNextpnr(monkeypatch, {}, fail={1, 2})
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 1
+    err = capsys.readouterr().err
+    assert "seed(s) 1 (" in err and ", 2 (" in err and "no seed routed" in err
+    assert not (design / "pnr.json").exists()
+
+
+def test_until_met_stops_at_the_first_seed_that_meets_timing(design, monkeypatch, capsys):
+    fake = FakeNextpnr(monkeypatch, {1: 60.0, 2: 80.0, 3: 95.0, 4: 99.0})
+    assert main(["pnr", str(design), "--seeds", "1-4", "--freq", "72", "--until-met"]) == 0
+    assert fake.ran == [1, 2]  # seed 1 misses 72 MHz, seed 2 meets it: 3 and 4 never start
+    res = json.loads((design / "pnr.json").read_text())
+    assert res["seed"] == 2 and res["seed_sweep"]["skipped"] == [3, 4] and res["seed_sweep"]["until_met"] is True
+    assert "seed(s) 3, 4 not started (--until-met)" in capsys.readouterr().out
+    # again: seed 2's result is reused and still meets timing, so nothing runs
+    assert main(["pnr", str(design), "--seeds", "1-4", "--freq", "72", "--until-met"]) == 0
+    assert fake.ran == [1, 2]
+    # two at a time: seeds 1 and 2 start together; 3 and 4 wait and are cancelled once 2 met timing
+    for s in (1, 2):
+        (design / seed_result(s)).unlink()
+    fake2 = FakeNextpnr(monkeypatch, {1: 60.0, 2: 80.0, 3: 95.0, 4: 99.0}, delay=0.3)
+    res = pnr_seeds(design, [1, 2, 3, 4], jobs=2, progress=lambda m: None, freq=72, until_met=True)
+    assert sorted(fake2.ran) == [1, 2] and res["seed"] == 2 and res["seed_sweep"]["skipped"] == [3, 4]
+
+
+def test_until_met_needs_seeds(design, capsys):
+    assert main(["pnr", str(design), "--until-met"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--until-met" in err[0]
+
+
+def test_a_seed_that_stalled_with_the_same_settings_is_not_run_again(design, monkeypatch, capsys):
+    """nextpnr is deterministic for a seed: a pnr-unrouted-seed<N>.json of the same Verilog, settings and
+    route patience counts as that seed's failure; other settings run it again."""
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
+    assert main(["pnr", str(design), "--seeds", "2", "--freq", "72"]) == 0  # the Yosys stamp
+    stalled = {"verilog_sha256": "sha-of-top", "device": "LFE5U-85F", "package": "CABGA381", "freq_mhz": 72.0,
+               "router": "router1", "seed": 1, "routed": False, "speed_grade": 6,
+               "route_watch": {"patience": 10, "reason": "router2 did not converge: test"}}
+    (design / "pnr-unrouted-seed1.json").write_text(json.dumps(stalled))
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
+    assert fake.ran == [2]
+    sw = json.loads((design / "pnr.json").read_text())["seed_sweep"]
+    assert sw["failed"][0]["seed"] == 1 and "did not route with these settings before" in sw["failed"][0]["error"]
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--route-patience", "20"]) == 0
+    assert fake.ran == [2, 1]  # another patience: run again
 
 
 def test_jobs_run_seeds_side_by_side(design, monkeypatch):

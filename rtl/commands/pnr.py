@@ -34,6 +34,9 @@ def add_arguments(p):
                    help=f"several placer seeds, e.g. 1-4 or 1,3,8 (at most {MAX_SEEDS}): Yosys once, nextpnr per "
                         f"seed (pnr-seed<N>.json each), pnr.json = the best seed's result with every seed's Fmax "
                         f"and the median; seeds already done are not run again")
+    p.add_argument("--until-met", action="store_true",
+                   help="with --seeds: run the seeds in the order given and start no more once one meets timing "
+                        "(the skipped seeds are listed in pnr.json)")
     p.add_argument("--jobs", type=int, default=1, metavar="J",
                    help="with --seeds: nextpnr runs at a time, 1..CPUs (default 1; each needs a core and a few GB)")
     p.add_argument("--router", default=DEFAULT_ROUTER,
@@ -59,6 +62,8 @@ def run(args) -> int:
             check_args(args.design, args.device, args.package, args.freq, s, args.router, args.speed)
         check_jobs(args.jobs)
     else:
+        if args.until_met:
+            raise ValueError("--until-met: only with --seeds (it stops a seed sweep at the first seed that meets timing)")
         if args.jobs != 1:
             raise ValueError(f"--jobs {args.jobs}: only with --seeds (one seed is one nextpnr run)")
         args.seed = DEFAULT_SEED if args.seed is None else args.seed
@@ -67,7 +72,7 @@ def run(args) -> int:
         if args.seeds is not None:
             res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,
                             progress=lambda m: print(m, flush=True), router=args.router, speed=args.speed,
-                            route_patience=args.route_patience)
+                            route_patience=args.route_patience, until_met=args.until_met)
         else:
             res = pnr(args.design, args.device, args.package, args.freq, args.seed,
                       progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only,

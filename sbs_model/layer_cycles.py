@@ -20,7 +20,10 @@ Per image: the input feature map (``n_in`` values), then ``waves = ceil(n_ip / (
 in each, every core loads the windows of its ``n_active`` IPs (``n_active * S`` cycles), starts
 the spike generator and waits until its FIFO holds ``min(PRIME, T*n_active)`` indices, runs
 ``T + 1`` rounds (T spikes, the last round only updates), drains, and the output serialiser sends
-the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to read it).
+the ``N`` codes of every IP of the wave (one per cycle, two cycles per h word to read it).  A round
+is the passes of the core's ``n_active`` IPs, padded to ``D + B`` cycles when they are fewer than the
+chain needs (:func:`round_cycles`; a full wave's round is ``P*B``), and the last round ends with its
+last pass.
 """
 from __future__ import annotations
 
@@ -84,7 +87,10 @@ def core_slots(N: int, lanes: int, recip_bits: int, n_slots: int | None = None) 
 def balanced_slots(N: int, lanes: int, recip_bits: int, n_ip: int, engines: int = 1) -> list[int]:
     """Slot counts worth having: for every wave count the minimum slots allow (down to one wave), the
     fewest slots that give it (``ceil(n_ip / (E * waves))``, at least :func:`slots`, at most
-    :data:`MAX_SLOTS`).  The first is :func:`slots`; each later one needs fewer waves."""
+    :data:`MAX_SLOTS`).  The first is :func:`slots`; each later one needs fewer waves.  With one core a
+    slot count between two of these is never faster than the smaller one (same waves, and a round is
+    as long as its IPs' passes or the chain); with several cores it can be by a little (the first core
+    holds fewer IPs of the last wave; under 1 % in tests/test_plan.py), which the planner leaves out."""
     lo = slots(N, lanes, recip_bits)
     E, n = int(engines), int(n_ip)
     out = [lo]
@@ -97,6 +103,20 @@ def balanced_slots(N: int, lanes: int, recip_bits: int, n_ip: int, engines: int 
             out.append(P)
         w = -(-n // (E * P)) - 1
     return out
+
+
+def round_cycles(n_active: int, N: int, lanes: int, recip_bits: int) -> int:
+    """Cycles of one round of a core with ``n_active`` IPs: their passes (``n_active*B``), and at least
+    ``D + B`` (a pass's coefficient is written ``D`` cycles after its last beat, before the IP's next
+    pass): a core with few IPs pads the round without passes instead of running idle slots."""
+    B = beats(N, lanes)
+    return max(int(n_active) * B, chain_latency(lanes, recip_bits) + B)
+
+
+def run_cycles(n_active: int, N: int, T: int, lanes: int, recip_bits: int) -> int:
+    """Cycles of a core's rounds: T rounds of :func:`round_cycles`, then round T (update only), which
+    ends with its last pass."""
+    return int(T) * round_cycles(n_active, N, lanes, recip_bits) + int(n_active) * beats(N, lanes)
 
 
 def spikegen_latency(S: int) -> int:
@@ -120,9 +140,9 @@ def wave_cycles(n_core0: int, n_wave: int, N: int, S: int, T: int, lanes: int, r
     cores together; from the cycle the cores start to the cycle the next wave's cores start
     (``n_slots``: the cores' P, default :func:`slots`)."""
     B = beats(N, lanes)
-    P = core_slots(N, lanes, recip_bits, n_slots)
+    core_slots(N, lanes, recip_bits, n_slots)  # ValueError for slots below the chain's
     return (int(n_core0) * int(S) + WAVE_FIXED + spikegen_latency(S) + min(PRIME, int(T) * int(n_core0))
-            + (int(T) + 1) * P * B + int(n_wave) * (2 * B + int(N)))
+            + run_cycles(n_core0, N, T, lanes, recip_bits) + int(n_wave) * (2 * B + int(N)))
 
 
 def final_latency(update: str = "int") -> int:
@@ -139,10 +159,10 @@ def layer_cycles(N: int, S: int, T: int, n_ip: int, n_in: int, lanes: int, engin
     one cycle more each: the next job transfers in the cycle after the last code)::
 
         n_in + sum over waves w of ( n0_w*S + WAVE_FIXED + (RNG + SAMPLER + STEP*ceil(log2 S))
-                                     + min(PRIME, T*n0_w) + (T+1)*P*B + n_w*(2B + N) )
+                                     + min(PRIME, T*n0_w) + T*max(n0_w*B, D+B) + n0_w*B + n_w*(2B + N) )
 
     with ``n_w = min(E*P, IPs left)`` the IPs of wave w and ``n0_w = min(P, n_w)`` those of its
-    first core; plus :data:`FINAL` for the ``scaled`` update (:func:`final_latency`: the lanes run the
+    first core (the most loaded: its rounds are the longest, :func:`round_cycles`); plus :data:`FINAL` for the ``scaled`` update (:func:`final_latency`: the lanes run the
     same rounds, the last factor ``C_{T-1}`` is pipelined on the output stream).  ``n_slots``: P of
     every core (:func:`core_slots`; default the fewest the chain allows)."""
     P = core_slots(N, lanes, recip_bits, n_slots)

@@ -65,11 +65,14 @@ def test_auto_plan_fits_and_beats_the_smallest():
 
     def plan_of(*lanes, engines0=1):
         return {i: {"lanes": L, "engines": engines0 if i == 0 else 1} for i, L in zip((0, 2, 4, 5), lanes)}
-    # the largest plan measured to route (aa4130e, seed 2) is the plan; those that did not route with more
-    # multipliers or block RAMs (32/8/2/2: 118 and 156; layer 0 on two 16-lane cores: 123 and 169) are over
-    # the budget; 16/8/2/2, routed at every RTL since 214371d, is inside
+    # the largest plan measured to route (aa4130e, seed 2: 32 (P 50) / 8 / 2 / 1) is the plan, with layer 0's
+    # 400 IPs in 7 waves of 58 slots (the last with 52: a wave with fewer IPs than slots runs shorter rounds,
+    # so one wave fewer saves its fixed cycles; same multipliers and block RAMs); those that did not route with
+    # more multipliers or block RAMs (32/8/2/2: 118 and 156; layer 0 on two 16-lane cores: 123 and 169) are
+    # over the budget; 16/8/2/2, routed at every RTL since 214371d, is inside
     assert {i: (e["lanes"], e["engines"], e.get("slots")) for i, e in plan.items()} == {
-        0: (32, 1, 50), 2: (8, 1, 8), 4: (2, 1, None), 5: (1, 1, None)}
+        0: (32, 1, 58), 2: (8, 1, 8), 4: (2, 1, None), 5: (1, 1, None)}
+    assert P.cycles(NET, DPS, plan) == 1_436_283
     assert not P.fits(P.plan_cost(NET, DPS, plan_of(32, 8, 2, 2)), dev)
     assert not P.fits(P.plan_cost(NET, DPS, plan_of(16, 8, 2, 2, engines0=2)), dev)
     assert P.fits(P.plan_cost(NET, DPS, plan_of(16, 8, 2, 2)), dev)
@@ -197,7 +200,9 @@ def test_slots_below_the_chain_are_refused():
 
 def test_balanced_slots_dominate():
     """Every slot count not in balanced_slots needs as many waves as the next smaller one that is, so
-    it is slower (longer rounds) and costs no less: the planner need not try it."""
+    with one core it is no faster (a round is as long as its IPs' passes or the chain, whatever the
+    slots) and costs no less: the planner need not try it.  With several cores, more slots put fewer IPs
+    on the first core in the last wave, which can save a little (under 1 % here: 0.46 % at T = 5)."""
     for N, L, E, n_ip in ((32, 16, 1, 400), (64, 8, 1, 36), (64, 8, 2, 36), (10, 3, 1, 1), (6, 4, 2, 64)):
         bal = lc.balanced_slots(N, L, 16, n_ip, E)
         assert bal[0] == lc.slots(N, L, 16) and bal == sorted(set(bal))
@@ -207,8 +212,8 @@ def test_balanced_slots_dominate():
         for S in range(bal[0], min(lc.MAX_SLOTS, max(bal[0], n_ip)) + 1):
             below = max(b for b in bal if b <= S)
             c = lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=S)
-            assert c >= lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=below)
-            assert (c > lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=below)) == (S != below)
+            ref = lc.layer_cycles(N, 9, 5, n_ip, 50, L, E, 16, n_slots=below)
+            assert c >= ref if E == 1 else c >= 0.99 * ref, (N, L, E, n_ip, S, below)
 
 
 def test_slots_fill_the_waves():
@@ -220,7 +225,7 @@ def test_slots_fill_the_waves():
     c25 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 25}})
     c40 = P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 40}})
     assert c40 < c25 < base
-    # slots that give no fewer waves only lengthen the rounds
+    # slots that give no fewer waves leave a last wave of 10 IPs, whose rounds are padded to the chain
     assert P.cycles(NET, DPS, {**plan, 0: {"lanes": 16, "engines": 1, "slots": 26}}) > c25
 
 

@@ -18,8 +18,10 @@ the spike generator starts: the core copies them in every cycle):
 1. LOAD: :class:`WindowLoader` writes the cumulative windows of the wave's IPs (``n_active*S``
    cycles + :data:`rtl.layer.window.LATENCY`);
 2. the :class:`rtl.layer.spikegen.SpikeGenerator` starts; the core waits for ``primed``;
-3. RUN: rounds ``t = 0..T``, each ``P*B`` cycles, slot by slot, beat by beat (inactive slots
-   pass idle).  The pass of slot k in round t (beat b issued in cycle c0):
+3. RUN: rounds ``t = 0..T``, slot by slot (the ``n_active`` active slots), beat by beat; a round
+   lasts :func:`sbs_model.layer_cycles.round_cycles` = ``max(n_active*B, D+B)`` cycles (a pad without
+   passes after the last slot when the chain ``D`` is longer than the other slots' passes), round T
+   ends with its last pass.  The pass of slot k in round t (beat b issued in cycle c0):
 
    * c0: h RAM, coefficient RAM and spike-row RAM read; slot k's spike index ``s_t`` is taken
      from the FIFO (``t < T``, beat 0) and written to the spike-row RAM;
@@ -220,6 +222,20 @@ class EngineCore(wiring.Component):
         run, b_first, b_last, k_last, k_act = Signal(), Signal(), Signal(), Signal(), Signal()
         t_first, t_spike, t_end = Signal(), Signal(), Signal()  # t == 0, t < T, t == T
         n_m1 = Signal(range(P + 1))  # n_act - 1
+        n_m2 = Signal(range(P + 1))  # n_act - 2 (unused when n_act == 1)
+        # a round is max(n_act*B, D+B) cycles (layer_cycles.round_cycles): the n_act passes, then ``pad``
+        # cycles without a pass when the chain (D) is longer than the passes of the other slots
+        R_MIN = self.D + B
+        pad_len = Signal(range(R_MIN + 1))  # set from n_act in every cycle; n_act is held from ``start``
+        has_pad, idle, pad_last = Signal(), Signal(), Signal()
+        pad_cnt = Signal(range(R_MIN + 1))
+        # a table of n_act (no multiplier: Yosys could map n_act*B to a MULT18X18D)
+        with m.Switch(n_act):
+            for n in range(1, min(P, -(-R_MIN // B) - 1) + 1):  # n*B < R_MIN
+                with m.Case(n):
+                    m.d.sync += [pad_len.eq(R_MIN - n * B), has_pad.eq(1)]
+            with m.Default():
+                m.d.sync += [pad_len.eq(0), has_pad.eq(0)]
         # the h RAM word of (k, b), k*B + b, counted: it runs 0 .. P*B-1 with the counters (no multiplier
         # behind the RAM address when B is not a power of two)
         a0 = Signal(range(max(P * B, 2)))
@@ -242,7 +258,7 @@ class EngineCore(wiring.Component):
         m.d.sync += [seed.eq(self.seed), pattern.eq(self.pattern)]
         with m.If(self.start):
             m.d.sync += [n_act.eq(self.n_active),
-                         n_m1.eq(self.n_active - 1), ip_base.eq(self.ip_start),
+                         n_m1.eq(self.n_active - 1), n_m2.eq(self.n_active - 2), ip_base.eq(self.ip_start),
                          phase.eq(Mux(self.n_active == 0, 0, 1))]
         with m.Elif(phase == 1):
             with m.If(~ld.busy):
@@ -251,21 +267,28 @@ class EngineCore(wiring.Component):
             with m.If(gen.primed):
                 m.d.comb += [a0_next.eq(0), run_next.eq(1)]
                 m.d.sync += [phase.eq(3), k.eq(0), b.eq(0), t.eq(0), b_first.eq(1),
-                             b_last.eq(B == 1),
-                             k_last.eq(P == 1), k_act.eq(1), t_first.eq(1), t_spike.eq(T > 0), t_end.eq(T == 0)]
+                             b_last.eq(B == 1), idle.eq(0),
+                             k_last.eq(n_m1 == 0), k_act.eq(1), t_first.eq(1), t_spike.eq(T > 0), t_end.eq(T == 0)]
         with m.Elif(phase == 3):
-            m.d.comb += a0_next.eq(Mux(b_last & k_last, 0, a0 + 1))
-            m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last),
-                         b_last.eq(Mux(b_last, B == 1, b == B - 2) if B > 1 else 1)]
-            with m.If(b_last):
-                m.d.sync += [k.eq(Mux(k_last, 0, k + 1)), k_last.eq(Mux(k_last, P == 1, k == P - 2) if P > 1 else 1),
-                             k_act.eq(k_last | (k < n_m1))]
-                with m.If(k_last):
-                    m.d.sync += [t.eq(t + 1), t_first.eq(0), t_spike.eq(t < T - 1 if T > 1 else 0),
-                                 t_end.eq(t == T - 1)]
-                    with m.If(t_end):
-                        m.d.sync += [phase.eq(4), drain.eq(lc.WRITE)]
-                        m.d.comb += run_next.eq(0)
+            next_round = [t.eq(t + 1), t_first.eq(0), t_spike.eq(t < T - 1 if T > 1 else 0), t_end.eq(t == T - 1)]
+            with m.If(idle):  # the round's pad: no pass; the counters wait at slot 0, beat 0
+                m.d.sync += [pad_cnt.eq(pad_cnt - 1), pad_last.eq(pad_cnt == 1)]
+                with m.If(pad_last):
+                    m.d.sync += [idle.eq(0), k_act.eq(1)] + next_round
+            with m.Else():
+                m.d.comb += a0_next.eq(Mux(b_last & k_last, 0, a0 + 1))
+                m.d.sync += [b.eq(Mux(b_last, 0, b + 1)), b_first.eq(b_last),
+                             b_last.eq(Mux(b_last, B == 1, b == B - 2) if B > 1 else 1)]
+                with m.If(b_last):
+                    m.d.sync += [k.eq(Mux(k_last, 0, k + 1)), k_last.eq(Mux(k_last, n_m1 == 0, k == n_m2))]
+                    with m.If(k_last):
+                        with m.If(t_end):  # round T (update only) ends with its last pass: no pad
+                            m.d.sync += [phase.eq(4), drain.eq(lc.WRITE)]
+                            m.d.comb += run_next.eq(0)
+                        with m.Elif(has_pad):
+                            m.d.sync += [idle.eq(1), k_act.eq(0), pad_cnt.eq(pad_len - 1), pad_last.eq(pad_len == 1)]
+                        with m.Else():
+                            m.d.sync += next_round
         with m.Elif(phase == 4):
             m.d.sync += drain.eq(drain - 1)
             with m.If(drain == 1):
@@ -298,7 +321,8 @@ class EngineCore(wiring.Component):
                          s_wr.data.eq(base2)]
         else:
             m.d.comb += [s_wr.en.eq(take), s_wr.addr.eq(k), s_wr.data.eq(gen.o.payload)]
-        tag0 = Cat(run, act, t_spike, t_first, k, b)
+        # v: a beat of a pass (the dot lanes count the beats of a row: none in a round's pad)
+        tag0 = Cat(run & ~idle, act, t_spike, t_first, k, b)
         tag1 = delay(m, tag0, 1, "tag1")
         v1, a1, need1, first1 = tag1[0], tag1[1], tag1[2], tag1[3]
         k1 = tag1[4:4 + len(k)]

@@ -50,8 +50,8 @@ def load_int_build(config, weights, datapath, spikes, what: str, updates=("int",
     return net, w, dp
 
 CYCLES_FORMULA = (f"n_in + sum over waves of (n0*S + {lc.WAVE_FIXED} + ({lc.RNG + lc.SAMPLER} + {lc.STEP}*ceil(log2 S)) "
-                  "+ min(4, T*n0) + (T+1)*P*B "
-                  "+ n_w*(2*B + N)) [+ 4 with the scaled update: FinalScale]; P = ceil((D + B)/B), "
+                  "+ min(4, T*n0) + T*max(n0*B, D + B) + n0*B "
+                  "+ n_w*(2*B + N)) [+ 4 with the scaled update: FinalScale]; P >= ceil((D + B)/B), "
                   f"D = {lc.chain_latency(1, 0)} + ceil(log2 L) + Qb, B = ceil(N/L); "
                   "n_w = IPs of the wave (<= E*P), n0 = min(P, n_w); job transfer to last output code")
 

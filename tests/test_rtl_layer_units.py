@@ -60,15 +60,17 @@ def test_coefficient_pipe():
     assert got == [coefficient.reference(DP, g, y, e) for g, y, e in cases]
 
 
-@pytest.mark.parametrize("name,lanes,early", [("int-e4m1", 4, False), ("int-uq0.8", 3, False), ("int-e4m1", 4, True)])
-def test_update_lanes(name, lanes, early):
-    """early: exp_K one cycle before its beat, copied per lane (the engine's way)."""
+@pytest.mark.parametrize("name,lanes,early,ck", [("int-e4m1", 4, False, False), ("int-uq0.8", 3, False, False),
+                                               ("int-e4m1", 4, True, False), ("int-e4m1", 20, True, True)])
+def test_update_lanes(name, lanes, early, ck):
+    """early: exp_K one cycle before its beat, copied per lane; ck: C and K too, copied in two levels (three
+    first-level copies for 20 lanes); both: the engine's way."""
     dp = PRESETS[name]
     rng = np.random.default_rng(7)
     W = rng.uniform(0, 1, size=(20, lanes)) ** 3
     wc, wfmt = dp.encode_weights(W / W.sum(axis=0))
     H = parse_format(dp.h_format)
-    dut = update_lanes.UpdateLanes(dp, wfmt, lanes, exp_k_early=early)
+    dut = update_lanes.UpdateLanes(dp, wfmt, lanes, exp_k_early=early, ck_early=ck)
     from rtl.update import exp_k_range
     klo, khi = exp_k_range(dp)
     ins, want = [], []
@@ -86,9 +88,10 @@ def test_update_lanes(name, lanes, early):
         ins.append([(dut.h, sum(c << (j * H.width) for j, c in enumerate(h))),
                     (dut.w, sum(c << (j * wfmt.width) for j, c in enumerate(w))), (dut.C, C), (dut.K, K),
                     (dut.exp_K, e)])
-    if early:  # each beat carries the next beat's exp_K; a leading cycle carries the first
-        ek = [row[-1] for row in ins]
-        ins = [[ek[0]]] + [row[:-1] + ([ek[i + 1]] if i + 1 < len(ek) else []) for i, row in enumerate(ins)]
+    if early:  # each beat carries the next beat's exp_K (and C, K); a leading cycle carries the first
+        n = 3 if ck else 1
+        ek = [row[-n:] for row in ins]
+        ins = [ek[0]] + [row[:-n] + (ek[i + 1] if i + 1 < len(ek) else []) for i, row in enumerate(ins)]
     got = stream(dut, ins, [dut.o], dut.latency)
     if early:
         got = got[1:]

@@ -358,8 +358,9 @@ class EngineCore(wiring.Component):
         m.d.sync += [h3.eq(Mux(h0_2, h0w, h2)), C3.eq(Mux(ident_c2, units.c_identity, C2)), K3.eq(Mux(ident2, 0, K2))]
         # exp_K: the int lanes take it a cycle early and copy it per lane (UpdateLanes exp_k_early)
         ek_delay = 1 if upd.exp_k_early else 2
-        h4, C4, K4, eK4 = (delay(m, h3, 1, "h_upd"), delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"),
-                           delay(m, eK2, ek_delay, "ek_upd"))
+        h4, eK4 = delay(m, h3, 1, "h_upd"), delay(m, eK2, ek_delay, "ek_upd")
+        # C and K: the int lanes take them a cycle early and copy them in two levels (UpdateLanes ck_early)
+        C4, K4 = (C3, K3) if upd.ck_early else (delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"))
         w4 = delay(m, wrom.u_data, 1, "w_upd")
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(_narrow(h4, L, ow, hw)), upd.w.as_value().eq(w4), units.c_port().eq(C4),

@@ -161,6 +161,7 @@ class ScaledUpdateLanes(CheckedComponent):
 
     latency = 7
     exp_k_early = False  # exp_K arrives with its beat (only UpdateLanes has the one-cycle-early mode)
+    ck_early = False  # so do C (j) and K
 
     @staticmethod
     def plan(dp, w_format, lanes: int, j_max: int, c_last: int, a_bits: int | None = None,

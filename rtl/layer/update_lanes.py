@@ -17,7 +17,8 @@ Identity: ``C = 2**Fc`` and ``K = 0`` give ``T1 = sig_h * 2**(Fu - Fh)`` exactly
 so the code passes unchanged (used for the first pass of an IP and for ignored spikes).
 
 Ports (plain signals, no back-pressure): ``h``, ``w`` (``ArrayLayout`` of L codes), ``C``, ``K``,
-``exp_K`` in; ``o`` (L codes) out.  Seven registered stages: the product ``P`` and the T2 shift
+``exp_K`` in; ``o`` (L codes) out.  ``exp_k_early``: ``exp_K`` arrives one cycle before its beat;
+``ck_early``: ``C`` and ``K`` too (both as the engine core drives them).  Seven registered stages: the product ``P`` and the T2 shift
 ``exp_K + E + Fu``; ``C*sig_h``, ``K*P`` and the shift amounts; the same registered again next to
 the logic; T2's shift by the multiple of 8
 (:func:`coarse_shifted`) and whether its bits that always reach the cap are set
@@ -44,6 +45,7 @@ from rtl.update import check_rtl_datapath, exp_k_range
 from rtl.round_code import round_to_code
 
 
+FANOUT = 8  # ck_early: lanes fed by one first-level copy of C and K (the second level is one copy per lane)
 GROUP = 1  # lanes per copy of the per-beat C and K registers: one per lane, next to its multipliers (4 and 2: layer 0 missed 100 MHz on a copy -> a far multiplier, 98.5 and 99.2 MHz, seed 2 84.3)
 
 
@@ -125,7 +127,7 @@ class UpdateLanes(wiring.Component):
 
     latency = 7
 
-    def __init__(self, dp, w_format, lanes: int, exp_k_early: bool = False):
+    def __init__(self, dp, w_format, lanes: int, exp_k_early: bool = False, ck_early: bool = False):
         self._MustUse__silence = True
         check_rtl_datapath(dp, "UpdateLanes")
         check_exact(dp, "UpdateLanes")
@@ -135,13 +137,16 @@ class UpdateLanes(wiring.Component):
                              f"format's fraction bits {self.H.frac_bits}")
         if not isinstance(lanes, int) or not 1 <= lanes <= 256:
             raise ValueError(f"UpdateLanes: lanes must be an int in 1..256, got {lanes!r}")
-        self.dp, self.lanes, self.exp_k_early = dp, lanes, bool(exp_k_early)
+        self.dp, self.lanes, self.exp_k_early, self.ck_early = dp, lanes, bool(exp_k_early), bool(ck_early)
         self.exp_k_range = exp_k_range(dp)
         self.exp_k_shape = signed(signed_bits(*self.exp_k_range))
         self._MustUse__silence = False
         # exp_k_early: exp_K arrives a cycle before its beat (port exp_K, the value exp_K will have), and
         # each lane registers its own copy (KEEP_FLOPS): one exp_K register for all lanes fed the lanes'
-        # shift adders across the chip (layer 0 at 08d505f, 100.35 MHz: 6.7 ns of routing)
+        # shift adders across the chip (layer 0 at 08d505f, 100.35 MHz: 6.7 ns of routing).
+        # ck_early: C and K arrive a cycle before their beat too and go through two levels of copies (one
+        # per FANOUT lanes, then one per lane) instead of one: the engine's single C register drove 32
+        # lanes' copies across the chip (layer 0 at 32 lanes, aa4130e, seed 2: 12.02 ns of routing)
         super().__init__({
             "h": In(data.ArrayLayout(self.H.width, lanes)), "w": In(data.ArrayLayout(self.W.width, lanes)),
             "C": In(int(dp.c_bits) + 1), "K": In(int(dp.coef_bits)), "exp_K": In(self.exp_k_shape),
@@ -158,11 +163,20 @@ class UpdateLanes(wiring.Component):
         # lanes would drive multipliers across the chip); marked rtl.emit.KEEP_FLOPS so that Yosys does not
         # merge the copies back into one (it merges equal flip-flops bit by bit; at c154b96 layer 0's 32
         # K copies were 5, one bit driving 32 multipliers: 83.26 MHz)
+        first = [(self.C, self.K)]
+        if self.ck_early:  # the first level: one copy per FANOUT lanes
+            first = []
+            for f in range(-(-self.lanes // FANOUT)):
+                C0 = Signal(Fc + 1, name=f"C0_{f}", init=f % (1 << (Fc + 1)), attrs={KEEP_FLOPS: 1})
+                K0 = Signal(cb, name=f"K0_{f}", init=f % (1 << cb), attrs={KEEP_FLOPS: 1})
+                m.d.sync += [C0.eq(self.C), K0.eq(self.K)]
+                first.append((C0, K0))
         copies = []
         for g in range(-(-self.lanes // GROUP)):
             C1 = Signal(Fc + 1, name=f"C1_{g}", init=g % (1 << (Fc + 1)), attrs={KEEP_FLOPS: 1})
             K1 = Signal(cb, name=f"K1_{g}", init=g % (1 << cb), attrs={KEEP_FLOPS: 1})
-            m.d.sync += [C1.eq(self.C), K1.eq(self.K)]
+            C0, K0 = first[(g * GROUP // FANOUT) if self.ck_early else 0]
+            m.d.sync += [C1.eq(C0), K1.eq(K0)]
             copies.append((C1, K1))
         hl, hh = exp_range(H)
         wl, wh = exp_range(self.W)

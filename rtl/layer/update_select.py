@@ -49,7 +49,7 @@ def update_units(dp, w_format, lanes: int, T: int, schedule) -> UpdateUnits:
     """The update units of an engine core (see module docstring); ValueError for other updates."""
     check_layer_datapath(dp, "EngineCore")
     if dp.update == "int":
-        upd = UpdateLanes(dp, w_format, lanes, exp_k_early=True)  # the core gives exp_K a cycle early
+        upd = UpdateLanes(dp, w_format, lanes, exp_k_early=True, ck_early=True)  # the core gives exp_K, C, K a cycle early
         return UpdateUnits(upd, ScheduleTable(dp, T, schedule), CoefficientPipe(dp), False,
                            upd.H.width, int(dp.c_bits) + 1, 1 << int(dp.c_bits), None)
     sched = ScaledScheduleTable(dp, T, schedule)

@@ -20,7 +20,7 @@ the median says what one run should be expected to give.
 A seed that does not route (router2 stopped by the route watch, or any other nextpnr failure) is a
 failed seed, not a failed sweep: while at least one seed routed, ``pnr.json`` is the best routed seed's
 result and ``seed_sweep["failed"]`` names each failed seed with the first and last line of its error
-(the same 32-lane plan of the shipped model: seed 1 stalls, seed 2 meets 83 MHz).  Only a sweep in
+(the 32-lane plan of aa4130e: seed 1 stalled, seed 2 met 83 MHz).  Only a sweep in
 which no seed routed is an error.
 
 ``until_met``: seeds run in the order given and the sweep stops starting new ones as soon as one meets

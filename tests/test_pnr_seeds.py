@@ -188,10 +188,11 @@ def test_until_met_stops_at_the_first_seed_that_meets_timing(design, monkeypatch
     # again: seed 2's result is reused and still meets timing, so nothing runs
     assert main(["pnr", str(design), "--seeds", "1-4", "--freq", "72", "--until-met"]) == 0
     assert fake.ran == [1, 2]
-    # two at a time: seeds 1 and 2 start together; 3 and 4 wait and are cancelled once 2 met timing
+    # two at a time: seeds 1 and 2 start together and both meet timing; whichever finishes first, 3 and 4
+    # never start (a seed that missed timing would free its slot for seed 3 before the other finished)
     for s in (1, 2):
         (design / seed_result(s)).unlink()
-    fake2 = FakeNextpnr(monkeypatch, {1: 60.0, 2: 80.0, 3: 95.0, 4: 99.0}, delay=0.3)
+    fake2 = FakeNextpnr(monkeypatch, {1: 75.0, 2: 80.0, 3: 95.0, 4: 99.0}, delay=0.3)
     res = pnr_seeds(design, [1, 2, 3, 4], jobs=2, progress=lambda m: None, freq=72, until_met=True)
     assert sorted(fake2.ran) == [1, 2] and res["seed"] == 2 and res["seed_sweep"]["skipped"] == [3, 4]
 

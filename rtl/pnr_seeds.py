@@ -42,34 +42,36 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, RESULT, SPEED_GRADE,
-                     _say, check_args, place_and_route, prepare, require_tools)
+from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, PLACER_DENSITY,
+                     RESULT, SPEED_GRADE, _say, check_args, check_density, place_and_route, prepare, require_tools)
 from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
 
-def _grade(speed: int) -> str:
-    """File-name suffix of a speed grade: none for nextpnr's default, ``-speed8`` for grade 8."""
-    return "" if speed == SPEED_GRADE else f"-speed{speed}"
+def _grade(speed: int, density: float = PLACER_DENSITY) -> str:
+    """File-name suffix of a speed grade and placer density: none for nextpnr's defaults, ``-speed8``
+    for grade 8, ``-density0.7`` for a placer density of 0.7."""
+    return (("" if speed == SPEED_GRADE else f"-speed{speed}")
+            + ("" if density == PLACER_DENSITY else f"-density{float(density):g}"))
 
 
-def seed_result(seed: int, speed: int = SPEED_GRADE) -> str:
-    return f"pnr-seed{seed}{_grade(speed)}.json"
+def seed_result(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
+    return f"pnr-seed{seed}{_grade(speed, density)}.json"
 
 
-def seed_report(seed: int, speed: int = SPEED_GRADE) -> str:
-    return f"pnr-report-seed{seed}{_grade(speed)}.json"
+def seed_report(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
+    return f"pnr-report-seed{seed}{_grade(speed, density)}.json"
 
 
-def seed_log(seed: int, speed: int = SPEED_GRADE) -> str:
-    return f"pnr-nextpnr-seed{seed}{_grade(speed)}.log"
+def seed_log(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
+    return f"pnr-nextpnr-seed{seed}{_grade(speed, density)}.log"
 
 
-def seed_unrouted(seed: int, speed: int = SPEED_GRADE) -> str:
+def seed_unrouted(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
     """A seed's ``pnr-unrouted.json`` (its router2 was stopped: :mod:`rtl.route_watch`)."""
-    return f"pnr-unrouted-seed{seed}{_grade(speed)}.json"
+    return f"pnr-unrouted-seed{seed}{_grade(speed, density)}.json"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -110,7 +112,7 @@ def rank(result: dict) -> tuple:
 
 
 def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str,
-              speed: int = SPEED_GRADE, routed: bool = True) -> dict | None:
+              speed: int = SPEED_GRADE, routed: bool = True, density: float = PLACER_DENSITY) -> dict | None:
     """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings (and
     ``routed`` as given: False for a ``pnr-unrouted`` file), else None."""
     if not path.is_file():
@@ -122,23 +124,25 @@ def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, 
     same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("device") == dev.upper()
             and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
             and old.get("seed") == seed and old.get("routed") is routed
-            and old.get("speed_grade", SPEED_GRADE) == speed)
+            and old.get("speed_grade", SPEED_GRADE) == speed
+            and old.get("placer_density", PLACER_DENSITY) == density)
     return old if same else None
 
 
 def stalled_before(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str, speed: int,
-                   route_patience: int) -> str | None:
+                   route_patience: int, density: float = PLACER_DENSITY) -> str | None:
     """Why ``seed`` did not route before, when its ``pnr-unrouted-seed<N>.json`` is for the same Verilog,
     flow settings and route patience (nextpnr is deterministic for a seed: it would stall again), else None."""
-    old = _reusable(d / seed_unrouted(seed, speed), seed, sha, dev, pkg, freq, router, speed, routed=False)
+    name = seed_unrouted(seed, speed, density)
+    old = _reusable(d / name, seed, sha, dev, pkg, freq, router, speed, routed=False, density=density)
     watch = (old or {}).get("route_watch") or {}
     if old is None or watch.get("patience") != route_patience:
         return None
-    return f"did not route with these settings before ({seed_unrouted(seed, speed)}: {watch.get('reason')})"
+    return f"did not route with these settings before ({name}: {watch.get('reason')})"
 
 
 def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
-                     progress=print, speed: int = SPEED_GRADE) -> int | None:
+                     progress=print, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> int | None:
     """A ``pnr.json`` of a one-seed ``sbs pnr`` with one of ``seeds`` and the same settings becomes
     that seed's result (report and log copied to the seed's names), so a sweep does not run it again.
     Returns the seed adopted, or None."""
@@ -150,14 +154,15 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
     if not isinstance(old, dict) or "seed_sweep" in old or old.get("seed") not in seeds:
         return None
     s = old["seed"]
-    if (d / seed_result(s, speed)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed) is None:
+    if (d / seed_result(s, speed, density)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed,
+                                                                    density=density) is None:
         return None
     files = dict(old.get("files") or {})
-    for key, name in (("report", seed_report(s, speed)), ("nextpnr_log", seed_log(s, speed))):
+    for key, name in (("report", seed_report(s, speed, density)), ("nextpnr_log", seed_log(s, speed, density))):
         if files.get(key) and (d / files[key]).is_file():
             write_text(d / name, (d / files[key]).read_text(errors="replace"))
             files[key] = name
-    write_json(d / seed_result(s, speed), dict(old, files=files))
+    write_json(d / seed_result(s, speed, density), dict(old, files=files))
     _say(progress, f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
     return s
 
@@ -173,7 +178,8 @@ def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None 
                      "ms_per_image": r.get("ms_per_image"),
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
                      "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
-                     "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE))})
+                     "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE),
+                                           r.get("placer_density", PLACER_DENSITY))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
     failed = dict(sorted((failed or {}).items()))
     return {"seeds": sorted([r["seed"] for r in results] + list(failed)), "best_seed": rows[0]["seed"],
@@ -188,9 +194,10 @@ def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None 
 def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEVICE,
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
               timeout: float | None = None, router: str = DEFAULT_ROUTER,
-              speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE, until_met: bool = False) -> dict:
+              speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE, until_met: bool = False,
+              density: float = PLACER_DENSITY) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time, at speed grade ``speed``; writes and returns ``pnr.json`` (the best routed seed's
+    runs at a time, at speed grade ``speed`` and placer density ``density`` (:func:`rtl.pnr.nextpnr_args`); writes and returns ``pnr.json`` (the best routed seed's
     result with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose
     router2 stalls is a failed seed).  ``until_met``: start no more seeds once one meets timing.
     ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (no seed routed: the
@@ -201,12 +208,13 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
         d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed)
     jobs = check_jobs(jobs)
     check_patience(route_patience)
+    density = check_density(density)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
     prep = prepare(d, manifest, pkg, progress, timeout)
     sha = prep["stamp"]["verilog_sha256"]
-    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed)
+    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed, density)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
     failed: dict[int, str] = {}
@@ -214,26 +222,27 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     for s in seeds:
         if until_met and any(r.get("timing_met") for r in done.values()):
             break  # an earlier seed of the list met timing: the rest are skipped
-        old = _reusable(d / seed_result(s, speed), s, sha, dev, pkg, freq, router, speed)
-        stalled = None if old is not None else stalled_before(d, s, sha, dev, pkg, freq, router, speed, route_patience)
+        old = _reusable(d / seed_result(s, speed, density), s, sha, dev, pkg, freq, router, speed, density=density)
+        stalled = None if old is not None else stalled_before(d, s, sha, dev, pkg, freq, router, speed,
+                                                              route_patience, density)
         if stalled is not None:
             failed[s] = stalled
             _say(progress, f"seed {s}: {stalled}; not run again")
         elif old is not None:
             done[s] = old
-            _say(progress, f"seed {s}: {seed_result(s, speed)} is up to date ({old.get('fmax_min_mhz')} MHz, "
+            _say(progress, f"seed {s}: {seed_result(s, speed, density)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
         else:
-            (d / seed_result(s, speed)).unlink(missing_ok=True)
+            (d / seed_result(s, speed, density)).unlink(missing_ok=True)
             todo.append(s)
     stop = threading.Event()
 
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
-                              report=seed_report(s, speed), log=seed_log(s, speed), label=f"nextpnr seed {s}",
-                              stop=stop, speed=speed, route_patience=route_patience,
-                              unrouted=seed_unrouted(s, speed))
-        write_json(d / seed_result(s, speed), res)
+                              report=seed_report(s, speed, density), log=seed_log(s, speed, density),
+                              label=f"nextpnr seed {s}", stop=stop, speed=speed, route_patience=route_patience,
+                              unrouted=seed_unrouted(s, speed, density), density=density)
+        write_json(d / seed_result(s, speed, density), res)
         return res
 
     queue = list(todo)  # started in order, at most ``jobs`` at a time (until_met: none after a seed met timing)

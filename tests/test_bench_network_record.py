@@ -6,7 +6,7 @@ import pytest
 from bench.bench_network import placed_and_routed, pnr_key
 
 
-def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None):
+def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None, density=None):
     man = {"verilog": "sbs_network.v", "verilog_sha256": "abc", "cycles_per_image": 1_500_000}
     rep = {"verilog_sha256": sha, "routed": True, "seed": seed, "router": "router2", "freq_mhz": 90.0,
            "fmax_min_mhz": 93.75 if met else 85.0, "timing_met": met,
@@ -14,6 +14,8 @@ def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None):
            "critical_path": {"delay_ns": 10.6}}
     if speed is not None:  # records from before --speed have no speed_grade
         rep["speed_grade"] = speed
+    if density is not None:  # records from before --placer-density have no placer_density
+        rep["placer_density"] = density
     (tmp_path / "pnr.json").write_text(json.dumps(rep))
     return man
 
@@ -70,3 +72,9 @@ def test_seeds_of_one_design_are_separate_records(tmp_path):
         r["verilog_sha256"] = "abc"
     assert eight["nextpnr"]["speed_grade"] == 8 and s1["nextpnr"]["speed_grade"] == 6
     assert pnr_key(six) == pnr_key(s1) and pnr_key(eight) != pnr_key(s1)  # grade 8 is a run of its own
+    default = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, density=0.9))
+    spread = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, density=0.7))
+    for r in (default, spread):
+        r["verilog_sha256"] = "abc"
+    assert spread["nextpnr"]["placer_density"] == 0.7 and s1["nextpnr"]["placer_density"] == 0.9
+    assert pnr_key(default) == pnr_key(s1) and pnr_key(spread) != pnr_key(s1)  # another density: its own run

@@ -37,6 +37,7 @@ class FakeNextpnr:
         self.fmax, self.fail, self.delay = fmax, set(fail), delay
         self.ran: list[int] = []
         self.speeds: list[int] = []  # the speed grade of each run, in the order of ``ran``
+        self.densities: list[float] = []  # the placer density of each run (nextpnr's 0.9 when not given)
         self.running = self.most = 0
         self.lock = threading.Lock()
         self.synth = 0
@@ -56,6 +57,8 @@ class FakeNextpnr:
         seed = int(cmd[cmd.index("--seed") + 1])
         with self.lock:
             self.speeds.append(int(cmd[cmd.index("--speed") + 1]) if "--speed" in cmd else 6)
+            self.densities.append(float(cmd[cmd.index("--placer-heap-beta") + 1])
+                                  if "--placer-heap-beta" in cmd else 0.9)
             self.ran.append(seed)
             self.running += 1
             self.most = max(self.most, self.running)
@@ -147,6 +150,23 @@ def test_another_speed_grade_runs_again_into_files_of_its_own(design, monkeypatc
     assert "LFE5U-85F-8 CABGA381" in capsys.readouterr().out
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--speed", "8"]) == 0
     assert fake.ran == [1, 2, 1, 2]  # up to date at grade 8: nothing run again
+
+
+def test_another_placer_density_runs_again_into_files_of_its_own(design, monkeypatch, capsys):
+    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.7"]) == 0
+    assert fake.ran == [1, 2, 1, 2] and fake.densities == [0.9, 0.9, 0.7, 0.7]
+    res = json.loads((design / "pnr.json").read_text())
+    assert res["placer_density"] == 0.7 and res["seed_sweep"]["runs"][0]["result"] == "pnr-seed2-density0.7.json"
+    for s in (1, 2):  # both densities' files kept side by side
+        assert json.loads((design / seed_result(s)).read_text())["placer_density"] == 0.9
+        lo = json.loads((design / seed_result(s, density=0.7)).read_text())
+        assert lo["placer_density"] == 0.7 and lo["files"]["report"] == f"pnr-report-seed{s}-density0.7.json"
+    assert "placer density 0.7" in capsys.readouterr().out
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.7"]) == 0
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.9"]) == 0
+    assert fake.ran == [1, 2, 1, 2]  # up to date at both densities: nothing run again
 
 
 def test_a_one_seed_run_at_another_speed_grade_is_not_adopted(design, monkeypatch):

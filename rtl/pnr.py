@@ -733,8 +733,8 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
         write_json(d / unrouted, unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log,
                                                  round(time.monotonic() - t0, 1)))
         raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, not routed: {d / unrouted} "
-                           f"(log {d / log}; another seed, a smaller plan, or --route-patience 0 to let router2 "
-                           f"go on)") from None
+                           f"(log {d / log}; another seed, a lower --placer-density, a smaller plan, or "
+                           f"--route-patience 0 to let router2 go on)") from None
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
         errs = [ln for ln in log_text.splitlines() if ln.startswith("ERROR")]
@@ -847,7 +847,8 @@ def summary_lines(res: dict) -> list[str]:
     u = res["utilization"]
     density = res.get("placer_density", PLACER_DENSITY)
     lines = [f"{res.get('device')}-{res.get('speed_grade', SPEED_GRADE)} {res.get('package')}, seed {res.get('seed')}, "
-             f"{res.get('router', DEFAULT_ROUTER)}" + (f", placer density {density:g}" if density != PLACER_DENSITY else "")]
+             f"{res.get('router', DEFAULT_ROUTER)}"
+             + (f", placer density {density:g}" if density != PLACER_DENSITY else "")]
     routed = res.get("routed", True)
     for clk, f in res["fmax_mhz"].items():
         c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))

@@ -197,7 +197,8 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
               speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE, until_met: bool = False,
               density: float = PLACER_DENSITY) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time, at speed grade ``speed`` and placer density ``density`` (:func:`rtl.pnr.nextpnr_args`); writes and returns ``pnr.json`` (the best routed seed's
+    runs at a time, at speed grade ``speed`` and placer density ``density`` (:func:`rtl.pnr.nextpnr_args`);
+    writes and returns ``pnr.json`` (the best routed seed's
     result with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose
     router2 stalls is a failed seed).  ``until_met``: start no more seeds once one meets timing.
     ValueError (bad arguments, before any work), PnrUnavailable, RuntimeError (no seed routed: the
@@ -275,7 +276,7 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
             raise
     if not done:
         raise RuntimeError("nextpnr failed for seed(s) " + ", ".join(f"{s} ({m})" for s, m in sorted(failed.items()))
-                           + "; no seed routed (another seed, a smaller plan, or a lower --freq)")
+                           + "; no seed routed (another seed, a lower --placer-density, a smaller plan, or a lower --freq)")
     results = [done[s] for s in seeds if s in done]
     skipped = [s for s in seeds if s not in done and s not in failed]
     best = dict(min(results, key=rank))

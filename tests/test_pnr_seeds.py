@@ -136,37 +136,29 @@ def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatc
     assert fake.ran == [1, 2, 3, 1, 2, 3]
 
 
-def test_another_speed_grade_runs_again_into_files_of_its_own(design, monkeypatch, capsys):
+@pytest.mark.parametrize("flag, value, field, default, suffix, said, files_kw", [
+    ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", {"speed": 8}),
+    ("--placer-density", "0.7", "placer_density", 0.9, "-density0.7", "placer density 0.7", {"density": 0.7}),
+])
+def test_other_flow_settings_run_again_into_files_of_their_own(design, monkeypatch, capsys, flag, value, field,
+                                                               default, suffix, said, files_kw):
+    """Another speed grade or placer density is another run of each seed, kept beside the default's."""
     fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
+    other = type(default)(value)
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--speed", "8"]) == 0
-    assert fake.ran == [1, 2, 1, 2] and fake.speeds == [6, 6, 8, 8]
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, value]) == 0
+    seen = fake.speeds if flag == "--speed" else fake.densities
+    assert fake.ran == [1, 2, 1, 2] and seen == [default, default, other, other]
     res = json.loads((design / "pnr.json").read_text())
-    assert res["speed_grade"] == 8 and res["seed_sweep"]["runs"][0]["result"] == "pnr-seed2-speed8.json"
-    for s in (1, 2):  # both grades' files kept side by side
-        assert json.loads((design / seed_result(s)).read_text())["speed_grade"] == 6
-        eight = json.loads((design / seed_result(s, 8)).read_text())
-        assert eight["speed_grade"] == 8 and eight["files"]["report"] == f"pnr-report-seed{s}-speed8.json"
-    assert "LFE5U-85F-8 CABGA381" in capsys.readouterr().out
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--speed", "8"]) == 0
-    assert fake.ran == [1, 2, 1, 2]  # up to date at grade 8: nothing run again
-
-
-def test_another_placer_density_runs_again_into_files_of_its_own(design, monkeypatch, capsys):
-    fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.7"]) == 0
-    assert fake.ran == [1, 2, 1, 2] and fake.densities == [0.9, 0.9, 0.7, 0.7]
-    res = json.loads((design / "pnr.json").read_text())
-    assert res["placer_density"] == 0.7 and res["seed_sweep"]["runs"][0]["result"] == "pnr-seed2-density0.7.json"
-    for s in (1, 2):  # both densities' files kept side by side
-        assert json.loads((design / seed_result(s)).read_text())["placer_density"] == 0.9
-        lo = json.loads((design / seed_result(s, density=0.7)).read_text())
-        assert lo["placer_density"] == 0.7 and lo["files"]["report"] == f"pnr-report-seed{s}-density0.7.json"
-    assert "placer density 0.7" in capsys.readouterr().out
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.7"]) == 0
-    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", "--placer-density", "0.9"]) == 0
-    assert fake.ran == [1, 2, 1, 2]  # up to date at both densities: nothing run again
+    assert res[field] == other and res["seed_sweep"]["runs"][0]["result"] == f"pnr-seed2{suffix}.json"
+    for s in (1, 2):  # both settings' files kept side by side
+        assert json.loads((design / seed_result(s)).read_text())[field] == default
+        alt = json.loads((design / seed_result(s, **files_kw)).read_text())
+        assert alt[field] == other and alt["files"]["report"] == f"pnr-report-seed{s}{suffix}.json"
+    assert said in capsys.readouterr().out
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, value]) == 0
+    assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, str(default)]) == 0
+    assert fake.ran == [1, 2, 1, 2]  # up to date with both settings: nothing run again
 
 
 def test_a_one_seed_run_at_another_speed_grade_is_not_adopted(design, monkeypatch):

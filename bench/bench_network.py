@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
-from rtl.pnr import NETLIST_STAMP, PLACER_DENSITY, RESULT, SPEED_GRADE, UNROUTED
+from rtl.pnr import DEFAULT_PLACER, NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED
 
 
 def diagram(manifest: dict, path) -> None:
@@ -117,7 +117,7 @@ def placed_and_routed(d: Path, man: dict) -> dict:
     return {
         "nextpnr": {"routed": rep.get("routed"), "seed": rep.get("seed"), "router": rep.get("router"),
                     "speed_grade": rep.get("speed_grade", SPEED_GRADE),
-                    "placer_density": rep.get("placer_density", PLACER_DENSITY),
+                    "placer": rep.get("placer", DEFAULT_PLACER),
                     "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
                     "critical_path": rep.get("critical_path"),
                     "seed_sweep": rep.get("seed_sweep")},  # 'sbs pnr --seeds': every seed's Fmax, the median
@@ -139,7 +139,7 @@ def not_routed(d: Path, man: dict) -> dict:
     return {
         "nextpnr": {"routed": False, "seed": rep.get("seed"), "router": rep.get("router"),
                     "speed_grade": rep.get("speed_grade", SPEED_GRADE), "constraint_mhz": rep.get("freq_mhz"),
-                    "placer_density": rep.get("placer_density", PLACER_DENSITY), "fmax_mhz": None, "utilisation": util, "critical_path": None, "route_watch": rw},
+                    "placer": rep.get("placer", DEFAULT_PLACER), "fmax_mhz": None, "utilisation": util, "critical_path": None, "route_watch": rw},
         "fmax_mhz": None,
         "timing_met": None,
         "ms_per_image": None,
@@ -155,12 +155,12 @@ def datapath_label(fields: dict) -> str:
 
 def pnr_key(run: dict) -> tuple:
     """What makes a ``network_pnr.json`` record one run: the design's Verilog and nextpnr's seed,
-    router, clock constraint, speed grade and placer density (records from before ``--speed`` are grade
-    6, from before ``--placer-density`` nextpnr's default density; a Yosys-only record has no ``nextpnr``)."""
+    router, clock constraint, speed grade and placer (records from before ``--speed`` are grade 6, from
+    before ``--placer`` nextpnr's default placer; a Yosys-only record has no ``nextpnr``)."""
     nx = run.get("nextpnr") or {}
     grade = nx.get("speed_grade", SPEED_GRADE) if nx else None
-    density = nx.get("placer_density", PLACER_DENSITY) if nx else None
-    return run.get("verilog_sha256"), nx.get("seed"), nx.get("router"), nx.get("constraint_mhz"), grade, density
+    placer = nx.get("placer", DEFAULT_PLACER) if nx else None
+    return run.get("verilog_sha256"), nx.get("seed"), nx.get("router"), nx.get("constraint_mhz"), grade, placer
 
 
 def record_synth(d: Path, command: str | None, source_commit: str | None, label: str | None = None,

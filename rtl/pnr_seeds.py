@@ -42,36 +42,35 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, PLACER_DENSITY,
-                     RESULT, SPEED_GRADE, _say, check_args, check_density, place_and_route, prepare, require_tools)
+from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, DEFAULT_PLACER,
+                     RESULT, SPEED_GRADE, _say, check_args, check_placer, place_and_route, prepare, require_tools)
 from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
 
-def _grade(speed: int, density: float = PLACER_DENSITY) -> str:
-    """File-name suffix of a speed grade and placer density: none for nextpnr's defaults, ``-speed8``
-    for grade 8, ``-density0.7`` for a placer density of 0.7."""
-    return (("" if speed == SPEED_GRADE else f"-speed{speed}")
-            + ("" if density == PLACER_DENSITY else f"-density{float(density):g}"))
+def _grade(speed: int, placer: str = DEFAULT_PLACER) -> str:
+    """File-name suffix of a speed grade and placer: none for nextpnr's defaults, ``-speed8`` for
+    grade 8, ``-static`` for the static placer."""
+    return ("" if speed == SPEED_GRADE else f"-speed{speed}") + ("" if placer == DEFAULT_PLACER else f"-{placer}")
 
 
-def seed_result(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
-    return f"pnr-seed{seed}{_grade(speed, density)}.json"
+def seed_result(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
+    return f"pnr-seed{seed}{_grade(speed, placer)}.json"
 
 
-def seed_report(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
-    return f"pnr-report-seed{seed}{_grade(speed, density)}.json"
+def seed_report(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
+    return f"pnr-report-seed{seed}{_grade(speed, placer)}.json"
 
 
-def seed_log(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
-    return f"pnr-nextpnr-seed{seed}{_grade(speed, density)}.log"
+def seed_log(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
+    return f"pnr-nextpnr-seed{seed}{_grade(speed, placer)}.log"
 
 
-def seed_unrouted(seed: int, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> str:
+def seed_unrouted(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
     """A seed's ``pnr-unrouted.json`` (its router2 was stopped: :mod:`rtl.route_watch`)."""
-    return f"pnr-unrouted-seed{seed}{_grade(speed, density)}.json"
+    return f"pnr-unrouted-seed{seed}{_grade(speed, placer)}.json"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -112,7 +111,7 @@ def rank(result: dict) -> tuple:
 
 
 def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str,
-              speed: int = SPEED_GRADE, routed: bool = True, density: float = PLACER_DENSITY) -> dict | None:
+              speed: int = SPEED_GRADE, routed: bool = True, placer: str = DEFAULT_PLACER) -> dict | None:
     """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings (and
     ``routed`` as given: False for a ``pnr-unrouted`` file), else None."""
     if not path.is_file():
@@ -125,16 +124,16 @@ def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, 
             and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
             and old.get("seed") == seed and old.get("routed") is routed
             and old.get("speed_grade", SPEED_GRADE) == speed
-            and old.get("placer_density", PLACER_DENSITY) == density)
+            and old.get("placer", DEFAULT_PLACER) == placer)
     return old if same else None
 
 
 def stalled_before(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str, speed: int,
-                   route_patience: int, density: float = PLACER_DENSITY) -> str | None:
+                   route_patience: int, placer: str = DEFAULT_PLACER) -> str | None:
     """Why ``seed`` did not route before, when its ``pnr-unrouted-seed<N>.json`` is for the same Verilog,
     flow settings and route patience (nextpnr is deterministic for a seed: it would stall again), else None."""
-    name = seed_unrouted(seed, speed, density)
-    old = _reusable(d / name, seed, sha, dev, pkg, freq, router, speed, routed=False, density=density)
+    name = seed_unrouted(seed, speed, placer)
+    old = _reusable(d / name, seed, sha, dev, pkg, freq, router, speed, routed=False, placer=placer)
     watch = (old or {}).get("route_watch") or {}
     if old is None or watch.get("patience") != route_patience:
         return None
@@ -142,7 +141,7 @@ def stalled_before(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float
 
 
 def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
-                     progress=print, speed: int = SPEED_GRADE, density: float = PLACER_DENSITY) -> int | None:
+                     progress=print, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> int | None:
     """A ``pnr.json`` of a one-seed ``sbs pnr`` with one of ``seeds`` and the same settings becomes
     that seed's result (report and log copied to the seed's names), so a sweep does not run it again.
     Returns the seed adopted, or None."""
@@ -154,15 +153,15 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
     if not isinstance(old, dict) or "seed_sweep" in old or old.get("seed") not in seeds:
         return None
     s = old["seed"]
-    if (d / seed_result(s, speed, density)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed,
-                                                                    density=density) is None:
+    if (d / seed_result(s, speed, placer)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed,
+                                                                   placer=placer) is None:
         return None
     files = dict(old.get("files") or {})
-    for key, name in (("report", seed_report(s, speed, density)), ("nextpnr_log", seed_log(s, speed, density))):
+    for key, name in (("report", seed_report(s, speed, placer)), ("nextpnr_log", seed_log(s, speed, placer))):
         if files.get(key) and (d / files[key]).is_file():
             write_text(d / name, (d / files[key]).read_text(errors="replace"))
             files[key] = name
-    write_json(d / seed_result(s, speed, density), dict(old, files=files))
+    write_json(d / seed_result(s, speed, placer), dict(old, files=files))
     _say(progress, f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
     return s
 
@@ -179,7 +178,7 @@ def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None 
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
                      "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
                      "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE),
-                                           r.get("placer_density", PLACER_DENSITY))})
+                                           r.get("placer", DEFAULT_PLACER))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
     failed = dict(sorted((failed or {}).items()))
     return {"seeds": sorted([r["seed"] for r in results] + list(failed)), "best_seed": rows[0]["seed"],
@@ -195,9 +194,9 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
               package: str = DEFAULT_PACKAGE, freq: float = DEFAULT_FREQ_MHZ, progress=print,
               timeout: float | None = None, router: str = DEFAULT_ROUTER,
               speed: int = SPEED_GRADE, route_patience: int = ROUTE_PATIENCE, until_met: bool = False,
-              density: float = PLACER_DENSITY) -> dict:
+              placer: str = DEFAULT_PLACER) -> dict:
     """Place and route ``design`` once per seed of ``seeds`` (see module docstring), ``jobs`` nextpnr
-    runs at a time, at speed grade ``speed`` and placer density ``density`` (:func:`rtl.pnr.nextpnr_args`);
+    runs at a time, at speed grade ``speed`` and placer ``placer`` (:func:`rtl.pnr.nextpnr_args`);
     writes and returns ``pnr.json`` (the best routed seed's
     result with ``seed_sweep``).  ``route_patience``: see :func:`rtl.pnr.place_and_route` (a seed whose
     router2 stalls is a failed seed).  ``until_met``: start no more seeds once one meets timing.
@@ -209,13 +208,13 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
         d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed)
     jobs = check_jobs(jobs)
     check_patience(route_patience)
-    density = check_density(density)
+    placer = check_placer(placer)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()
     prep = prepare(d, manifest, pkg, progress, timeout)
     sha = prep["stamp"]["verilog_sha256"]
-    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed, density)
+    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed, placer)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
     failed: dict[int, str] = {}
@@ -223,27 +222,27 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     for s in seeds:
         if until_met and any(r.get("timing_met") for r in done.values()):
             break  # an earlier seed of the list met timing: the rest are skipped
-        old = _reusable(d / seed_result(s, speed, density), s, sha, dev, pkg, freq, router, speed, density=density)
+        old = _reusable(d / seed_result(s, speed, placer), s, sha, dev, pkg, freq, router, speed, placer=placer)
         stalled = None if old is not None else stalled_before(d, s, sha, dev, pkg, freq, router, speed,
-                                                              route_patience, density)
+                                                              route_patience, placer)
         if stalled is not None:
             failed[s] = stalled
             _say(progress, f"seed {s}: {stalled}; not run again")
         elif old is not None:
             done[s] = old
-            _say(progress, f"seed {s}: {seed_result(s, speed, density)} is up to date ({old.get('fmax_min_mhz')} MHz, "
+            _say(progress, f"seed {s}: {seed_result(s, speed, placer)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
         else:
-            (d / seed_result(s, speed, density)).unlink(missing_ok=True)
+            (d / seed_result(s, speed, placer)).unlink(missing_ok=True)
             todo.append(s)
     stop = threading.Event()
 
     def one(s: int) -> dict:
         res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
-                              report=seed_report(s, speed, density), log=seed_log(s, speed, density),
+                              report=seed_report(s, speed, placer), log=seed_log(s, speed, placer),
                               label=f"nextpnr seed {s}", stop=stop, speed=speed, route_patience=route_patience,
-                              unrouted=seed_unrouted(s, speed, density), density=density)
-        write_json(d / seed_result(s, speed, density), res)
+                              unrouted=seed_unrouted(s, speed, placer), placer=placer)
+        write_json(d / seed_result(s, speed, placer), res)
         return res
 
     queue = list(todo)  # started in order, at most ``jobs`` at a time (until_met: none after a seed met timing)
@@ -276,7 +275,7 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
             raise
     if not done:
         raise RuntimeError("nextpnr failed for seed(s) " + ", ".join(f"{s} ({m})" for s, m in sorted(failed.items()))
-                           + "; no seed routed (another seed, a lower --placer-density, a smaller plan, or a lower --freq)")
+                           + "; no seed routed (another seed, --placer static, a smaller plan, or a lower --freq)")
     results = [done[s] for s in seeds if s in done]
     skipped = [s for s in seeds if s not in done and s not in failed]
     best = dict(min(results, key=rank))

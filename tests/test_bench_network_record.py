@@ -6,7 +6,7 @@ import pytest
 from bench.bench_network import placed_and_routed, pnr_key
 
 
-def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None, density=None):
+def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None, placer=None):
     man = {"verilog": "sbs_network.v", "verilog_sha256": "abc", "cycles_per_image": 1_500_000}
     rep = {"verilog_sha256": sha, "routed": True, "seed": seed, "router": "router2", "freq_mhz": 90.0,
            "fmax_min_mhz": 93.75 if met else 85.0, "timing_met": met,
@@ -14,8 +14,8 @@ def _design(tmp_path, met: bool, sha="abc", seed=1, speed=None, density=None):
            "critical_path": {"delay_ns": 10.6}}
     if speed is not None:  # records from before --speed have no speed_grade
         rep["speed_grade"] = speed
-    if density is not None:  # records from before --placer-density have no placer_density
-        rep["placer_density"] = density
+    if placer is not None:  # records from before --placer have no placer
+        rep["placer"] = placer
     (tmp_path / "pnr.json").write_text(json.dumps(rep))
     return man
 
@@ -72,9 +72,9 @@ def test_seeds_of_one_design_are_separate_records(tmp_path):
         r["verilog_sha256"] = "abc"
     assert eight["nextpnr"]["speed_grade"] == 8 and s1["nextpnr"]["speed_grade"] == 6
     assert pnr_key(six) == pnr_key(s1) and pnr_key(eight) != pnr_key(s1)  # grade 8 is a run of its own
-    default = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, density=0.9))
-    spread = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, density=0.7))
-    for r in (default, spread):
+    heap = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, placer="heap"))
+    static = placed_and_routed(tmp_path, _design(tmp_path, True, seed=1, placer="static"))
+    for r in (heap, static):
         r["verilog_sha256"] = "abc"
-    assert spread["nextpnr"]["placer_density"] == 0.7 and s1["nextpnr"]["placer_density"] == 0.9
-    assert pnr_key(default) == pnr_key(s1) and pnr_key(spread) != pnr_key(s1)  # another density: its own run
+    assert static["nextpnr"]["placer"] == "static" and s1["nextpnr"]["placer"] == "heap"
+    assert pnr_key(heap) == pnr_key(s1) and pnr_key(static) != pnr_key(s1)  # another placer: a run of its own

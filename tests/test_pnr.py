@@ -140,8 +140,7 @@ def no_work(monkeypatch):
     (["--freq", "5000"], "--freq"), (["--device", "lfe5u-99f"], "--device"),
     (["--package", "CABGA999"], "--package"), (["--device", "lfe5u-25f", "--package", "CABGA756"], "--package"),
     (["--seed", "-1"], "--seed"), (["--router", "router3"], "--router"), (["--speed", "5"], "--speed"),
-    (["--speed", "9"], "--speed"), (["--placer-density", "0.3"], "--placer-density"),
-    (["--placer-density", "1.5"], "--placer-density"), (["--placer-density", "nan"], "--placer-density"),
+    (["--speed", "9"], "--speed"), (["--placer", "simplex"], "--placer"),
 ])
 def test_bad_arguments_exit_2_before_work(design, no_work, capsys, extra, match):
     assert main(["pnr", str(design)] + extra) == 2
@@ -166,15 +165,14 @@ def test_speed_grade_reaches_nextpnr_only_when_not_the_default():
         assert args[args.index("--speed") + 1] == str(g)
 
 
-def test_placer_density_reaches_nextpnr_only_when_not_the_default():
-    assert "--placer-heap-beta" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
-    assert "--placer-heap-beta" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, density=0.9)
-    args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, density=0.7)
-    assert args[args.index("--placer-heap-beta") + 1] == "0.7"
-    assert pnr_mod.check_density("0.75") == 0.75 and pnr_mod.check_density(1) == 1.0
-    for bad in (0.49, 1.01, "x", float("inf"), True):
-        with pytest.raises(ValueError, match="--placer-density"):
-            pnr_mod.check_density(bad)
+def test_placer_reaches_nextpnr_only_when_not_the_default():
+    assert "--placer" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
+    assert "--placer" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, placer="heap")
+    args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, placer="static")
+    assert args[args.index("--placer") + 1] == "static"
+    for bad in ("Static", "", None, "heap2"):
+        with pytest.raises(ValueError, match="--placer"):
+            pnr_mod.check_placer(bad)
 
 
 def test_clock_pinned_to_a_clock_input_where_the_package_has_a_known_one():

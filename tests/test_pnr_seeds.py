@@ -37,7 +37,7 @@ class FakeNextpnr:
         self.fmax, self.fail, self.delay = fmax, set(fail), delay
         self.ran: list[int] = []
         self.speeds: list[int] = []  # the speed grade of each run, in the order of ``ran``
-        self.densities: list[float] = []  # the placer density of each run (nextpnr's 0.9 when not given)
+        self.placers: list[str] = []  # the placer of each run (nextpnr's heap when not given)
         self.running = self.most = 0
         self.lock = threading.Lock()
         self.synth = 0
@@ -57,8 +57,7 @@ class FakeNextpnr:
         seed = int(cmd[cmd.index("--seed") + 1])
         with self.lock:
             self.speeds.append(int(cmd[cmd.index("--speed") + 1]) if "--speed" in cmd else 6)
-            self.densities.append(float(cmd[cmd.index("--placer-heap-beta") + 1])
-                                  if "--placer-heap-beta" in cmd else 0.9)
+            self.placers.append(cmd[cmd.index("--placer") + 1] if "--placer" in cmd else "heap")
             self.ran.append(seed)
             self.running += 1
             self.most = max(self.most, self.running)
@@ -138,16 +137,16 @@ def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatc
 
 @pytest.mark.parametrize("flag, value, field, default, suffix, said, files_kw", [
     ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", {"speed": 8}),
-    ("--placer-density", "0.7", "placer_density", 0.9, "-density0.7", "placer density 0.7", {"density": 0.7}),
+    ("--placer", "static", "placer", "heap", "-static", "placer static", {"placer": "static"}),
 ])
 def test_other_flow_settings_run_again_into_files_of_their_own(design, monkeypatch, capsys, flag, value, field,
                                                                default, suffix, said, files_kw):
-    """Another speed grade or placer density is another run of each seed, kept beside the default's."""
+    """Another speed grade or placer is another run of each seed, kept beside the default's."""
     fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
     other = type(default)(value)
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, value]) == 0
-    seen = fake.speeds if flag == "--speed" else fake.densities
+    seen = fake.speeds if flag == "--speed" else fake.placers
     assert fake.ran == [1, 2, 1, 2] and seen == [default, default, other, other]
     res = json.loads((design / "pnr.json").read_text())
     assert res[field] == other and res["seed_sweep"]["runs"][0]["result"] == f"pnr-seed2{suffix}.json"

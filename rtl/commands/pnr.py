@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, DEFAULT_SEED, DEVICES,
-                     MAX_FREQ_MHZ, PLACE_RESULT, PLACER_DENSITY, PLACER_DENSITY_RANGE, RESULT, ROUTERS, SPEED_GRADE,
-                     SPEED_GRADES, check_args, check_density, pnr, summary_lines)
+                     MAX_FREQ_MHZ, PLACE_RESULT, PLACERS, DEFAULT_PLACER, RESULT, ROUTERS, SPEED_GRADE, SPEED_GRADES,
+                     check_args, check_placer, pnr, summary_lines)
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
 from rtl.route_watch import MAX_PATIENCE, OVERUSE_FLOOR, ROUTE_PATIENCE, check_patience
 
@@ -41,11 +41,10 @@ def add_arguments(p):
                    help="with --seeds: nextpnr runs at a time, 1..CPUs (default 1; each needs a core and a few GB)")
     p.add_argument("--router", default=DEFAULT_ROUTER,
                    help=f"nextpnr router, one of {', '.join(ROUTERS)} (default {DEFAULT_ROUTER})")
-    p.add_argument("--placer-density", type=float, default=PLACER_DENSITY, metavar="D",
-                   help=f"the most the placer fills a region of the device, {PLACER_DENSITY_RANGE[0]:g} to "
-                        f"{PLACER_DENSITY_RANGE[1]:g} (default {PLACER_DENSITY:g}, nextpnr's --placer-heap-beta); "
-                        f"lower spreads the cells and leaves the router more wires (for a design router2 does not "
-                        f"route), at some Fmax")
+    p.add_argument("--placer", default=DEFAULT_PLACER,
+                   help=f"nextpnr placer, one of {', '.join(PLACERS)} (default {DEFAULT_PLACER}, analytical; static: "
+                        f"electrostatic, spreads the logic more evenly, another try for a design router2 does not "
+                        f"route; sa: simulated annealing)")
     p.add_argument("--route-patience", type=int, default=ROUTE_PATIENCE, metavar="N",
                    help=f"stop router2 when its least overuse (wires used twice) has not fallen for N iterations "
                         f"while still >= {OVERUSE_FLOOR} wires: the design does not route (default {ROUTE_PATIENCE}; "
@@ -57,7 +56,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     check_patience(args.route_patience)
-    args.placer_density = check_density(args.placer_density)
+    check_placer(args.placer)
     if args.seeds is not None:
         if args.seed is not None:
             raise ValueError("--seed and --seeds: give one (--seeds LIST runs every seed of the list)")
@@ -79,11 +78,11 @@ def run(args) -> int:
             res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,
                             progress=lambda m: print(m, flush=True), router=args.router, speed=args.speed,
                             route_patience=args.route_patience, until_met=args.until_met,
-                            density=args.placer_density)
+                            placer=args.placer)
         else:
             res = pnr(args.design, args.device, args.package, args.freq, args.seed,
                       progress=lambda m: print(m, flush=True), router=args.router, place_only=args.place_only,
-                      speed=args.speed, route_patience=args.route_patience, density=args.placer_density)
+                      speed=args.speed, route_patience=args.route_patience, placer=args.placer)
     except RuntimeError as exc:  # a tool failed: its log tail is in the message
         print(f"sbs pnr: failed: {exc}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rtl.pnr as pnr_mod
-from rtl.route_watch import OVERUSE_FLOOR, ROUTE_PATIENCE, RouteStalled, RouteWatch, check_patience
+from rtl.route_watch import END_GAME_FACTOR, OVERUSE_FLOOR, ROUTE_PATIENCE, RouteStalled, RouteWatch, check_patience
 from sbs_model.cli import main
 
 DATA = Path(__file__).resolve().parent / "data" / "pnr"
@@ -36,6 +36,12 @@ def test_runs_that_routed_are_never_stopped(name):
     assert first_stop(RUNS[name]["overuse"]) is None
 
 
+def test_a_run_hovering_in_the_end_game_is_stopped():
+    """Static placer, seed 2: 1 wire at iteration 160, then between 1 and 66 without reaching 0."""
+    it, reason = first_stop(RUNS["padck_static_seed2"]["overuse"])
+    assert it == 160 + END_GAME_FACTOR * ROUTE_PATIENCE and "1 wire at iteration 160" in reason
+
+
 @pytest.mark.parametrize("name, patience, stop_at, least, least_at", [
     ("e2", ROUTE_PATIENCE, 36, 1187, 26),  # logged to iteration 44, stopped by hand
     ("l32", 8, 30, 2897, 22),  # logged to iteration 31 only (stopped by hand): a shorter patience
@@ -49,10 +55,14 @@ def test_runs_that_did_not_converge_stop_where_the_least_overuse_stopped_falling
     assert f"{least:,} wires at iteration {least_at}" in reason and "did not converge" in reason
 
 
-def test_patience_zero_never_stops_and_the_end_game_is_left_alone():
+def test_patience_zero_never_stops_and_the_end_game_gets_more_patience():
     assert first_stop(RUNS["e2"]["overuse"], patience=0) is None
-    # below the floor a run may hold for long (norst1600 held at 1 for 14 iterations before 0)
-    assert first_stop([5000, 400, OVERUSE_FLOOR - 1] + [OVERUSE_FLOOR + 50] * 40) is None
+    assert first_stop(RUNS["padck_static_seed2"]["overuse"], patience=0) is None
+    # below the floor a run may hold for long (the static placer's seed 1 held 14 iterations before 0)
+    end = END_GAME_FACTOR * ROUTE_PATIENCE
+    assert first_stop([5000, 400, OVERUSE_FLOOR - 1] + [OVERUSE_FLOOR + 50] * (end - 1)) is None
+    it, reason = first_stop([5000, 400, OVERUSE_FLOOR - 1] + [OVERUSE_FLOOR + 50] * end)
+    assert it == 3 + end and f"below {OVERUSE_FLOOR} wires a run gets {END_GAME_FACTOR} x the patience" in reason
     # at the floor it is stopped after `patience` iterations without a new least
     assert first_stop([5000, OVERUSE_FLOOR] + [OVERUSE_FLOOR + 1] * 40, patience=3) == (
         5, f"router2 did not converge: the least overuse, {OVERUSE_FLOOR} wires at iteration 2, did not fall in 3 "

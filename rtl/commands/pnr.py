@@ -7,7 +7,7 @@ from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_
                      MAX_FREQ_MHZ, PLACE_RESULT, PLACERS, DEFAULT_PLACER, RESULT, ROUTERS, SPEED_GRADE, SPEED_GRADES,
                      check_args, check_placer, pnr, summary_lines)
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
-from rtl.route_watch import MAX_PATIENCE, OVERUSE_FLOOR, ROUTE_PATIENCE, check_patience
+from rtl.route_watch import END_GAME_FACTOR, MAX_PATIENCE, OVERUSE_FLOOR, ROUTE_PATIENCE, check_patience
 
 NAME = "pnr"
 HELP = ("place and route an 'sbs build' or 'sbs verilog' design on a Lattice ECP5 (Yosys + nextpnr) and write "
@@ -47,7 +47,8 @@ def add_arguments(p):
                         f"route; sa: simulated annealing)")
     p.add_argument("--route-patience", type=int, default=ROUTE_PATIENCE, metavar="N",
                    help=f"stop router2 when its least overuse (wires used twice) has not fallen for N iterations "
-                        f"while still >= {OVERUSE_FLOOR} wires: the design does not route (default {ROUTE_PATIENCE}; "
+                        f"while still >= {OVERUSE_FLOOR} wires, or {END_GAME_FACTOR} x N below that: the design does not "
+                        f"route (default {ROUTE_PATIENCE}; "
                         f"0: never stop; 0..{MAX_PATIENCE})")
     p.add_argument("--place-only", action="store_true",
                    help=f"stop after placement and write {PLACE_RESULT} with nextpnr's pre-route timing estimate "

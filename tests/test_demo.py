@@ -355,9 +355,10 @@ def test_network_report_with_synthesis_and_place_and_route():
     md = "\n".join(network_section(summary))
     assert "| 1,000 | 900 | 4 | 2 |" in md and "| 1,100 | 950 | 4 | 3 |" in md
     assert "| nextpnr LFE5U-85F (placed; used / available) | 1,200 / 83,640 | 950 / 83,640 | 4 / 156 | 3 / 208 |" in md
-    pr.update(seed=2, seeds_failed=[1], seeds_skipped=[3])
+    pr.update(seed=2, seeds_failed=[1], seeds_skipped=[3], placer="static")
     md = "\n".join(network_section(summary))
-    assert "| nextpnr LFE5U-85F (placed, seed 2, seed(s) 1 not routed, seed(s) 3 not run; used / available) |" in md
+    assert ("| nextpnr LFE5U-85F (placed, static placer, seed 2, seed(s) 1 not routed, seed(s) 3 not run; "
+            "used / available) |") in md
     assert "no ms per image is quoted (timing not met: no latency is quoted)" in md and "ms per image**" not in md
     pr.update(fmax_min_mhz=125.0, ms_per_image=1.6)
     md = "\n".join(network_section(summary))
@@ -365,8 +366,8 @@ def test_network_report_with_synthesis_and_place_and_route():
 
 
 def test_network_pnr_step_runs_seeds_until_one_meets_timing(tmp_path, monkeypatch):
-    """--pnr places the whole design with the settings of the project's results (router2, 72 MHz) and
-    seeds 1, 2, 3 in turn until one meets timing (seed 1 does not route the shipped plan)."""
+    """--pnr places the whole design with nextpnr's static placer (the heap placer did not route today's
+    plan with seeds 1-3), router2 and 72 MHz, seeds 1, 2, 3 in turn until one meets timing."""
     from sim.demo import network
 
     calls = []
@@ -388,6 +389,7 @@ def test_network_pnr_step_runs_seeds_until_one_meets_timing(tmp_path, monkeypatc
     (where, seeds, jobs, kw), = calls
     assert where == tmp_path / "demo" / "network" and seeds == [1, 2, 3] and jobs == 1
     assert kw["until_met"] is True and kw["router"] == "router2" and kw["freq"] == 72.0
+    assert kw["placer"] == "static"
     pr = d.data["network_pnr"]
     assert pr["seed"] == 2 and pr["seeds_failed"] == [1] and pr["seeds_skipped"] == [3]
 

@@ -30,7 +30,7 @@ from sim.demo.steps import Demo, StepSkipped, verilator_status
 # network-pnr: the settings of the project's whole-network results (bench/results/network_pnr.json): router2
 # (router1 did not finish routing the shipped plan), a 72 MHz constraint, and placer seeds in turn until one
 # meets timing (the planner's plan of aa4130e at T = 1600: seed 1 stalled, the route watch stopped it; seed 2 routed)
-NETWORK_PNR = {"seeds": [1, 2, 3], "freq": 72.0, "router": "router2"}
+NETWORK_PNR = {"seeds": [1, 2, 3], "freq": 72.0, "router": "router2", "placer": "static"}
 COSIM_FILE = "cosim.json"  # OUT/network/cosim.json: the cosim report (as sbs cosim --json)
 MANIFEST_KEYS = ("top", "verilog", "verilog_sha256", "input_hash", "cycles_per_image", "plan", "stages",
                  "memories", "formats", "network", "datapaths")
@@ -169,13 +169,14 @@ def step_network_pnr(demo: Demo) -> None:
     except PnrUnavailable as exc:
         raise StepSkipped(str(exc)) from None
     res = pnr_seeds(demo.opts.out / NETWORK_DIR, NETWORK_PNR["seeds"], jobs=1, freq=NETWORK_PNR["freq"],
-                    router=NETWORK_PNR["router"], until_met=True, progress=indent(demo))
+                    router=NETWORK_PNR["router"], placer=NETWORK_PNR["placer"], until_met=True,
+                    progress=indent(demo))
     sweep = res["seed_sweep"]
     util = {k: res["utilization"][k] for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")
             if k in res["utilization"]}
     demo.data["network_pnr"] = {k: res.get(k) for k in (
         "device", "package", "freq_mhz", "fmax_mhz", "fmax_min_mhz", "timing_met", "cycles_per_image",
-        "ms_per_image", "ms_per_image_note", "seconds", "router", "seed")}
+        "ms_per_image", "ms_per_image_note", "seconds", "router", "placer", "seed")}
     demo.data["network_pnr"].update(utilization=util, file=f"{NETWORK_DIR}/pnr.json",
                                     seeds_failed=[f["seed"] for f in sweep["failed"]], seeds_skipped=sweep["skipped"])
     if not demo.data.get("network_synth"):  # pnr synthesised it: its counts are the Yosys row

@@ -174,7 +174,8 @@ def network_section(summary: dict) -> list[str]:
     if pr:
         u = pr["utilization"]
         cell = (lambda k: f"{u[k]['used']:,} / {u[k]['available']:,}" if k in u else "-")
-        seeds = "" if pr.get("seed") is None else f", seed {pr['seed']}"
+        seeds = (f", {pr['placer']} placer" if pr.get("placer") else "")
+        seeds += "" if pr.get("seed") is None else f", seed {pr['seed']}"
         seeds += "".join(f", seed(s) {', '.join(map(str, pr[k]))} {what}" for k, what in (
             ("seeds_failed", "not routed"), ("seeds_skipped", "not run")) if pr.get(k))
         L.append(f"| nextpnr {pr['device']} (placed{seeds}; used / available) | {cell('LUT4')} | {cell('FF')} | "

@@ -9,7 +9,6 @@ from amaranth.sim import Simulator
 
 from fixedpoint.datapath import PRESETS
 from rtl.layer.engine import LayerEngine, pack_job
-from rtl.emit import to_verilog
 from rtl.layer.reference import layer_reference
 from sbs_model.layer_cycles import chain_latency, layer_cycles, slots
 from sbs_model.network import LayerSpec
@@ -205,16 +204,3 @@ def test_more_slots_fewer_waves():
     assert eng.cycles() < layer_cycles(4, 2, 3, 64, 128, 4, 1, dp.recip_bits)
     with pytest.raises(ValueError, match=rf"slots must be an integer in {lo}..256"):
         make(dp, (2, 8, 8), 4, (1, 1), T=3, L=4, slots=lo - 1)
-
-
-def test_update_weights_register_keeps_one_flip_flop_per_bit():
-    """The update lanes' weight register is marked KEEP_FLOPS, so its Verilog register has ``(* keep *)``:
-    Yosys had merged the top weight bit of nine layer-0 lanes with the dot's last-beat flag, one flip-flop
-    driving lanes across the chip (bb064aa, static placer: the critical path, 11.79 ns of routing)."""
-    eng, _ = make(PRESETS["int-e4m1"], (2, 5, 5), 6, (3, 3), T=2, L=4)
-    lines = to_verilog(eng, "eng").splitlines()
-    kept = {lines[i + 2].split("<=")[0].strip() for i, ln in enumerate(lines[:-2])
-            if ln.strip() == "(* keep *)" and lines[i + 1].strip().startswith("always @(posedge")}
-    # Amaranth names the flip-flop after the update lanes' port and aliases w_upd to it
-    reg = {ln.split("=")[1].strip(" ;") for ln in lines if ln.strip().startswith("assign w_upd = ")}
-    assert len(reg) == 1 and reg <= kept

@@ -361,11 +361,7 @@ class EngineCore(wiring.Component):
         h4, eK4 = delay(m, h3, 1, "h_upd"), delay(m, eK2, ek_delay, "ek_upd")
         # C and K: the int lanes take them a cycle early and copy them in two levels (UpdateLanes ck_early)
         C4, K4 = (C3, K3) if upd.ck_early else (delay(m, C3, 1, "c_upd"), delay(m, K3, 1, "k_upd"))
-        # the weights' register is KEEP_FLOPS: Yosys found some lanes' top weight bit equal to the dot's
-        # last-beat flag and drove nine lanes' T2 shift adders and the dot from one flip-flop (layer 0 at
-        # 32 lanes, bb064aa, static placer: 11.79 ns of routing on the critical path)
-        w4 = Signal.like(wrom.u_data, name="w_upd", attrs={KEEP_FLOPS: 1})
-        m.d.sync += w4.eq(wrom.u_data)
+        w4 = delay(m, wrom.u_data, 1, "w_upd")
         # ---- c4: update lanes
         m.d.comb += [upd.h.as_value().eq(_narrow(h4, L, ow, hw)), upd.w.as_value().eq(w4), units.c_port().eq(C4),
                      upd.K.eq(K4), upd.exp_K.eq(eK4)]

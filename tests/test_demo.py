@@ -367,7 +367,8 @@ def test_network_report_with_synthesis_and_place_and_route():
 
 def test_network_pnr_step_runs_seeds_until_one_meets_timing(tmp_path, monkeypatch):
     """--pnr places the whole design with nextpnr's static placer (the heap placer did not route today's
-    plan with seeds 1-3), router2 and 72 MHz, seeds 1, 2, 3 in turn until one meets timing."""
+    plan with seeds 1-3), router2 and 66 MHz (static seed 1 reaches 68.91 MHz), seeds 1, 2, 3 in turn
+    until one meets timing."""
     from sim.demo import network
 
     calls = []
@@ -388,7 +389,7 @@ def test_network_pnr_step_runs_seeds_until_one_meets_timing(tmp_path, monkeypatc
     assert d.steps["network-pnr"] == "passed", d.data.get("errors")
     (where, seeds, jobs, kw), = calls
     assert where == tmp_path / "demo" / "network" and seeds == [1, 2, 3] and jobs == 1
-    assert kw["until_met"] is True and kw["router"] == "router2" and kw["freq"] == 72.0
+    assert kw["until_met"] is True and kw["router"] == "router2" and kw["freq"] == 66.0
     assert kw["placer"] == "static"
     pr = d.data["network_pnr"]
     assert pr["seed"] == 2 and pr["seeds_failed"] == [1] and pr["seeds_skipped"] == [3]

@@ -139,7 +139,8 @@ def not_routed(d: Path, man: dict) -> dict:
     return {
         "nextpnr": {"routed": False, "seed": rep.get("seed"), "router": rep.get("router"),
                     "speed_grade": rep.get("speed_grade", SPEED_GRADE), "constraint_mhz": rep.get("freq_mhz"),
-                    "placer": rep.get("placer", DEFAULT_PLACER), "fmax_mhz": None, "utilisation": util, "critical_path": None, "route_watch": rw},
+                    "placer": rep.get("placer", DEFAULT_PLACER), "fmax_mhz": None, "utilisation": util,
+                    "critical_path": None, "route_watch": rw},
         "fmax_mhz": None,
         "timing_met": None,
         "ms_per_image": None,

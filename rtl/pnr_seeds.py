@@ -8,8 +8,9 @@ them at a time, each into files of its own:
 * ``pnr-seed<N>.json``: that seed's result, the fields of ``pnr.json`` (:func:`rtl.pnr.place_and_route`);
 * ``pnr-report-seed<N>.json``, ``pnr-nextpnr-seed<N>.log``: nextpnr's report and log;
 
-with ``-speed<G>`` before the extension for a speed grade other than the default (``pnr-seed1-speed8.json``),
-so sweeps of one design at two grades keep each other's files.
+with ``-speed<G>`` before the extension for a speed grade other than the default (``pnr-seed1-speed8.json``)
+and ``-<placer>`` for a placer other than nextpnr's default heap (``pnr-seed1-static.json``), so sweeps of
+one design at two grades or with two placers keep each other's files.
 
 ``pnr.json`` is then the best seed's result (timing met before not met, then the highest Fmax of the
 slowest clock) with ``seed_sweep`` added: every seed's Fmax, timing, critical path and time, the
@@ -29,7 +30,7 @@ timing (seeds already running finish); the seeds never started are ``seed_sweep[
 that does not route costs half an hour before the route watch stops it.
 
 A seed whose ``pnr-seed<N>.json`` is already there for the same Verilog, device, speed grade, package,
-constraint and router is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
+constraint, router and placer is not run again, so an interrupted sweep resumes where it stopped; nor is the seed of a
 one-seed ``sbs pnr`` whose ``pnr.json`` has those settings (:func:`adopt_single_run`).
 """
 from __future__ import annotations

@@ -64,7 +64,8 @@ class RouteWatch:
         b_it, b_over = self.best
         end_game = b_over < self.floor
         if self.patience and it - b_it >= self.patience * (END_GAME_FACTOR if end_game else 1):
-            return (f"router2 did not converge: the least overuse, {b_over:,} wire{'' if b_over == 1 else 's'} at iteration {b_it}, did not "
+            wires = f"{b_over:,} wire{'' if b_over == 1 else 's'}"
+            return (f"router2 did not converge: the least overuse, {wires} at iteration {b_it}, did not "
                     f"fall in {it - b_it} iterations (now {over:,} at iteration {it})"
                     + (f"; below {self.floor} wires a run gets {END_GAME_FACTOR} x the patience" if end_game else ""))
         return None

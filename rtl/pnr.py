@@ -122,13 +122,15 @@ def check_placer(placer) -> str:
 
 def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
                freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED,
-               router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE) -> tuple[Path, dict, str, str]:
+               router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE,
+               placer: str = DEFAULT_PLACER) -> tuple[Path, dict, str, str]:
     """Validate everything before any work -> ``(design_dir, manifest, device, package)`` (canonical
     spellings); ValueError with one line naming the argument and what is allowed."""
     if isinstance(speed, bool) or speed not in SPEED_GRADES:
         raise ValueError(f"--speed {speed!r}; allowed: {', '.join(map(str, SPEED_GRADES))} (the part's speed grade)")
     if router not in ROUTERS:
         raise ValueError(f"--router {router!r}; allowed: {', '.join(ROUTERS)}")
+    check_placer(placer)
     dev = str(device).lower()
     if dev not in DEVICES:
         raise ValueError(f"--device {device!r}; allowed: {', '.join(DEVICES)}")
@@ -818,9 +820,8 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
-    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed)
+    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed, placer)
     check_patience(route_patience)
-    placer = check_placer(placer)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()

@@ -44,34 +44,34 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, DEFAULT_PLACER,
-                     RESULT, SPEED_GRADE, _say, check_args, check_placer, place_and_route, prepare, require_tools)
+                     RESULT, SPEED_GRADE, _say, check_args, place_and_route, prepare, require_tools)
 from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
 
-def _grade(speed: int, placer: str = DEFAULT_PLACER) -> str:
+def _suffix(speed: int, placer: str = DEFAULT_PLACER) -> str:
     """File-name suffix of a speed grade and placer: none for nextpnr's defaults, ``-speed8`` for
     grade 8, ``-static`` for the static placer."""
     return ("" if speed == SPEED_GRADE else f"-speed{speed}") + ("" if placer == DEFAULT_PLACER else f"-{placer}")
 
 
 def seed_result(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-seed{seed}{_grade(speed, placer)}.json"
+    return f"pnr-seed{seed}{_suffix(speed, placer)}.json"
 
 
 def seed_report(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-report-seed{seed}{_grade(speed, placer)}.json"
+    return f"pnr-report-seed{seed}{_suffix(speed, placer)}.json"
 
 
 def seed_log(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-nextpnr-seed{seed}{_grade(speed, placer)}.log"
+    return f"pnr-nextpnr-seed{seed}{_suffix(speed, placer)}.log"
 
 
 def seed_unrouted(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
     """A seed's ``pnr-unrouted.json`` (its router2 was stopped: :mod:`rtl.route_watch`)."""
-    return f"pnr-unrouted-seed{seed}{_grade(speed, placer)}.json"
+    return f"pnr-unrouted-seed{seed}{_suffix(speed, placer)}.json"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -206,10 +206,9 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds!r}: 1..{MAX_SEEDS} distinct seeds allowed")
     for s in seeds:
-        d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed)
+        d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed, placer)
     jobs = check_jobs(jobs)
     check_patience(route_patience)
-    placer = check_placer(placer)
     freq = float(freq)
     require_tools()
     t0 = time.monotonic()

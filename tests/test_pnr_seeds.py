@@ -135,19 +135,18 @@ def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatc
     assert fake.ran == [1, 2, 3, 1, 2, 3]
 
 
-@pytest.mark.parametrize("flag, value, field, default, suffix, said, files_kw", [
-    ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", {"speed": 8}),
-    ("--placer", "static", "placer", "heap", "-static", "placer static", {"placer": "static"}),
+@pytest.mark.parametrize("flag, value, field, default, suffix, said, files_kw, ran_with", [
+    ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", {"speed": 8}, "speeds"),
+    ("--placer", "static", "placer", "heap", "-static", "placer static", {"placer": "static"}, "placers"),
 ])
 def test_other_flow_settings_run_again_into_files_of_their_own(design, monkeypatch, capsys, flag, value, field,
-                                                               default, suffix, said, files_kw):
+                                                               default, suffix, said, files_kw, ran_with):
     """Another speed grade or placer is another run of each seed, kept beside the default's."""
     fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
     other = type(default)(value)
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72"]) == 0
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, value]) == 0
-    seen = fake.speeds if flag == "--speed" else fake.placers
-    assert fake.ran == [1, 2, 1, 2] and seen == [default, default, other, other]
+    assert fake.ran == [1, 2, 1, 2] and getattr(fake, ran_with) == [default, default, other, other]
     res = json.loads((design / "pnr.json").read_text())
     assert res[field] == other and res["seed_sweep"]["runs"][0]["result"] == f"pnr-seed2{suffix}.json"
     for s in (1, 2):  # both settings' files kept side by side

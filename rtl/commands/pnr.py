@@ -5,7 +5,7 @@ import sys
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, DEFAULT_SEED, DEVICES,
                      MAX_FREQ_MHZ, PLACE_RESULT, PLACERS, DEFAULT_PLACER, RESULT, ROUTERS, SPEED_GRADE, SPEED_GRADES,
-                     check_args, check_placer, pnr, summary_lines)
+                     check_args, pnr, summary_lines)
 from rtl.pnr_seeds import MAX_SEEDS, check_jobs, parse_seeds, pnr_seeds, sweep_lines
 from rtl.route_watch import END_GAME_FACTOR, MAX_PATIENCE, OVERUSE_FLOOR, ROUTE_PATIENCE, check_patience
 
@@ -57,7 +57,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     check_patience(args.route_patience)
-    check_placer(args.placer)
     if args.seeds is not None:
         if args.seed is not None:
             raise ValueError("--seed and --seeds: give one (--seeds LIST runs every seed of the list)")
@@ -65,7 +64,7 @@ def run(args) -> int:
             raise ValueError("--place-only with --seeds: a seed sweep compares routed designs; allowed: one of them")
         seeds = parse_seeds(args.seeds)
         for s in seeds:  # ValueError -> exit 2, before any work
-            check_args(args.design, args.device, args.package, args.freq, s, args.router, args.speed)
+            check_args(args.design, args.device, args.package, args.freq, s, args.router, args.speed, args.placer)
         check_jobs(args.jobs)
     else:
         if args.until_met:
@@ -73,7 +72,8 @@ def run(args) -> int:
         if args.jobs != 1:
             raise ValueError(f"--jobs {args.jobs}: only with --seeds (one seed is one nextpnr run)")
         args.seed = DEFAULT_SEED if args.seed is None else args.seed
-        check_args(args.design, args.device, args.package, args.freq, args.seed, args.router, args.speed)
+        check_args(args.design, args.device, args.package, args.freq, args.seed, args.router, args.speed,
+                   args.placer)
     try:
         if args.seeds is not None:
             res = pnr_seeds(args.design, seeds, args.jobs, args.device, args.package, args.freq,

@@ -27,9 +27,9 @@ from sim.cosim import cosim
 from sim.demo.options import NETWORK_DIR, rtl_datapath
 from sim.demo.steps import Demo, StepSkipped, verilator_status
 
-# network-pnr: the settings of the project's whole-network results (bench/results/network_pnr.json): router2
-# (router1 did not finish routing the shipped plan), a 72 MHz constraint, and placer seeds in turn until one
-# meets timing (the planner's plan of aa4130e at T = 1600: seed 1 stalled, the route watch stopped it; seed 2 routed)
+# network-pnr: the settings that routed today's plan (bench/results/network_pnr.json): router2 (router1 did
+# not finish routing the shipped plan), nextpnr's static placer (the heap placer's seeds 1-3 stalled; static
+# seed 1 routed at 68.91 MHz), a 66 MHz constraint, and placer seeds in turn until one meets timing
 NETWORK_PNR = {"seeds": [1, 2, 3], "freq": 66.0, "router": "router2", "placer": "static"}
 COSIM_FILE = "cosim.json"  # OUT/network/cosim.json: the cosim report (as sbs cosim --json)
 MANIFEST_KEYS = ("top", "verilog", "verilog_sha256", "input_hash", "cycles_per_image", "plan", "stages",

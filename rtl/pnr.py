@@ -44,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -113,6 +114,59 @@ class PnrUnavailable(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- arguments
+@dataclass(frozen=True)
+class Flow:
+    """nextpnr's settings for one design, the same for every seed: the part (``device``, a key of
+    :data:`DEVICES`), its ``package`` (upper case), the clock constraint ``freq`` (MHz), ``router``,
+    speed grade ``speed`` and ``placer``.  :func:`check_args` makes one from the user's spellings.
+    A setting left at nextpnr's default stays off nextpnr's command line (:meth:`args`) and off the names
+    of a seed's files (:attr:`suffix`)."""
+    device: str = DEFAULT_DEVICE
+    package: str = DEFAULT_PACKAGE
+    freq: float = DEFAULT_FREQ_MHZ
+    router: str = DEFAULT_ROUTER
+    speed: int = SPEED_GRADE
+    placer: str = DEFAULT_PLACER
+
+    @classmethod
+    def of(cls, result: dict) -> "Flow":
+        """The settings a ``pnr.json``-style result was made with (:meth:`fields`); results from before
+        ``--router``, ``--speed`` and ``--placer`` have nextpnr's defaults."""
+        return cls(str(result.get("device", "")).lower(), result.get("package"), result.get("freq_mhz"),
+                   result.get("router", DEFAULT_ROUTER), result.get("speed_grade", SPEED_GRADE),
+                   result.get("placer", DEFAULT_PLACER))
+
+    def args(self) -> list[str]:
+        """These settings on nextpnr-ecp5's command line."""
+        args = [DEVICES[self.device][0], "--package", self.package, "--freq", f"{float(self.freq):g}"]
+        if self.router != DEFAULT_ROUTER:
+            args += ["--router", self.router]
+        if self.speed != SPEED_GRADE:
+            args += ["--speed", str(self.speed)]
+        if self.placer != DEFAULT_PLACER:
+            args += ["--placer", self.placer]
+        return args
+
+    def fields(self) -> dict:
+        """These settings as fields of ``pnr.json`` (the device in upper case, as the part number)."""
+        return {"device": self.device.upper(), "package": self.package,
+                "package_pins": DEVICES[self.device][1][self.package], "speed_grade": self.speed,
+                "router": self.router, "freq_mhz": self.freq, "placer": self.placer}
+
+    @property
+    def suffix(self) -> str:
+        """What a seed's file names get: none for nextpnr's defaults, ``-speed8`` for grade 8,
+        ``-static`` for the static placer (``-speed8-static`` for both)."""
+        return (("" if self.speed == SPEED_GRADE else f"-speed{self.speed}")
+                + ("" if self.placer == DEFAULT_PLACER else f"-{self.placer}"))
+
+    def describe(self, seed: int) -> str:
+        """One line for progress and summaries: ``LFE5U-85F-6 CABGA381, --freq 72 MHz, seed 1, router2``
+        (and ``, placer static`` when not the default)."""
+        return (f"{self.device.upper()}-{self.speed} {self.package}, --freq {float(self.freq):g} MHz, seed {seed}, "
+                f"{self.router}" + (f", placer {self.placer}" if self.placer != DEFAULT_PLACER else ""))
+
+
 def check_placer(placer) -> str:
     """``placer`` when it is one of nextpnr's :data:`PLACERS`; ValueError naming ``--placer`` otherwise."""
     if placer not in PLACERS:
@@ -123,9 +177,9 @@ def check_placer(placer) -> str:
 def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE,
                freq: float = DEFAULT_FREQ_MHZ, seed: int = DEFAULT_SEED,
                router: str = DEFAULT_ROUTER, speed: int = SPEED_GRADE,
-               placer: str = DEFAULT_PLACER) -> tuple[Path, dict, str, str]:
-    """Validate everything before any work -> ``(design_dir, manifest, device, package)`` (canonical
-    spellings); ValueError with one line naming the argument and what is allowed."""
+               placer: str = DEFAULT_PLACER) -> tuple[Path, dict, Flow]:
+    """Validate everything before any work -> ``(design_dir, manifest, flow)`` (the settings in canonical
+    spellings, :class:`Flow`); ValueError with one line naming the argument and what is allowed."""
     if isinstance(speed, bool) or speed not in SPEED_GRADES:
         raise ValueError(f"--speed {speed!r}; allowed: {', '.join(map(str, SPEED_GRADES))} (the part's speed grade)")
     if router not in ROUTERS:
@@ -166,7 +220,7 @@ def check_args(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACK
         raise ValueError(f"--package {pkg}: the design has {port_bits} top-level port bits but {dev.upper()} "
                          f"{pkg} has {pins[pkg]} I/O pins; allowed packages: "
                          + ", ".join(f"{k} ({v})" for k, v in pins.items()))
-    return d, manifest, dev, pkg
+    return d, manifest, Flow(dev, pkg, f, router, speed, placer)
 
 
 # ---------------------------------------------------------------------------------------- tools
@@ -647,23 +701,15 @@ def ms_per_image(manifest: dict, fmax_mhz: float | None, timing_met) -> tuple[fl
 
 
 # ---------------------------------------------------------------------------------------- flow
-def nextpnr_args(dev: str, pkg: str, top: str, freq: float, seed: int, router: str = DEFAULT_ROUTER,
-                 place_only: bool = False, lpf: str | None = None, report: str | None = None,
-                 log: str | None = None, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> list[str]:
-    """nextpnr-ecp5's command line (files relative to the design directory; ``lpf``: a pin constraint
-    file; ``report``, ``log``: other names than :data:`REPORT`, :data:`NEXTPNR_LOG` or their
-    ``place_only`` counterparts; ``speed``: the speed grade, passed only when not nextpnr's default;
-    ``placer``: nextpnr's placer (:data:`PLACERS`), passed only when not its default ``heap``)."""
+def nextpnr_args(flow: Flow, top: str, seed: int, place_only: bool = False, lpf: str | None = None,
+                 report: str | None = None, log: str | None = None) -> list[str]:
+    """nextpnr-ecp5's command line for ``flow`` (:meth:`Flow.args`) and ``seed`` (files relative to the
+    design directory; ``lpf``: a pin constraint file; ``report``, ``log``: other names than
+    :data:`REPORT`, :data:`NEXTPNR_LOG` or their ``place_only`` counterparts)."""
     report = report or (PLACE_REPORT if place_only else REPORT)
     log = log or (PLACE_LOG if place_only else NEXTPNR_LOG)
-    args = [DEVICES[dev][0], "--package", pkg, "--json", PACKED_NETLIST, "--top", top, "--freq", f"{float(freq):g}",
-            "--seed", str(seed), "--report", report, "--log", log, "--timing-allow-fail"]
-    if router != DEFAULT_ROUTER:
-        args += ["--router", router]
-    if speed != SPEED_GRADE:
-        args += ["--speed", str(speed)]
-    if placer != DEFAULT_PLACER:
-        args += ["--placer", placer]
+    args = flow.args() + ["--json", PACKED_NETLIST, "--top", top, "--seed", str(seed), "--report", report,
+                          "--log", log, "--timing-allow-fail"]
     if place_only:
         args.append("--no-route")
     if lpf:  # the clock only: nextpnr places the other ports
@@ -691,16 +737,14 @@ def prepare(d: Path, manifest: dict, pkg: str, progress=print, timeout: float | 
     return {"stamp": stamp, "dsp": dsp, "lpf": PINS_LPF if lpf else None}
 
 
-def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, seed: int, router: str,
-                    prep: dict, progress=print, timeout: float | None = None, place_only: bool = False,
-                    report: str | None = None, log: str | None = None, label: str = "nextpnr",
-                    stop: threading.Event | None = None, speed: int = SPEED_GRADE,
-                    route_patience: int = ROUTE_PATIENCE, unrouted: str = UNROUTED,
-                    placer: str = DEFAULT_PLACER) -> dict:
-    """One nextpnr run on the netlist :func:`prepare` left, with ``seed``, speed grade ``speed`` and
-    placer ``placer`` (:func:`nextpnr_args`);
-    returns the result (the fields of ``pnr.json``; written by the caller).  ``report``, ``log``: its
-    file names (default those of :func:`nextpnr_args`); ``label`` prefixes its progress lines;
+def place_and_route(d: Path, manifest: dict, flow: Flow, seed: int, prep: dict, progress=print,
+                    timeout: float | None = None, place_only: bool = False, report: str | None = None,
+                    log: str | None = None, label: str = "nextpnr", stop: threading.Event | None = None,
+                    route_patience: int = ROUTE_PATIENCE, unrouted: str = UNROUTED) -> dict:
+    """One nextpnr run on the netlist :func:`prepare` left, with the settings ``flow`` and ``seed``
+    (:func:`nextpnr_args`); returns the result (the fields of ``pnr.json``; written by the caller).
+    ``report``, ``log``: its file names (default those of :func:`nextpnr_args`); ``label`` prefixes its
+    progress lines;
     ``stop``: see :func:`run_tool`; ``route_patience``: router2 is stopped once its least overuse has
     not fallen for this many iterations (:class:`rtl.route_watch.RouteWatch`; 0: never): then the
     file ``unrouted`` gets what the run did (:func:`unrouted_result`) and RouteStalled (a RuntimeError)
@@ -712,18 +756,15 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     (d / report).unlink(missing_ok=True)
     (d / unrouted).unlink(missing_ok=True)
     stamp, dsp = prep["stamp"], prep["dsp"]
-    args = nextpnr_args(dev, pkg, manifest["top"], freq, seed, router, place_only, prep["lpf"], report, log, speed,
-                        placer)
-    _say(progress, f"{label}: {dev.upper()}-{speed} {pkg}, --freq {freq:g} MHz, seed {seed}, "
-                   + (f"placer {placer}, " if placer != DEFAULT_PLACER else "")
-                   + ("placement only" if place_only else router) + f"; log {d / log}")
-    watch = RouteWatch(route_patience) if router == "router2" and not place_only and route_patience else None
+    args = nextpnr_args(flow, manifest["top"], seed, place_only, prep["lpf"], report, log)
+    _say(progress, f"{label}: {flow.describe(seed)}" + (", placement only" if place_only else "") + f"; log {d / log}")
+    watch = RouteWatch(route_patience) if flow.router == "router2" and not place_only and route_patience else None
     try:
         rc, tail, secs = run_tool(nextpnr_cmd + args, d, label, _NEXTPNR_PHASE, progress, timeout, stop=stop,
                                   watch=watch.feed if watch else None)
     except RouteStalled as exc:
         log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else ""
-        run = run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, placer)
+        run = run_fields(d, manifest, stamp, flow, seed)
         write_json(d / unrouted, unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log,
                                                  round(time.monotonic() - t0, 1)))
         raise RouteStalled(f"{label}: {exc}; stopped after {time.monotonic() - t0:.0f} s, not routed: {d / unrouted} "
@@ -738,7 +779,7 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
                     f"clock network; another seed places it elsewhere: sbs pnr {d} --seed {seed + 1}")
         raise RuntimeError(f"nextpnr failed on {d / NETLIST} (exit {rc}); log {d / log}:\n"
                            + "\n".join((errs or tail)[-15:]) + hint)
-    rep = parse_report(json.loads((d / report).read_text()), freq)
+    rep = parse_report(json.loads((d / report).read_text()), flow.freq)
     log_fmax = parse_log_fmax(log_text)
     versions = tool_versions()
     versions["yosys"]["version"] = stamp.get("version")
@@ -749,8 +790,8 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     else:
         ms, note = ms_per_image(manifest, rep["fmax_min_mhz"], rep["timing_met"])
     result = {
-        **run_fields(d, manifest, stamp, dev, pkg, speed, seed, router, freq, placer), "routed": not place_only,
-        "constraint_mhz": rep["constraint_mhz"] or {"": freq},
+        **run_fields(d, manifest, stamp, flow, seed), "routed": not place_only,
+        "constraint_mhz": rep["constraint_mhz"] or {"": flow.freq},
         "fmax_mhz": rep["fmax_mhz"], "fmax_min_mhz": rep["fmax_min_mhz"], "timing_met": rep["timing_met"],
         "fmax_log": {k: {"achieved": a, "constraint": c, "pass": p} for k, (a, c, p) in log_fmax.items()},
         "utilization": rep["utilization"], "utilization_bels": rep["utilization_bels"],
@@ -770,17 +811,15 @@ def place_and_route(d: Path, manifest: dict, dev: str, pkg: str, freq: float, se
     return result
 
 
-def run_fields(d: Path, manifest: dict, stamp: dict, dev: str, pkg: str, speed: int, seed: int, router: str,
-               freq: float, placer: str = DEFAULT_PLACER) -> dict:
-    """The design and the settings of one nextpnr run: the fields ``pnr.json`` and ``pnr-unrouted.json``
-    share."""
+def run_fields(d: Path, manifest: dict, stamp: dict, flow: Flow, seed: int) -> dict:
+    """The design and the settings of one nextpnr run (``flow``, ``seed``): the fields ``pnr.json`` and
+    ``pnr-unrouted.json`` share."""
     return {
         "design": str(d), "top": manifest["top"], "verilog": manifest["verilog"],
         "verilog_sha256": stamp["verilog_sha256"],
         "manifest": {k: manifest[k] for k in ("unit", "layer", "lanes", "S", "N", "T", "cycles_per_image")
                      if k in manifest},
-        "device": dev.upper(), "package": pkg, "package_pins": DEVICES[dev][1][pkg], "speed_grade": speed,
-        "seed": seed, "router": router, "freq_mhz": freq, "placer": placer,
+        **flow.fields(), "seed": seed,
     }
 
 
@@ -820,16 +859,15 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
     Several seeds: :func:`rtl.pnr_seeds.pnr_seeds`.
     ValueError (bad arguments, before any work), PnrUnavailable (missing extra), RuntimeError (a tool
     failed; the message holds the end of its log)."""
-    d, manifest, dev, pkg = check_args(design, device, package, freq, seed, router, speed, placer)
+    d, manifest, flow = check_args(design, device, package, freq, seed, router, speed, placer)
     check_patience(route_patience)
-    freq = float(freq)
     require_tools()
     t0 = time.monotonic()
-    prep = prepare(d, manifest, pkg, progress, timeout)
+    prep = prepare(d, manifest, flow.package, progress, timeout)
     result_name = PLACE_RESULT if place_only else RESULT
     (d / result_name).unlink(missing_ok=True)
-    result = place_and_route(d, manifest, dev, pkg, freq, seed, router, prep, progress, timeout, place_only,
-                             speed=speed, route_patience=route_patience, placer=placer)
+    result = place_and_route(d, manifest, flow, seed, prep, progress, timeout, place_only,
+                             route_patience=route_patience)
     result["seconds"]["total"] = round(time.monotonic() - t0, 1)
     write_json(d / result_name, result)
     return result
@@ -838,10 +876,7 @@ def pnr(design, device: str = DEFAULT_DEVICE, package: str = DEFAULT_PACKAGE, fr
 def summary_lines(res: dict) -> list[str]:
     """Human-readable lines of a ``pnr.json`` result."""
     u = res["utilization"]
-    placer = res.get("placer", DEFAULT_PLACER)
-    lines = [f"{res.get('device')}-{res.get('speed_grade', SPEED_GRADE)} {res.get('package')}, seed {res.get('seed')}, "
-             f"{res.get('router', DEFAULT_ROUTER)}"
-             + (f", placer {placer}" if placer != DEFAULT_PLACER else "")]
+    lines = [Flow.of(res).describe(res.get("seed"))]
     routed = res.get("routed", True)
     for clk, f in res["fmax_mhz"].items():
         c = res["constraint_mhz"].get(clk, res.get("freq_mhz"))

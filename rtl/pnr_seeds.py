@@ -43,35 +43,33 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_ROUTER, MAX_SEED, DEFAULT_PLACER,
-                     RESULT, SPEED_GRADE, _say, check_args, place_and_route, prepare, require_tools)
+from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_PLACER, DEFAULT_ROUTER, MAX_SEED,
+                     RESULT, SPEED_GRADE, Flow, _say, check_args, place_and_route, prepare, require_tools)
 from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
 MAX_SEEDS = 32  # seeds in one sweep
 
 
-def _suffix(speed: int, placer: str = DEFAULT_PLACER) -> str:
-    """File-name suffix of a speed grade and placer: none for nextpnr's defaults, ``-speed8`` for
-    grade 8, ``-static`` for the static placer."""
-    return ("" if speed == SPEED_GRADE else f"-speed{speed}") + ("" if placer == DEFAULT_PLACER else f"-{placer}")
+DEFAULT_FLOW = Flow()
 
 
-def seed_result(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-seed{seed}{_suffix(speed, placer)}.json"
+def seed_result(seed: int, flow: Flow = DEFAULT_FLOW) -> str:
+    """A seed's result, the fields of ``pnr.json`` (``-speed8``, ``-static``: :attr:`rtl.pnr.Flow.suffix`)."""
+    return f"pnr-seed{seed}{flow.suffix}.json"
 
 
-def seed_report(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-report-seed{seed}{_suffix(speed, placer)}.json"
+def seed_report(seed: int, flow: Flow = DEFAULT_FLOW) -> str:
+    return f"pnr-report-seed{seed}{flow.suffix}.json"
 
 
-def seed_log(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
-    return f"pnr-nextpnr-seed{seed}{_suffix(speed, placer)}.log"
+def seed_log(seed: int, flow: Flow = DEFAULT_FLOW) -> str:
+    return f"pnr-nextpnr-seed{seed}{flow.suffix}.log"
 
 
-def seed_unrouted(seed: int, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> str:
+def seed_unrouted(seed: int, flow: Flow = DEFAULT_FLOW) -> str:
     """A seed's ``pnr-unrouted.json`` (its router2 was stopped: :mod:`rtl.route_watch`)."""
-    return f"pnr-unrouted-seed{seed}{_suffix(speed, placer)}.json"
+    return f"pnr-unrouted-seed{seed}{flow.suffix}.json"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -111,9 +109,8 @@ def rank(result: dict) -> tuple:
     return (not result.get("timing_met"), -(f if f is not None else -1.0), result.get("seed", 0))
 
 
-def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str,
-              speed: int = SPEED_GRADE, routed: bool = True, placer: str = DEFAULT_PLACER) -> dict | None:
-    """The result in ``path`` when it is ``seed``'s for the same Verilog and flow settings (and
+def _reusable(path: Path, seed: int, sha: str, flow: Flow, routed: bool = True) -> dict | None:
+    """The result in ``path`` when it is ``seed``'s for the same Verilog and settings ``flow`` (and
     ``routed`` as given: False for a ``pnr-unrouted`` file), else None."""
     if not path.is_file():
         return None
@@ -121,28 +118,23 @@ def _reusable(path: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, 
         old = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("device") == dev.upper()
-            and old.get("package") == pkg and old.get("freq_mhz") == freq and old.get("router") == router
-            and old.get("seed") == seed and old.get("routed") is routed
-            and old.get("speed_grade", SPEED_GRADE) == speed
-            and old.get("placer", DEFAULT_PLACER) == placer)
+    same = (isinstance(old, dict) and old.get("verilog_sha256") == sha and old.get("seed") == seed
+            and old.get("routed") is routed and Flow.of(old) == flow)
     return old if same else None
 
 
-def stalled_before(d: Path, seed: int, sha: str, dev: str, pkg: str, freq: float, router: str, speed: int,
-                   route_patience: int, placer: str = DEFAULT_PLACER) -> str | None:
+def stalled_before(d: Path, seed: int, sha: str, flow: Flow, route_patience: int) -> str | None:
     """Why ``seed`` did not route before, when its ``pnr-unrouted-seed<N>.json`` is for the same Verilog,
     flow settings and route patience (nextpnr is deterministic for a seed: it would stall again), else None."""
-    name = seed_unrouted(seed, speed, placer)
-    old = _reusable(d / name, seed, sha, dev, pkg, freq, router, speed, routed=False, placer=placer)
+    name = seed_unrouted(seed, flow)
+    old = _reusable(d / name, seed, sha, flow, routed=False)
     watch = (old or {}).get("route_watch") or {}
     if old is None or watch.get("patience") != route_patience:
         return None
     return f"did not route with these settings before ({name}: {watch.get('reason')})"
 
 
-def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, freq: float, router: str,
-                     progress=print, speed: int = SPEED_GRADE, placer: str = DEFAULT_PLACER) -> int | None:
+def adopt_single_run(d: Path, seeds: list[int], sha: str, flow: Flow, progress=print) -> int | None:
     """A ``pnr.json`` of a one-seed ``sbs pnr`` with one of ``seeds`` and the same settings becomes
     that seed's result (report and log copied to the seed's names), so a sweep does not run it again.
     Returns the seed adopted, or None."""
@@ -154,15 +146,14 @@ def adopt_single_run(d: Path, seeds: list[int], sha: str, dev: str, pkg: str, fr
     if not isinstance(old, dict) or "seed_sweep" in old or old.get("seed") not in seeds:
         return None
     s = old["seed"]
-    if (d / seed_result(s, speed, placer)).is_file() or _reusable(path, s, sha, dev, pkg, freq, router, speed,
-                                                                   placer=placer) is None:
+    if (d / seed_result(s, flow)).is_file() or _reusable(path, s, sha, flow) is None:
         return None
     files = dict(old.get("files") or {})
-    for key, name in (("report", seed_report(s, speed, placer)), ("nextpnr_log", seed_log(s, speed, placer))):
+    for key, name in (("report", seed_report(s, flow)), ("nextpnr_log", seed_log(s, flow))):
         if files.get(key) and (d / files[key]).is_file():
             write_text(d / name, (d / files[key]).read_text(errors="replace"))
             files[key] = name
-    write_json(d / seed_result(s, speed, placer), dict(old, files=files))
+    write_json(d / seed_result(s, flow), dict(old, files=files))
     _say(progress, f"seed {s}: taken from the one-seed run in {RESULT} ({old.get('fmax_min_mhz')} MHz)")
     return s
 
@@ -178,8 +169,7 @@ def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None 
                      "ms_per_image": r.get("ms_per_image"),
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
                      "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
-                     "result": seed_result(r["seed"], r.get("speed_grade", SPEED_GRADE),
-                                           r.get("placer", DEFAULT_PLACER))})
+                     "result": seed_result(r["seed"], Flow.of(r))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
     failed = dict(sorted((failed or {}).items()))
     return {"seeds": sorted([r["seed"] for r in results] + list(failed)), "best_seed": rows[0]["seed"],
@@ -206,15 +196,14 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds!r}: 1..{MAX_SEEDS} distinct seeds allowed")
     for s in seeds:
-        d, manifest, dev, pkg = check_args(design, device, package, freq, s, router, speed, placer)
+        d, manifest, flow = check_args(design, device, package, freq, s, router, speed, placer)
     jobs = check_jobs(jobs)
     check_patience(route_patience)
-    freq = float(freq)
     require_tools()
     t0 = time.monotonic()
-    prep = prepare(d, manifest, pkg, progress, timeout)
+    prep = prepare(d, manifest, flow.package, progress, timeout)
     sha = prep["stamp"]["verilog_sha256"]
-    adopt_single_run(d, seeds, sha, dev, pkg, freq, router, progress, speed, placer)
+    adopt_single_run(d, seeds, sha, flow, progress)
     (d / RESULT).unlink(missing_ok=True)
     done: dict[int, dict] = {}
     failed: dict[int, str] = {}
@@ -222,27 +211,25 @@ def pnr_seeds(design, seeds: list[int], jobs: int = 1, device: str = DEFAULT_DEV
     for s in seeds:
         if until_met and any(r.get("timing_met") for r in done.values()):
             break  # an earlier seed of the list met timing: the rest are skipped
-        old = _reusable(d / seed_result(s, speed, placer), s, sha, dev, pkg, freq, router, speed, placer=placer)
-        stalled = None if old is not None else stalled_before(d, s, sha, dev, pkg, freq, router, speed,
-                                                              route_patience, placer)
+        old = _reusable(d / seed_result(s, flow), s, sha, flow)
+        stalled = None if old is not None else stalled_before(d, s, sha, flow, route_patience)
         if stalled is not None:
             failed[s] = stalled
             _say(progress, f"seed {s}: {stalled}; not run again")
         elif old is not None:
             done[s] = old
-            _say(progress, f"seed {s}: {seed_result(s, speed, placer)} is up to date ({old.get('fmax_min_mhz')} MHz, "
+            _say(progress, f"seed {s}: {seed_result(s, flow)} is up to date ({old.get('fmax_min_mhz')} MHz, "
                      f"timing {'met' if old.get('timing_met') else 'NOT met'}); not run again")
         else:
-            (d / seed_result(s, speed, placer)).unlink(missing_ok=True)
+            (d / seed_result(s, flow)).unlink(missing_ok=True)
             todo.append(s)
     stop = threading.Event()
 
     def one(s: int) -> dict:
-        res = place_and_route(d, manifest, dev, pkg, freq, s, router, prep, progress, timeout,
-                              report=seed_report(s, speed, placer), log=seed_log(s, speed, placer),
-                              label=f"nextpnr seed {s}", stop=stop, speed=speed, route_patience=route_patience,
-                              unrouted=seed_unrouted(s, speed, placer), placer=placer)
-        write_json(d / seed_result(s, speed, placer), res)
+        res = place_and_route(d, manifest, flow, s, prep, progress, timeout, report=seed_report(s, flow),
+                              log=seed_log(s, flow), label=f"nextpnr seed {s}", stop=stop,
+                              route_patience=route_patience, unrouted=seed_unrouted(s, flow))
+        write_json(d / seed_result(s, flow), res)
         return res
 
     queue = list(todo)  # started in order, at most ``jobs`` at a time (until_met: none after a seed met timing)

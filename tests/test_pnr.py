@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rtl.pnr as pnr_mod
-from rtl.pnr import check_args, ms_per_image, parse_log_fmax, parse_report, readmemh_verilog
+from rtl.pnr import Flow, check_args, ms_per_image, parse_log_fmax, parse_report, readmemh_verilog
 from sbs_model.cli import main
 
 DATA = Path(__file__).resolve().parent / "data" / "pnr"
@@ -150,29 +150,44 @@ def test_bad_arguments_exit_2_before_work(design, no_work, capsys, extra, match)
 
 
 def test_nextpnr_command_line_for_router_and_place_only():
-    full = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
+    full = pnr_mod.nextpnr_args(Flow(), "top", 1)
     assert "--no-route" not in full and "--router" not in full and "--timing-allow-fail" in full
     assert full[full.index("--report") + 1] == "pnr-report.json"
-    placed = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, "router2", place_only=True)
+    placed = pnr_mod.nextpnr_args(Flow(router="router2"), "top", 1, place_only=True)
     assert "--no-route" in placed and placed[placed.index("--router") + 1] == "router2"
     assert placed[placed.index("--report") + 1] == "pnr-place-report.json"  # pnr-report.json stays
 
 
 def test_speed_grade_reaches_nextpnr_only_when_not_the_default():
-    assert "--speed" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
+    assert "--speed" not in pnr_mod.nextpnr_args(Flow(), "top", 1)
     for g in (7, 8):
-        args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, speed=g)
+        args = pnr_mod.nextpnr_args(Flow(speed=g), "top", 1)
         assert args[args.index("--speed") + 1] == str(g)
 
 
 def test_placer_reaches_nextpnr_only_when_not_the_default():
-    assert "--placer" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1)
-    assert "--placer" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, placer="heap")
-    args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, placer="static")
+    assert "--placer" not in pnr_mod.nextpnr_args(Flow(), "top", 1)
+    assert "--placer" not in pnr_mod.nextpnr_args(Flow(placer="heap"), "top", 1)
+    args = pnr_mod.nextpnr_args(Flow(placer="static"), "top", 1)
     assert args[args.index("--placer") + 1] == "static"
     for bad in ("Static", "", None, "heap2"):
         with pytest.raises(ValueError, match="--placer"):
             pnr_mod.check_placer(bad)
+
+
+def test_flow_settings_round_trip_through_a_result_and_old_results_read_as_defaults(design):
+    """What a result records (Flow.fields) gives back the settings it was made with (resume compares
+    them); a result from before --router/--speed/--placer is nextpnr's defaults; the suffix and the
+    progress line name only settings that are not nextpnr's default."""
+    flow = Flow("lfe5u-85f", "CABGA381", 72.0, "router2", 8, "static")
+    assert Flow.of(flow.fields()) == flow and Flow.of(Flow().fields()) == Flow()
+    old = {"device": "LFE5U-85F", "package": "CABGA381", "freq_mhz": 72.0}
+    assert Flow.of(old) == Flow(freq=72.0)
+    assert Flow.of(dict(flow.fields(), freq_mhz=66.0)) != flow
+    assert (Flow().suffix, Flow(speed=8).suffix, flow.suffix) == ("", "-speed8", "-speed8-static")
+    assert flow.describe(3) == "LFE5U-85F-8 CABGA381, --freq 72 MHz, seed 3, router2, placer static"
+    assert Flow().describe(1) == "LFE5U-85F-6 CABGA381, --freq 100 MHz, seed 1, router1"
+    assert check_args(design, "LFE5U-85F", "cabga381", "72", 3, "router2", 8, "static")[2] == flow  # canonical
 
 
 def test_clock_pinned_to_a_clock_input_where_the_package_has_a_known_one():
@@ -180,9 +195,9 @@ def test_clock_pinned_to_a_clock_input_where_the_package_has_a_known_one():
     assert pnr_mod.clock_lpf("CABGA381") == 'LOCATE COMP "clk" SITE "G2";\n'
     assert pnr_mod.clock_lpf("cabga381") == pnr_mod.clock_lpf("CABGA381")
     assert pnr_mod.clock_lpf("CABGA554") is None
-    args = pnr_mod.nextpnr_args("lfe5u-85f", "CABGA381", "top", 100, 1, lpf=pnr_mod.PINS_LPF)
+    args = pnr_mod.nextpnr_args(Flow(), "top", 1, lpf=pnr_mod.PINS_LPF)
     assert args[args.index("--lpf") + 1] == "pnr-pins.lpf"
-    assert "--lpf" not in pnr_mod.nextpnr_args("lfe5u-85f", "CABGA554", "top", 100, 1)
+    assert "--lpf" not in pnr_mod.nextpnr_args(Flow(package="CABGA554"), "top", 1)
 
 
 def dsp_netlist(ce="1 ", extra_sink=False, lsr=(22,)):

@@ -11,6 +11,7 @@ import pytest
 
 import rtl.pnr as pnr_mod
 import rtl.pnr_seeds as pnr_seeds_mod
+from rtl.pnr import Flow
 from rtl.pnr_seeds import parse_seeds, pnr_seeds, rank, seed_result
 from sbs_model.cli import main
 
@@ -135,12 +136,12 @@ def test_interrupted_sweep_resumes_and_settings_change_reruns(design, monkeypatc
     assert fake.ran == [1, 2, 3, 1, 2, 3]
 
 
-@pytest.mark.parametrize("flag, value, field, default, suffix, said, files_kw, ran_with", [
-    ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", {"speed": 8}, "speeds"),
-    ("--placer", "static", "placer", "heap", "-static", "placer static", {"placer": "static"}, "placers"),
+@pytest.mark.parametrize("flag, value, field, default, suffix, said, flow, ran_with", [
+    ("--speed", "8", "speed_grade", 6, "-speed8", "LFE5U-85F-8 CABGA381", Flow(speed=8), "speeds"),
+    ("--placer", "static", "placer", "heap", "-static", "placer static", Flow(placer="static"), "placers"),
 ])
 def test_other_flow_settings_run_again_into_files_of_their_own(design, monkeypatch, capsys, flag, value, field,
-                                                               default, suffix, said, files_kw, ran_with):
+                                                               default, suffix, said, flow, ran_with):
     """Another speed grade or placer is another run of each seed, kept beside the default's."""
     fake = FakeNextpnr(monkeypatch, {1: 70.0, 2: 80.0})
     other = type(default)(value)
@@ -151,7 +152,7 @@ def test_other_flow_settings_run_again_into_files_of_their_own(design, monkeypat
     assert res[field] == other and res["seed_sweep"]["runs"][0]["result"] == f"pnr-seed2{suffix}.json"
     for s in (1, 2):  # both settings' files kept side by side
         assert json.loads((design / seed_result(s)).read_text())[field] == default
-        alt = json.loads((design / seed_result(s, **files_kw)).read_text())
+        alt = json.loads((design / seed_result(s, flow)).read_text())
         assert alt[field] == other and alt["files"]["report"] == f"pnr-report-seed{s}{suffix}.json"
     assert said in capsys.readouterr().out
     assert main(["pnr", str(design), "--seeds", "1,2", "--freq", "72", flag, value]) == 0

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
-from rtl.pnr import DEFAULT_PLACER, NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED
+from rtl.pnr import DEFAULT_PLACER, NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED, estimate_mhz
 
 
 def diagram(manifest: dict, path) -> None:
@@ -119,7 +119,7 @@ def placed_and_routed(d: Path, man: dict) -> dict:
                     "speed_grade": rep.get("speed_grade", SPEED_GRADE),
                     "placer": rep.get("placer", DEFAULT_PLACER),
                     "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
-                    "critical_path": rep.get("critical_path"),
+                    "critical_path": rep.get("critical_path"), "fmax_estimate_mhz": estimate_mhz(rep),
                     "seed_sweep": rep.get("seed_sweep")},  # 'sbs pnr --seeds': every seed's Fmax, the median
         "fmax_mhz": fmax,
         "timing_met": met,
@@ -140,7 +140,7 @@ def not_routed(d: Path, man: dict) -> dict:
         "nextpnr": {"routed": False, "seed": rep.get("seed"), "router": rep.get("router"),
                     "speed_grade": rep.get("speed_grade", SPEED_GRADE), "constraint_mhz": rep.get("freq_mhz"),
                     "placer": rep.get("placer", DEFAULT_PLACER), "fmax_mhz": None, "utilisation": util,
-                    "critical_path": None, "route_watch": rw},
+                    "critical_path": None, "fmax_estimate_mhz": estimate_mhz(rep), "route_watch": rw},
         "fmax_mhz": None,
         "timing_met": None,
         "ms_per_image": None,

@@ -44,7 +44,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from rtl.pnr import (DEFAULT_DEVICE, DEFAULT_FREQ_MHZ, DEFAULT_PACKAGE, DEFAULT_PLACER, DEFAULT_ROUTER, MAX_SEED,
-                     RESULT, SPEED_GRADE, Flow, _say, check_args, place_and_route, prepare, require_tools)
+                     RESULT, SPEED_GRADE, Flow, _say, check_args, estimate_mhz, place_and_route, prepare,
+                     require_tools)
 from rtl.route_watch import ROUTE_PATIENCE, check_patience
 from sbs_model.atomic import write_json, write_text
 
@@ -168,6 +169,7 @@ def sweep_summary(results: list[dict], jobs: int, failed: dict[int, str] | None 
         rows.append({"seed": r["seed"], "fmax_min_mhz": r.get("fmax_min_mhz"), "timing_met": r.get("timing_met"),
                      "ms_per_image": r.get("ms_per_image"),
                      "critical_path": {k: cp.get(k) for k in ("delay_ns", "logic_levels", "start", "end")} if cp else None,
+                     "fmax_estimate_mhz": estimate_mhz(r),
                      "nextpnr_seconds": (r.get("seconds") or {}).get("nextpnr"),
                      "result": seed_result(r["seed"], Flow.of(r))})
     fmaxes = [r["fmax_min_mhz"] for r in rows if r["fmax_min_mhz"] is not None]
@@ -279,6 +281,7 @@ def sweep_lines(res: dict) -> list[str]:
         return []
     lines = [f"seed {r['seed']:>4}: {r['fmax_min_mhz']} MHz, timing {'met' if r['timing_met'] else 'NOT met'}"
              + (f", {r['critical_path']['delay_ns']} ns critical path" if r.get("critical_path") else "")
+             + (f" (estimate after placement {r['fmax_estimate_mhz']} MHz)" if r.get("fmax_estimate_mhz") else "")
              for r in sw["runs"]]
     lines += [f"seed {f['seed']:>4}: not routed ({f['error']})" for f in sw.get("failed", [])]
     if sw.get("skipped"):

@@ -64,6 +64,18 @@ def test_parse_log_fmax_takes_the_last_figure_per_clock():
     assert achieved == pytest.approx(parse_report(sample_report())["fmax_mhz"]["clk"], abs=0.01)
 
 
+def test_estimate_after_placement_is_the_figure_before_the_router_starts():
+    """A real log (aa4130e's plan, heap seed 2, excerpt): 73.04 MHz estimated after placement, 83.22 MHz
+    routed; a log that stops in routing (a stalled router2) gives the estimate, one that stops in
+    placement none."""
+    text = (DATA / "nextpnr-l32n-seed2-excerpt.log").read_text()
+    assert pnr_mod.parse_log_estimate(text) == {"clk": 73.04}
+    assert parse_log_fmax(text)["clk"][0] == 83.22
+    in_routing = text[:text.index("[...]")]
+    assert pnr_mod.parse_log_estimate(in_routing) == {"clk": 73.04}
+    assert pnr_mod.parse_log_estimate(text[:text.index("Info: Max frequency")]) == {}
+
+
 def test_ms_per_image_only_with_cycles_and_timing_met():
     assert ms_per_image({"cycles_per_image": 300_000}, 150.0, True) == (2.0, "cycles_per_image / post-route Fmax")
     ms, note = ms_per_image({"cycles_per_image": 300_000}, 37.7, False)

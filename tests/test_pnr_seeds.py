@@ -71,7 +71,11 @@ class FakeNextpnr:
         rep = json.loads((DATA / "report-engine-l5-L8.json").read_text())
         rep["fmax"] = {"$glbnet$clk": {"achieved": self.fmax[seed], "constraint": float(cmd[cmd.index("--freq") + 1])}}
         (cwd / cmd[cmd.index("--report") + 1]).write_text(json.dumps(rep))
-        (cwd / cmd[cmd.index("--log") + 1]).write_text(f"Info: seed {seed}\n")
+        est = self.fmax[seed] - 5  # nextpnr's estimate after placement, before its router starts
+        (cwd / cmd[cmd.index("--log") + 1]).write_text(
+            f"Info: seed {seed}\nInfo: Max frequency for clock '$glbnet$clk': {est:.2f} MHz (PASS at 1.00 MHz)\n"
+            f"Info: Routing globals...\nInfo: Max frequency for clock '$glbnet$clk': {self.fmax[seed]:.2f} MHz "
+            f"(PASS at 1.00 MHz)\n")
         return 0, [], 1.0
 
 
@@ -107,6 +111,8 @@ def test_sweep_keeps_every_seed_and_takes_the_best(design, monkeypatch, capsys):
     assert fake.synth == 1 and sorted(fake.ran) == [1, 2, 3, 4]
     res = json.loads((design / "pnr.json").read_text())
     assert res["seed"] == 2 and res["fmax_min_mhz"] == 80.5 and res["timing_met"] is True
+    assert res["fmax_estimate_mhz"] == {"clk": 75.5}  # from the log, before routing
+    assert [r["fmax_estimate_mhz"] for r in res["seed_sweep"]["runs"]] == [75.5, 70.25, 65.0, 55.0]
     assert res["ms_per_image"] == pytest.approx(1_000_000 / 80.5e3, abs=1e-6)
     sw = res["seed_sweep"]
     assert sw["best_seed"] == 2 and [r["seed"] for r in sw["runs"]] == [2, 3, 1, 4]
@@ -115,9 +121,11 @@ def test_sweep_keeps_every_seed_and_takes_the_best(design, monkeypatch, capsys):
     for s in (1, 2, 3, 4):
         one = json.loads((design / seed_result(s)).read_text())
         assert one["seed"] == s and one["files"]["report"] == f"pnr-report-seed{s}.json"
-        assert (design / f"pnr-nextpnr-seed{s}.log").read_text() == f"Info: seed {s}\n"
+        assert (design / f"pnr-nextpnr-seed{s}.log").read_text().startswith(f"Info: seed {s}\n")
     out = capsys.readouterr().out
     assert "median 72.62 MHz" in out and "pnr.json is seed 2's" in out
+    assert "seed    2: 80.5 MHz, timing met, " in out and " ns critical path (estimate after placement 75.5 MHz)" in out
+    assert "estimate after placement: 75.50 MHz (before routing)" in out
 
 
 def test_timing_met_ranks_before_a_higher_fmax_of_an_unmet_run():

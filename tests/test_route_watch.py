@@ -95,7 +95,9 @@ def test_bad_route_patience_exits_2_before_work(design, monkeypatch, capsys, val
 
 
 UTILISATION = ("Info: Device utilisation:\nInfo: \t        TRELLIS_FF:   64794/  83640    77%\n"
-               "Info: \t      TRELLIS_COMB:   57470/  83640    68%\nInfo: \t        MULT18X18D:     123/    156    78%\n")
+               "Info: \t      TRELLIS_COMB:   57470/  83640    68%\nInfo: \t        MULT18X18D:     123/    156    78%\n"
+               "Info: Max frequency for clock '$glbnet$clk$TRELLIS_IO_IN': 71.50 MHz (FAIL at 100.00 MHz)\n"
+               "Info: Routing globals...\nInfo: Running router2...\n")
 
 
 def fake_nextpnr(tmp_path: Path, overuse: list[int]) -> list[str]:
@@ -131,6 +133,7 @@ def test_a_stalled_router2_is_terminated_and_sbs_pnr_exits_1(design, stalling_ne
     assert time.monotonic() - t0 < 30  # the fake hangs for 60 s after its lines: it was terminated
     err = capsys.readouterr().err
     assert "router2 did not converge" in err and "1,187 wires at iteration 26" in err and "--route-patience 0" in err
+    assert "(estimate after placement 71.50 MHz)" in err
     assert not (design / "pnr.json").exists()
     rep = json.loads((design / "pnr-unrouted.json").read_text())
     assert rep["routed"] is False and rep["fmax_mhz"] is None and rep["ms_per_image"] is None
@@ -138,7 +141,7 @@ def test_a_stalled_router2_is_terminated_and_sbs_pnr_exits_1(design, stalling_ne
     assert (rw["least_overuse"], rw["least_at_iteration"], rw["stopped_at_iteration"]) == (1187, 26, 36)
     assert rw["overuse"] == RUNS["e2"]["overuse"][:36] and rw["iterations"] == list(range(1, 37))
     assert rep["utilization"]["LUT4"]["used"] == 57470 and rep["utilization"]["MULT18X18D"]["available"] == 156
-    assert rep["verilog_sha256"] == "abc" and rep["seed"] == 1
+    assert rep["verilog_sha256"] == "abc" and rep["seed"] == 1 and rep["fmax_estimate_mhz"] == {"clk": 71.5}
 
 
 def test_a_later_run_removes_the_earlier_unrouted_file(design, stalling_nextpnr, monkeypatch, capsys):

@@ -678,9 +678,11 @@ def parse_log_estimate(text: str) -> dict:
     """nextpnr's Fmax estimate after placement, before routing: the ``Max frequency for clock`` lines of a
     log before its router starts -> ``{clock: MHz}`` (the last such line per clock; empty when placement
     did not finish).  Not a result (only a routed design has an Fmax), but what a seed promised: with the
-    heap placer the routed Fmax of this project's whole network came out 0-30 % above it."""
+    heap placer the routed Fmax of this project's whole network came out 12-30 % above it (five runs), with
+    the static placer at it (one run)."""
     start = _ROUTER_START.search(text)
-    return {_clock_name(m.group(1)): float(m.group(2)) for m in _MAX_FREQ.finditer(text[:start.start() if start else None])}
+    placed = text[:start.start()] if start else text
+    return {_clock_name(m.group(1)): float(m.group(2)) for m in _MAX_FREQ.finditer(placed)}
 
 
 def estimate_mhz(result: dict) -> float | None:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from bench.common import RESULTS, write_result
-from rtl.pnr import DEFAULT_PLACER, NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED, estimate_mhz
+from rtl.pnr import DEFAULT_PLACER, NETLIST_STAMP, RESULT, SPEED_GRADE, UNROUTED, Flow, estimate_mhz
 
 
 def diagram(manifest: dict, path) -> None:
@@ -110,14 +110,14 @@ def placed_and_routed(d: Path, man: dict) -> dict:
     if not (d / RESULT).is_file() and (d / UNROUTED).is_file():
         return not_routed(d, man)
     rep = design_report(d / RESULT, man)
+    flow = Flow.of(rep)  # records from before --speed and --placer read as nextpnr's defaults
     fmax = rep.get("fmax_min_mhz")
     met = bool(rep.get("timing_met"))
     util = {k: v["used"] for k, v in rep.get("utilization", {}).items() if k in ("LUT4", "FF", "MULT18X18D",
                                                                                  "DP16KD", "LUTRAM", "IO")}
     return {
         "nextpnr": {"routed": rep.get("routed"), "seed": rep.get("seed"), "router": rep.get("router"),
-                    "speed_grade": rep.get("speed_grade", SPEED_GRADE),
-                    "placer": rep.get("placer", DEFAULT_PLACER),
+                    "speed_grade": flow.speed, "placer": flow.placer,
                     "constraint_mhz": rep.get("freq_mhz"), "fmax_mhz": fmax, "utilisation": util,
                     "critical_path": rep.get("critical_path"), "fmax_estimate_mhz": estimate_mhz(rep),
                     "seed_sweep": rep.get("seed_sweep")},  # 'sbs pnr --seeds': every seed's Fmax, the median
@@ -134,12 +134,13 @@ def not_routed(d: Path, man: dict) -> dict:
     """The nextpnr fields of a ``network_pnr.json`` run from ``d/pnr-unrouted.json`` (router2 stopped by
     ``sbs pnr``): placed utilisation, ``routed`` false, the route watch's figures; no Fmax, no latency."""
     rep = design_report(d / UNROUTED, man)
+    flow = Flow.of(rep)
     util = {k: v["used"] for k, v in (rep.get("utilization") or {}).items()}
     rw = rep["route_watch"]
     return {
         "nextpnr": {"routed": False, "seed": rep.get("seed"), "router": rep.get("router"),
-                    "speed_grade": rep.get("speed_grade", SPEED_GRADE), "constraint_mhz": rep.get("freq_mhz"),
-                    "placer": rep.get("placer", DEFAULT_PLACER), "fmax_mhz": None, "utilisation": util,
+                    "speed_grade": flow.speed, "constraint_mhz": rep.get("freq_mhz"),
+                    "placer": flow.placer, "fmax_mhz": None, "utilisation": util,
                     "critical_path": None, "fmax_estimate_mhz": estimate_mhz(rep), "route_watch": rw},
         "fmax_mhz": None,
         "timing_met": None,

@@ -783,9 +783,9 @@ def place_and_route(d: Path, manifest: dict, flow: Flow, seed: int, prep: dict, 
     except RouteStalled as exc:
         log_text = (d / log).read_text(errors="replace") if (d / log).is_file() else ""
         run = run_fields(d, manifest, stamp, flow, seed)
-        write_json(d / unrouted, unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log,
-                                                 round(time.monotonic() - t0, 1)))
-        est = estimate_mhz({"fmax_estimate_mhz": parse_log_estimate(log_text)})
+        stalled = unrouted_result(run, manifest, stamp, watch, str(exc), log_text, log, round(time.monotonic() - t0, 1))
+        write_json(d / unrouted, stalled)
+        est = estimate_mhz(stalled)
         promised = f" (estimate after placement {est:.2f} MHz)" if est else ""
         raise RouteStalled(f"{label}: {exc}{promised}; stopped after {time.monotonic() - t0:.0f} s, not routed: "
                            f"{d / unrouted} (log {d / log}; another seed, --placer static, a smaller plan, or "
@@ -916,8 +916,9 @@ def summary_lines(res: dict) -> list[str]:
     if cp and cp.get("segments"):
         lines.append(f"critical path {cp['delay_ns']} ns ({cp['logic_levels']} logic levels): "
                      f"{cp['start']['cell']}.{cp['start']['port']} -> {cp['end']['cell']}.{cp['end']['port']}")
-    if estimate_mhz(res):
-        lines.append(f"estimate after placement: {estimate_mhz(res):.2f} MHz (before routing)")
+    est = estimate_mhz(res)
+    if est:
+        lines.append(f"estimate after placement: {est:.2f} MHz (before routing)")
     if res["ms_per_image"] is not None:
         lines.append(f"{res['cycles_per_image']} cycles per image / {res['fmax_min_mhz']:.2f} MHz = "
                      f"{res['ms_per_image']:.3f} ms per image")
